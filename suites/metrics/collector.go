@@ -1,0 +1,224 @@
+package metrics
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// OpSpec names one operation a suite measures.
+type OpSpec struct {
+	Name  string // "suite.op", e.g. "consensus.submit"
+	Suite string
+	// Primary ops count toward their suite's throughput; phases and
+	// sub-steps of a primary op do not, so nothing is counted twice.
+	Primary bool
+}
+
+// OpStats are one op's figures at a tick.
+type OpStats struct {
+	OpSpec
+	Window  Figures // the last few ticks
+	Total   Figures // since the op's suite started
+	History []Point // one point per tick, oldest first, at most HistoryLen
+}
+
+// Point is one tick of an op's history: its window figures then.
+type Point struct {
+	At        time.Duration // since the run's load started
+	OpsPerSec float64
+	Avg       time.Duration
+	P50       time.Duration
+	P99       time.Duration
+	Errors    uint64
+}
+
+// HistoryLen is how many ticks of history each op keeps (a minute at 250 ms).
+const HistoryLen = 240
+
+// Collector folds every worker's Recorder into per-op figures, once a tick.
+// Tick is called by one goroutine; NewRecorder, Activate and Deactivate may
+// be called from any goroutine.
+type Collector struct {
+	ops    []OpSpec
+	window int // ticks in a window
+
+	mu     sync.Mutex
+	recs   []*Recorder
+	active []bool // ops whose suite is running
+
+	// Owned by the Tick goroutine.
+	start, last time.Time
+	tick        []*bucket   // this tick's harvest, per op
+	ring        [][]*bucket // [slot][op], the last window ticks
+	ringDt      []time.Duration
+	ringOn      [][]bool // [slot][op]: op was active during that tick
+	slot        int
+	total       []*bucket
+	totalDt     []time.Duration // measured time each op was active
+	hist        [][]Point       // per op, ring of HistoryLen
+	histN       []int
+	scratch     *bucket
+}
+
+// NewCollector makes a collector for ops whose windows span window ticks.
+// start is when the load began; rates are measured from it.
+func NewCollector(ops []OpSpec, window int, start time.Time) (*Collector, error) {
+	if window < 1 {
+		return nil, fmt.Errorf("metrics: window must be at least 1 tick, got %d", window)
+	}
+	seen := make(map[string]bool, len(ops))
+	for _, o := range ops {
+		if seen[o.Name] {
+			return nil, fmt.Errorf("metrics: op %q is listed twice", o.Name)
+		}
+		seen[o.Name] = true
+	}
+	n := len(ops)
+	c := &Collector{
+		ops: ops, window: window, start: start, last: start,
+		active: make([]bool, n), tick: newBuckets(n), total: newBuckets(n),
+		ring: make([][]*bucket, window), ringDt: make([]time.Duration, window), ringOn: make([][]bool, window),
+		totalDt: make([]time.Duration, n), hist: make([][]Point, n), histN: make([]int, n), scratch: newBucket(),
+	}
+	for s := range c.ring {
+		c.ring[s] = newBuckets(n)
+		c.ringOn[s] = make([]bool, n)
+	}
+	for i := range c.hist {
+		c.hist[i] = make([]Point, HistoryLen)
+	}
+	return c, nil
+}
+
+func newBuckets(n int) []*bucket {
+	bs := make([]*bucket, n)
+	for i := range bs {
+		bs[i] = newBucket()
+	}
+	return bs
+}
+
+// Ops lists the ops the collector was made for, in order.
+func (c *Collector) Ops() []OpSpec { return c.ops }
+
+// Index returns the position of the named op, or -1.
+func (c *Collector) Index(name string) int {
+	for i, o := range c.ops {
+		if o.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// NewRecorder returns a recorder for one worker covering the n ops starting
+// at index first; the worker's op i is the collector's op first+i.
+func (c *Collector) NewRecorder(first, n int) *Recorder {
+	if first < 0 || n < 0 || first+n > len(c.ops) {
+		panic(fmt.Sprintf("metrics: recorder range [%d,%d) outside %d ops", first, first+n, len(c.ops)))
+	}
+	r := newRecorder(first, n)
+	c.mu.Lock()
+	c.recs = append(c.recs, r)
+	c.mu.Unlock()
+	return r
+}
+
+// Activate marks ops [first, first+n) as running: from the next tick their
+// measured time grows and their rates count.
+func (c *Collector) Activate(first, n int) { c.setActive(first, n, true) }
+
+// Deactivate stops the clock of ops [first, first+n). Call it after their
+// workers have stopped and a final Tick has harvested them.
+func (c *Collector) Deactivate(first, n int) { c.setActive(first, n, false) }
+
+func (c *Collector) setActive(first, n int, on bool) {
+	c.mu.Lock()
+	for i := first; i < first+n; i++ {
+		c.active[i] = on
+	}
+	c.mu.Unlock()
+}
+
+// Tick harvests every recorder, closes the tick at now and returns the
+// figures of every op that has been active. The returned slice and
+// everything in it are new: they may be kept and shared.
+func (c *Collector) Tick(now time.Time) []OpStats {
+	dt := now.Sub(c.last)
+	if dt < 0 {
+		dt = 0
+	}
+	c.last = now
+
+	c.mu.Lock()
+	recs := c.recs[:0]
+	for _, r := range c.recs {
+		// Read closed before harvesting: a worker closes after its last
+		// record, so a recorder seen closed has nothing left after this.
+		closed := r.closed.Load()
+		r.harvest(c.tick)
+		if !closed {
+			recs = append(recs, r)
+		}
+	}
+	clear(c.recs[len(recs):]) // let the retired recorders be collected
+	c.recs = recs
+	active := append([]bool(nil), c.active...)
+	c.mu.Unlock()
+
+	c.slot = (c.slot + 1) % c.window
+	c.ringDt[c.slot] = dt
+	at := now.Sub(c.start)
+	var out []OpStats
+	for i := range c.ops {
+		// A worker may finish its last op just after its suite is
+		// deactivated; its figures still count, its time does not.
+		on := active[i] || c.tick[i].hist.TotalCount() > 0 || c.tick[i].errors != [numErrorKinds]uint64{}
+		c.ringOn[c.slot][i] = on && active[i]
+		ring := c.ring[c.slot][i]
+		ring.reset()
+		ring.add(c.tick[i])
+		c.total[i].add(c.tick[i])
+		c.tick[i].reset()
+		if active[i] {
+			c.totalDt[i] += dt
+		}
+		if c.totalDt[i] == 0 && c.total[i].hist.TotalCount() == 0 && !on {
+			continue // never ran: nothing to show yet
+		}
+
+		c.scratch.reset()
+		var wdt time.Duration
+		for s := range c.ring {
+			c.scratch.add(c.ring[s][i])
+			if c.ringOn[s][i] {
+				wdt += c.ringDt[s]
+			}
+		}
+		st := OpStats{OpSpec: c.ops[i], Window: figuresOf(c.scratch, wdt), Total: figuresOf(c.total[i], c.totalDt[i])}
+		if active[i] {
+			c.push(i, Point{At: at, OpsPerSec: st.Window.OpsPerSec, Avg: st.Window.Latency.Avg,
+				P50: st.Window.Latency.P50, P99: st.Window.Latency.P99, Errors: st.Window.Errors})
+		}
+		st.History = c.history(i)
+		out = append(out, st)
+	}
+	return out
+}
+
+func (c *Collector) push(op int, p Point) {
+	c.hist[op][c.histN[op]%HistoryLen] = p
+	c.histN[op]++
+}
+
+func (c *Collector) history(op int) []Point {
+	n := c.histN[op]
+	if n <= HistoryLen {
+		return append([]Point(nil), c.hist[op][:n]...)
+	}
+	k := n % HistoryLen
+	out := make([]Point, 0, HistoryLen)
+	out = append(out, c.hist[op][k:]...)
+	return append(out, c.hist[op][:k]...)
+}

@@ -1,0 +1,238 @@
+package metrics
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// ReportSchema names the JSON report's layout; it changes when a field's
+// meaning changes or one is removed.
+const ReportSchema = "phantom.report/v1"
+
+// Report is the result of a run, as written to JSON.
+type Report struct {
+	Schema         string                 `json:"schema"`
+	Version        string                 `json:"phantom_version"`
+	Settings       any                    `json:"settings"`
+	StartedAt      time.Time              `json:"started_at"`
+	EndedAt        time.Time              `json:"ended_at"`
+	ElapsedSeconds float64                `json:"elapsed_s"` // load time measured
+	Interrupted    bool                   `json:"interrupted"`
+	Error          string                 `json:"error,omitempty"`
+	Suites         map[string]SuiteReport `json:"suites"`
+	Baselines      []BaselineReport       `json:"baselines"`
+	Violations     []EventReport          `json:"violations"`
+	Resources      ResourcesReport        `json:"resources"`
+	Events         []EventReport          `json:"events"`
+	Cluster        ClusterReport          `json:"cluster"`
+}
+
+// SuiteReport holds one suite's ops.
+type SuiteReport struct {
+	OpsPerSec float64             `json:"ops_per_sec"` // of its primary ops
+	Ops       map[string]OpReport `json:"ops"`
+}
+
+// OpReport is one op's figures over the whole run. Count is successful
+// completions, Errors failed attempts; ops_per_sec is count over elapsed_s.
+type OpReport struct {
+	Count          uint64            `json:"count"`
+	Errors         uint64            `json:"errors"`
+	ErrorsByKind   map[string]uint64 `json:"errors_by_kind,omitempty"`
+	OpsPerSec      float64           `json:"ops_per_sec"`
+	ElapsedSeconds float64           `json:"elapsed_s"`
+	LatencyMs      LatencyMs         `json:"latency_ms"`
+}
+
+// LatencyMs is Latency in milliseconds.
+type LatencyMs struct {
+	Avg  float64 `json:"avg"`
+	Min  float64 `json:"min"`
+	Max  float64 `json:"max"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+}
+
+// BaselineReport is one final verdict.
+type BaselineReport struct {
+	Suite  string  `json:"suite"`
+	Op     string  `json:"op,omitempty"`
+	Metric string  `json:"metric"`
+	Limit  float64 `json:"limit"`
+	Value  float64 `json:"value"`
+	Unit   string  `json:"unit"`
+	Pass   bool    `json:"pass"`
+}
+
+// EventReport is an event; violation and recovered events carry the op,
+// metric, value and limit.
+type EventReport struct {
+	AtSeconds float64 `json:"at_s"`
+	Kind      string  `json:"kind"`
+	Message   string  `json:"message"`
+	Suite     string  `json:"suite,omitempty"`
+	Op        string  `json:"op,omitempty"`
+	Metric    string  `json:"metric,omitempty"`
+	Value     float64 `json:"value,omitempty"`
+	Limit     float64 `json:"limit,omitempty"`
+	Unit      string  `json:"unit,omitempty"`
+}
+
+// StatReport is a gauge's average and maximum; null when never sampled.
+type StatReport struct {
+	Avg float64 `json:"avg"`
+	Max float64 `json:"max"`
+}
+
+// ResourcesReport summarises the system gauges.
+type ResourcesReport struct {
+	CPU struct {
+		MachinePercent *StatReport `json:"machine_percent"`
+		ProcessPercent *StatReport `json:"process_percent"`
+	} `json:"cpu"`
+	Memory struct {
+		RSSBytes  *StatReport `json:"rss_bytes"`
+		UsedBytes *StatReport `json:"used_bytes"`
+	} `json:"memory"`
+	Network struct {
+		RxBytesPerSec *StatReport `json:"rx_bytes_per_sec"`
+		TxBytesPerSec *StatReport `json:"tx_bytes_per_sec"`
+	} `json:"network"`
+	Disk struct {
+		ReadBytesPerSec  *StatReport `json:"read_bytes_per_sec"`
+		WriteBytesPerSec *StatReport `json:"write_bytes_per_sec"`
+	} `json:"disk"`
+}
+
+// ClusterReport is the cluster at the end of the run.
+type ClusterReport struct {
+	Nodes         int    `json:"nodes"`
+	Shards        int    `json:"shards"`
+	LeaderChanges uint64 `json:"leader_changes"`
+}
+
+// Passed reports whether every final baseline held.
+func (r *Report) Passed() bool {
+	for _, b := range r.Baselines {
+		if !b.Pass {
+			return false
+		}
+	}
+	return true
+}
+
+// NewReport builds the figures part of a report from the run's last
+// snapshot, its final verdicts and its resource summary; the caller fills
+// in the settings, times and outcome.
+func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
+	r := &Report{
+		Schema:         ReportSchema,
+		ElapsedSeconds: last.Elapsed.Seconds(),
+		Suites:         map[string]SuiteReport{},
+		Baselines:      []BaselineReport{},
+		Violations:     []EventReport{},
+		Events:         []EventReport{},
+	}
+	for _, o := range last.Ops {
+		s, ok := r.Suites[o.Suite]
+		if !ok {
+			s = SuiteReport{Ops: map[string]OpReport{}}
+		}
+		t := o.Total
+		s.Ops[o.Name] = OpReport{
+			Count: t.Count, Errors: t.Errors, ErrorsByKind: t.ErrorsBy,
+			OpsPerSec: t.OpsPerSec, ElapsedSeconds: t.Elapsed.Seconds(), LatencyMs: latencyMs(t.Latency),
+		}
+		if o.Primary {
+			s.OpsPerSec += t.OpsPerSec
+		}
+		r.Suites[o.Suite] = s
+	}
+	for _, v := range final {
+		r.Baselines = append(r.Baselines, BaselineReport(v))
+	}
+	for _, e := range last.Events {
+		er := EventReport{AtSeconds: e.At.Seconds(), Kind: string(e.Kind), Message: e.Message,
+			Suite: e.Suite, Op: e.Op, Metric: e.Metric, Value: e.Value, Limit: e.Limit, Unit: e.Unit}
+		r.Events = append(r.Events, er)
+		if e.Kind == EventViolation {
+			r.Violations = append(r.Violations, er)
+		}
+	}
+	stat := func(s Stat) *StatReport {
+		if s.N == 0 {
+			return nil
+		}
+		return &StatReport{Avg: s.Avg, Max: s.Max}
+	}
+	r.Resources.CPU.MachinePercent = stat(res.CPU)
+	r.Resources.CPU.ProcessPercent = stat(res.ProcessCPU)
+	r.Resources.Memory.RSSBytes = stat(res.RSS)
+	r.Resources.Memory.UsedBytes = stat(res.MemUsed)
+	r.Resources.Network.RxBytesPerSec = stat(res.NetRx)
+	r.Resources.Network.TxBytesPerSec = stat(res.NetTx)
+	r.Resources.Disk.ReadBytesPerSec = stat(res.DiskRead)
+	r.Resources.Disk.WriteBytesPerSec = stat(res.DiskWrite)
+	r.Cluster = ClusterReport{Nodes: len(last.Cluster.Nodes), Shards: len(last.Cluster.Shards), LeaderChanges: last.Cluster.LeaderChanges}
+	return r
+}
+
+func latencyMs(l Latency) LatencyMs {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return LatencyMs{Avg: ms(l.Avg), Min: ms(l.Min), Max: ms(l.Max), P50: ms(l.P50), P90: ms(l.P90), P99: ms(l.P99), P999: ms(l.P999)}
+}
+
+// WriteJSON writes r as indented JSON.
+func WriteJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteFileAtomic writes a file through a temporary file in the same
+// directory and renames it into place, so a reader never sees half a report
+// and an interrupted write leaves the old file intact.
+func WriteFileAtomic(path string, write func(io.Writer) error) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op after the rename
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
+}
+
+// sortedSuites returns the report's suite names in a stable order.
+func sortedSuites(r *Report) []string {
+	names := make([]string, 0, len(r.Suites))
+	for n := range r.Suites {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,79 @@
+package metrics
+
+import "time"
+
+// Phase is where a run is.
+type Phase string
+
+// Phases of a run, in order; a run ends Done or Failed.
+const (
+	PhaseStarting Phase = "starting" // the cluster is coming up
+	PhaseRunning  Phase = "running"
+	PhaseStopping Phase = "stopping" // load stopped, cluster shutting down
+	PhaseDone     Phase = "done"
+	PhaseFailed   Phase = "failed"
+)
+
+// Snapshot is everything a front end shows at one tick. It is immutable
+// once published: front ends may keep it and read it from any goroutine.
+type Snapshot struct {
+	Seq      uint64
+	At       time.Time
+	Elapsed  time.Duration // load time so far
+	Planned  time.Duration // load time planned for the whole run
+	Phase    Phase
+	Suite    string // the suite running now
+	Ops      []OpStats
+	System   System
+	Cluster  Cluster
+	Verdicts []Verdict // the window judged against the baselines this tick
+	Events   []Event   // every event so far, oldest first
+	Err      string    // why the run failed, when Phase is PhaseFailed
+}
+
+// Op returns the stats of the named op.
+func (s *Snapshot) Op(name string) (OpStats, bool) {
+	for _, o := range s.Ops {
+		if o.Name == name {
+			return o, true
+		}
+	}
+	return OpStats{}, false
+}
+
+// Violated reports whether op (or, for suite-level verdicts, its suite) is
+// violating a baseline in this tick's window.
+func (s *Snapshot) Violated(op OpSpec) bool {
+	for _, v := range s.Verdicts {
+		if !v.Pass && (v.Op == op.Name || (v.Op == "" && v.Suite == op.Suite && op.Primary)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Cluster is the embedded cluster's state as the front ends show it.
+type Cluster struct {
+	Nodes         []Node
+	Shards        []Shard
+	LeaderChanges uint64
+}
+
+// Node is one cluster node.
+type Node struct {
+	ID          string
+	Up          bool
+	Replicas    int // shard replicas it hosts
+	Leaderships int // shards it leads
+}
+
+// Shard is one Raft group.
+type Shard struct {
+	ID          int
+	Leader      string // node id, empty while there is none
+	Term        uint64
+	CommitIndex uint64
+	// MaxLag is how many committed entries the slowest live replica has
+	// yet to apply.
+	MaxLag uint64
+}

@@ -1,0 +1,103 @@
+package metrics
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// WriteSummary writes the human-readable end-of-run summary: the per-op
+// table, every baseline's verdict, violations, resources and the outcome.
+func WriteSummary(w io.Writer, r *Report) error {
+	ew := &errWriter{w: w}
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "op\tcount\terrors\tops/s\tavg\tp50\tp90\tp99\tp99.9\tmax\t")
+	for _, s := range sortedSuites(r) {
+		ops := r.Suites[s].Ops
+		names := make([]string, 0, len(ops))
+		for n := range ops {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			o := ops[n]
+			l := o.LatencyMs
+			d := func(ms float64) string { return FormatDuration(time.Duration(ms * float64(time.Millisecond))) }
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", n, FormatCount(float64(o.Count)), FormatCount(float64(o.Errors)),
+				FormatCount(o.OpsPerSec), d(l.Avg), d(l.P50), d(l.P90), d(l.P99), d(l.P999), d(l.Max))
+		}
+	}
+	tw.Flush()
+
+	if len(r.Baselines) > 0 {
+		fmt.Fprintln(ew, "\nbaselines")
+		for _, b := range r.Baselines {
+			mark := "PASS"
+			if !b.Pass {
+				mark = "FAIL"
+			}
+			fmt.Fprintf(ew, "  %s  %s\n", mark, Verdict(b).Describe())
+		}
+	}
+	if n := len(r.Violations); n > 0 {
+		v := r.Violations[0]
+		fmt.Fprintf(ew, "\nviolations: %d during the run; first at %.1fs: %s\n", n, v.AtSeconds, strings.TrimPrefix(v.Message, "violation: "))
+	}
+	fmt.Fprintf(ew, "\nresources  %s\n", resourcesLine(r.Resources))
+
+	outcome := "PASS: every baseline held"
+	switch {
+	case r.Error != "":
+		outcome = "FAILED: " + r.Error
+	case !r.Passed():
+		outcome = "FAIL: a baseline was violated"
+	}
+	if r.Interrupted {
+		outcome += " (interrupted: partial run)"
+	}
+	fmt.Fprintf(ew, "result     %s after %.1fs of load\n", outcome, r.ElapsedSeconds)
+	return ew.err
+}
+
+func resourcesLine(res ResourcesReport) string {
+	pct := func(s *StatReport) string {
+		if s == nil {
+			return "n/a"
+		}
+		return fmt.Sprintf("avg %.0f%% max %.0f%%", s.Avg, s.Max)
+	}
+	bytes := func(s *StatReport, unit string) string {
+		if s == nil {
+			return "n/a"
+		}
+		return fmt.Sprintf("avg %s%s max %s%s", FormatBytes(s.Avg), unit, FormatBytes(s.Max), unit)
+	}
+	return strings.Join([]string{
+		"cpu " + pct(res.CPU.MachinePercent),
+		"phantom cpu " + pct(res.CPU.ProcessPercent),
+		"rss " + bytes(res.Memory.RSSBytes, ""),
+		"net rx " + bytes(res.Network.RxBytesPerSec, "/s"),
+		"tx " + bytes(res.Network.TxBytesPerSec, "/s"),
+		"disk r " + bytes(res.Disk.ReadBytesPerSec, "/s"),
+		"w " + bytes(res.Disk.WriteBytesPerSec, "/s"),
+	}, " · ")
+}
+
+// errWriter keeps the first write error so a summary's many Fprintf calls
+// need one check.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
