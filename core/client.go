@@ -1,0 +1,256 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+const (
+	// minBackoff and maxBackoff pace retries across a leader change, which
+	// takes one to two heartbeat timeouts: short enough that a call resumes
+	// soon after the new leader is up, long enough not to spin.
+	minBackoff = 1 * time.Millisecond
+	maxBackoff = 10 * time.Millisecond
+	// applyPoll is how often Get checks whether the leader's state machine
+	// has reached the read index. It almost always has already.
+	applyPoll = 50 * time.Microsecond
+)
+
+// Put stores value under key once a quorum of the key's shard has it in its
+// log and the leader has applied it. Put does not keep value. If Put gives
+// up (at the deadline, or on Close) the write may still be applied later.
+//
+// A call whose ctx has no deadline gets Config.OpTimeout. Cancelling ctx
+// stops the retries; an attempt already handed to raft runs to its end,
+// which the leader lease bounds.
+func (c *Cluster) Put(ctx context.Context, key string, value []byte) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	cmd := encodePut(key, value)
+	sh := c.shardFor(key)
+	rt := c.newRetry(ctx, "put")
+	defer rt.stop()
+	for {
+		timeout, err := rt.begin()
+		if err != nil {
+			return err
+		}
+		rep, err := sh.leaderReplica()
+		if err == nil {
+			if err = rep.apply(cmd, timeout); err == nil {
+				return nil
+			}
+		}
+		sh.forget(rep)
+		if err := rt.after(err); err != nil {
+			return err
+		}
+	}
+}
+
+// Get returns the value of key as of some moment between the call and its
+// return: it sees every write acknowledged before it began. It returns
+// ErrNotFound when key has no value. Deadlines are as for Put.
+func (c *Cluster) Get(ctx context.Context, key string) ([]byte, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	sh := c.shardFor(key)
+	rt := c.newRetry(ctx, "get")
+	defer rt.stop()
+	for {
+		timeout, err := rt.begin()
+		if err != nil {
+			return nil, err
+		}
+		rep, err := sh.leaderReplica()
+		if err == nil {
+			var v []byte
+			var ok bool
+			if v, ok, err = readOnLeader(rep, key, timeout, &rt); err == nil {
+				if !ok {
+					return nil, ErrNotFound
+				}
+				return bytes.Clone(v), nil
+			}
+		}
+		sh.forget(rep)
+		if err := rt.after(err); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// readOnLeader is a read-index read, as in the Raft paper (§6.4): it costs a
+// heartbeat round instead of a log entry.
+func readOnLeader(rep *replica, key string, timeout time.Duration, rt *retry) ([]byte, bool, error) {
+	if !rep.enter() {
+		return nil, false, raft.ErrRaftShutdown
+	}
+	defer rep.exit()
+	term := rep.raft.CurrentTerm()
+	if rep.readyTerm.Load() != term {
+		if err := rep.apply(noopCommand, timeout); err != nil {
+			return nil, false, err
+		}
+	}
+	readIndex := rep.raft.CommitIndex()
+	if err := rep.raft.VerifyLeader().Error(); err != nil {
+		return nil, false, err
+	}
+	// A replica leads at most once per term. The same term before and
+	// after VerifyLeader proves it led throughout, from the entry that made
+	// it ready to the quorum round, so readIndex covered every write
+	// acknowledged before the read began.
+	if rep.raft.CurrentTerm() != term {
+		return nil, false, errTermChanged
+	}
+	for rep.fsm.appliedIndex() < readIndex {
+		if rep.stopped.Load() {
+			return nil, false, raft.ErrRaftShutdown
+		}
+		if rt.expired() {
+			return nil, false, errApplyLag
+		}
+		time.Sleep(applyPoll)
+	}
+	v, ok := rep.fsm.get(key)
+	return v, ok, nil
+}
+
+// LocalGet reads key from the state machine of node's replica, without
+// asking the leader: the value may be stale. It is there to check
+// replication. It returns ErrUnknownNode when node does not exist or hosts
+// no replica of key's shard.
+func (c *Cluster) LocalGet(node, key string) ([]byte, bool, error) {
+	if c.closed.Load() {
+		return nil, false, ErrClosed
+	}
+	n := c.byID[node]
+	if n == nil {
+		return nil, false, fmt.Errorf("%w: %q", ErrUnknownNode, node)
+	}
+	sh := c.shardFor(key)
+	rep := n.replicaOf(sh.id)
+	if rep == nil {
+		return nil, false, fmt.Errorf("%w: %s hosts no replica of shard %d", ErrUnknownNode, node, sh.id)
+	}
+	v, ok := rep.fsm.get(key)
+	return bytes.Clone(v), ok, nil
+}
+
+// retry paces the attempts of one client call. It lives on the caller's
+// stack and makes a timer only if the call has to wait.
+type retry struct {
+	c        *Cluster
+	ctx      context.Context
+	op       string
+	deadline time.Time
+	backoff  time.Duration
+	timer    *time.Timer
+	last     error // the last retryable error, reported when the call gives up
+}
+
+func (c *Cluster) newRetry(ctx context.Context, op string) retry {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(c.cfg.OpTimeout)
+	}
+	return retry{c: c, ctx: ctx, op: op, deadline: deadline, backoff: minBackoff}
+}
+
+// begin returns the time left for the next attempt, or the error the call
+// returns when there is none.
+func (r *retry) begin() (time.Duration, error) {
+	if r.c.closed.Load() {
+		return 0, ErrClosed
+	}
+	if err := r.ctx.Err(); err != nil {
+		return 0, r.giveUp(err)
+	}
+	left := time.Until(r.deadline)
+	if left <= 0 {
+		return 0, r.giveUp(context.DeadlineExceeded)
+	}
+	return left, nil
+}
+
+func (r *retry) expired() bool {
+	return r.c.closed.Load() || r.ctx.Err() != nil || !time.Now().Before(r.deadline)
+}
+
+// after takes a failed attempt's error. It returns nil, after a short
+// backoff, when the call should try again, or the error the call returns.
+func (r *retry) after(err error) error {
+	if r.c.closed.Load() {
+		return ErrClosed
+	}
+	if !retryable(err) {
+		return fmt.Errorf("core: %s: %w", r.op, err)
+	}
+	r.last = err
+	wait := min(r.backoff, time.Until(r.deadline))
+	if wait <= 0 {
+		return nil // begin reports the deadline
+	}
+	r.backoff = min(2*r.backoff, maxBackoff)
+	if r.timer == nil {
+		r.timer = time.NewTimer(wait)
+	} else {
+		r.timer.Reset(wait)
+	}
+	select {
+	case <-r.timer.C:
+		return nil
+	case <-r.ctx.Done():
+		return nil // begin reports it
+	case <-r.c.done:
+		return ErrClosed
+	}
+}
+
+func (r *retry) stop() {
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+}
+
+// giveUp wraps the last retryable error with the context error, so that
+// errors.Is matches both; leadership trouble is reported as ErrNoLeader.
+func (r *retry) giveUp(ctxErr error) error {
+	switch {
+	case r.last == nil:
+		return fmt.Errorf("core: %s: %w", r.op, ctxErr)
+	case errors.Is(r.last, ErrNoLeader):
+		return fmt.Errorf("%w for %s: %w", ErrNoLeader, r.op, ctxErr)
+	case leadershipTrouble(r.last):
+		return fmt.Errorf("%w for %s (%v): %w", ErrNoLeader, r.op, r.last, ctxErr)
+	default:
+		return fmt.Errorf("core: %s: %w: %w", r.op, r.last, ctxErr)
+	}
+}
+
+// leadershipTrouble reports errors that mean the replica asked was not, or
+// stopped being, the leader.
+func leadershipTrouble(err error) bool {
+	return errors.Is(err, ErrNoLeader) ||
+		errors.Is(err, raft.ErrNotLeader) ||
+		errors.Is(err, raft.ErrLeadershipLost) ||
+		errors.Is(err, raft.ErrLeadershipTransferInProgress) ||
+		errors.Is(err, raft.ErrRaftShutdown) ||
+		errors.Is(err, errTermChanged)
+}
+
+func retryable(err error) bool {
+	return leadershipTrouble(err) ||
+		// The apply timeout is the call's remaining time, so begin gives up
+		// next; retrying reports it together with the deadline.
+		errors.Is(err, raft.ErrEnqueueTimeout) ||
+		errors.Is(err, errApplyLag)
+}

@@ -1,0 +1,134 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// MaxNodes is the largest cluster NewCluster builds. Past it an in-process
+// cluster spends more of the machine on Raft heartbeats than on the load it
+// is there to carry.
+const MaxNodes = 100
+
+// minRaftTimeout is the floor hashicorp/raft's ValidateConfig puts under its
+// heartbeat, election, lease and snapshot timings; checking it here lets
+// Validate name the field in the user's words instead of raft's.
+const minRaftTimeout = 5 * time.Millisecond
+
+// Config sets up a Cluster. Start from DefaultConfig: the zero value is not
+// valid.
+type Config struct {
+	// Nodes is how many nodes the cluster starts with, from 1 to MaxNodes.
+	// Each shard has min(3, Nodes) replicas.
+	Nodes int
+
+	// HeartbeatTimeout is how long a follower goes without hearing from its
+	// leader before it stands for election. Raft's one-second default suits
+	// real networks; on loopback 50 milliseconds replaces a crashed leader
+	// quickly without spurious elections. At least 5 milliseconds.
+	HeartbeatTimeout time.Duration
+
+	// ElectionTimeout is how long a candidate waits for votes before it
+	// starts another election. At least HeartbeatTimeout.
+	ElectionTimeout time.Duration
+
+	// LeaderLeaseTimeout is how long a leader keeps leading without hearing
+	// from a quorum. At most HeartbeatTimeout, so that a cut-off leader steps
+	// down before its followers can elect a new one. At least 5 milliseconds.
+	LeaderLeaseTimeout time.Duration
+
+	// CommitTimeout is how long an idle leader waits before telling followers
+	// the latest commit index, which bounds how far an idle follower's state
+	// lags. At least 1 millisecond.
+	CommitTimeout time.Duration
+
+	// OpTimeout is the deadline of a client call whose context has none; a
+	// call retries leader changes until then. Must be positive.
+	OpTimeout time.Duration
+
+	// SnapshotInterval is how often each replica checks whether it should
+	// snapshot its state and compact its log. Raft fires the check at a
+	// random point between one and two intervals so replicas do not all
+	// snapshot at once. At least 5 milliseconds.
+	SnapshotInterval time.Duration
+
+	// SnapshotThreshold is how many log entries must pile up since the last
+	// snapshot before a replica takes another. With TrailingLogs it bounds
+	// the memory the in-memory Raft log holds. At least 1 log entry.
+	SnapshotThreshold uint64
+
+	// TrailingLogs is how many log entries a replica keeps after a snapshot,
+	// so that a follower a little behind catches up from the log rather than
+	// being sent the whole snapshot.
+	TrailingLogs uint64
+
+	// MaxAppendEntries caps how many log entries go in one AppendEntries
+	// message. With large values a smaller batch keeps each message short
+	// enough that heartbeats and acknowledgements are not stuck behind it.
+	// From 1 to 1024.
+	MaxAppendEntries int
+
+	// LogOutput receives Raft's log lines; nil discards them. Raft's own
+	// default logger writes to stderr, which would corrupt a terminal UI, so
+	// the core always gives Raft a logger of its own.
+	LogOutput io.Writer
+}
+
+// DefaultConfig returns the settings for an embedded cluster of three nodes:
+// Raft timings short enough for loopback, and snapshots frequent enough to
+// keep the in-memory logs small on long runs with large values.
+func DefaultConfig() Config {
+	return Config{
+		Nodes:              3,
+		HeartbeatTimeout:   50 * time.Millisecond,
+		ElectionTimeout:    50 * time.Millisecond,
+		LeaderLeaseTimeout: 50 * time.Millisecond,
+		CommitTimeout:      5 * time.Millisecond,
+		OpTimeout:          5 * time.Second,
+		SnapshotInterval:   1 * time.Second,
+		SnapshotThreshold:  1024,
+		TrailingLogs:       256,
+		MaxAppendEntries:   64,
+	}
+}
+
+// Validate reports every problem with c, one sentence each, or nil.
+// NewCluster calls it.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("core: "+format, args...))
+	}
+	atLeast := func(name string, d, floor time.Duration) {
+		if d < floor {
+			bad("%s must be at least %v, got %v", name, floor, d)
+		}
+	}
+
+	if c.Nodes < 1 || c.Nodes > MaxNodes {
+		bad("nodes must be between 1 and %d, got %d", MaxNodes, c.Nodes)
+	}
+	atLeast("heartbeat timeout", c.HeartbeatTimeout, minRaftTimeout)
+	atLeast("election timeout", c.ElectionTimeout, minRaftTimeout)
+	atLeast("leader lease timeout", c.LeaderLeaseTimeout, minRaftTimeout)
+	atLeast("commit timeout", c.CommitTimeout, time.Millisecond)
+	atLeast("snapshot interval", c.SnapshotInterval, minRaftTimeout)
+	if c.ElectionTimeout < c.HeartbeatTimeout {
+		bad("election timeout (%v) must not be shorter than the heartbeat timeout (%v)", c.ElectionTimeout, c.HeartbeatTimeout)
+	}
+	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
+		bad("leader lease timeout (%v) must not be longer than the heartbeat timeout (%v)", c.LeaderLeaseTimeout, c.HeartbeatTimeout)
+	}
+	if c.MaxAppendEntries < 1 || c.MaxAppendEntries > 1024 {
+		bad("max append entries must be between 1 and 1024, got %d", c.MaxAppendEntries)
+	}
+	if c.OpTimeout <= 0 {
+		bad("op timeout must be positive, got %v", c.OpTimeout)
+	}
+	if c.SnapshotThreshold < 1 {
+		bad("snapshot threshold must be at least 1 log entry, got 0")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,56 @@
+package core
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		change  func(*Config)
+		wantErr string // "" for a valid config
+	}{
+		{"default", func(*Config) {}, ""},
+		{"one node", func(c *Config) { c.Nodes = 1 }, ""},
+		{"max nodes", func(c *Config) { c.Nodes = MaxNodes }, ""},
+		{"no nodes", func(c *Config) { c.Nodes = 0 }, "nodes must be between 1 and 100, got 0"},
+		{"too many nodes", func(c *Config) { c.Nodes = 101 }, "nodes must be between 1 and 100, got 101"},
+		{"zero heartbeat", func(c *Config) { c.HeartbeatTimeout = 0 }, "heartbeat timeout must be at least 5ms"},
+		{"negative election", func(c *Config) { c.ElectionTimeout = -time.Second }, "election timeout must be at least 5ms"},
+		{"zero lease", func(c *Config) { c.LeaderLeaseTimeout = 0 }, "leader lease timeout must be at least 5ms"},
+		{"zero commit", func(c *Config) { c.CommitTimeout = 0 }, "commit timeout must be at least 1ms"},
+		{"zero op timeout", func(c *Config) { c.OpTimeout = 0 }, "op timeout must be positive"},
+		{"negative op timeout", func(c *Config) { c.OpTimeout = -time.Second }, "op timeout must be positive"},
+		{"zero snapshot interval", func(c *Config) { c.SnapshotInterval = 0 }, "snapshot interval must be at least 5ms"},
+		{"zero snapshot threshold", func(c *Config) { c.SnapshotThreshold = 0 }, "snapshot threshold must be at least 1"},
+		{"lease longer than heartbeat", func(c *Config) { c.LeaderLeaseTimeout = 100 * time.Millisecond }, "leader lease timeout (100ms) must not be longer than the heartbeat timeout (50ms)"},
+		{"election shorter than heartbeat", func(c *Config) { c.ElectionTimeout = 20 * time.Millisecond }, "election timeout (20ms) must not be shorter than the heartbeat timeout (50ms)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			tt.change(&cfg)
+			err := cfg.Validate()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Validate: %v, want nil", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("Validate: %v, want an error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	err := Config{}.Validate()
+	if err == nil {
+		t.Fatal("Validate(Config{}) = nil")
+	}
+	for _, want := range []string{"nodes", "heartbeat", "election", "lease", "commit", "op timeout", "snapshot interval", "snapshot threshold"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%v", want, err)
+		}
+	}
+}

@@ -1,0 +1,35 @@
+package core
+
+import "errors"
+
+// Errors returned by the client API. Compare them with errors.Is: a call that
+// gives up at its deadline wraps the reason together with the context error.
+var (
+	// ErrClosed is returned by every call made after Close, and by calls
+	// that were in flight when it ran.
+	ErrClosed = errors.New("core: cluster is closed")
+
+	// ErrNoLeader means the key's shard had no leader that could serve the
+	// call. Calls retry it until their deadline and then return it wrapped
+	// with the context error, so errors.Is matches both.
+	ErrNoLeader = errors.New("core: no shard leader")
+
+	// ErrNotFound is returned by Get when the key has no value.
+	ErrNotFound = errors.New("core: key not found")
+
+	// ErrUnknownNode is returned for a node id that names no node, or a node
+	// that hosts no replica of the shard asked about.
+	ErrUnknownNode = errors.New("core: unknown node")
+)
+
+// Internal conditions that client calls retry; none reaches a caller except
+// wrapped in a deadline error.
+var (
+	// errTermChanged means a read started in one leader term and finished in
+	// another, so its read index may be stale.
+	errTermChanged = errors.New("core: leader term changed during read")
+
+	// errApplyLag means the leader's state machine had not caught up with the
+	// read index when time ran out.
+	errApplyLag = errors.New("core: leader state machine behind commit index")
+)

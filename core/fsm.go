@@ -1,0 +1,214 @@
+package core
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+)
+
+// fsm is one replica's key-value state machine.
+//
+// Concurrency: raft calls ApplyBatch and Snapshot from its single FSM
+// goroutine and Restore while nothing else is applied; readers (Get,
+// LocalGet) and FSMSnapshot.Persist run concurrently with all of them. A
+// stored value is never modified afterwards, so a reader or a snapshot may
+// keep one after releasing the lock.
+type fsm struct {
+	mu   sync.RWMutex
+	data map[string][]byte
+
+	// applied is the index of the last command or configuration entry
+	// applied, stored after the data it covers so that a reader who sees
+	// the index also sees the writes. Raft's own AppliedIndex will not do
+	// for linearizable reads: it moves when entries are handed to this
+	// goroutine, before they are applied.
+	applied atomic.Uint64
+
+	// copyValues makes apply copy each value out of its log entry, for log
+	// stores that reuse entry buffers.
+	copyValues bool
+}
+
+func newFSM() *fsm {
+	return &fsm{data: make(map[string][]byte)}
+}
+
+// ApplyBatch makes fsm a raft.BatchingFSM, which also hands it configuration
+// entries; counting those in applied keeps the read index reachable after a
+// membership change, which no command follows.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	resps := make([]any, len(logs))
+	for i, l := range logs {
+		if l.Type == raft.LogCommand {
+			resps[i] = f.apply(l.Data)
+		}
+	}
+	if n := len(logs); n > 0 {
+		f.applied.Store(logs[n-1].Index)
+	}
+	return resps
+}
+
+// Apply is never called while ApplyBatch exists; raft.FSM requires it.
+func (f *fsm) Apply(l *raft.Log) any {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// apply returns nil or an error, which the leader's Apply future carries
+// back to Put.
+func (f *fsm) apply(data []byte) error {
+	cmd, err := decodeCommand(data)
+	if err != nil {
+		return err
+	}
+	if cmd.op != opPut {
+		return nil
+	}
+	// The value aliases the log entry's buffer rather than copying it: the
+	// in-memory log store and raft's transport both hand over buffers they
+	// never write again, and with megabyte values the copy was a third of
+	// the cluster's CPU. Once raft compacts the entry away, the map holds
+	// the only reference. A log store that reuses buffers (a disk store
+	// with pooled reads, say) must set copyValues.
+	value := cmd.value
+	if f.copyValues {
+		value = bytes.Clone(value)
+	}
+	f.mu.Lock()
+	f.data[string(cmd.key)] = value
+	f.mu.Unlock()
+	return nil
+}
+
+// get returns the stored value itself: callers must copy it before handing
+// it out of the package.
+func (f *fsm) get(key string) ([]byte, bool) {
+	f.mu.RLock()
+	v, ok := f.data[key]
+	f.mu.RUnlock()
+	return v, ok
+}
+
+func (f *fsm) appliedIndex() uint64 { return f.applied.Load() }
+
+// Snapshot runs on raft's FSM goroutine and blocks Apply, so it only copies
+// the map's entries; values are immutable, so the copy can share them.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	data := maps.Clone(f.data)
+	f.mu.RUnlock()
+	return &kvSnapshot{data: data, applied: f.applied.Load()}, nil
+}
+
+// Restore replaces the whole state with a snapshot written by Persist.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	data, applied, err := readSnapshot(bufio.NewReader(rc))
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.data = data
+	f.mu.Unlock()
+	f.applied.Store(applied)
+	return nil
+}
+
+// Snapshot format: version byte, applied index (uvarint), entry count
+// (uvarint), then per entry the key length (uvarint), the key, the value
+// length (uvarint) and the value.
+const (
+	snapshotVersion = 1
+	// maxSnapshotField rejects a corrupt length before it becomes a huge
+	// allocation.
+	maxSnapshotField = 1 << 30
+)
+
+var errBadSnapshot = errors.New("core: malformed snapshot")
+
+type kvSnapshot struct {
+	data    map[string][]byte
+	applied uint64
+}
+
+// Persist runs concurrently with Apply; it only reads its own copy of the
+// map and immutable values.
+func (s *kvSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.write(sink); err != nil {
+		_ = sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *kvSnapshot) write(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	var num [binary.MaxVarintLen64]byte
+	uvarint := func(v uint64) {
+		// bufio.Writer keeps the first error and reports it from Flush.
+		_, _ = bw.Write(binary.AppendUvarint(num[:0], v))
+	}
+	_ = bw.WriteByte(snapshotVersion)
+	uvarint(s.applied)
+	uvarint(uint64(len(s.data)))
+	for k, v := range s.data {
+		uvarint(uint64(len(k)))
+		_, _ = bw.WriteString(k)
+		uvarint(uint64(len(v)))
+		_, _ = bw.Write(v)
+	}
+	return bw.Flush()
+}
+
+func (s *kvSnapshot) Release() { s.data = nil }
+
+func readSnapshot(r *bufio.Reader) (map[string][]byte, uint64, error) {
+	version, err := r.ReadByte()
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", errBadSnapshot, err)
+	}
+	if version != snapshotVersion {
+		return nil, 0, fmt.Errorf("%w: version %d, want %d", errBadSnapshot, version, snapshotVersion)
+	}
+	applied, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", errBadSnapshot, err)
+	}
+	count, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %w", errBadSnapshot, err)
+	}
+	field := func() ([]byte, error) {
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			return nil, err
+		}
+		if n > maxSnapshotField {
+			return nil, fmt.Errorf("field of %d bytes", n)
+		}
+		b := make([]byte, n)
+		_, err = io.ReadFull(r, b)
+		return b, err
+	}
+	data := make(map[string][]byte, min(count, 1<<20))
+	for range count {
+		k, err := field()
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: %w", errBadSnapshot, err)
+		}
+		v, err := field()
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: %w", errBadSnapshot, err)
+		}
+		data[string(k)] = v
+	}
+	return data, applied, nil
+}

@@ -1,0 +1,133 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// The cluster harness, after raft's testing.go: make a cluster of N with
+// raft's logs in t.Log, find the leader, wait until replicas converge.
+
+// TestMain fails the run if any goroutine outlives the tests: Close must
+// leave nothing behind, raft's goroutines included. No library goroutine
+// needs ignoring.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// waitTimeout bounds every wait in the tests. It is generous because the
+// race detector on a two-core machine slows raft a lot; a healthy run waits
+// milliseconds.
+const waitTimeout = 10 * time.Second
+
+// logWriter sends raft's log lines to t.Log, so they show only when a test
+// fails. It goes quiet when the test ends, because testing panics on a Log
+// after that and a late raft line must not crash a passing run.
+type logWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(string(bytes.TrimRight(p, "\n")))
+	}
+	return len(p), nil
+}
+
+func (w *logWriter) stop() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
+}
+
+// newTestCluster starts a cluster of n nodes, applies opts to its config and
+// closes it when the test ends.
+func newTestCluster(t testing.TB, n int, opts ...func(*Config)) *Cluster {
+	t.Helper()
+	w := &logWriter{t: t}
+	// Cleanups run last-registered first: this one runs after Close.
+	t.Cleanup(w.stop)
+	cfg := DefaultConfig()
+	cfg.Nodes = n
+	cfg.LogOutput = w
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	c, err := NewCluster(testContext(t), cfg)
+	if err != nil {
+		t.Fatalf("NewCluster(%d nodes): %v", n, err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return c
+}
+
+// testContext ends after waitTimeout or with the test.
+func testContext(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls cond until it holds, failing the test after waitTimeout.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// replicaNodes returns the ids of the nodes hosting a replica of shard 0.
+func replicaNodes(c *Cluster) []string {
+	var ids []string
+	for _, rep := range c.shards[0].replicas {
+		ids = append(ids, rep.node.id)
+	}
+	return ids
+}
+
+// waitReplicated waits until every replica on nodes has applied key = want.
+func waitReplicated(t testing.TB, c *Cluster, nodes []string, key string, want []byte) {
+	t.Helper()
+	for _, id := range nodes {
+		waitFor(t, key+" applied on "+id, func() bool {
+			got, ok, err := c.LocalGet(id, key)
+			if err != nil {
+				t.Fatalf("LocalGet(%s, %s): %v", id, key, err)
+			}
+			return ok && bytes.Equal(got, want)
+		})
+	}
+}
+
+// logSpan is the test hook into a replica's log store: the first and last
+// index it holds.
+func logSpan(t testing.TB, c *Cluster, node string) (first, last uint64) {
+	t.Helper()
+	rep := c.byID[node].replicaOf(0)
+	first, err := rep.logs.FirstIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err = rep.logs.LastIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return first, last
+}
