@@ -1,0 +1,173 @@
+package suites
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/phantomdb/phantom/core"
+	"github.com/phantomdb/phantom/suites/metrics"
+)
+
+// Limits of the knobs a run accepts.
+const (
+	MinNodes, MaxNodes       = 1, core.MaxNodes
+	MinClients, MaxClients   = 1, 10_000
+	MinDuration, MaxDuration = 500 * time.Millisecond, 24 * time.Hour
+	MinDataSize, MaxDataSize = 1, 16 << 20 // 1 byte to 16 MiB per value
+)
+
+// Config is everything a run needs. Zero fields take DefaultConfig's values
+// only where New says so; Validate rejects the rest.
+type Config struct {
+	Suites   []string      // suite names, run in this order
+	Nodes    int           // cluster nodes
+	Clients  int           // concurrent load clients (closed loop: each issues its next op when the last returns)
+	Duration time.Duration // how long each suite runs
+	DataSize int           // bytes per written value
+	// Tick is how often figures are harvested and a snapshot published.
+	Tick time.Duration
+	// Window is how many ticks the sliding window spans.
+	Window    int
+	Baselines metrics.Baselines
+	// MemoryBudget caps the bytes the stored data and Raft logs may use;
+	// the keyspace and log compaction are sized to fit. Zero means a
+	// quarter of the machine's memory, at most 4 GiB.
+	MemoryBudget int64
+	Seed         int64 // base seed of every random generator
+	// LogOutput receives the cluster's Raft logs; nil discards them.
+	LogOutput io.Writer
+	// OnSnapshot, when set, is called with every published snapshot from
+	// the runner's tick goroutine. It must return quickly.
+	OnSnapshot func(*metrics.Snapshot)
+}
+
+// DefaultConfig is a small, quick run of the consensus suite.
+func DefaultConfig() Config {
+	return Config{
+		Suites:    []string{"consensus"},
+		Nodes:     3,
+		Clients:   8,
+		Duration:  10 * time.Second,
+		DataSize:  1024,
+		Tick:      250 * time.Millisecond,
+		Window:    4,
+		Baselines: metrics.SeedBaselines(),
+		Seed:      1,
+	}
+}
+
+// Validate says what is wrong with c, one problem per error, in words a
+// user can act on.
+func (c Config) Validate() error {
+	var errs []error
+	if _, err := Resolve(c.Suites); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Nodes < MinNodes || c.Nodes > MaxNodes {
+		errs = append(errs, fmt.Errorf("nodes must be between %d and %d, got %d", MinNodes, MaxNodes, c.Nodes))
+	}
+	if c.Clients < MinClients || c.Clients > MaxClients {
+		errs = append(errs, fmt.Errorf("clients must be between %d and %d, got %d", MinClients, MaxClients, c.Clients))
+	}
+	if c.Duration < MinDuration || c.Duration > MaxDuration {
+		errs = append(errs, fmt.Errorf("duration must be between %v and %v, got %v", MinDuration, MaxDuration, c.Duration))
+	}
+	if c.DataSize < MinDataSize || c.DataSize > MaxDataSize {
+		errs = append(errs, fmt.Errorf("data size must be between 1B and 16MiB, got %dB", c.DataSize))
+	}
+	if c.Tick < 10*time.Millisecond || c.Tick > 10*time.Second {
+		errs = append(errs, fmt.Errorf("tick must be between 10ms and 10s, got %v", c.Tick))
+	}
+	if c.Window < 1 || c.Window > 240 {
+		errs = append(errs, fmt.Errorf("window must be between 1 and 240 ticks, got %d", c.Window))
+	}
+	if c.MemoryBudget < 0 {
+		errs = append(errs, fmt.Errorf("memory budget must not be negative, got %d", c.MemoryBudget))
+	}
+	if err := c.Baselines.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// replicas is the replication factor the core uses for c.Nodes nodes.
+func (c Config) replicas() int { return min(3, c.Nodes) }
+
+// maxKeys bounds the keyspace: enough keys that writes spread over the
+// state, few enough that small values don't fill memory for nothing.
+const maxKeys = 10_000
+
+// sizing is how a run fits its memory budget.
+type sizing struct {
+	keys              int    // keyspace of the write workloads
+	snapshotThreshold uint64 // Raft log entries between snapshots
+	trailingLogs      uint64 // entries kept after a snapshot
+	maxAppendEntries  int    // entries per replication message
+}
+
+// size fits the run into budget. Go's collector lets the heap grow to
+// twice the live data before it collects, so the live data gets half the
+// budget, split in two: half for the stored data — every key's value on
+// every replica, twice over because a Raft snapshot holds a copy — and half
+// for the Raft logs kept between snapshots on every replica.
+func (c Config) size(budget int64) (sizing, error) {
+	live := budget / 2
+	perValue := int64(c.DataSize) + 64 // key, encoding and map overhead
+	r := int64(c.replicas())
+	keys := live / 2 / (perValue * r * 2)
+	if keys < 1 {
+		return sizing{}, fmt.Errorf("data size %s does not fit the memory budget of %s; lower the data size",
+			metrics.FormatBytes(float64(c.DataSize)), metrics.FormatBytes(float64(budget)))
+	}
+	// Each replica keeps up to threshold + threshold/4 entries.
+	threshold := live / 2 / (r * perValue * 5 / 4)
+	s := sizing{
+		keys:              int(min(keys, maxKeys)),
+		snapshotThreshold: uint64(min(max(threshold, 16), 8192)),
+	}
+	s.trailingLogs = s.snapshotThreshold / 4
+	// About 1 MiB per replication message, as etcd's default
+	// MaxSizePerMsg does, so big values don't hold up heartbeats.
+	s.maxAppendEntries = int(min(max(1<<20/perValue, 1), 64))
+	return s, nil
+}
+
+// ParseDataSize reads a size such as 512, 512B, 1KB, 1KiB, 1MB or 1MiB.
+// KB and MB are powers of ten, KiB and MiB powers of two; a bare number is
+// bytes.
+func ParseDataSize(s string) (int, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	num, unit := t[:i], strings.TrimSpace(t[i:])
+	mult, ok := sizeUnits[strings.ToLower(unit)]
+	if num == "" || !ok {
+		return 0, fmt.Errorf("data size %q is not a size; write it like 512B, 1KiB, 64KB or 1MB", s)
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, fmt.Errorf("data size %q is not a size; write it like 512B, 1KiB, 64KB or 1MB", s)
+	}
+	n := v * float64(mult)
+	if n != math.Trunc(n) {
+		return 0, fmt.Errorf("data size %q is not a whole number of bytes", s)
+	}
+	if n < MinDataSize || n > MaxDataSize {
+		return 0, fmt.Errorf("data size %q is out of range: it must be between 1B and 16MiB", s)
+	}
+	return int(n), nil
+}
+
+var sizeUnits = map[string]int{
+	"": 1, "b": 1,
+	"kb": 1000, "mb": 1000 * 1000,
+	"kib": 1 << 10, "mib": 1 << 20,
+	"gb": 1000 * 1000 * 1000, "gib": 1 << 30,
+}

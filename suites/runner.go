@@ -1,0 +1,363 @@
+package suites
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shirou/gopsutil/v3/mem"
+
+	"github.com/phantomdb/phantom/core"
+	"github.com/phantomdb/phantom/suites/metrics"
+)
+
+// Runner drives the chosen suites against an embedded cluster, one suite
+// after another, and publishes a Snapshot every tick.
+type Runner struct {
+	cfg    Config
+	suites []Suite
+
+	latest atomic.Pointer[metrics.Snapshot]
+	failed atomic.Pointer[error] // first panic in a load client
+}
+
+// New checks cfg and returns a runner for it.
+func New(cfg Config) (*Runner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ss, _ := Resolve(cfg.Suites)
+	return newRunner(cfg, ss), nil
+}
+
+// newRunner lets tests drive suites that are not registered.
+func newRunner(cfg Config, ss []Suite) *Runner {
+	r := &Runner{cfg: cfg, suites: ss}
+	r.latest.Store(&metrics.Snapshot{Phase: metrics.PhaseStarting, Planned: r.planned(), At: time.Now()})
+	return r
+}
+
+func (r *Runner) planned() time.Duration { return time.Duration(len(r.suites)) * r.cfg.Duration }
+
+// Latest returns the most recent snapshot; never nil.
+func (r *Runner) Latest() *metrics.Snapshot { return r.latest.Load() }
+
+// ErrRunFailed wraps whatever made a run fail (the cluster would not start,
+// a client panicked): the report is partial and the exit code is 3.
+var ErrRunFailed = errors.New("run failed")
+
+// Run starts the cluster, runs every suite for the configured duration and
+// returns the report. When ctx ends first, the load stops, the cluster shuts
+// down and the report covers what ran, marked interrupted. The error is
+// non-nil (wrapping ErrRunFailed) only when the run itself failed; the
+// report is still returned then.
+func (r *Runner) Run(ctx context.Context) (*metrics.Report, error) {
+	x := &run{Runner: r, started: time.Now(), evaluator: metrics.NewEvaluator(r.cfg.Baselines)}
+	err := x.do(ctx)
+	if err == nil {
+		err = x.panicked()
+	}
+	report := x.finish(err)
+	report.Settings = r.settings()
+	report.StartedAt = x.started
+	report.EndedAt = time.Now()
+	report.Interrupted = ctx.Err() != nil
+	if err != nil {
+		report.Error = err.Error()
+		return report, fmt.Errorf("%w: %w", ErrRunFailed, err)
+	}
+	return report, nil
+}
+
+// Settings is the resolved configuration as a report records it.
+type Settings struct {
+	Suites        []string `json:"suites"`
+	Nodes         int      `json:"nodes"`
+	Replicas      int      `json:"replicas"`
+	Clients       int      `json:"clients"`
+	DurationS     float64  `json:"duration_s"`
+	DataSizeBytes int      `json:"data_size_bytes"`
+	TickMs        float64  `json:"tick_ms"`
+	WindowTicks   int      `json:"window_ticks"`
+	Seed          int64    `json:"seed"`
+	Baselines     struct {
+		MaxAvgLatencyMs float64 `json:"max_avg_latency_ms,omitempty"`
+		MaxP99LatencyMs float64 `json:"max_p99_latency_ms,omitempty"`
+		MinOpsPerSec    float64 `json:"min_ops_per_sec,omitempty"`
+		WarmUpS         float64 `json:"warm_up_s"`
+	} `json:"baselines"`
+}
+
+func (r *Runner) settings() Settings {
+	c := r.cfg
+	s := Settings{Nodes: c.Nodes, Replicas: c.replicas(), Clients: c.Clients, DurationS: c.Duration.Seconds(),
+		DataSizeBytes: c.DataSize, TickMs: float64(c.Tick) / float64(time.Millisecond), WindowTicks: c.Window, Seed: c.Seed}
+	for _, su := range r.suites {
+		s.Suites = append(s.Suites, su.Name())
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	s.Baselines.MaxAvgLatencyMs = ms(c.Baselines.MaxAvgLatency)
+	s.Baselines.MaxP99LatencyMs = ms(c.Baselines.MaxP99Latency)
+	s.Baselines.MinOpsPerSec = c.Baselines.MinThroughput
+	s.Baselines.WarmUpS = c.Baselines.WarmUp.Seconds()
+	return s
+}
+
+// run is the state of one Run call, owned by its goroutine.
+type run struct {
+	*Runner
+	started   time.Time
+	loadStart time.Time
+	cluster   *core.Cluster
+	sampler   *metrics.Sampler
+	collector *metrics.Collector
+	evaluator *metrics.Evaluator
+	seq       uint64
+	suite     string
+	running   map[string]time.Duration
+	ops       []metrics.OpStats
+	verdicts  []metrics.Verdict
+	events    []metrics.Event
+	leaders   map[int]string
+	elapsed   time.Duration
+	errText   string
+}
+
+func (x *run) do(ctx context.Context) error {
+	budget := x.cfg.MemoryBudget
+	if budget == 0 {
+		budget = 4 << 30
+		if v, err := mem.VirtualMemory(); err == nil {
+			budget = min(budget, int64(v.Total/4))
+		}
+	}
+	sz, err := x.cfg.size(budget)
+	if err != nil {
+		return err
+	}
+
+	sctx, stopSampler := context.WithCancel(context.Background())
+	x.sampler = metrics.NewSampler()
+	var samplerDone sync.WaitGroup
+	samplerDone.Add(1)
+	go func() { defer samplerDone.Done(); x.sampler.Run(sctx, x.cfg.Tick) }()
+	defer func() { stopSampler(); samplerDone.Wait() }()
+
+	ccfg := core.DefaultConfig()
+	ccfg.Nodes = x.cfg.Nodes
+	ccfg.SnapshotThreshold = sz.snapshotThreshold
+	ccfg.TrailingLogs = sz.trailingLogs
+	ccfg.MaxAppendEntries = sz.maxAppendEntries
+	ccfg.LogOutput = x.cfg.LogOutput
+	x.publish(metrics.PhaseStarting)
+	cluster, err := core.NewCluster(ctx, ccfg)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while starting
+		}
+		return fmt.Errorf("the cluster did not start: %w", err)
+	}
+	x.cluster = cluster
+	x.event(metrics.EventInfo, fmt.Sprintf("cluster ready: %d nodes, %d replicas", x.cfg.Nodes, x.cfg.replicas()))
+
+	var specs []metrics.OpSpec
+	for _, s := range x.suites {
+		specs = append(specs, s.Ops()...)
+	}
+	x.loadStart = time.Now()
+	x.collector, err = metrics.NewCollector(specs, x.cfg.Window, x.loadStart)
+	if err != nil {
+		return err
+	}
+	x.running = map[string]time.Duration{}
+	first := 0
+	for _, s := range x.suites {
+		n := len(s.Ops())
+		if ctx.Err() == nil {
+			env := Env{Cluster: cluster, DataSize: x.cfg.DataSize, Keys: sz.keys, Seed: x.cfg.Seed}
+			if err := x.runSuite(ctx, s, env, first, n); err != nil {
+				return err
+			}
+		}
+		first += n
+	}
+	return nil
+}
+
+// runSuite runs one suite's clients for the configured duration, ticking.
+func (x *run) runSuite(ctx context.Context, s Suite, env Env, first, n int) error {
+	w, err := s.Prepare(ctx, env)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("suite %s could not start: %w", s.Name(), err)
+	}
+	x.suite = s.Name()
+	x.event(metrics.EventInfo, fmt.Sprintf("suite %s started: %d clients for %v", s.Name(), x.cfg.Clients, x.cfg.Duration))
+
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	x.collector.Activate(first, n)
+	begun := time.Now()
+	for id := 0; id < x.cfg.Clients; id++ {
+		rec := x.collector.NewRecorder(first, n)
+		c := w.Client(id)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer rec.Close()
+			defer x.recoverClient(stop)
+			for lctx.Err() == nil {
+				c.Do(lctx, rec)
+			}
+		}()
+	}
+	clientsDone := make(chan struct{})
+	go func() { wg.Wait(); close(clientsDone) }()
+
+	ticker := time.NewTicker(x.cfg.Tick)
+	defer ticker.Stop()
+	end := time.NewTimer(x.cfg.Duration)
+	defer end.Stop()
+	// Clients stop when lctx ends: at the end of the duration, when ctx is
+	// cancelled, or when a client panics. Ticks go on while the last ops
+	// drain, so nothing they record is lost.
+	for drained := false; !drained; {
+		select {
+		case <-end.C:
+			stop()
+		case now := <-ticker.C:
+			if lctx.Err() == nil {
+				x.running[x.suite] = now.Sub(begun)
+			} else {
+				delete(x.running, x.suite) // draining: fewer ops is no violation
+			}
+			x.tick(now, metrics.PhaseRunning)
+		case <-clientsDone:
+			drained = true
+		}
+	}
+	x.tick(time.Now(), metrics.PhaseRunning) // harvest the drained clients
+	x.collector.Deactivate(first, n)
+	delete(x.running, x.suite)
+	x.event(metrics.EventInfo, fmt.Sprintf("suite %s finished", s.Name()))
+	return nil
+}
+
+// recoverClient turns a panic in a load client into a failed run instead
+// of a crash that would leave the terminal in raw mode.
+func (x *run) recoverClient(stop context.CancelFunc) {
+	if v := recover(); v != nil {
+		err := fmt.Errorf("a load client panicked: %v", v)
+		x.failed.CompareAndSwap(nil, &err)
+		stop()
+	}
+}
+
+func (x *run) panicked() error {
+	if p := x.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// tick harvests the recorders, judges the window and publishes a snapshot.
+func (x *run) tick(now time.Time, phase metrics.Phase) {
+	x.ops = x.collector.Tick(now)
+	x.elapsed = now.Sub(x.loadStart)
+	verdicts, events := x.evaluator.Window(x.ops, x.running, x.elapsed)
+	x.verdicts = verdicts
+	x.events = append(x.events, events...)
+	x.publish(phase)
+}
+
+func (x *run) event(kind metrics.EventKind, msg string) {
+	x.events = append(x.events, metrics.Event{At: x.elapsed, Kind: kind, Message: msg})
+}
+
+// publish makes a new immutable snapshot current.
+func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
+	x.seq++
+	s := &metrics.Snapshot{
+		Seq: x.seq, At: time.Now(), Elapsed: x.elapsed, Planned: x.planned(), Phase: phase, Suite: x.suite,
+		Ops: x.ops, Verdicts: x.verdicts, Err: x.errText,
+	}
+	if x.sampler != nil {
+		s.System = x.sampler.Latest()
+	}
+	if x.cluster != nil {
+		s.Cluster = x.clusterView()
+	}
+	// Events are only ever appended, so a snapshot may share the backing
+	// array: later appends write past its length.
+	s.Events = x.events[:len(x.events):len(x.events)]
+	x.latest.Store(s)
+	if x.cfg.OnSnapshot != nil {
+		x.cfg.OnSnapshot(s)
+	}
+	return s
+}
+
+func (x *run) clusterView() metrics.Cluster {
+	st := x.cluster.Status()
+	v := metrics.Cluster{LeaderChanges: st.LeaderChanges}
+	for _, n := range st.Nodes {
+		v.Nodes = append(v.Nodes, metrics.Node{ID: n.ID, Up: n.Up, Replicas: n.Replicas, Leaderships: n.Leaderships})
+	}
+	if x.leaders == nil {
+		x.leaders = map[int]string{}
+	}
+	for _, sh := range st.Shards {
+		var minApplied uint64
+		var commit uint64
+		for i, rep := range sh.Replicas {
+			if rep.State == "shutdown" {
+				continue
+			}
+			commit = max(commit, rep.CommitIndex)
+			if i == 0 || rep.AppliedIndex < minApplied {
+				minApplied = rep.AppliedIndex
+			}
+		}
+		lag := uint64(0)
+		if commit > minApplied {
+			lag = commit - minApplied
+		}
+		v.Shards = append(v.Shards, metrics.Shard{ID: sh.ID, Leader: sh.Leader, Term: sh.Term, CommitIndex: commit, MaxLag: lag})
+		if prev, ok := x.leaders[sh.ID]; ok && prev != sh.Leader && sh.Leader != "" {
+			x.event(metrics.EventInfo, fmt.Sprintf("shard %d leader → %s (term %d)", sh.ID, sh.Leader, sh.Term))
+		}
+		if sh.Leader != "" {
+			x.leaders[sh.ID] = sh.Leader
+		}
+	}
+	return v
+}
+
+// finish shuts the cluster down and builds the report from the last
+// snapshot; err is why the run failed, if it did.
+func (x *run) finish(err error) *metrics.Report {
+	if x.cluster != nil {
+		x.publish(metrics.PhaseStopping)
+		x.cluster.Close()
+		x.cluster = nil
+	}
+	final := x.evaluator.Final(x.ops)
+	phase := metrics.PhaseDone
+	if err != nil {
+		phase = metrics.PhaseFailed
+		x.errText = err.Error()
+		x.event(metrics.EventError, "run failed: "+err.Error())
+	}
+	last := x.publish(phase)
+	var res metrics.Resources
+	if x.sampler != nil {
+		res = x.sampler.Summary()
+	}
+	return metrics.NewReport(last, final, res)
+}

@@ -1,0 +1,266 @@
+package suites
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/phantomdb/phantom/suites/metrics"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeSuite records a known latency pattern, so the runner's figures can be
+// checked exactly, and counts what it recorded.
+type fakeSuite struct {
+	name     string
+	pattern  []time.Duration // recorded latencies, cycled
+	pace     time.Duration   // real time each Do takes
+	recorded atomic.Uint64
+	hits     [128]atomic.Uint64 // successes per pattern index
+	failEach int                // every n-th op fails; 0 never
+	panicAt  uint64
+}
+
+func (f *fakeSuite) Name() string        { return f.name }
+func (f *fakeSuite) Description() string { return "fake" }
+func (f *fakeSuite) Ops() []metrics.OpSpec {
+	return []metrics.OpSpec{{Name: f.name + ".op", Suite: f.name, Primary: true}}
+}
+func (f *fakeSuite) Prepare(context.Context, Env) (Workload, error) { return f, nil }
+func (f *fakeSuite) Client(int) Client                              { return &fakeClient{f: f} }
+
+type fakeClient struct {
+	f *fakeSuite
+	i int
+}
+
+func (c *fakeClient) Do(ctx context.Context, rec *metrics.Recorder) {
+	time.Sleep(c.f.pace)
+	n := c.f.recorded.Add(1)
+	if c.f.panicAt > 0 && n == c.f.panicAt {
+		panic("fake client broke")
+	}
+	if c.f.failEach > 0 && n%uint64(c.f.failEach) == 0 {
+		rec.Fail(0, metrics.ErrTimeout)
+		return
+	}
+	k := c.i % len(c.f.pattern)
+	rec.Record(0, c.f.pattern[k])
+	c.f.hits[k].Add(1)
+	c.i++
+}
+
+func fakeConfig() Config {
+	cfg := DefaultConfig()
+	cfg.Nodes = 1
+	cfg.Clients = 4
+	cfg.Duration = time.Second
+	cfg.Tick = 50 * time.Millisecond
+	cfg.LogOutput = io.Discard
+	return cfg
+}
+
+func TestRunnerFiguresMatchWhatClientsRecorded(t *testing.T) {
+	// 1..100 ms cycled: p50 50 ms, p99 99 ms, avg 50.5 ms over whole cycles.
+	var pattern []time.Duration
+	for i := 1; i <= 100; i++ {
+		pattern = append(pattern, time.Duration(i)*time.Millisecond)
+	}
+	f := &fakeSuite{name: "fake", pattern: pattern, pace: 100 * time.Microsecond, failEach: 50}
+	var snaps atomic.Int64
+	cfg := fakeConfig()
+	cfg.OnSnapshot = func(*metrics.Snapshot) { snaps.Add(1) }
+	r := newRunner(cfg, []Suite{f})
+	report, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := report.Suites["fake"].Ops["fake.op"]
+	done := f.recorded.Load()
+	if op.Count+op.Errors != done {
+		t.Fatalf("report counts %d ok + %d errors, clients did %d", op.Count, op.Errors, done)
+	}
+	if op.Errors != done/50 || op.ErrorsByKind["timeout"] != op.Errors {
+		t.Errorf("errors %d (%v), want %d timeouts", op.Errors, op.ErrorsByKind, done/50)
+	}
+	if op.Count < 1000 {
+		t.Fatalf("only %d ops in a second with 4 clients", op.Count)
+	}
+	if got := op.OpsPerSec * op.ElapsedSeconds; math.Abs(got-float64(op.Count)) > 0.5 {
+		t.Errorf("ops/s %.1f × %.3fs = %.1f, want the count %d", op.OpsPerSec, op.ElapsedSeconds, got, op.Count)
+	}
+	if op.ElapsedSeconds < 1 || op.ElapsedSeconds > 1.5 {
+		t.Errorf("measured %.3fs for a 1s suite", op.ElapsedSeconds)
+	}
+	// What the clients recorded, computed exactly from their own tally.
+	var n, sum uint64
+	for k := range pattern {
+		n += f.hits[k].Load()
+		sum += f.hits[k].Load() * uint64(k+1)
+	}
+	pct := func(q float64) float64 {
+		rank := uint64(math.Ceil(q / 100 * float64(n)))
+		var seen uint64
+		for k := range pattern {
+			if seen += f.hits[k].Load(); seen >= rank {
+				return float64(k + 1)
+			}
+		}
+		return 0
+	}
+	l := op.LatencyMs
+	// HDR buckets at 3 significant digits: within 0.1%.
+	within := func(got, want float64) bool { return math.Abs(got-want) <= want*0.001+1e-9 }
+	if !within(l.P50, pct(50)) || !within(l.P90, pct(90)) || !within(l.P99, pct(99)) || l.Min != 1 || l.Max != 100 {
+		t.Errorf("latency %+v, want p50 %v p90 %v p99 %v min 1 max 100", l, pct(50), pct(90), pct(99))
+	}
+	if want := float64(sum) / float64(n); math.Abs(l.Avg-want) > 1e-6 {
+		t.Errorf("avg %.6fms, want exactly %.6f", l.Avg, want)
+	}
+	if report.Interrupted || report.Error != "" {
+		t.Errorf("interrupted %v error %q on a clean run", report.Interrupted, report.Error)
+	}
+	if n := snaps.Load(); n < 10 {
+		t.Errorf("%d snapshots in a 1s run at 50ms ticks", n)
+	}
+	if last := r.Latest(); last.Phase != metrics.PhaseDone {
+		t.Errorf("last phase %q, want done", last.Phase)
+	}
+	// 50.5 ms average breaks the 100 ms baseline? No: it holds. 4 clients at
+	// ~10k ops/s hold the throughput baseline too.
+	if len(report.Baselines) != 2 {
+		t.Errorf("baselines %+v, want avg latency and throughput", report.Baselines)
+	}
+}
+
+func TestRunnerReportsViolationOnce(t *testing.T) {
+	f := &fakeSuite{name: "slow", pattern: []time.Duration{300 * time.Millisecond}, pace: time.Millisecond}
+	cfg := fakeConfig()
+	cfg.Baselines.WarmUp = 200 * time.Millisecond
+	report, err := newRunner(cfg, []Suite{f}).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var avgViolations int
+	for _, v := range report.Violations {
+		if v.Metric == metrics.MetricAvgLatency {
+			avgViolations++
+		}
+	}
+	if avgViolations != 1 {
+		t.Errorf("%d avg-latency violations, want exactly one (edge-triggered): %+v", avgViolations, report.Violations)
+	}
+	if report.Passed() {
+		t.Error("a 300ms average passed a 100ms baseline")
+	}
+}
+
+func TestRunnerInterruptedStillReports(t *testing.T) {
+	f := &fakeSuite{name: "fake", pattern: []time.Duration{time.Millisecond}, pace: time.Millisecond}
+	cfg := fakeConfig()
+	cfg.Duration = time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(500*time.Millisecond, cancel)
+	start := time.Now()
+	report, err := newRunner(cfg, []Suite{f}).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("cancel took %v to stop the run", time.Since(start))
+	}
+	if !report.Interrupted {
+		t.Error("report not marked interrupted")
+	}
+	if op := report.Suites["fake"].Ops["fake.op"]; op.Count == 0 || op.Count != f.recorded.Load() {
+		t.Errorf("interrupted report has %d ops, clients did %d", op.Count, f.recorded.Load())
+	}
+}
+
+func TestRunnerSurvivesPanickingClient(t *testing.T) {
+	f := &fakeSuite{name: "fake", pattern: []time.Duration{time.Millisecond}, pace: time.Millisecond, panicAt: 20}
+	report, err := newRunner(fakeConfig(), []Suite{f}).Run(context.Background())
+	if !errors.Is(err, ErrRunFailed) || !strings.Contains(err.Error(), "fake client broke") {
+		t.Fatalf("err = %v, want a failed run naming the panic", err)
+	}
+	if report == nil || !strings.Contains(report.Error, "panicked") {
+		t.Errorf("report error %q, want the panic", report.Error)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"unknown suite", func(c *Config) { c.Suites = []string{"nope"} }, `unknown suite "nope"`},
+		{"no suite", func(c *Config) { c.Suites = nil }, "no suite chosen"},
+		{"twice", func(c *Config) { c.Suites = []string{"consensus", "consensus"} }, "listed twice"},
+		{"nodes 0", func(c *Config) { c.Nodes = 0 }, "nodes must be between 1 and 100, got 0"},
+		{"nodes 100000", func(c *Config) { c.Nodes = 100000 }, "nodes must be between"},
+		{"clients -1", func(c *Config) { c.Clients = -1 }, "clients must be between 1 and 10000, got -1"},
+		{"duration -5s", func(c *Config) { c.Duration = -5 * time.Second }, "duration must be between"},
+		{"data 0", func(c *Config) { c.DataSize = 0 }, "data size must be between"},
+		{"data 32MiB", func(c *Config) { c.DataSize = 32 << 20 }, "data size must be between"},
+		{"tick", func(c *Config) { c.Tick = time.Millisecond }, "tick must be between"},
+		{"baseline", func(c *Config) { c.Baselines.MaxAvgLatency = -1 }, "must not be negative"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			c.edit(&cfg)
+			err := cfg.Validate()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err = %v, want it to say %q", err, c.want)
+			}
+		})
+	}
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Errorf("default config invalid: %v", err)
+	}
+}
+
+func TestParseDataSize(t *testing.T) {
+	for in, want := range map[string]int{"512": 512, "512B": 512, "1KiB": 1024, "1kib": 1024, "1KB": 1000, "1MB": 1_000_000, "1MiB": 1 << 20, "1.5KiB": 1536, "16MiB": 16 << 20} {
+		got, err := ParseDataSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseDataSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "1XB", "KiB", "-1", "0", "17MiB", "1.0001B", "abc"} {
+		if _, err := ParseDataSize(in); err == nil {
+			t.Errorf("ParseDataSize(%q) accepted", in)
+		}
+	}
+}
+
+func TestSizingFitsTheBudget(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataSize = 1 << 20
+	budget := int64(4 << 30)
+	s, err := cfg.size(budget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perValue := int64(cfg.DataSize + 64)
+	data := int64(s.keys) * perValue * int64(cfg.replicas()) * 2
+	logs := int64(s.snapshotThreshold+s.trailingLogs) * perValue * int64(cfg.replicas())
+	if data+logs > budget/2 { // the other half is the collector's headroom
+		t.Errorf("keys %d and %d log entries use %d bytes, over the %d budget", s.keys, s.snapshotThreshold+s.trailingLogs, data+logs, budget)
+	}
+	if s.keys < 50 {
+		t.Errorf("only %d keys of 1MiB fit 4GiB", s.keys)
+	}
+	cfg.DataSize = 16 << 20
+	if _, err := cfg.size(64 << 20); err == nil || !strings.Contains(err.Error(), "does not fit the memory budget") {
+		t.Errorf("16MiB values in a 64MiB budget: err = %v", err)
+	}
+}

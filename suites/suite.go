@@ -1,0 +1,111 @@
+// Package suites holds the PhantomDB performance suites and the Runner that
+// drives them against the embedded core: clients, pacing, ticks and the
+// snapshots front ends watch.
+package suites
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/phantomdb/phantom/core"
+	"github.com/phantomdb/phantom/suites/metrics"
+)
+
+// Suite is a named set of operations phantom measures.
+type Suite interface {
+	// Name is the suite's short name, as typed in --suites.
+	Name() string
+	// Description is one line for the setup screen and --help.
+	Description() string
+	// Ops lists the ops the suite records, in the order a Client's
+	// recorder indexes them.
+	Ops() []metrics.OpSpec
+	// Prepare readies the suite on a running cluster (seeding data, say)
+	// and returns the workload its clients run.
+	Prepare(ctx context.Context, env Env) (Workload, error)
+}
+
+// Env is what a suite gets to work with.
+type Env struct {
+	Cluster  *core.Cluster
+	DataSize int   // bytes per written value
+	Keys     int   // keyspace size that fits the memory budget
+	Seed     int64 // base seed for random generators, so runs repeat
+}
+
+// Workload makes the clients of one suite run.
+type Workload interface {
+	// Client returns the load client with the given id (0-based). Each
+	// client is used by one goroutine only.
+	Client(id int) Client
+}
+
+// Client is one load worker's view of a workload.
+type Client interface {
+	// Do runs one iteration of the workload, recording every op it ran
+	// into rec. When ctx ends mid-operation, Do returns without recording
+	// the cut-short op: it did not fail, the run ended.
+	Do(ctx context.Context, rec *metrics.Recorder)
+}
+
+// All returns every suite phantom knows, in the order they run.
+func All() []Suite {
+	return []Suite{consensusSuite{}}
+}
+
+// Lookup finds a suite by name.
+func Lookup(name string) (Suite, bool) {
+	for _, s := range All() {
+		if s.Name() == name {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+// Names lists every suite's name.
+func Names() []string {
+	var out []string
+	for _, s := range All() {
+		out = append(out, s.Name())
+	}
+	return out
+}
+
+// Resolve turns names into suites, in the order given, rejecting unknown
+// names and duplicates.
+func Resolve(names []string) ([]Suite, error) {
+	if len(names) == 0 {
+		return nil, errors.New("no suite chosen; pick one or more of: " + strings.Join(Names(), ", "))
+	}
+	seen := map[string]bool{}
+	var out []Suite
+	for _, n := range names {
+		s, ok := Lookup(n)
+		if !ok {
+			known := Names()
+			sort.Strings(known)
+			return nil, fmt.Errorf("unknown suite %q; known suites: %s", n, strings.Join(known, ", "))
+		}
+		if seen[n] {
+			return nil, fmt.Errorf("suite %q is listed twice", n)
+		}
+		seen[n] = true
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// errorKind classifies a failed op for the error counts.
+func errorKind(err error) metrics.ErrorKind {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return metrics.ErrTimeout
+	case errors.Is(err, core.ErrNoLeader), errors.Is(err, core.ErrClosed):
+		return metrics.ErrUnavailable
+	}
+	return metrics.ErrOther
+}
