@@ -1,0 +1,61 @@
+package tui
+
+import (
+	"strings"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/phantomdb/phantom/suites/metrics"
+)
+
+// header is the top line: the profile, the suite running, the clock and
+// the phase.
+type header struct {
+	sh       *shared
+	width    int
+	profile  string
+	snap     *metrics.Snapshot // nil on the setup screen
+	stopping bool              // the user asked to stop; the runner has not returned yet
+}
+
+func newHeader(sh *shared, profile string) header { return header{sh: sh, profile: profile} }
+
+func (h header) SetSize(width int) header { h.width = width; return h }
+
+func (h header) Update(msg tea.Msg) (header, tea.Cmd) {
+	if m, ok := msg.(snapshotMsg); ok {
+		h.snap = m.snap
+	}
+	return h, nil
+}
+
+func (h header) View() string {
+	st := h.sh.styles
+	sep := st.Dim.Render(" · ")
+	parts := []string{st.App.Render("phantom"), "profile " + h.profile}
+	if h.snap == nil {
+		parts = append(parts, st.Header.Render("setup"))
+		return fit(strings.Join(parts, sep), h.width)
+	}
+	s := h.snap
+	if s.Suite != "" {
+		parts = append(parts, "suite "+st.Value.Render(s.Suite))
+	}
+	phase := strings.ToUpper(string(s.Phase))
+	style, ok := st.Phase[string(s.Phase)]
+	if !ok {
+		style = st.Header
+	}
+	if h.stopping && s.Phase != metrics.PhaseDone && s.Phase != metrics.PhaseFailed {
+		phase, style = "STOPPING…", st.Phase[string(metrics.PhaseStopping)]
+	}
+	// The clock and the phase matter most: on a narrow screen the names
+	// before them give way.
+	left := strings.Join(parts, sep)
+	right := st.Value.Render(clock(s.Elapsed)) + " / " + clock(s.Planned) + sep + style.Render(phase)
+	if room := h.width - lipgloss.Width(right) - lipgloss.Width(sep); h.width > 0 && lipgloss.Width(left) > room {
+		left = fit(left, max(room, 1))
+	}
+	return fit(left+sep+right, h.width)
+}

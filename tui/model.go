@@ -1,0 +1,464 @@
+package tui
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/phantomdb/phantom/suites"
+	"github.com/phantomdb/phantom/suites/metrics"
+)
+
+// screen is what the TUI shows.
+type screen int
+
+const (
+	screenSetup     screen = iota // pick suites, tune, start
+	screenDashboard               // a run in progress
+	screenSummary                 // a run over: final figures and verdicts
+)
+
+// frame is the redraw interval: about ten frames a second, plenty for
+// figures that change every runner tick (250 ms by default).
+const frame = 100 * time.Millisecond
+
+// tickMsg asks for a redraw from the latest snapshot. Each run's ticks
+// carry a new id, so a tick still in flight from an earlier run is dropped
+// instead of starting a second tick loop.
+type tickMsg struct{ id int }
+
+// snapshotMsg hands the components a new snapshot.
+type snapshotMsg struct{ snap *metrics.Snapshot }
+
+// signalMsg is SIGINT or SIGTERM, forwarded by Run.
+type signalMsg struct{ sig os.Signal }
+
+// model is the phantom TUI: the root model, which owns every component by
+// value and forwards each only the messages it needs. The profile is
+// "custom" until profiles can be loaded and saved.
+type model struct {
+	sh       *shared
+	base     suites.Config // settings the screens do not tune
+	newRun   func(suites.Config) (runner, error)
+	sess     *session
+	screen   screen
+	setupErr string
+	showHelp bool
+	help     help.Model
+
+	header  header
+	picker  suitePicker
+	tuning  tuning
+	table   opTable
+	chart   latencyChart
+	gauges  gauges
+	cluster clusterLine
+	events  eventLog
+	summary summary
+
+	run      *launch // the run on the dashboard or summary; nil before the first
+	tickID   int
+	finished bool // run's runner has returned
+	stopping bool // the user asked the run to stop
+	quitting bool // quit once the runner returns
+}
+
+// newModel is the setup screen for cfg; newRun makes the runner when the
+// user starts.
+func newModel(cfg suites.Config, newRun func(suites.Config) (runner, error)) model {
+	sh := &shared{styles: newStyles(lipgloss.DefaultRenderer()), keys: DefaultKeyMap(), width: 80, height: 24}
+	h := help.New()
+	h.Styles = sh.styles.Help
+	m := model{
+		sh: sh, base: cfg, newRun: newRun, sess: &session{}, help: h,
+		header: newHeader(sh, "custom"), picker: newSuitePicker(sh, cfg), tuning: newTuning(sh, cfg),
+		table: newOpTable(sh), chart: newLatencyChart(sh, cfg.Baselines.MaxAvgLatency),
+		gauges: newGauges(sh), cluster: newClusterLine(sh), events: newEventLog(sh), summary: newSummary(sh),
+	}
+	m.picker.focused = true
+	m.setScreen(screenSetup)
+	return m.layout()
+}
+
+// Init sets the window title; the screen redraws on key presses until a
+// run starts its tick.
+func (m model) Init() tea.Cmd { return tea.SetWindowTitle("phantom") }
+
+// Update handles one message.
+func (m model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.sh.width, m.sh.height = msg.Width, msg.Height
+		return m.layout(), nil
+	case tickMsg:
+		return m.onTick(msg)
+	case runDoneMsg:
+		return m.onRunDone(msg)
+	case signalMsg:
+		return m.quit()
+	case tea.KeyMsg:
+		return m.onKey(msg)
+	}
+	return m, nil
+}
+
+func (m *model) setScreen(s screen) {
+	m.screen = s
+	m.sh.keys.forScreen(s)
+}
+
+func (m model) onKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	k := m.sh.keys
+	switch {
+	case key.Matches(msg, k.Quit):
+		return m.quit()
+	case key.Matches(msg, k.Help):
+		m.showHelp = !m.showHelp
+		return m, nil
+	case m.showHelp:
+		// The overlay has the keys; esc or ? closes it.
+		if key.Matches(msg, k.Close) {
+			m.showHelp = false
+		}
+		return m, nil
+	}
+	switch m.screen {
+	case screenSetup:
+		return m.onSetupKey(msg)
+	case screenSummary:
+		// Only once the runner has returned: the old cluster must be
+		// down before a new one starts, and Run waits only for the last.
+		if key.Matches(msg, k.Again) && m.finished {
+			m.setScreen(screenSetup)
+			m.header.snap = nil
+			return m.layout(), nil
+		}
+	}
+	m.table, _ = m.table.Update(msg)
+	return m.syncChart(), nil
+}
+
+// quit leaves at once when no run is going. During a run it cancels the
+// run and quits when the runner has returned, so the cluster shuts down
+// while the screen still says so; asked twice, it leaves at once, and Run
+// still waits for the runner, within a bound.
+func (m model) quit() (tea.Model, tea.Cmd) {
+	if m.run == nil || m.finished {
+		return m, tea.Quit
+	}
+	if m.stopping {
+		return m, tea.Quit
+	}
+	m.run.cancel()
+	m.stopping, m.quitting = true, true
+	m.header.stopping = true
+	return m, nil
+}
+
+func (m model) onSetupKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	k := m.sh.keys
+	m.setupErr = ""
+	switch {
+	case key.Matches(msg, k.Start):
+		return m.start()
+	case key.Matches(msg, k.Up):
+		m.moveFocus(-1)
+	case key.Matches(msg, k.Down):
+		m.moveFocus(+1)
+	case key.Matches(msg, k.Next, k.Prev):
+		m.picker.focused, m.tuning.focused = !m.picker.focused, m.picker.focused
+	default:
+		m.picker, _ = m.picker.Update(msg)
+		m.tuning, _ = m.tuning.Update(msg)
+	}
+	return m.layout(), nil
+}
+
+// moveFocus walks the setup rows, suites first, then knobs.
+func (m *model) moveFocus(d int) {
+	p, t := &m.picker, &m.tuning
+	p.notice = ""
+	switch {
+	case p.focused && d > 0 && p.cursor == p.Len()-1:
+		p.focused, t.focused, t.cursor = false, true, 0
+	case p.focused:
+		p.cursor = min(max(p.cursor+d, 0), p.Len()-1)
+	case d < 0 && t.cursor == 0:
+		p.focused, t.focused, p.cursor = true, false, p.Len()-1
+	default:
+		t.cursor = min(max(t.cursor+d, 0), t.Len()-1)
+	}
+}
+
+// config is the run the setup screen describes.
+func (m model) config() suites.Config {
+	cfg := m.tuning.apply(m.base)
+	cfg.Suites = m.picker.Chosen()
+	return cfg
+}
+
+// start validates the settings and starts the run: its command runs the
+// runner, a tick redraws from its snapshots.
+func (m model) start() (tea.Model, tea.Cmd) {
+	cfg := m.config()
+	if err := cfg.Validate(); err != nil {
+		m.setupErr = oneLine(err.Error())
+		return m, nil
+	}
+	r, err := m.newRun(cfg)
+	if err != nil {
+		m.setupErr = oneLine(err.Error())
+		return m, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.run = m.sess.newLaunch(r, cancel)
+	m.finished, m.stopping, m.quitting, m.showHelp = false, false, false, false
+	m.header.stopping = false
+	m.table = newOpTable(m.sh)
+	m.chart = newLatencyChart(m.sh, cfg.Baselines.MaxAvgLatency)
+	m.summary = newSummary(m.sh)
+	m.setScreen(screenDashboard)
+	m.tickID++
+	m = m.apply(r.Latest())
+	return m, tea.Batch(m.run.start(ctx), m.tick())
+}
+
+func (m model) tick() tea.Cmd {
+	id := m.tickID
+	return tea.Tick(frame, func(time.Time) tea.Msg { return tickMsg{id: id} })
+}
+
+func (m model) onTick(msg tickMsg) (tea.Model, tea.Cmd) {
+	if msg.id != m.tickID || m.run == nil || m.finished {
+		return m, nil
+	}
+	m = m.apply(m.run.runner.Latest())
+	return m, m.tick()
+}
+
+func (m model) onRunDone(msg runDoneMsg) (tea.Model, tea.Cmd) {
+	if m.run == nil || msg.id != m.run.id {
+		return m, nil
+	}
+	m.finished = true
+	m.tickID++ // no more ticks for this run
+	m.summary = m.summary.SetResult(msg.report, msg.err)
+	m = m.apply(m.run.runner.Latest())
+	if m.quitting {
+		return m, tea.Quit
+	}
+	m.setScreen(screenSummary)
+	return m.layout(), nil
+}
+
+// apply hands a snapshot to the components that show it.
+func (m model) apply(s *metrics.Snapshot) model {
+	if s == nil {
+		return m
+	}
+	msg := snapshotMsg{snap: s}
+	rows := m.table.Len()
+	m.header, _ = m.header.Update(msg)
+	m.table, _ = m.table.Update(msg)
+	m.gauges, _ = m.gauges.Update(msg)
+	m.cluster, _ = m.cluster.Update(msg)
+	m.events, _ = m.events.Update(msg)
+	m.summary, _ = m.summary.Update(msg)
+	if (s.Phase == metrics.PhaseDone || s.Phase == metrics.PhaseFailed) && m.screen == screenDashboard && !m.quitting {
+		m.setScreen(screenSummary)
+		rows = -1
+	}
+	m.table = m.table.ShowTotal(m.screen == screenSummary)
+	if m.table.Len() != rows {
+		m = m.layout()
+	}
+	return m.syncChart()
+}
+
+// syncChart points the chart at the table's selected op.
+func (m model) syncChart() model {
+	op, ok := m.table.Selected()
+	violated := false
+	if idx := m.table.index(); idx >= 0 && idx < len(m.table.violated) {
+		violated = m.table.violated[idx]
+	}
+	m.chart = m.chart.SetOp(op, ok, violated)
+	return m
+}
+
+// Sizes: the side-by-side layout needs this width; the chart is hidden
+// below minChart lines and gets at most maxEvents lines of log below it.
+const (
+	sideBySide = 140
+	minChart   = 5
+	maxEvents  = 8
+)
+
+// layout shares the terminal out among the components: header and footer
+// take a line each; the body goes to the table, gauges and cluster line
+// first, the event log next, and the chart takes what is left.
+func (m model) layout() model {
+	w, h := m.sh.width, m.sh.height
+	m.help.Width = w
+	m.header = m.header.SetSize(w)
+	m.picker = m.picker.SetSize(w)
+	m.tuning = m.tuning.SetSize(w)
+	m.gauges = m.gauges.SetSize(w)
+	m.cluster = m.cluster.SetSize(w)
+	body := max(h-2, 1)
+	events := min(max(body/7, 1), maxEvents)
+	rows := max(m.table.Len(), 1)
+
+	if m.screen == screenSummary {
+		// Final figures, the verdicts, the log; the chart if room is left.
+		tableRows := min(rows, max(body/2-1, 1))
+		m.table = m.table.SetSize(w, tableRows+1)
+		m.summary = m.summary.SetSize(w, max(body-(tableRows+1)-events, 2))
+		rest := body - (tableRows + 1) - m.summary.Height()
+		chartH := rest - events
+		if chartH < minChart {
+			chartH = 0
+		}
+		m.chart = m.chart.SetSize(w, chartH)
+		m.events = m.events.SetSize(w, max(rest-chartH, 0))
+		return m
+	}
+
+	fixed := m.gauges.Height() + 1 // gauges, cluster line
+	side := w >= sideBySide
+	avail := body - fixed
+	if !side {
+		avail -= events
+	}
+	tableRows := min(rows, max(avail-minChart-1, 1))
+	chartH := avail - (tableRows + 1)
+	if chartH < minChart {
+		// No room for a chart: the table and the log share its lines,
+		// the log keeping at least one.
+		side = false
+		avail = body - fixed - 1
+		tableRows = min(rows, max(avail-1, 1))
+		chartH = 0
+		events = max(body-fixed-(tableRows+1), 0)
+	}
+	m.table = m.table.SetSize(w, tableRows+1)
+	if side {
+		chartW := w * 3 / 5
+		m.chart = m.chart.SetSize(chartW, chartH)
+		m.events = m.events.SetSize(w-chartW-2, chartH)
+	} else {
+		m.chart = m.chart.SetSize(w, chartH)
+		m.events = m.events.SetSize(w, events)
+	}
+	return m
+}
+
+// View draws the screen: exactly as many lines as the terminal has, none
+// wider than it.
+func (m model) View() string {
+	w, h := m.sh.width, m.sh.height
+	if w <= 0 || h <= 0 {
+		return ""
+	}
+	bodyH := max(h-2, 0)
+	var body string
+	switch {
+	case m.showHelp:
+		body = m.helpView(w, bodyH)
+	case m.screen == screenSetup:
+		body = m.setupView()
+	case m.screen == screenSummary:
+		body = m.summaryView()
+	default:
+		body = m.dashboardView()
+	}
+	out := m.header.View() + "\n" + block(body, bodyH) + "\n" + m.footer()
+	return block(fit(out, w), h)
+}
+
+func (m model) setupView() string {
+	st := m.sh.styles
+	cfg := m.config()
+	planned := time.Duration(len(cfg.Suites)) * cfg.Duration
+	parts := []string{
+		m.picker.View(),
+		"",
+		m.tuning.View(),
+		"",
+		fit(st.Dim.Render("replicas "+strconv.Itoa(min(3, cfg.Nodes))+" per shard · planned load "+clock(planned)+
+			" · baseline avg latency "+baselineText(cfg.Baselines.MaxAvgLatency)), m.sh.width),
+	}
+	if m.setupErr != "" {
+		parts = append(parts, "", st.Error.Render(fit("✗ "+m.setupErr, m.sh.width)))
+	}
+	return strings.Join(parts, "\n")
+}
+
+func baselineText(d time.Duration) string {
+	if d <= 0 {
+		return "off"
+	}
+	return "< " + metrics.FormatDuration(d)
+}
+
+func (m model) dashboardView() string {
+	parts := []string{m.table.View()}
+	if m.sh.width >= sideBySide && m.chart.height > 0 {
+		chart := block(m.chart.View(), m.chart.height)
+		events := block(m.events.View(), m.events.height)
+		parts = append(parts, lipgloss.JoinHorizontal(lipgloss.Top, chart, "  ", events))
+		parts = append(parts, m.gauges.View(), m.cluster.View())
+	} else {
+		if m.chart.height > 0 {
+			parts = append(parts, block(m.chart.View(), m.chart.height))
+		}
+		parts = append(parts, m.gauges.View(), m.cluster.View(), m.events.View())
+	}
+	return strings.Join(parts, "\n")
+}
+
+func (m model) summaryView() string {
+	parts := []string{m.table.View(), m.summary.View()}
+	if m.chart.height > 0 {
+		parts = append(parts, block(m.chart.View(), m.chart.height))
+	}
+	return strings.Join(append(parts, m.events.View()), "\n")
+}
+
+func (m model) helpView(w, h int) string {
+	st := m.sh.styles
+	hm := m.help
+	hm.Width = max(w-4, 10)
+	box := st.Overlay.Render(st.Section.Render("KEYS") + "\n\n" + hm.FullHelpView(m.sh.keys.FullHelp()) +
+		"\n\n" + st.Dim.Render("? or esc closes this"))
+	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, box)
+}
+
+func (m model) footer() string {
+	if m.screen == screenDashboard && m.stopping && !m.finished {
+		return fit(m.sh.styles.Warn.Render("stopping… the cluster is shutting down (q again to quit at once)"), m.sh.width)
+	}
+	return fit(m.help.ShortHelpView(m.sh.keys.ShortHelp()), m.sh.width)
+}
+
+// block makes s exactly h lines: cut at the bottom or padded with blanks.
+func block(s string, h int) string {
+	if h <= 0 {
+		return ""
+	}
+	ls := strings.Split(s, "\n")
+	if len(ls) > h {
+		ls = ls[:h]
+	}
+	for len(ls) < h {
+		ls = append(ls, "")
+	}
+	return strings.Join(ls, "\n")
+}

@@ -1,0 +1,105 @@
+package tui
+
+import (
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/phantomdb/phantom/suites"
+)
+
+// suitePicker lists every suite with a checkbox. At least one stays on.
+type suitePicker struct {
+	sh      *shared
+	items   []pickItem
+	cursor  int
+	focused bool
+	width   int
+	notice  string // why the last toggle was refused
+}
+
+type pickItem struct {
+	name, desc string
+	on         bool
+}
+
+// newSuitePicker lists every suite, checking those cfg names; when none of
+// them is known the first suite is checked, so a run is always possible.
+func newSuitePicker(sh *shared, cfg suites.Config) suitePicker {
+	chosen := map[string]bool{}
+	for _, n := range cfg.Suites {
+		chosen[n] = true
+	}
+	p := suitePicker{sh: sh}
+	any := false
+	for _, s := range suites.All() {
+		p.items = append(p.items, pickItem{name: s.Name(), desc: s.Description(), on: chosen[s.Name()]})
+		any = any || chosen[s.Name()]
+	}
+	if !any && len(p.items) > 0 {
+		p.items[0].on = true
+	}
+	return p
+}
+
+// Chosen lists the checked suites in the order they run.
+func (p suitePicker) Chosen() []string {
+	var out []string
+	for _, it := range p.items {
+		if it.on {
+			out = append(out, it.name)
+		}
+	}
+	return out
+}
+
+func (p suitePicker) Len() int { return len(p.items) }
+
+func (p suitePicker) SetSize(width int) suitePicker { p.width = width; return p }
+
+// Update toggles the suite under the cursor.
+func (p suitePicker) Update(msg tea.Msg) (suitePicker, tea.Cmd) {
+	km, ok := msg.(tea.KeyMsg)
+	if !ok || !p.focused {
+		return p, nil
+	}
+	p.notice = ""
+	if key.Matches(km, p.sh.keys.Toggle) && p.cursor < len(p.items) {
+		it := &p.items[p.cursor]
+		if it.on && len(p.Chosen()) == 1 {
+			p.notice = "at least one suite must stay on"
+			return p, nil
+		}
+		it.on = !it.on
+	}
+	return p, nil
+}
+
+func (p suitePicker) View() string {
+	st := p.sh.styles
+	var b strings.Builder
+	b.WriteString(st.Section.Render("SUITES"))
+	nameW := 0
+	for _, it := range p.items {
+		nameW = max(nameW, len(it.name))
+	}
+	for i, it := range p.items {
+		b.WriteByte('\n')
+		box := "[ ]"
+		if it.on {
+			box = "[x]"
+		}
+		line := box + " " + pad(it.name, nameW)
+		if p.focused && i == p.cursor {
+			b.WriteString(st.Selected.Render("› " + line))
+		} else {
+			b.WriteString("  " + line)
+		}
+		b.WriteString("  " + st.Dim.Render(it.desc))
+	}
+	if p.notice != "" {
+		b.WriteString("\n" + st.Warn.Render("  "+p.notice))
+	}
+	return fit(b.String(), p.width)
+}
