@@ -1,0 +1,312 @@
+// Command phantom is an interactive terminal load tester for the PhantomDB
+// distributed core: it embeds a real Raft cluster, drives the performance
+// suites against it and shows what happens live, or runs headless for CI.
+//
+// main only parses flags, handles signals and wires the packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/phantomdb/phantom/suites"
+	"github.com/phantomdb/phantom/suites/metrics"
+	"github.com/phantomdb/phantom/tui"
+)
+
+// Exit codes, part of phantom's contract with scripts and CI.
+const (
+	exitPass        = 0   // every baseline held
+	exitViolated    = 1   // a baseline was violated
+	exitUsage       = 2   // bad usage or configuration
+	exitRunFailed   = 3   // the run itself failed
+	exitInterrupted = 130 // interrupted; the report was still written
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// usageError is bad input: one line on stderr and exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		return runTUI(stdout, stderr)
+	}
+	var code int
+	var err error
+	switch args[0] {
+	case "run":
+		code, err = runHeadless(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "phantom %s\n", version)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, mainHelp)
+	default:
+		err = usagef("unknown command %q; run 'phantom help' to see the commands", args[0])
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "phantom: %s\n", oneLine(err.Error()))
+		var ue usageError
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitRunFailed
+	}
+	return code
+}
+
+// oneLine keeps a multi-problem error on one line, as the contract promises.
+func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
+
+const mainHelp = `phantom — an interactive load tester for the PhantomDB distributed core.
+
+Usage:
+  phantom                 open the terminal UI (setup screen, then a live dashboard)
+  phantom run [flags]     run headless: progress on stderr, summary on stdout
+  phantom version         print the version
+  phantom help            this text
+
+Run 'phantom run --help' for the headless flags.
+
+Exit codes: 0 every baseline held · 1 a baseline was violated · 2 bad usage ·
+3 the run failed · 130 interrupted (the report is still written).
+`
+
+func runTUI(stdout, stderr io.Writer) int {
+	if f, ok := stdout.(*os.File); !ok || !(isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
+		fmt.Fprintln(stderr, "phantom: the terminal UI needs a terminal; to run headless use: phantom run --suites consensus --duration 10s")
+		return exitUsage
+	}
+	report, err := tui.Run(suites.DefaultConfig())
+	if report != nil {
+		if werr := metrics.WriteSummary(stdout, report); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "phantom: %s\n", oneLine(err.Error()))
+		return exitRunFailed
+	}
+	if report == nil {
+		return exitPass
+	}
+	return outcome(report, nil)
+}
+
+// outcome maps a finished run to its exit code.
+func outcome(r *metrics.Report, runErr error) int {
+	switch {
+	case runErr != nil:
+		return exitRunFailed
+	case r.Interrupted:
+		return exitInterrupted
+	case !r.Passed():
+		return exitViolated
+	}
+	return exitPass
+}
+
+const runHelp = `Usage: phantom run [flags]
+
+Runs the chosen suites headless against an embedded cluster: a progress line
+each second on stderr, a summary table on stdout, and an exit code that says
+whether the baselines held (average latency < 100ms per op, > 1,000 ops/s per
+suite, judged on the whole run).
+
+Examples:
+  phantom run --suites consensus --nodes 3 --clients 16 --duration 10s
+  phantom run --suites consensus --data-size 1MB --report out.json
+  phantom run --json > report.json
+
+Flags:
+`
+
+// runFlags are the headless flags; each overrides the default settings.
+type runFlags struct {
+	cfg      suites.Config
+	report   string
+	raftLog  string
+	json     bool
+	dataSize string
+	suites   string
+}
+
+func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
+	rf := &runFlags{cfg: suites.DefaultConfig()}
+	fs := flag.NewFlagSet("phantom run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&rf.suites, "suites", strings.Join(rf.cfg.Suites, ","), "comma-separated suites to run, in order: "+strings.Join(suites.Names(), ", "))
+	fs.IntVar(&rf.cfg.Nodes, "nodes", rf.cfg.Nodes, fmt.Sprintf("cluster nodes (%d..%d)", suites.MinNodes, suites.MaxNodes))
+	fs.IntVar(&rf.cfg.Clients, "clients", rf.cfg.Clients, fmt.Sprintf("concurrent load clients (%d..%d)", suites.MinClients, suites.MaxClients))
+	fs.DurationVar(&rf.cfg.Duration, "duration", rf.cfg.Duration, "how long each suite runs (e.g. 10s, 1m)")
+	fs.StringVar(&rf.dataSize, "data-size", "1KiB", "bytes per written value: 512B, 1KiB, 64KB, 1MB, 1MiB (up to 16MiB)")
+	fs.StringVar(&rf.report, "report", "", "write the JSON report to this file (atomically)")
+	fs.BoolVar(&rf.json, "json", false, "print the JSON report on stdout instead of the summary (the summary goes to stderr)")
+	fs.Int64Var(&rf.cfg.Seed, "seed", rf.cfg.Seed, "seed of the random generators, so runs repeat")
+	fs.StringVar(&rf.raftLog, "raft-log", "", "append the cluster's Raft log lines (warnings and up) to this file, for debugging")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, runHelp)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return nil, true, nil
+		}
+		return nil, false, usagef("%s", strings.Replace(err.Error(), "-", "--", 1))
+	}
+	if fs.NArg() > 0 {
+		return nil, false, usagef("unexpected argument %q; flags look like --nodes 3", fs.Arg(0))
+	}
+	var err error
+	if rf.cfg.DataSize, err = suites.ParseDataSize(rf.dataSize); err != nil {
+		return nil, false, usagef("%s", err)
+	}
+	rf.cfg.Suites = nil
+	for _, s := range strings.Split(rf.suites, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			rf.cfg.Suites = append(rf.cfg.Suites, s)
+		}
+	}
+	if err := rf.cfg.Validate(); err != nil {
+		return nil, false, usagef("%s", err)
+	}
+	if rf.report != "" {
+		if err := checkWritable(rf.report); err != nil {
+			return nil, false, usagef("%s", err)
+		}
+	}
+	return rf, false, nil
+}
+
+// checkWritable fails early on a report path that cannot be written, so a
+// long run does not end in a lost report.
+func checkWritable(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("report path %s is a directory; give a file name", path)
+	}
+	dir := "."
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		dir = path[:i+1]
+	}
+	f, err := os.CreateTemp(dir, ".phantom-check-*")
+	if err != nil {
+		return fmt.Errorf("cannot write the report to %s: %v", path, errors.Unwrap(err))
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+func runHeadless(args []string, stdout, stderr io.Writer) (int, error) {
+	rf, help, err := parseRunFlags(args, stdout)
+	if err != nil || help {
+		return exitPass, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer func() { signal.Stop(sigs); close(sigs) }() // Stop first: no send after close
+	go func() {
+		if _, ok := <-sigs; !ok {
+			return
+		}
+		fmt.Fprintln(stderr, "phantom: interrupted; stopping the load and writing the report (Ctrl-C again to quit at once)")
+		cancel()
+		if _, ok := <-sigs; ok {
+			os.Exit(exitInterrupted)
+		}
+	}()
+
+	if rf.raftLog != "" {
+		f, err := os.OpenFile(rf.raftLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return exitUsage, usagef("cannot open the raft log: %v", err)
+		}
+		defer f.Close()
+		rf.cfg.LogOutput = f
+	}
+	progress := &progressPrinter{w: stderr}
+	rf.cfg.OnSnapshot = progress.onSnapshot
+	runner, err := suites.New(rf.cfg)
+	if err != nil {
+		return exitUsage, usagef("%s", err)
+	}
+	fmt.Fprintf(stderr, "phantom: %s · %d nodes · %d clients · %v per suite · data %s\n",
+		strings.Join(rf.cfg.Suites, ","), rf.cfg.Nodes, rf.cfg.Clients, rf.cfg.Duration, metrics.FormatBytes(float64(rf.cfg.DataSize)))
+	report, runErr := runner.Run(ctx)
+	report.Version = version
+
+	if rf.report != "" {
+		if err := metrics.WriteFileAtomic(rf.report, func(w io.Writer) error { return metrics.WriteJSON(w, report) }); err != nil {
+			return exitRunFailed, err
+		}
+	}
+	summary := stdout
+	if rf.json {
+		if err := metrics.WriteJSON(stdout, report); err != nil {
+			return exitRunFailed, err
+		}
+		summary = stderr
+	}
+	if err := metrics.WriteSummary(summary, report); err != nil {
+		return exitRunFailed, err
+	}
+	if runErr != nil {
+		return exitRunFailed, runErr
+	}
+	return outcome(report, nil), nil
+}
+
+// progressPrinter writes one line a second from the runner's snapshots.
+type progressPrinter struct {
+	w    io.Writer
+	next time.Duration
+}
+
+func (p *progressPrinter) onSnapshot(s *metrics.Snapshot) {
+	if s.Phase != metrics.PhaseRunning || s.Elapsed < p.next {
+		return
+	}
+	p.next = s.Elapsed.Truncate(time.Second) + time.Second
+	var b strings.Builder
+	fmt.Fprintf(&b, "%6.1fs/%.0fs  %-11s", s.Elapsed.Seconds(), s.Planned.Seconds(), s.Suite)
+	for _, o := range s.Ops {
+		if o.Suite != s.Suite || !o.Primary {
+			continue
+		}
+		w := o.Window
+		fmt.Fprintf(&b, "  %s %s ops/s avg %s p99 %s err %d", o.Name, metrics.FormatCount(w.OpsPerSec),
+			metrics.FormatDuration(w.Latency.Avg), metrics.FormatDuration(w.Latency.P99), w.Errors)
+	}
+	if g := s.System.CPU; g.OK {
+		fmt.Fprintf(&b, "  cpu %.0f%%", g.Value)
+	}
+	if g := s.System.RSS; g.OK {
+		fmt.Fprintf(&b, "  rss %s", metrics.FormatBytes(g.Value))
+	}
+	for _, v := range s.Verdicts {
+		if !v.Pass {
+			fmt.Fprintf(&b, "  ✗ %s", v.Describe())
+		}
+	}
+	fmt.Fprintln(p.w, b.String())
+}

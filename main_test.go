@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestBadInputExitsTwoWithOneLine(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown command", []string{"bogus"}, `unknown command "bogus"`},
+		{"unknown suite", []string{"run", "--suites", "nope"}, `unknown suite "nope"`},
+		{"nodes 0", []string{"run", "--nodes", "0"}, "nodes must be between 1 and 100, got 0"},
+		{"nodes 100000", []string{"run", "--nodes", "100000"}, "nodes must be between"},
+		{"clients -1", []string{"run", "--clients", "-1"}, "clients must be between"},
+		{"clients text", []string{"run", "--clients", "many"}, `invalid value "many" for flag --clients`},
+		{"data size unit", []string{"run", "--data-size", "1XB"}, `data size "1XB" is not a size`},
+		{"data size too big", []string{"run", "--data-size", "1GiB"}, "out of range"},
+		{"duration negative", []string{"run", "--duration", "-5s"}, "duration must be between"},
+		{"duration text", []string{"run", "--duration", "soon"}, `invalid value "soon" for flag --duration`},
+		{"unknown flag", []string{"run", "--frobnicate"}, "flag provided but not defined: --frobnicate"},
+		{"stray argument", []string{"run", "extra"}, `unexpected argument "extra"`},
+		{"report in missing dir", []string{"run", "--report", filepath.Join(dir, "no", "r.json")}, "cannot write the report"},
+		{"report is a dir", []string{"run", "--report", dir}, "is a directory"},
+		{"two problems", []string{"run", "--nodes", "0", "--clients", "0"}, "nodes must be between 1 and 100, got 0; clients must be"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := realMain(c.args, &out, &errb)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			msg := errb.String()
+			if strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, "phantom: ") {
+				t.Errorf("stderr %q, want one line starting phantom:", msg)
+			}
+			if !strings.Contains(msg, c.want) {
+				t.Errorf("stderr %q, want it to say %q", msg, c.want)
+			}
+			if strings.Contains(msg, "goroutine") || strings.Contains(msg, "panic") {
+				t.Errorf("stack trace on stderr: %q", msg)
+			}
+		})
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"run", "--help"}, {"version"}} {
+		var out, errb bytes.Buffer
+		if code := realMain(args, &out, &errb); code != exitPass || out.Len() == 0 || errb.Len() != 0 {
+			t.Errorf("%v: exit %d, stdout %d bytes, stderr %q", args, code, out.Len(), errb.String())
+		}
+	}
+	var out bytes.Buffer
+	realMain([]string{"run", "--help"}, &out, &out)
+	for _, flag := range []string{"--suites", "-nodes", "-clients", "-duration", "-data-size", "-report", "-json", "Examples"} {
+		if !strings.Contains(out.String(), flag) {
+			t.Errorf("run --help lacks %s", flag)
+		}
+	}
+}
+
+func TestTUINeedsATerminal(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := realMain(nil, &out, &errb); code != exitUsage || !strings.Contains(errb.String(), "phantom run") {
+		t.Errorf("exit %d, stderr %q; want 2 and how to run headless", code, errb.String())
+	}
+}
+
+// A real headless run: a 3-node cluster for 2 s, the report on disk and on
+// stdout, figures consistent with each other.
+func TestHeadlessRunWritesAPlausibleReport(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.json")
+	var out, errb bytes.Buffer
+	code := realMain([]string{"run", "--suites", "consensus", "--nodes", "3", "--clients", "4", "--duration", "2s", "--report", path, "--json"}, &out, &errb)
+	if code != exitPass && code != exitViolated {
+		t.Fatalf("exit %d; stderr:\n%s", code, errb.String())
+	}
+	file, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(file, out.Bytes()) {
+		t.Error("--report file and --json output differ")
+	}
+	var r struct {
+		Schema      string  `json:"schema"`
+		Interrupted bool    `json:"interrupted"`
+		Elapsed     float64 `json:"elapsed_s"`
+		Suites      map[string]struct {
+			Ops map[string]struct {
+				Count     uint64  `json:"count"`
+				Errors    uint64  `json:"errors"`
+				OpsPerSec float64 `json:"ops_per_sec"`
+				Elapsed   float64 `json:"elapsed_s"`
+				Latency   struct {
+					Avg, Min, Max, P50, P90, P99, P999 float64
+				} `json:"latency_ms"`
+			} `json:"ops"`
+		} `json:"suites"`
+		Baselines []struct {
+			Pass bool `json:"pass"`
+		} `json:"baselines"`
+	}
+	if err := json.Unmarshal(file, &r); err != nil {
+		t.Fatalf("report is not JSON: %v", err)
+	}
+	op, ok := r.Suites["consensus"].Ops["consensus.submit"]
+	if !ok {
+		t.Fatalf("no consensus.submit in %s", file)
+	}
+	if r.Schema != "phantom.report/v1" || r.Interrupted {
+		t.Errorf("schema %q interrupted %v", r.Schema, r.Interrupted)
+	}
+	if op.Count == 0 {
+		t.Fatal("no op completed in 2 s")
+	}
+	if op.Elapsed < 2 || op.Elapsed > 4 {
+		t.Errorf("measured %.2fs for a 2s run", op.Elapsed)
+	}
+	if got := op.OpsPerSec * op.Elapsed; math.Abs(got-float64(op.Count)) > 1 {
+		t.Errorf("ops/s %.1f over %.2fs is %.0f ops, report says %d", op.OpsPerSec, op.Elapsed, got, op.Count)
+	}
+	l := op.Latency
+	if !(l.Min > 0 && l.Min <= l.P50 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max && l.Avg >= l.Min && l.Avg <= l.Max) {
+		t.Errorf("latencies out of order: %+v", l)
+	}
+	if len(r.Baselines) != 2 {
+		t.Errorf("%d baselines, want avg latency and throughput", len(r.Baselines))
+	}
+	wantCode := exitPass
+	for _, b := range r.Baselines {
+		if !b.Pass {
+			wantCode = exitViolated
+		}
+	}
+	if code != wantCode {
+		t.Errorf("exit %d, but the baselines say %d", code, wantCode)
+	}
+	progress := strings.Count(errb.String(), "consensus.submit")
+	if progress < 2 {
+		t.Errorf("%d progress lines on stderr in 2 s, want one a second:\n%s", progress, errb.String())
+	}
+	if !strings.Contains(errb.String(), "result") {
+		t.Errorf("with --json the summary belongs on stderr:\n%s", errb.String())
+	}
+}
+
+// TestMain lets a test run phantom as a child process of the test binary:
+// with PHANTOM_TEST_MAIN set, the binary is phantom.
+func TestMain(m *testing.M) {
+	if os.Getenv("PHANTOM_TEST_MAIN") == "1" {
+		os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func TestInterruptStillWritesTheReport(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.json")
+	cmd := exec.Command(os.Args[0], "run", "--nodes", "3", "--clients", "4", "--duration", "1m", "--report", path)
+	cmd.Env = append(os.Environ(), "PHANTOM_TEST_MAIN=1")
+	var errb lockedBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once the load is running: after the first progress line.
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(errb.String(), "consensus.submit") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitInterrupted {
+		t.Fatalf("exit %v, want %d; stderr:\n%s", err, exitInterrupted, errb.String())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("no report after interrupt: %v", err)
+	}
+	var r struct {
+		Interrupted bool `json:"interrupted"`
+		Suites      map[string]struct {
+			Ops map[string]struct {
+				Count uint64 `json:"count"`
+			} `json:"ops"`
+		} `json:"suites"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("report after interrupt is not JSON: %v", err)
+	}
+	if !r.Interrupted || r.Suites["consensus"].Ops["consensus.submit"].Count == 0 {
+		t.Errorf("report interrupted=%v with %d ops; want a marked, non-empty partial report", r.Interrupted, r.Suites["consensus"].Ops["consensus.submit"].Count)
+	}
+}
+
+// lockedBuffer is a buffer a child process writes while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
