@@ -18,6 +18,7 @@ type OpSpec struct {
 // OpStats are one op's figures at a tick.
 type OpStats struct {
 	OpSpec
+	Tick    Figures // this tick alone
 	Window  Figures // the last few ticks
 	Total   Figures // since the op's suite started
 	History []Point // one point per tick, oldest first, at most HistoryLen
@@ -176,6 +177,11 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 		// deactivated; its figures still count, its time does not.
 		on := active[i] || c.tick[i].hist.TotalCount() > 0 || c.tick[i].errors != [numErrorKinds]uint64{}
 		c.ringOn[c.slot][i] = on && active[i]
+		var tickDt time.Duration
+		if active[i] {
+			tickDt = dt
+		}
+		tickFig := figuresOf(c.tick[i], tickDt)
 		ring := c.ring[c.slot][i]
 		ring.reset()
 		ring.add(c.tick[i])
@@ -196,7 +202,7 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 				wdt += c.ringDt[s]
 			}
 		}
-		st := OpStats{OpSpec: c.ops[i], Window: figuresOf(c.scratch, wdt), Total: figuresOf(c.total[i], c.totalDt[i])}
+		st := OpStats{OpSpec: c.ops[i], Tick: tickFig, Window: figuresOf(c.scratch, wdt), Total: figuresOf(c.total[i], c.totalDt[i])}
 		if active[i] {
 			c.push(i, Point{At: at, OpsPerSec: st.Window.OpsPerSec, Avg: st.Window.Latency.Avg,
 				P50: st.Window.Latency.P50, P99: st.Window.Latency.P99, Errors: st.Window.Errors})

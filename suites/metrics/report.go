@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -200,31 +201,84 @@ func WriteJSON(w io.Writer, r *Report) error {
 // directory and renames it into place, so a reader never sees half a report
 // and an interrupted write leaves the old file intact.
 func WriteFileAtomic(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	f, err := CreateAtomic(path)
 	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
+		return err
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op after the rename
 	if err := write(f); err != nil {
-		f.Close()
+		f.Abort()
 		return fmt.Errorf("cannot write %s: %w", path, err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write %s: %w", path, err)
+	return f.Commit()
+}
+
+// AtomicFile is a file being written under a temporary name; Commit puts
+// it in place, Abort throws it away. For files written over a whole run,
+// such as the CSV series.
+type AtomicFile struct {
+	*os.File
+	path string
+	done bool
+}
+
+// CreateAtomic starts writing path atomically.
+func CreateAtomic(path string) (*AtomicFile, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return nil, fmt.Errorf("cannot write %s: %w", path, err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
+	return &AtomicFile{File: f, path: path}, nil
+}
+
+// Commit syncs the file and renames it to its final name.
+func (a *AtomicFile) Commit() error {
+	if a.done {
+		return nil
 	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
+	a.done = true
+	tmp := a.Name()
+	defer os.Remove(tmp) // a no-op after the rename
+	err := a.Sync()
+	if cerr := a.Close(); err == nil {
+		err = cerr
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, a.path)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", a.path, err)
 	}
 	return nil
+}
+
+// Abort closes and removes the temporary file.
+func (a *AtomicFile) Abort() {
+	if a.done {
+		return
+	}
+	a.done = true
+	a.Close()
+	os.Remove(a.Name())
+}
+
+// ReadReport reads a JSON report written by phantom; anything else is an
+// error that says so.
+func ReadReport(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read report %s: %w", path, errors.Unwrap(err))
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil || r.Schema == "" {
+		return nil, fmt.Errorf("%s is not a phantom report (expected JSON with \"schema\": %q)", path, ReportSchema)
+	}
+	if r.Schema != ReportSchema {
+		return nil, fmt.Errorf("%s has report schema %q; this phantom reads %q", path, r.Schema, ReportSchema)
+	}
+	return &r, nil
 }
 
 // sortedSuites returns the report's suite names in a stable order.

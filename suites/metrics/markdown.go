@@ -1,0 +1,175 @@
+package metrics
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+// WriteMarkdown renders the report in the seed document's four result
+// sections — individual metrics, comparison against baselines, resource
+// utilisation, scalability — followed by violations and events.
+func WriteMarkdown(w io.Writer, r *Report) error {
+	ew := &errWriter{w: w}
+	p := func(format string, a ...any) { fmt.Fprintf(ew, format, a...) }
+
+	p("# phantom report\n\n")
+	outcome := "PASS — every baseline held"
+	switch {
+	case r.Error != "":
+		outcome = "FAILED — " + r.Error
+	case !r.Passed():
+		outcome = "FAIL — a baseline was violated"
+	}
+	if r.Interrupted {
+		outcome += " (interrupted: partial run)"
+	}
+	p("**Result:** %s  \n", mdEscape(outcome))
+	p("**Started:** %s · **ended:** %s · **load measured:** %.1f s  \n", r.StartedAt.UTC().Format(time.RFC3339), r.EndedAt.UTC().Format(time.RFC3339), r.ElapsedSeconds)
+	if s := settingsLine(r.Settings); s != "" {
+		p("**Settings:** %s\n", mdEscape(s))
+	}
+
+	p("\n## 1. Individual test performance metrics\n\n")
+	p("| suite | op | count | errors | ops/s | avg | p50 | p90 | p99 | p99.9 | max |\n")
+	p("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, s := range sortedSuites(r) {
+		ops := r.Suites[s].Ops
+		names := make([]string, 0, len(ops))
+		for n := range ops {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			o := ops[n]
+			l := o.LatencyMs
+			p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s, n, FormatCount(float64(o.Count)), FormatCount(float64(o.Errors)),
+				FormatCount(o.OpsPerSec), msText(l.Avg), msText(l.P50), msText(l.P90), msText(l.P99), msText(l.P999), msText(l.Max))
+		}
+	}
+
+	p("\n## 2. Comparison against baselines\n\n")
+	if len(r.Baselines) == 0 {
+		p("No baseline was set.\n")
+	} else {
+		p("| subject | metric | limit | value | result |\n|---|---|--:|--:|---|\n")
+		for _, b := range r.Baselines {
+			v := Verdict(b)
+			res := "PASS"
+			if !b.Pass {
+				res = "**FAIL**"
+			}
+			rel := "<"
+			if b.Metric == MetricThroughput {
+				rel = ">"
+			}
+			p("| %s | %s | %s %s | %s | %s |\n", v.Subject(), metricLabel(b.Metric), rel, formatValue(b.Limit, b.Unit), formatValue(b.Value, b.Unit), res)
+		}
+	}
+
+	p("\n## 3. Resource utilisation\n\n")
+	p("| resource | avg | max |\n|---|--:|--:|\n")
+	res := r.Resources
+	for _, row := range []struct {
+		name string
+		s    *StatReport
+		unit string
+	}{
+		{"machine CPU", res.CPU.MachinePercent, "%"},
+		{"phantom CPU", res.CPU.ProcessPercent, "%"},
+		{"phantom RSS", res.Memory.RSSBytes, "B"},
+		{"machine memory used", res.Memory.UsedBytes, "B"},
+		{"network received", res.Network.RxBytesPerSec, "B/s"},
+		{"network sent", res.Network.TxBytesPerSec, "B/s"},
+		{"disk read", res.Disk.ReadBytesPerSec, "B/s"},
+		{"disk written", res.Disk.WriteBytesPerSec, "B/s"},
+	} {
+		p("| %s | %s | %s |\n", row.name, statText(row.s, row.unit, false), statText(row.s, row.unit, true))
+	}
+
+	p("\n## 4. Scalability validation\n\n")
+	p("Not measured: the scalability suite did not run in this report.\n")
+
+	p("\n## Violations\n\n")
+	if len(r.Violations) == 0 {
+		p("None.\n")
+	} else {
+		p("| at | subject | metric | value | limit |\n|--:|---|---|--:|--:|\n")
+		for _, v := range r.Violations {
+			subject := v.Op
+			if subject == "" {
+				subject = v.Suite
+			}
+			p("| %.1f s | %s | %s | %s | %s |\n", v.AtSeconds, subject, metricLabel(v.Metric), formatValue(v.Value, v.Unit), formatValue(v.Limit, v.Unit))
+		}
+	}
+
+	p("\n## Events\n\n")
+	if len(r.Events) == 0 {
+		p("None.\n")
+	}
+	for _, e := range r.Events {
+		p("- %.1f s · %s · %s\n", e.AtSeconds, e.Kind, mdEscape(e.Message))
+	}
+	return ew.err
+}
+
+func msText(ms float64) string { return FormatDuration(time.Duration(ms * float64(time.Millisecond))) }
+
+func statText(s *StatReport, unit string, maximum bool) string {
+	if s == nil {
+		return "n/a"
+	}
+	v := s.Avg
+	if maximum {
+		v = s.Max
+	}
+	switch unit {
+	case "%":
+		return fmt.Sprintf("%.0f%%", v)
+	case "B/s":
+		return FormatBytes(v) + "/s"
+	}
+	return FormatBytes(v)
+}
+
+// settingsLine lists the report's scalar settings as key=value, sorted.
+func settingsLine(settings any) string {
+	b, err := json.Marshal(settings)
+	if err != nil {
+		return ""
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return ""
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		switch v := m[k].(type) {
+		case map[string]any:
+			continue
+		case []any:
+			var items []string
+			for _, it := range v {
+				items = append(items, fmt.Sprint(it))
+			}
+			parts = append(parts, k+"="+strings.Join(items, ","))
+		default:
+			parts = append(parts, fmt.Sprintf("%s=%v", k, v))
+		}
+	}
+	return strings.Join(parts, " · ")
+}
+
+// mdEscape keeps text from breaking a table or turning into markup.
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", "\\|", "*", "\\*", "_", "\\_", "\n", " ").Replace(s)
+}
