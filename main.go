@@ -11,8 +11,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -56,6 +58,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		code, err = runHeadless(args[1:], stdout, stderr)
+	case "compare":
+		code, err = runCompare(args[1:], stdout)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "phantom %s\n", version)
 	case "help", "-h", "-help", "--help":
@@ -82,6 +86,8 @@ const mainHelp = `phantom — an interactive load tester for the PhantomDB distr
 Usage:
   phantom                 open the terminal UI (setup screen, then a live dashboard)
   phantom run [flags]     run headless: progress on stderr, summary on stdout
+  phantom compare A.json B.json
+                          per-op deltas between two reports; exit 1 on a regression
   phantom version         print the version
   phantom help            this text
 
@@ -144,6 +150,8 @@ Flags:
 type runFlags struct {
 	cfg      suites.Config
 	report   string
+	markdown string
+	csv      string
 	raftLog  string
 	json     bool
 	dataSize string
@@ -160,6 +168,8 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	fs.DurationVar(&rf.cfg.Duration, "duration", rf.cfg.Duration, "how long each suite runs (e.g. 10s, 1m)")
 	fs.StringVar(&rf.dataSize, "data-size", "1KiB", "bytes per written value: 512B, 1KiB, 64KB, 1MB, 1MiB (up to 16MiB)")
 	fs.StringVar(&rf.report, "report", "", "write the JSON report to this file (atomically)")
+	fs.StringVar(&rf.markdown, "markdown", "", "write the Markdown report to this file (atomically)")
+	fs.StringVar(&rf.csv, "csv", "", "write the per-tick time series as CSV to this file (one row per tick per op)")
 	fs.BoolVar(&rf.json, "json", false, "print the JSON report on stdout instead of the summary (the summary goes to stderr)")
 	fs.Int64Var(&rf.cfg.Seed, "seed", rf.cfg.Seed, "seed of the random generators, so runs repeat")
 	fs.StringVar(&rf.raftLog, "raft-log", "", "append the cluster's Raft log lines (warnings and up) to this file, for debugging")
@@ -188,8 +198,11 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	if err := rf.cfg.Validate(); err != nil {
 		return nil, false, usagef("%s", err)
 	}
-	if rf.report != "" {
-		if err := checkWritable(rf.report); err != nil {
+	for _, path := range []string{rf.report, rf.markdown, rf.csv} {
+		if path == "" {
+			continue
+		}
+		if err := checkWritable(path); err != nil {
 			return nil, false, usagef("%s", err)
 		}
 	}
@@ -246,6 +259,17 @@ func runHeadless(args []string, stdout, stderr io.Writer) (int, error) {
 	}
 	progress := &progressPrinter{w: stderr}
 	rf.cfg.OnSnapshot = progress.onSnapshot
+	var csvFile *metrics.AtomicFile
+	var series *metrics.SeriesWriter
+	if rf.csv != "" {
+		// Streamed as ticks arrive; committed at the end, interrupted or not.
+		if csvFile, err = metrics.CreateAtomic(rf.csv); err != nil {
+			return exitUsage, usagef("%s", err)
+		}
+		defer csvFile.Abort() // a no-op once committed
+		series = metrics.NewSeriesWriter(csvFile)
+		rf.cfg.OnSnapshot = func(s *metrics.Snapshot) { progress.onSnapshot(s); series.Add(s) }
+	}
 	runner, err := suites.New(rf.cfg)
 	if err != nil {
 		return exitUsage, usagef("%s", err)
@@ -257,6 +281,19 @@ func runHeadless(args []string, stdout, stderr io.Writer) (int, error) {
 
 	if rf.report != "" {
 		if err := metrics.WriteFileAtomic(rf.report, func(w io.Writer) error { return metrics.WriteJSON(w, report) }); err != nil {
+			return exitRunFailed, err
+		}
+	}
+	if rf.markdown != "" {
+		if err := metrics.WriteFileAtomic(rf.markdown, func(w io.Writer) error { return metrics.WriteMarkdown(w, report) }); err != nil {
+			return exitRunFailed, err
+		}
+	}
+	if series != nil {
+		if err := series.Flush(); err != nil {
+			return exitRunFailed, fmt.Errorf("cannot write %s: %w", rf.csv, err)
+		}
+		if err := csvFile.Commit(); err != nil {
 			return exitRunFailed, err
 		}
 	}
@@ -309,4 +346,66 @@ func (p *progressPrinter) onSnapshot(s *metrics.Snapshot) {
 		}
 	}
 	fmt.Fprintln(p.w, b.String())
+}
+
+const compareHelp = `Usage: phantom compare [--threshold 10%] A.json B.json
+
+Compares two JSON reports op by op — throughput, average and p99 latency of
+B against A — and marks an op REGRESSED when B has less throughput, or a
+higher average or p99 latency, by more than the threshold. Exit code 1 when
+any op regressed, 0 otherwise.
+
+Example:
+  phantom compare --threshold 5% baseline.json candidate.json
+
+Flags:
+`
+
+func runCompare(args []string, stdout io.Writer) (int, error) {
+	fs := flag.NewFlagSet("phantom compare", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	threshold := fs.String("threshold", "10%", "relative change that counts as a regression, e.g. 10% or 2.5%")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, compareHelp)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return exitPass, nil
+		}
+		return exitUsage, usagef("%s", strings.Replace(err.Error(), "-", "--", 1))
+	}
+	if fs.NArg() != 2 {
+		return exitUsage, usagef("compare takes two report files, A and B; got %d", fs.NArg())
+	}
+	t, err := parsePercent(*threshold)
+	if err != nil {
+		return exitUsage, usagef("%s", err)
+	}
+	a, err := metrics.ReadReport(fs.Arg(0))
+	if err != nil {
+		return exitUsage, usagef("%s", err)
+	}
+	b, err := metrics.ReadReport(fs.Arg(1))
+	if err != nil {
+		return exitUsage, usagef("%s", err)
+	}
+	deltas := metrics.Compare(a, b, t)
+	if err := metrics.WriteComparison(stdout, deltas, t); err != nil {
+		return exitRunFailed, err
+	}
+	for _, d := range deltas {
+		if d.Regressed {
+			return exitViolated, nil
+		}
+	}
+	return exitPass, nil
+}
+
+// parsePercent reads "10%" or "10" as 0.10.
+func parsePercent(s string) (float64, error) {
+	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "%"), 64)
+	if err != nil || v < 0 || v > 1000 || math.IsNaN(v) {
+		return 0, fmt.Errorf("threshold %q is not a percentage between 0%% and 1000%%; write it like 10%%", s)
+	}
+	return v / 100, nil
 }

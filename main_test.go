@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -16,6 +17,10 @@ import (
 
 func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 	dir := t.TempDir()
+	notReport := filepath.Join(dir, "notes.json")
+	if err := os.WriteFile(notReport, []byte(`{"hello": 1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name string
 		args []string
@@ -36,6 +41,12 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"report in missing dir", []string{"run", "--report", filepath.Join(dir, "no", "r.json")}, "cannot write the report"},
 		{"report is a dir", []string{"run", "--report", dir}, "is a directory"},
 		{"two problems", []string{"run", "--nodes", "0", "--clients", "0"}, "nodes must be between 1 and 100, got 0; clients must be"},
+		{"markdown in missing dir", []string{"run", "--markdown", filepath.Join(dir, "no", "r.md")}, "cannot write the report"},
+		{"csv in missing dir", []string{"run", "--csv", filepath.Join(dir, "no", "r.csv")}, "cannot write the report"},
+		{"compare one file", []string{"compare", "a.json"}, "compare takes two report files"},
+		{"compare missing file", []string{"compare", filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")}, "cannot read report"},
+		{"compare non-report", []string{"compare", notReport, notReport}, "is not a phantom report"},
+		{"compare bad threshold", []string{"compare", "--threshold", "lots", "a", "b"}, `threshold "lots" is not a percentage`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -58,7 +69,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 }
 
 func TestHelpAndVersion(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"--help"}, {"run", "--help"}, {"version"}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"run", "--help"}, {"compare", "--help"}, {"version"}} {
 		var out, errb bytes.Buffer
 		if code := realMain(args, &out, &errb); code != exitPass || out.Len() == 0 || errb.Len() != 0 {
 			t.Errorf("%v: exit %d, stdout %d bytes, stderr %q", args, code, out.Len(), errb.String())
@@ -83,9 +94,11 @@ func TestTUINeedsATerminal(t *testing.T) {
 // A real headless run: a 3-node cluster for 2 s, the report on disk and on
 // stdout, figures consistent with each other.
 func TestHeadlessRunWritesAPlausibleReport(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out.json")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.json")
 	var out, errb bytes.Buffer
-	code := realMain([]string{"run", "--suites", "consensus", "--nodes", "3", "--clients", "4", "--duration", "2s", "--report", path, "--json"}, &out, &errb)
+	code := realMain([]string{"run", "--suites", "consensus", "--nodes", "3", "--clients", "4", "--duration", "2s", "--report", path, "--json",
+		"--markdown", filepath.Join(dir, "out.md"), "--csv", filepath.Join(dir, "out.csv")}, &out, &errb)
 	if code != exitPass && code != exitViolated {
 		t.Fatalf("exit %d; stderr:\n%s", code, errb.String())
 	}
@@ -156,6 +169,30 @@ func TestHeadlessRunWritesAPlausibleReport(t *testing.T) {
 	}
 	if !strings.Contains(errb.String(), "result") {
 		t.Errorf("with --json the summary belongs on stderr:\n%s", errb.String())
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "out.md"))
+	if err != nil || !strings.Contains(string(md), "## 2. Comparison against baselines") || !strings.Contains(string(md), "consensus.submit") {
+		t.Errorf("markdown report missing or incomplete (%v):\n%s", err, md)
+	}
+	csv, err := os.ReadFile(filepath.Join(dir, "out.csv"))
+	rows := strings.Split(strings.TrimSpace(string(csv)), "\n")
+	if err != nil || len(rows) < 6 || !strings.HasPrefix(rows[1], "0.") {
+		t.Errorf("csv series has %d rows for 2 s at 250 ms ticks (%v):\n%s", len(rows), err, csv)
+	}
+	var sum uint64
+	for _, row := range rows[1:] {
+		var n uint64
+		fmt.Sscan(strings.Split(row, ",")[3], &n)
+		sum += n
+	}
+	if sum != op.Count {
+		t.Errorf("csv rows count %d ops, the report %d", sum, op.Count)
+	}
+
+	// The same report compared with itself regresses nothing.
+	var cmp bytes.Buffer
+	if code := realMain([]string{"compare", path, path}, &cmp, &cmp); code != exitPass || !strings.Contains(cmp.String(), "+0.0%") {
+		t.Errorf("compare of a report with itself: exit %d\n%s", code, cmp.String())
 	}
 }
 
