@@ -360,6 +360,7 @@ func TestRaftLogsGoToLogOutput(t *testing.T) {
 		OpTimeout:          time.Second,
 		SnapshotInterval:   time.Second,
 		SnapshotThreshold:  1024,
+		MaxAppendEntries:   64,
 		LogOutput:          &buf,
 	})
 	if err != nil {

@@ -48,13 +48,19 @@ func TestDecodeCommandRejectsGarbage(t *testing.T) {
 	}
 }
 
-func TestFSMCopiesValuesOutOfTheLog(t *testing.T) {
-	f := newFSM()
-	data := encodePut("k", []byte("value"))
-	f.ApplyBatch([]*raft.Log{{Index: 1, Type: raft.LogCommand, Data: data}})
-	copy(data[len(data)-5:], "XXXXX")
-	if v, _ := f.get("k"); string(v) != "value" {
-		t.Fatalf("stored value changed with the log entry: %q", v)
+// With copyValues, a stored value does not share the log entry's buffer,
+// for log stores that reuse buffers; by default it does, to save a copy.
+func TestFSMCopiesValuesOutOfTheLogWhenAsked(t *testing.T) {
+	for _, copyValues := range []bool{true, false} {
+		f := newFSM()
+		f.copyValues = copyValues
+		data := encodePut("k", []byte("value"))
+		f.ApplyBatch([]*raft.Log{{Index: 1, Type: raft.LogCommand, Data: data}})
+		copy(data[len(data)-5:], "XXXXX")
+		v, _ := f.get("k")
+		if shared := string(v) == "XXXXX"; shared == copyValues {
+			t.Errorf("copyValues %v: stored value %q after the log buffer changed", copyValues, v)
+		}
 	}
 }
 
