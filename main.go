@@ -17,10 +17,12 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/mattn/go-isatty"
 
+	"github.com/phantomdb/phantom/profiles"
 	"github.com/phantomdb/phantom/suites"
 	"github.com/phantomdb/phantom/suites/metrics"
 	"github.com/phantomdb/phantom/tui"
@@ -58,6 +60,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		code, err = runHeadless(args[1:], stdout, stderr)
+	case "profiles":
+		err = runProfiles(args[1:], stdout)
 	case "compare":
 		code, err = runCompare(args[1:], stdout)
 	case "version", "--version":
@@ -86,6 +90,9 @@ const mainHelp = `phantom — an interactive load tester for the PhantomDB distr
 Usage:
   phantom                 open the terminal UI (setup screen, then a live dashboard)
   phantom run [flags]     run headless: progress on stderr, summary on stdout
+  phantom profiles        list built-in and user profiles
+  phantom profiles show NAME
+                          print a profile as TOML (a starting point for your own)
   phantom compare A.json B.json
                           per-op deltas between two reports; exit 1 on a regression
   phantom version         print the version
@@ -102,7 +109,17 @@ func runTUI(stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "phantom: the terminal UI needs a terminal; to run headless use: phantom run --suites consensus --duration 10s")
 		return exitUsage
 	}
-	report, err := tui.Run(suites.DefaultConfig())
+	p, err := profiles.Find(profiles.DefaultName)
+	if err != nil {
+		fmt.Fprintf(stderr, "phantom: %s\n", oneLine(err.Error()))
+		return exitUsage
+	}
+	cfg, err := configFromProfile(p)
+	if err != nil {
+		fmt.Fprintf(stderr, "phantom: %s\n", oneLine(err.Error()))
+		return exitUsage
+	}
+	report, err := tui.Run(cfg)
 	if report != nil {
 		if werr := metrics.WriteSummary(stdout, report); werr != nil && err == nil {
 			err = werr
@@ -138,8 +155,12 @@ each second on stderr, a summary table on stdout, and an exit code that says
 whether the baselines held (average latency < 100ms per op, > 1,000 ops/s per
 suite, judged on the whole run).
 
+Settings start from a profile (--profile, default quick; see phantom
+profiles); every flag given overrides the profile.
+
 Examples:
   phantom run --suites consensus --nodes 3 --clients 16 --duration 10s
+  phantom run --profile seed --duration 30s
   phantom run --suites consensus --data-size 1MB --report out.json
   phantom run --json > report.json
 
@@ -149,6 +170,7 @@ Flags:
 // runFlags are the headless flags; each overrides the default settings.
 type runFlags struct {
 	cfg      suites.Config
+	profile  string
 	report   string
 	markdown string
 	csv      string
@@ -159,19 +181,27 @@ type runFlags struct {
 }
 
 func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
-	rf := &runFlags{cfg: suites.DefaultConfig()}
+	rf := &runFlags{}
+	def := profiles.Default()
+	var (
+		profile        string
+		nodes, clients int
+		duration       time.Duration
+		seed           int64
+	)
 	fs := flag.NewFlagSet("phantom run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&rf.suites, "suites", strings.Join(rf.cfg.Suites, ","), "comma-separated suites to run, in order: "+strings.Join(suites.Names(), ", "))
-	fs.IntVar(&rf.cfg.Nodes, "nodes", rf.cfg.Nodes, fmt.Sprintf("cluster nodes (%d..%d)", suites.MinNodes, suites.MaxNodes))
-	fs.IntVar(&rf.cfg.Clients, "clients", rf.cfg.Clients, fmt.Sprintf("concurrent load clients (%d..%d)", suites.MinClients, suites.MaxClients))
-	fs.DurationVar(&rf.cfg.Duration, "duration", rf.cfg.Duration, "how long each suite runs (e.g. 10s, 1m)")
-	fs.StringVar(&rf.dataSize, "data-size", "1KiB", "bytes per written value: 512B, 1KiB, 64KB, 1MB, 1MiB (up to 16MiB)")
+	fs.StringVar(&profile, "profile", profiles.DefaultName, "profile to start from: a built-in or user profile name, or a .toml path (see phantom profiles)")
+	fs.StringVar(&rf.suites, "suites", strings.Join(def.Suites, ","), "comma-separated suites to run, in order: "+strings.Join(suites.Names(), ", "))
+	fs.IntVar(&nodes, "nodes", def.Nodes, fmt.Sprintf("cluster nodes (%d..%d)", suites.MinNodes, suites.MaxNodes))
+	fs.IntVar(&clients, "clients", def.Clients, fmt.Sprintf("concurrent load clients (%d..%d)", suites.MinClients, suites.MaxClients))
+	fs.DurationVar(&duration, "duration", time.Duration(def.Duration), "how long each suite runs (e.g. 10s, 1m)")
+	fs.StringVar(&rf.dataSize, "data-size", def.DataSize.String(), "bytes per written value: 512B, 1KiB, 64KB, 1MB, 1MiB (up to 16MiB)")
 	fs.StringVar(&rf.report, "report", "", "write the JSON report to this file (atomically)")
 	fs.StringVar(&rf.markdown, "markdown", "", "write the Markdown report to this file (atomically)")
 	fs.StringVar(&rf.csv, "csv", "", "write the per-tick time series as CSV to this file (one row per tick per op)")
 	fs.BoolVar(&rf.json, "json", false, "print the JSON report on stdout instead of the summary (the summary goes to stderr)")
-	fs.Int64Var(&rf.cfg.Seed, "seed", rf.cfg.Seed, "seed of the random generators, so runs repeat")
+	fs.Int64Var(&seed, "seed", def.Seed, "seed of the random generators, so runs repeat")
 	fs.StringVar(&rf.raftLog, "raft-log", "", "append the cluster's Raft log lines (warnings and up) to this file, for debugging")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -185,15 +215,37 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	if fs.NArg() > 0 {
 		return nil, false, usagef("unexpected argument %q; flags look like --nodes 3", fs.Arg(0))
 	}
-	var err error
-	if rf.cfg.DataSize, err = suites.ParseDataSize(rf.dataSize); err != nil {
+
+	p, err := profiles.Find(profile)
+	if err != nil {
 		return nil, false, usagef("%s", err)
 	}
-	rf.cfg.Suites = nil
-	for _, s := range strings.Split(rf.suites, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			rf.cfg.Suites = append(rf.cfg.Suites, s)
+	if rf.cfg, err = configFromProfile(p); err != nil {
+		return nil, false, usagef("%s", err)
+	}
+	rf.profile = p.Name
+	// Flags the user gave override the profile; the others keep its values.
+	var flagErr error
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "suites":
+			rf.cfg.Suites = splitList(rf.suites)
+		case "nodes":
+			rf.cfg.Nodes = nodes
+		case "clients":
+			rf.cfg.Clients = clients
+		case "duration":
+			rf.cfg.Duration = duration
+		case "seed":
+			rf.cfg.Seed = seed
+		case "data-size":
+			if rf.cfg.DataSize, err = suites.ParseDataSize(rf.dataSize); err != nil {
+				flagErr = err
+			}
 		}
+	})
+	if flagErr != nil {
+		return nil, false, usagef("%s", flagErr)
 	}
 	if err := rf.cfg.Validate(); err != nil {
 		return nil, false, usagef("%s", err)
@@ -207,6 +259,62 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 		}
 	}
 	return rf, false, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// configFromProfile maps a profile onto a run's configuration. Settings
+// whose machinery is not built yet are refused rather than ignored, so a
+// profile never silently runs something other than what it says.
+func configFromProfile(p profiles.Profile) (suites.Config, error) {
+	name := p.Name
+	if name == "" {
+		name = "(unnamed)"
+	}
+	unsupported := func(key, why string) error {
+		return fmt.Errorf("profile %s sets %s, but %s is not built yet; remove it from the profile", name, key, why)
+	}
+	switch {
+	case p.Shards != 0:
+		return suites.Config{}, unsupported(fmt.Sprintf("shards = %d", p.Shards), "sharding")
+	case p.Rate != 0:
+		return suites.Config{}, unsupported(fmt.Sprintf("rate = %g", p.Rate), "the open-loop load model")
+	case p.NetDelay != 0:
+		return suites.Config{}, unsupported("net_delay = "+p.NetDelay.String(), "network shaping")
+	case p.Storage != "" && p.Storage != profiles.StorageMemory:
+		return suites.Config{}, unsupported(fmt.Sprintf("storage = %q", p.Storage), "disk storage")
+	case len(p.At) > 0:
+		return suites.Config{}, unsupported("at actions", "scripted live changes")
+	}
+	cfg := suites.DefaultConfig()
+	cfg.Profile = p.Name
+	cfg.Suites = append([]string(nil), p.Suites...)
+	cfg.Nodes = p.Nodes
+	cfg.Clients = p.Clients
+	cfg.Duration = time.Duration(p.Duration)
+	cfg.DataSize = int(p.DataSize)
+	cfg.Tick = time.Duration(p.Tick)
+	cfg.Window = p.Window
+	cfg.MemoryBudget = int64(p.MemoryBudget)
+	cfg.Seed = p.Seed
+	cfg.Baselines = metrics.Baselines{
+		MaxAvgLatency: time.Duration(p.Baselines.MaxAvgLatency),
+		MaxP99Latency: time.Duration(p.Baselines.MaxP99Latency),
+		MinThroughput: p.Baselines.MinThroughput,
+		WarmUp:        time.Duration(p.Baselines.WarmUp),
+	}
+	if err := cfg.Validate(); err != nil {
+		return suites.Config{}, fmt.Errorf("profile %s: %w", name, err)
+	}
+	return cfg, nil
 }
 
 // checkWritable fails early on a report path that cannot be written, so a
@@ -274,8 +382,8 @@ func runHeadless(args []string, stdout, stderr io.Writer) (int, error) {
 	if err != nil {
 		return exitUsage, usagef("%s", err)
 	}
-	fmt.Fprintf(stderr, "phantom: %s · %d nodes · %d clients · %v per suite · data %s\n",
-		strings.Join(rf.cfg.Suites, ","), rf.cfg.Nodes, rf.cfg.Clients, rf.cfg.Duration, metrics.FormatBytes(float64(rf.cfg.DataSize)))
+	fmt.Fprintf(stderr, "phantom: profile %s · %s · %d nodes · %d clients · %v per suite · data %s\n",
+		rf.profile, strings.Join(rf.cfg.Suites, ","), rf.cfg.Nodes, rf.cfg.Clients, rf.cfg.Duration, metrics.FormatBytes(float64(rf.cfg.DataSize)))
 	report, runErr := runner.Run(ctx)
 	report.Version = version
 
@@ -408,4 +516,43 @@ func parsePercent(s string) (float64, error) {
 		return 0, fmt.Errorf("threshold %q is not a percentage between 0%% and 1000%%; write it like 10%%", s)
 	}
 	return v / 100, nil
+}
+
+func runProfiles(args []string, stdout io.Writer) error {
+	switch {
+	case len(args) == 0 || args[0] == "list":
+		entries, err := profiles.List()
+		if err != nil {
+			return usagef("%s", err)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "name\tsource\tdescription")
+		for _, e := range entries {
+			desc := e.Description
+			switch {
+			case e.Err != nil:
+				desc = "cannot load: " + oneLine(e.Err.Error())
+			case e.Shadowed:
+				desc = "(replaced by the user profile of the same name) " + desc
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Name, e.Source, desc)
+		}
+		return tw.Flush()
+	case args[0] == "show" && len(args) == 2:
+		p, err := profiles.Find(args[1])
+		if err != nil {
+			return usagef("%s", err)
+		}
+		b, err := profiles.Marshal(p)
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(b)
+		return err
+	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
+		dir, _ := profiles.Dir()
+		fmt.Fprintf(stdout, "Usage:\n  phantom profiles             list built-in and user profiles\n  phantom profiles show NAME   print one as TOML\n\nUser profiles live in %s (NAME.toml).\nRun one with: phantom run --profile NAME\n", dir)
+		return nil
+	}
+	return usagef("unknown profiles command %q; use 'phantom profiles' or 'phantom profiles show NAME'", strings.Join(args, " "))
 }

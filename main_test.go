@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/phantomdb/phantom/profiles"
 )
 
 func TestBadInputExitsTwoWithOneLine(t *testing.T) {
@@ -21,6 +24,17 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 	if err := os.WriteFile(notReport, []byte(`{"hello": 1}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	write := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	badTOML := write("bad.toml", "nodes = [\n")
+	unknownKey := write("unknown.toml", "nodez = 3\n")
+	outOfRange := write("range.toml", "nodes = 0\n")
+	unbuilt := write("disk.toml", "storage = \"disk\"\n")
 	for _, c := range []struct {
 		name string
 		args []string
@@ -46,6 +60,13 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"compare one file", []string{"compare", "a.json"}, "compare takes two report files"},
 		{"compare missing file", []string{"compare", filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")}, "cannot read report"},
 		{"compare non-report", []string{"compare", notReport, notReport}, "is not a phantom report"},
+		{"missing profile", []string{"run", "--profile", "nope"}, `no profile named "nope"`},
+		{"malformed profile", []string{"run", "--profile", badTOML}, "malformed TOML"},
+		{"unknown profile key", []string{"run", "--profile", unknownKey}, `unknown key "nodez"`},
+		{"profile out of range", []string{"run", "--profile", outOfRange}, "nodes = 0 is out of range"},
+		{"profile with unbuilt feature", []string{"run", "--profile", unbuilt}, "storage = \"disk\", but disk storage is not built yet"},
+		{"profiles show missing", []string{"profiles", "show", "nope"}, `no profile named "nope"`},
+		{"profiles bad command", []string{"profiles", "frob"}, "unknown profiles command"},
 		{"compare bad threshold", []string{"compare", "--threshold", "lots", "a", "b"}, `threshold "lots" is not a percentage`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -263,4 +284,34 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+func TestEveryBuiltinProfileRuns(t *testing.T) {
+	entries, err := profiles.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		p, err := profiles.Find(e.Name)
+		if err != nil {
+			t.Fatalf("%s: %v", e.Name, err)
+		}
+		if _, err := configFromProfile(p); err != nil {
+			t.Errorf("built-in %s cannot run: %v", e.Name, err)
+		}
+	}
+}
+
+func TestFlagsOverrideTheProfile(t *testing.T) {
+	rf, _, err := parseRunFlags([]string{"--profile", "seed", "--clients", "3", "--duration", "2s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rf.cfg
+	if c.Clients != 3 || c.Duration != 2*time.Second {
+		t.Errorf("flags not applied: clients %d duration %v", c.Clients, c.Duration)
+	}
+	if c.Nodes != 20 || c.DataSize != 1_000_000 {
+		t.Errorf("profile not applied where no flag was given: nodes %d data %d", c.Nodes, c.DataSize)
+	}
 }

@@ -24,6 +24,7 @@ const (
 // Config is everything a run needs. Zero fields take DefaultConfig's values
 // only where New says so; Validate rejects the rest.
 type Config struct {
+	Profile  string        // the profile the settings came from, for reports; may be empty
 	Suites   []string      // suite names, run in this order
 	Nodes    int           // cluster nodes
 	Clients  int           // concurrent load clients (closed loop: each issues its next op when the last returns)

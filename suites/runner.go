@@ -74,6 +74,7 @@ func (r *Runner) Run(ctx context.Context) (*metrics.Report, error) {
 
 // Settings is the resolved configuration as a report records it.
 type Settings struct {
+	Profile       string   `json:"profile,omitempty"`
 	Suites        []string `json:"suites"`
 	Nodes         int      `json:"nodes"`
 	Replicas      int      `json:"replicas"`
@@ -93,7 +94,7 @@ type Settings struct {
 
 func (r *Runner) settings() Settings {
 	c := r.cfg
-	s := Settings{Nodes: c.Nodes, Replicas: c.replicas(), Clients: c.Clients, DurationS: c.Duration.Seconds(),
+	s := Settings{Profile: c.Profile, Nodes: c.Nodes, Replicas: c.replicas(), Clients: c.Clients, DurationS: c.Duration.Seconds(),
 		DataSizeBytes: c.DataSize, TickMs: float64(c.Tick) / float64(time.Millisecond), WindowTicks: c.Window, Seed: c.Seed}
 	for _, su := range r.suites {
 		s.Suites = append(s.Suites, su.Name())

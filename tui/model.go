@@ -41,8 +41,8 @@ type snapshotMsg struct{ snap *metrics.Snapshot }
 type signalMsg struct{ sig os.Signal }
 
 // model is the phantom TUI: the root model, which owns every component by
-// value and forwards each only the messages it needs. The profile is
-// "custom" until profiles can be loaded and saved.
+// value and forwards each only the messages it needs. The header names the
+// profile the settings started from ("custom" when none).
 type model struct {
 	sh       *shared
 	base     suites.Config // settings the screens do not tune
@@ -78,7 +78,7 @@ func newModel(cfg suites.Config, newRun func(suites.Config) (runner, error)) mod
 	h.Styles = sh.styles.Help
 	m := model{
 		sh: sh, base: cfg, newRun: newRun, sess: &session{}, help: h,
-		header: newHeader(sh, "custom"), picker: newSuitePicker(sh, cfg), tuning: newTuning(sh, cfg),
+		header: newHeader(sh, profileName(cfg)), picker: newSuitePicker(sh, cfg), tuning: newTuning(sh, cfg),
 		table: newOpTable(sh), chart: newLatencyChart(sh, cfg.Baselines.MaxAvgLatency),
 		gauges: newGauges(sh), cluster: newClusterLine(sh), events: newEventLog(sh), summary: newSummary(sh),
 	}
@@ -461,4 +461,11 @@ func block(s string, h int) string {
 		ls = append(ls, "")
 	}
 	return strings.Join(ls, "\n")
+}
+
+func profileName(cfg suites.Config) string {
+	if cfg.Profile == "" {
+		return "custom"
+	}
+	return cfg.Profile
 }

@@ -1,0 +1,369 @@
+// Package profiles holds phantom's saved settings: the Profile schema with
+// its defaults and limits, the built-in profiles embedded in the binary,
+// and loading, validating and saving profile files (TOML).
+//
+// A profile file needs only the keys it changes; the rest take Default's
+// values. Every problem with a file is one line that names the file, the
+// line, the key and what is allowed, so a user can fix it without reading
+// this code.
+//
+// profiles knows nothing about the engine: main maps a Profile onto the
+// runner's configuration, and checks what only the engine knows (which
+// suites exist).
+package profiles
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Limits of the knobs. main and the TUI share them so a flag, a key and a
+// TUI control accept the same values.
+const (
+	MinNodes, MaxNodes       = 1, 100
+	MinShards, MaxShards     = 0, 256 // 0 is one shard per node
+	MinClients, MaxClients   = 1, 10_000
+	MinDuration, MaxDuration = 500 * time.Millisecond, 24 * time.Hour
+	MinDataSize, MaxDataSize = 1, 16 << 20   // bytes per written value: 1B to 16MiB
+	MinRate, MaxRate         = 0, 10_000_000 // ops/s; 0 is a closed loop
+	MinNetDelay, MaxNetDelay = time.Duration(0), 10 * time.Second
+	MinCount, MaxCount       = 0, 10_000_000 // transactions and queries; 0 is no count limit
+	MinTick, MaxTick         = 10 * time.Millisecond, 10 * time.Second
+	MinWindow, MaxWindow     = 1, 240 // ticks
+	// MinMemoryBudget and MaxMemoryBudget bound a set memory budget; 0
+	// leaves the budget to the engine.
+	MinMemoryBudget, MaxMemoryBudget = 16 << 20, 1024 << 30
+	// The Zipf exponent s is above MinZipfS (excluded: the distribution
+	// needs s > 1) and at most MaxZipfS.
+	MinZipfS, MaxZipfS = 1.0, 5.0
+	// MaxLatencyLimit bounds a latency baseline: latencies are recorded up
+	// to 60 s, so a higher limit could never be crossed.
+	MaxLatencyLimit = 60 * time.Second
+	// MaxWarmUp bounds the baseline warm-up.
+	MaxWarmUp = time.Hour
+)
+
+// Storage modes.
+const (
+	StorageMemory = "memory" // in-memory Raft log, stable and snapshot stores
+	StorageDisk   = "disk"   // on-disk stores with fsync, for realism
+)
+
+// Key distributions.
+const (
+	Uniform = "uniform" // every key equally likely
+	Zipfian = "zipfian" // key rank r drawn with probability ∝ 1/r^s
+	Hotspot = "hotspot" // HotOpsFraction of ops go to HotFraction of keys
+)
+
+// DefaultName is the profile phantom uses when none is named.
+const DefaultName = "quick"
+
+// Profile is every setting of a run. In TOML each field is the snake_case
+// key in its tag; a missing key keeps Default's value.
+type Profile struct {
+	// Name names the profile; for a file it defaults to the file name
+	// without ".toml". Saved profiles are named NAME.toml.
+	Name string `toml:"name"`
+	// Description says in a sentence what the profile is for.
+	Description string `toml:"description"`
+	// Suites are the suites to run, in order; at least one, no repeats.
+	// Default ["consensus"].
+	Suites []string `toml:"suites"`
+	// Nodes is the number of cluster nodes, 1..100. Default 3.
+	Nodes int `toml:"nodes"`
+	// Shards is the number of shards, 0..256; 0 is one per node. Default 0.
+	Shards int `toml:"shards"`
+	// Clients is the number of concurrent load clients, 1..10000. Default 8.
+	Clients int `toml:"clients"`
+	// Duration is how long each suite runs, 500ms..24h. Default 10s.
+	Duration Duration `toml:"duration"`
+	// DataSize is the payload of each write in bytes, 1B..16MiB. Default 1KiB.
+	DataSize Size `toml:"data_size"`
+	// Rate is the target rate in ops/s for an open loop, 0..10000000; 0
+	// is a closed loop (each client issues its next op when the last
+	// returns). Default 0.
+	Rate float64 `toml:"rate"`
+	// NetDelay is the one-way delay added to every network link, 0..10s.
+	// Default 0.
+	NetDelay Duration `toml:"net_delay"`
+	// Storage is "memory" or "disk". Default "memory".
+	Storage string `toml:"storage"`
+	// Transactions bounds the transactions of the txn suite, 0..10000000;
+	// 0 leaves it to Duration. Default 5000, as in the seed.
+	Transactions int `toml:"transactions"`
+	// Queries bounds the queries of the query suite, 0..10000000; 0 leaves
+	// it to Duration. Default 5000, as in the seed.
+	Queries int `toml:"queries"`
+	// Tick is the sampling interval: how often figures are harvested and
+	// the screen updated, 10ms..10s. Default 250ms.
+	Tick Duration `toml:"tick"`
+	// Window is how many ticks the sliding window spans, 1..240. Default 4.
+	Window int `toml:"window"`
+	// MemoryBudget caps the bytes the stored data and Raft logs may use;
+	// 0 leaves it to the engine (a quarter of the machine's memory, at most
+	// 4GiB), otherwise 16MiB..1024GiB. Default 0.
+	MemoryBudget Size `toml:"memory_budget"`
+	// Seed is the base seed of every random generator, so a run can be
+	// repeated. Any integer. Default 1.
+	Seed int64 `toml:"seed"`
+	// At are scripted live changes and faults, each "TIME:ACTION" such as
+	// "10s:clients=50" or "20s:kill-leader", TIME measured from the start
+	// of the run; see ParseAction. Default none.
+	At []string `toml:"at"`
+	// Keys is how the keys of the workloads are drawn ([keys] table).
+	Keys Keys `toml:"keys"`
+	// Baselines are the limits the run is judged against ([baselines] table).
+	Baselines Baselines `toml:"baselines"`
+}
+
+// Keys is how the workloads draw keys.
+type Keys struct {
+	// Distribution is "uniform", "zipfian" or "hotspot". Default "uniform".
+	Distribution string `toml:"distribution"`
+	// ZipfS is the zipfian exponent s, above 1 and at most 5; higher is
+	// more skewed. Default 1.1.
+	ZipfS float64 `toml:"zipf_s"`
+	// HotFraction is the fraction of keys that are hot under "hotspot",
+	// above 0 and at most 1. Default 0.1.
+	HotFraction float64 `toml:"hot_fraction"`
+	// HotOpsFraction is the fraction of ops that go to the hot keys under
+	// "hotspot", above 0 and at most 1. Default 0.9.
+	HotOpsFraction float64 `toml:"hot_ops_fraction"`
+}
+
+// Baselines are the limits a run is judged against. A zero limit is off.
+type Baselines struct {
+	// MaxAvgLatency is the highest acceptable average latency of every op,
+	// 0..60s. Default 100ms, as in the seed.
+	MaxAvgLatency Duration `toml:"max_avg_latency"`
+	// MaxP99Latency is the highest acceptable p99 latency of every op,
+	// 0..60s. Default 0 (off).
+	MaxP99Latency Duration `toml:"max_p99_latency"`
+	// MinThroughput is the lowest acceptable rate of each suite's primary
+	// ops in ops/s, 0..10000000. Default 1000, as in the seed.
+	MinThroughput float64 `toml:"min_throughput"`
+	// MinScalabilityEfficiency is the lowest acceptable scalability
+	// efficiency, X(N) / (N·X(1)), 0..1; 1 is linear. Default 0 (off).
+	MinScalabilityEfficiency float64 `toml:"min_scalability_efficiency"`
+	// WarmUp is how long a suite runs before its window is judged, so
+	// start-up transients raise no violation; 0..1h and shorter than
+	// Duration. Default 2s.
+	WarmUp Duration `toml:"warm_up"`
+}
+
+// Default returns the values a profile key takes when a file leaves it out:
+// a small, quick run of the consensus suite with the seed's baselines.
+func Default() Profile {
+	return Profile{
+		Suites:       []string{"consensus"},
+		Nodes:        3,
+		Shards:       0,
+		Clients:      8,
+		Duration:     Duration(10 * time.Second),
+		DataSize:     1 << 10,
+		Rate:         0,
+		NetDelay:     0,
+		Storage:      StorageMemory,
+		Transactions: 5000,
+		Queries:      5000,
+		Tick:         Duration(250 * time.Millisecond),
+		Window:       4,
+		Seed:         1,
+		Keys: Keys{
+			Distribution:   Uniform,
+			ZipfS:          1.1,
+			HotFraction:    0.1,
+			HotOpsFraction: 0.9,
+		},
+		Baselines: Baselines{
+			MaxAvgLatency: Duration(100 * time.Millisecond),
+			MinThroughput: 1000,
+			WarmUp:        Duration(2 * time.Second),
+		},
+	}
+}
+
+// Actions parses p.At. Validate has checked them when p came from Parse.
+func (p Profile) Actions() ([]Action, error) {
+	out := make([]Action, 0, len(p.At))
+	for i, s := range p.At {
+		a, err := ParseAction(s)
+		if err != nil {
+			return nil, &Error{Key: atKey(i), Msg: fmt.Sprintf("%s = %q: %v", atKey(i), s, err), value: s}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func atKey(i int) string { return "at[" + strconv.Itoa(i) + "]" }
+
+// Validate reports the first problem with p, in field order, as an *Error
+// whose message names the key, the value and what is allowed, such as
+// `nodes = 0 is out of range (1..100)`. Suite names are only checked for
+// shape; which suites exist is the engine's business.
+func (p Profile) Validate() error {
+	for _, check := range []func() *Error{
+		func() *Error {
+			if len(p.Suites) == 0 {
+				return problem("suites", `suites is empty; list at least one suite, such as ["consensus"]`)
+			}
+			seen := map[string]bool{}
+			for _, s := range p.Suites {
+				if s == "" {
+					return problem("suites", `suites lists an empty name; list suite names such as ["consensus"]`)
+				}
+				if seen[s] {
+					return problem("suites", fmt.Sprintf("suites lists %q twice; list each suite once", s))
+				}
+				seen[s] = true
+			}
+			return nil
+		},
+		func() *Error { return intRange("nodes", p.Nodes, MinNodes, MaxNodes, "") },
+		func() *Error { return intRange("shards", p.Shards, MinShards, MaxShards, "0 = one per node") },
+		func() *Error { return intRange("clients", p.Clients, MinClients, MaxClients, "") },
+		func() *Error { return durRange("duration", p.Duration, MinDuration, MaxDuration) },
+		func() *Error { return sizeRange("data_size", p.DataSize, MinDataSize, MaxDataSize) },
+		func() *Error { return floatRange("rate", p.Rate, MinRate, MaxRate, "0 = closed loop") },
+		func() *Error { return durRange("net_delay", p.NetDelay, MinNetDelay, MaxNetDelay) },
+		func() *Error {
+			return oneOf("storage", p.Storage, StorageMemory, StorageDisk)
+		},
+		func() *Error {
+			return intRange("transactions", p.Transactions, MinCount, MaxCount, "0 = no count limit")
+		},
+		func() *Error { return intRange("queries", p.Queries, MinCount, MaxCount, "0 = no count limit") },
+		func() *Error { return durRange("tick", p.Tick, MinTick, MaxTick) },
+		func() *Error { return intRange("window", p.Window, MinWindow, MaxWindow, "ticks") },
+		func() *Error {
+			if p.MemoryBudget == 0 {
+				return nil
+			}
+			if p.MemoryBudget < MinMemoryBudget || p.MemoryBudget > MaxMemoryBudget {
+				return problem("memory_budget", fmt.Sprintf("memory_budget = %s is out of range (0 = automatic, or %s..%s)",
+					p.MemoryBudget, Size(MinMemoryBudget), Size(MaxMemoryBudget)))
+			}
+			return nil
+		},
+		func() *Error {
+			for i, s := range p.At {
+				if _, err := ParseAction(s); err != nil {
+					return &Error{Key: atKey(i), Msg: fmt.Sprintf("%s = %q: %v", atKey(i), s, err), value: s}
+				}
+			}
+			return nil
+		},
+		func() *Error {
+			return oneOf("keys.distribution", p.Keys.Distribution, Uniform, Zipfian, Hotspot)
+		},
+		func() *Error {
+			if !(p.Keys.ZipfS > MinZipfS && p.Keys.ZipfS <= MaxZipfS) {
+				return problem("keys.zipf_s", fmt.Sprintf("keys.zipf_s = %s is out of range (above 1, at most 5)", formatFloat(p.Keys.ZipfS)))
+			}
+			return nil
+		},
+		func() *Error { return fraction("keys.hot_fraction", p.Keys.HotFraction) },
+		func() *Error { return fraction("keys.hot_ops_fraction", p.Keys.HotOpsFraction) },
+		func() *Error {
+			return durRange("baselines.max_avg_latency", p.Baselines.MaxAvgLatency, 0, MaxLatencyLimit)
+		},
+		func() *Error {
+			return durRange("baselines.max_p99_latency", p.Baselines.MaxP99Latency, 0, MaxLatencyLimit)
+		},
+		func() *Error {
+			return floatRange("baselines.min_throughput", p.Baselines.MinThroughput, 0, MaxRate, "ops/s, 0 = off")
+		},
+		func() *Error {
+			return floatRange("baselines.min_scalability_efficiency", p.Baselines.MinScalabilityEfficiency, 0, 1, "1 = linear, 0 = off")
+		},
+		func() *Error {
+			if e := durRange("baselines.warm_up", p.Baselines.WarmUp, 0, MaxWarmUp); e != nil {
+				return e
+			}
+			if p.Baselines.WarmUp > 0 && p.Baselines.WarmUp >= p.Duration {
+				return problem("baselines.warm_up", fmt.Sprintf("baselines.warm_up = %s is not shorter than duration = %s, so nothing would be judged; shorten the warm-up",
+					p.Baselines.WarmUp, p.Duration))
+			}
+			return nil
+		},
+	} {
+		if e := check(); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func problem(key, msg string) *Error { return &Error{Key: key, Msg: msg} }
+
+func intRange(key string, v, lo, hi int, note string) *Error {
+	if v >= lo && v <= hi {
+		return nil
+	}
+	return problem(key, fmt.Sprintf("%s = %d is out of range (%d..%d%s)", key, v, lo, hi, withNote(note)))
+}
+
+func floatRange(key string, v, lo, hi float64, note string) *Error {
+	if v >= lo && v <= hi {
+		return nil
+	}
+	return problem(key, fmt.Sprintf("%s = %s is out of range (%s..%s%s)", key, formatFloat(v), formatFloat(lo), formatFloat(hi), withNote(note)))
+}
+
+func durRange(key string, v Duration, lo, hi time.Duration) *Error {
+	if time.Duration(v) >= lo && time.Duration(v) <= hi {
+		return nil
+	}
+	return problem(key, fmt.Sprintf("%s = %s is out of range (%s..%s)", key, v, FormatDuration(lo), FormatDuration(hi)))
+}
+
+func sizeRange(key string, v Size, lo, hi Size) *Error {
+	if v >= lo && v <= hi {
+		return nil
+	}
+	return problem(key, fmt.Sprintf("%s = %s is out of range (%s..%s)", key, v, lo, hi))
+}
+
+func fraction(key string, v float64) *Error {
+	if v > 0 && v <= 1 {
+		return nil
+	}
+	return problem(key, fmt.Sprintf("%s = %s is out of range (above 0, at most 1)", key, formatFloat(v)))
+}
+
+func oneOf(key, v string, allowed ...string) *Error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return problem(key, fmt.Sprintf("%s = %q is not allowed; use %s", key, v, quoteList(allowed, "or")))
+}
+
+func withNote(note string) string {
+	if note == "" {
+		return ""
+	}
+	return ", " + note
+}
+
+func formatFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// quoteList writes ["a" "b" "c"] as `"a", "b" or "c"`.
+func quoteList(items []string, conj string) string {
+	s := ""
+	for i, it := range items {
+		switch {
+		case i == 0:
+		case i == len(items)-1:
+			s += " " + conj + " "
+		default:
+			s += ", "
+		}
+		s += strconv.Quote(it)
+	}
+	return s
+}
