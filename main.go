@@ -239,9 +239,11 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 		case "seed":
 			rf.cfg.Seed = seed
 		case "data-size":
-			if rf.cfg.DataSize, err = suites.ParseDataSize(rf.dataSize); err != nil {
-				flagErr = err
+			size, err := profiles.ParseSize(rf.dataSize)
+			if err != nil {
+				flagErr = fmt.Errorf("data size %w", err)
 			}
+			rf.cfg.DataSize = int(min(size, math.MaxInt32)) // Validate reports the range
 		}
 	})
 	if flagErr != nil {

@@ -47,7 +47,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"clients -1", []string{"run", "--clients", "-1"}, "clients must be between"},
 		{"clients text", []string{"run", "--clients", "many"}, `invalid value "many" for flag --clients`},
 		{"data size unit", []string{"run", "--data-size", "1XB"}, `data size "1XB" is not a size`},
-		{"data size too big", []string{"run", "--data-size", "1GiB"}, "out of range"},
+		{"data size too big", []string{"run", "--data-size", "1GiB"}, "data size must be between 1B and 16MiB"},
 		{"duration negative", []string{"run", "--duration", "-5s"}, "duration must be between"},
 		{"duration text", []string{"run", "--duration", "soon"}, `invalid value "soon" for flag --duration`},
 		{"unknown flag", []string{"run", "--frobnicate"}, "flag provided but not defined: --frobnicate"},

@@ -97,9 +97,9 @@ var sizeUnitsDesc = []struct {
 }
 
 // sizeUnits are the units ParseSize accepts, by lower-case name. KB, MB and
-// GB are powers of ten, KiB, MiB and GiB powers of two, as in
-// suites.ParseDataSize, so a size means the same on the command line and in
-// a profile.
+// GB are powers of ten, KiB, MiB and GiB powers of two. main parses
+// --data-size with ParseSize too, so a size means the same on the command
+// line and in a profile.
 var sizeUnits = map[string]int64{
 	"": 1, "b": 1,
 	"kb": 1e3, "mb": 1e6, "gb": 1e9,

@@ -4,9 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/phantomdb/phantom/core"
@@ -136,39 +133,4 @@ func (c Config) size(budget int64) (sizing, error) {
 	// MaxSizePerMsg does, so big values don't hold up heartbeats.
 	s.maxAppendEntries = int(min(max(1<<20/perValue, 1), 64))
 	return s, nil
-}
-
-// ParseDataSize reads a size such as 512, 512B, 1KB, 1KiB, 1MB or 1MiB.
-// KB and MB are powers of ten, KiB and MiB powers of two; a bare number is
-// bytes.
-func ParseDataSize(s string) (int, error) {
-	t := strings.TrimSpace(s)
-	i := 0
-	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
-		i++
-	}
-	num, unit := t[:i], strings.TrimSpace(t[i:])
-	mult, ok := sizeUnits[strings.ToLower(unit)]
-	if num == "" || !ok {
-		return 0, fmt.Errorf("data size %q is not a size; write it like 512B, 1KiB, 64KB or 1MB", s)
-	}
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil {
-		return 0, fmt.Errorf("data size %q is not a size; write it like 512B, 1KiB, 64KB or 1MB", s)
-	}
-	n := v * float64(mult)
-	if n != math.Trunc(n) {
-		return 0, fmt.Errorf("data size %q is not a whole number of bytes", s)
-	}
-	if n < MinDataSize || n > MaxDataSize {
-		return 0, fmt.Errorf("data size %q is out of range: it must be between 1B and 16MiB", s)
-	}
-	return int(n), nil
-}
-
-var sizeUnits = map[string]int{
-	"": 1, "b": 1,
-	"kb": 1000, "mb": 1000 * 1000,
-	"kib": 1 << 10, "mib": 1 << 20,
-	"gb": 1000 * 1000 * 1000, "gib": 1 << 30,
 }

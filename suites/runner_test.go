@@ -228,20 +228,6 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestParseDataSize(t *testing.T) {
-	for in, want := range map[string]int{"512": 512, "512B": 512, "1KiB": 1024, "1kib": 1024, "1KB": 1000, "1MB": 1_000_000, "1MiB": 1 << 20, "1.5KiB": 1536, "16MiB": 16 << 20} {
-		got, err := ParseDataSize(in)
-		if err != nil || got != want {
-			t.Errorf("ParseDataSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "1XB", "KiB", "-1", "0", "17MiB", "1.0001B", "abc"} {
-		if _, err := ParseDataSize(in); err == nil {
-			t.Errorf("ParseDataSize(%q) accepted", in)
-		}
-	}
-}
-
 func TestSizingFitsTheBudget(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.DataSize = 1 << 20

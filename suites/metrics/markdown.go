@@ -36,19 +36,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	p("\n## 1. Individual test performance metrics\n\n")
 	p("| suite | op | count | errors | ops/s | avg | p50 | p90 | p99 | p99.9 | max |\n")
 	p("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	for _, s := range sortedSuites(r) {
-		ops := r.Suites[s].Ops
-		names := make([]string, 0, len(ops))
-		for n := range ops {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			o := ops[n]
-			l := o.LatencyMs
-			p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s, n, FormatCount(float64(o.Count)), FormatCount(float64(o.Errors)),
-				FormatCount(o.OpsPerSec), msText(l.Avg), msText(l.P50), msText(l.P90), msText(l.P99), msText(l.P999), msText(l.Max))
-		}
+	for _, o := range sortedOps(r) {
+		l := o.LatencyMs
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", o.Suite, o.Name, FormatCount(float64(o.Count)), FormatCount(float64(o.Errors)),
+			FormatCount(o.OpsPerSec), msText(l.Avg), msText(l.P50), msText(l.P90), msText(l.P99), msText(l.P999), msText(l.Max))
 	}
 
 	p("\n## 2. Comparison against baselines\n\n")

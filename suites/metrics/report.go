@@ -281,6 +281,25 @@ func ReadReport(path string) (*Report, error) {
 	return &r, nil
 }
 
+// namedOp is one op of a report with its suite and name.
+type namedOp struct {
+	Suite, Name string
+	OpReport
+}
+
+// sortedOps returns every op of the report, by suite then name.
+func sortedOps(r *Report) []namedOp {
+	var out []namedOp
+	for _, s := range sortedSuites(r) {
+		for n, o := range r.Suites[s].Ops {
+			out = append(out, namedOp{s, n, o})
+		}
+		tail := out[len(out)-len(r.Suites[s].Ops):]
+		sort.Slice(tail, func(i, j int) bool { return tail[i].Name < tail[j].Name })
+	}
+	return out
+}
+
 // sortedSuites returns the report's suite names in a stable order.
 func sortedSuites(r *Report) []string {
 	names := make([]string, 0, len(r.Suites))

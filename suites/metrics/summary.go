@@ -3,10 +3,8 @@ package metrics
 import (
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 )
 
 // WriteSummary writes the human-readable end-of-run summary: the per-op
@@ -15,20 +13,10 @@ func WriteSummary(w io.Writer, r *Report) error {
 	ew := &errWriter{w: w}
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "op\tcount\terrors\tops/s\tavg\tp50\tp90\tp99\tp99.9\tmax\t")
-	for _, s := range sortedSuites(r) {
-		ops := r.Suites[s].Ops
-		names := make([]string, 0, len(ops))
-		for n := range ops {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			o := ops[n]
-			l := o.LatencyMs
-			d := func(ms float64) string { return FormatDuration(time.Duration(ms * float64(time.Millisecond))) }
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", n, FormatCount(float64(o.Count)), FormatCount(float64(o.Errors)),
-				FormatCount(o.OpsPerSec), d(l.Avg), d(l.P50), d(l.P90), d(l.P99), d(l.P999), d(l.Max))
-		}
+	for _, o := range sortedOps(r) {
+		l := o.LatencyMs
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", o.Name, FormatCount(float64(o.Count)), FormatCount(float64(o.Errors)),
+			FormatCount(o.OpsPerSec), msText(l.Avg), msText(l.P50), msText(l.P90), msText(l.P99), msText(l.P999), msText(l.Max))
 	}
 	tw.Flush()
 
