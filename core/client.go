@@ -137,11 +137,11 @@ func (c *Cluster) LocalGet(node, key string) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("%w: %q", ErrUnknownNode, node)
 	}
 	sh := c.shardFor(key)
-	rep := n.replicaOf(sh.id)
-	if rep == nil {
+	st := n.seatOf(sh.id)
+	if st == nil {
 		return nil, false, fmt.Errorf("%w: %s hosts no replica of shard %d", ErrUnknownNode, node, sh.id)
 	}
-	v, ok := rep.fsm.get(key)
+	v, ok := st.replica().fsm.get(key)
 	return bytes.Clone(v), ok, nil
 }
 

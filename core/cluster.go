@@ -9,54 +9,86 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // Cluster is an in-process PhantomDB cluster. Its methods are safe for
 // concurrent use, including Close with calls in flight.
 type Cluster struct {
-	cfg Config
+	cfg    Config
+	logger hclog.Logger
 
 	// nodes, byID and shards are fixed once NewCluster returns, so reading
 	// them takes no lock; what changes at run time (a node going down, a
-	// replica's raft state) is atomic or raft's own.
+	// seat's current replica, a replica's raft state) is atomic or raft's
+	// own.
 	nodes  []*node
 	byID   map[string]*node
 	shards []*shard
 
-	mu     sync.Mutex // serialises StopNode and Close
+	nw        *network
+	elections *electionLog
+
+	mu     sync.Mutex // serialises the fault controls and Close
 	closed atomic.Bool
 	done   chan struct{} // closed by Close, so that calls waiting out a backoff return at once
 }
 
-// NewCluster validates cfg, starts cfg.Nodes nodes and the shard's replicas
-// on them, and returns once the shard has elected a leader. If ctx ends
-// first (or, when ctx has no deadline, cfg.OpTimeout passes), it stops
-// everything it started and returns an error.
+// balanceRounds bounds how many times NewCluster moves leaderships onto
+// their preferred replicas; one round almost always suffices.
+const balanceRounds = 5
+
+// NewCluster validates cfg, starts cfg.Nodes nodes and the shards' replicas
+// on them, and returns once every shard has elected a leader and
+// leaderships have been balanced over the nodes. If ctx ends first (or, when
+// ctx has no deadline, cfg.OpTimeout passes), it stops everything it started
+// and returns an error.
 func NewCluster(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	c := &Cluster{
-		cfg:  cfg,
-		byID: make(map[string]*node, cfg.Nodes),
-		done: make(chan struct{}),
+		cfg:       cfg,
+		logger:    newLogger(cfg.LogOutput),
+		byID:      make(map[string]*node, cfg.Nodes),
+		nw:        newNetwork(cfg.Nodes),
+		elections: newElectionLog(),
+		done:      make(chan struct{}),
 	}
 	for i := range cfg.Nodes {
 		n := newNode(i)
 		c.nodes = append(c.nodes, n)
 		c.byID[n.id] = n
 	}
-	sh, err := startShard(0, placeReplicas(0, c.nodes), cfg, newLogger(cfg.LogOutput))
-	if sh != nil {
-		c.shards = append(c.shards, sh)
-	}
-	if err == nil {
-		_, err = c.waitLeader(ctx, "start")
-	}
+	err := c.start(ctx)
 	if err != nil {
 		return nil, errors.Join(err, c.Close())
 	}
 	return c, nil
+}
+
+func (c *Cluster) start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for id, nodes := range placeReplicas(c.cfg.shardCount(), c.nodes) {
+		sh, err := newShard(id, nodes, c.nw, c.elections, c.cfg, c.logger)
+		if sh != nil {
+			c.shards = append(c.shards, sh)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, sh := range c.shards {
+		if err := sh.bootstrap(); err != nil {
+			return err
+		}
+	}
+	if err := c.waitAllLeaders(ctx, "start"); err != nil {
+		return err
+	}
+	return c.balanceLeaders(ctx)
 }
 
 // newLogger never returns a logger that writes to stderr: hclog.New falls
@@ -68,61 +100,140 @@ func newLogger(w io.Writer) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Name: "core", Output: w, Level: hclog.Info})
 }
 
-// shardFor hash-partitions keys over the shards.
-func (c *Cluster) shardFor(key string) *shard {
-	if len(c.shards) == 1 {
-		return c.shards[0]
+// shardIndex hash-partitions keys over n shards with 32-bit FNV-1a, inline
+// so that routing a call allocates nothing. The hash has no seed, so a key
+// goes to the same shard in every run.
+func shardIndex(key string, n int) int {
+	if n == 1 {
+		return 0
 	}
-	// FNV-1a, inline so that routing a call allocates nothing.
 	h := uint32(2166136261)
 	for i := 0; i < len(key); i++ {
 		h ^= uint32(key[i])
 		h *= 16777619
 	}
-	return c.shards[h%uint32(len(c.shards))]
+	return int(h % uint32(n))
 }
 
-// WaitLeader waits until the shard has a leader and returns its node id. It
+func (c *Cluster) shardFor(key string) *shard {
+	return c.shards[shardIndex(key, len(c.shards))]
+}
+
+// ShardOf returns the shard that key belongs to.
+func (c *Cluster) ShardOf(key string) int { return shardIndex(key, len(c.shards)) }
+
+// Shards returns how many shards the cluster has; it never changes.
+func (c *Cluster) Shards() int { return len(c.shards) }
+
+func (c *Cluster) shard(id int) (*shard, error) {
+	if id < 0 || id >= len(c.shards) {
+		return nil, fmt.Errorf("%w: %d (the cluster has %d)", ErrUnknownShard, id, len(c.shards))
+	}
+	return c.shards[id], nil
+}
+
+// WaitLeader waits until shard 0 has a leader and returns its node id. It
 // gives up when ctx ends or, when ctx has no deadline, after Config.OpTimeout.
 func (c *Cluster) WaitLeader(ctx context.Context) (string, error) {
-	return c.waitLeader(ctx, "wait for leader")
+	rep, err := c.waitLeader(ctx, c.shards[0], "wait for leader")
+	if err != nil {
+		return "", err
+	}
+	return rep.node.id, nil
 }
 
-func (c *Cluster) waitLeader(ctx context.Context, op string) (string, error) {
+// ShardLeader waits until the shard has a leader and returns its node id,
+// with deadlines as for WaitLeader.
+func (c *Cluster) ShardLeader(ctx context.Context, shard int) (string, error) {
+	sh, err := c.shard(shard)
+	if err != nil {
+		return "", err
+	}
+	rep, err := c.waitLeader(ctx, sh, "wait for leader")
+	if err != nil {
+		return "", err
+	}
+	return rep.node.id, nil
+}
+
+func (c *Cluster) waitLeader(ctx context.Context, sh *shard, op string) (*replica, error) {
+	return c.waitLeaderOtherThan(ctx, sh, nil, op)
+}
+
+// waitLeaderOtherThan waits for a leader of sh that is not old.
+func (c *Cluster) waitLeaderOtherThan(ctx context.Context, sh *shard, old *replica, op string) (*replica, error) {
 	rt := c.newRetry(ctx, op)
 	defer rt.stop()
-	sh := c.shards[0]
 	for {
 		if _, err := rt.begin(); err != nil {
-			return "", err
+			return nil, err
 		}
 		rep, err := sh.leaderReplica()
+		if err == nil && rep == old {
+			err = ErrNoLeader
+		}
 		if err == nil {
-			return rep.node.id, nil
+			return rep, nil
 		}
 		if err := rt.after(err); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
 }
 
-// StopNode crashes a node: its replicas' raft instances and transports stop
-// abruptly, and the cluster carries on with the rest if they still form a
-// quorum. Stopping a stopped node does nothing.
-func (c *Cluster) StopNode(id string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (c *Cluster) waitAllLeaders(ctx context.Context, op string) error {
+	for _, sh := range c.shards {
+		if _, err := c.waitLeader(ctx, sh, op); err != nil {
+			return fmt.Errorf("shard %d: %w", sh.id, err)
+		}
+	}
+	return nil
+}
+
+// BalanceLeaders moves each shard's leadership back to its preferred
+// replica, as NewCluster does after start, so that no node leads more than
+// ceil(S/N) shards. Elections after start (a crash, a partition, a slow
+// heartbeat) may leave leaderships uneven until it is called.
+func (c *Cluster) BalanceLeaders(ctx context.Context) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	n := c.byID[id]
-	if n == nil {
-		return fmt.Errorf("%w: %q", ErrUnknownNode, id)
+	return c.balanceLeaders(ctx)
+}
+
+// balanceLeaders moves each shard's leadership to its first replica, which
+// placement spreads evenly over the nodes. Raft's elections land wherever a
+// timer fires first; without this a node may lead several shards while
+// another leads none.
+func (c *Cluster) balanceLeaders(ctx context.Context) error {
+	for range balanceRounds {
+		var wg sync.WaitGroup
+		moved := false
+		for _, sh := range c.shards {
+			want := sh.seats[0]
+			rep, err := sh.leaderReplica()
+			if err != nil || rep.seat == want || !want.node.up.Load() {
+				continue
+			}
+			moved = true
+			wg.Go(func() {
+				sh.markLost(timeNow())
+				err := rep.raft.LeadershipTransferToServer(raft.ServerID(want.node.id), want.addr).Error()
+				if err != nil {
+					sh.clearLost(rep)
+					c.logger.Info("leadership transfer failed", "shard", sh.id, "to", want.node.id, "error", err)
+				}
+			})
+		}
+		wg.Wait()
+		if !moved {
+			return nil
+		}
+		if err := c.waitAllLeaders(ctx, "balance leaders"); err != nil {
+			return err
+		}
 	}
-	if !n.up.Load() {
-		return nil
-	}
-	return n.stop()
+	return nil
 }
 
 // Close stops every replica and waits for their goroutines, raft's included.
@@ -138,9 +249,13 @@ func (c *Cluster) Close() error {
 	for _, n := range c.nodes {
 		n.up.Store(false)
 	}
-	var errs []error
+	var reps []*replica
 	for _, sh := range c.shards {
-		errs = append(errs, sh.stop())
+		for _, st := range sh.seats {
+			reps = append(reps, st.replica())
+		}
 	}
-	return errors.Join(errs...)
+	err := stopReplicas(reps)
+	c.nw.writers.Wait()
+	return err
 }

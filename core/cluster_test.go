@@ -26,7 +26,7 @@ func TestPutIsAppliedOnEveryReplica(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%d nodes", tt.nodes), func(t *testing.T) {
-			c := newTestCluster(t, tt.nodes)
+			c := newTestCluster(t, tt.nodes, oneShard)
 			ctx := testContext(t)
 			if got := replicaNodes(c); !slices.Equal(got, tt.wantReplicas) {
 				t.Fatalf("replicas on %v, want %v", got, tt.wantReplicas)
@@ -81,7 +81,7 @@ func TestValuesAreCopied(t *testing.T) {
 }
 
 func TestAcknowledgedWriteSurvivesLeaderCrash(t *testing.T) {
-	c := newTestCluster(t, 3)
+	c := newTestCluster(t, 3, oneShard)
 	ctx := testContext(t)
 	if err := c.Put(ctx, "before", []byte("v1")); err != nil {
 		t.Fatalf("Put before the crash: %v", err)
@@ -237,7 +237,7 @@ func TestCloseDuringLoad(t *testing.T) {
 
 func TestSnapshotsBoundTheLog(t *testing.T) {
 	const threshold, trailing, keys = 64, 32, 600
-	c := newTestCluster(t, 3, func(cfg *Config) {
+	c := newTestCluster(t, 3, oneShard, func(cfg *Config) {
 		cfg.SnapshotThreshold = threshold
 		cfg.TrailingLogs = trailing
 		cfg.SnapshotInterval = 20 * time.Millisecond
@@ -283,7 +283,7 @@ func TestSnapshotsBoundTheLog(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
-	c := newTestCluster(t, 5)
+	c := newTestCluster(t, 5, oneShard)
 	ctx := testContext(t)
 	leader, err := c.WaitLeader(ctx)
 	if err != nil {

@@ -12,6 +12,9 @@ import (
 // is there to carry.
 const MaxNodes = 100
 
+// MaxShards is the most shards a cluster may have.
+const MaxShards = 256
+
 // minRaftTimeout is the floor hashicorp/raft's ValidateConfig puts under its
 // heartbeat, election, lease and snapshot timings; checking it here lets
 // Validate name the field in the user's words instead of raft's.
@@ -23,6 +26,11 @@ type Config struct {
 	// Nodes is how many nodes the cluster starts with, from 1 to MaxNodes.
 	// Each shard has min(3, Nodes) replicas.
 	Nodes int
+
+	// Shards is how many shards keys are hash-partitioned into, from 1 to
+	// MaxShards; 0 means one per node. Each shard is its own Raft group.
+	// It stays fixed for the cluster's life.
+	Shards int
 
 	// HeartbeatTimeout is how long a follower goes without hearing from its
 	// leader before it stands for election. Raft's one-second default suits
@@ -110,6 +118,9 @@ func (c Config) Validate() error {
 	if c.Nodes < 1 || c.Nodes > MaxNodes {
 		bad("nodes must be between 1 and %d, got %d", MaxNodes, c.Nodes)
 	}
+	if c.Shards < 0 || c.Shards > MaxShards {
+		bad("shards must be between 1 and %d, or 0 for one per node, got %d", MaxShards, c.Shards)
+	}
 	atLeast("heartbeat timeout", c.HeartbeatTimeout, minRaftTimeout)
 	atLeast("election timeout", c.ElectionTimeout, minRaftTimeout)
 	atLeast("leader lease timeout", c.LeaderLeaseTimeout, minRaftTimeout)
@@ -131,4 +142,12 @@ func (c Config) Validate() error {
 		bad("snapshot threshold must be at least 1 log entry, got 0")
 	}
 	return errors.Join(errs...)
+}
+
+// shardCount is Shards with 0 resolved to one per node.
+func (c Config) shardCount() int {
+	if c.Shards == 0 {
+		return c.Nodes
+	}
+	return c.Shards
 }

@@ -8,8 +8,12 @@
 // Clients call Put and Get with a context; the calls find the shard's leader
 // and retry across elections until the context's deadline.
 //
-// This slice runs a single shard with replication factor min(3, nodes);
-// hash partitioning over several shards, the meta group and network shaping
-// are to come, and the types (node, shard, replica, streamLayer) are shaped
-// for them.
+// Keys are hash-partitioned (FNV-1a) over Config.Shards shards, each with
+// min(3, nodes) replicas placed round-robin and leaderships balanced after
+// start; every replica listens on its own loopback port. The stream layer
+// shapes traffic per directed node pair (delay, jitter, loss) and
+// partitions nodes (SetLink, SetAllLinks, Partition, Heal). Faults:
+// CrashNode, RestartNode over the same stores, KillLeader, TransferLeader;
+// raft observers record every election with how long it took (Elections).
+// The meta group and live membership are to come.
 package core

@@ -20,6 +20,9 @@ var (
 	// ErrUnknownNode is returned for a node id that names no node, or a node
 	// that hosts no replica of the shard asked about.
 	ErrUnknownNode = errors.New("core: unknown node")
+
+	// ErrUnknownShard is returned for a shard number outside 0..shards-1.
+	ErrUnknownShard = errors.New("core: unknown shard")
 )
 
 // Internal conditions that client calls retry; none reaches a caller except
@@ -32,4 +35,8 @@ var (
 	// errApplyLag means the leader's state machine had not caught up with the
 	// read index when time ran out.
 	errApplyLag = errors.New("core: leader state machine behind commit index")
+
+	// errPartitioned is what a dial across a partition fails with; raft
+	// only ever sees it as a failed RPC.
+	errPartitioned = errors.New("core: link partitioned")
 )

@@ -17,6 +17,15 @@ const (
 	// transportMaxPool is how many idle connections a transport keeps per
 	// peer: enough for heartbeats, appends and votes to go at once.
 	transportMaxPool = 3
+	// transportMaxInFlight of 1 turns off raft's pipelined replication,
+	// which deadlocks: at raft's default of 2 its netPipeline channels are
+	// unbuffered, and when a follower answers Success=false the decoder
+	// quits while the sender may park one more AppendEntries on a channel
+	// nobody reads, so replication to that follower stops for good and
+	// Shutdown hangs. Many shards with leader changes hit it within
+	// minutes; synchronous AppendEntries still batch up to
+	// Config.MaxAppendEntries entries per round trip.
+	transportMaxInFlight = 1
 	// handlerExitTimeout bounds how long stopping a replica waits for raft's
 	// connection handlers to return after their connections are cut.
 	handlerExitTimeout = 2 * time.Second
@@ -26,16 +35,40 @@ const (
 	callDrainTimeout = 5 * time.Second
 )
 
-// replica is one shard's Raft instance on one node, with its state machine,
-// in-memory stores and network.
+// seat is a shard's place on a node: the replica's durable state, which
+// outlives a crash, and the replica currently running over it. A crash
+// stops the replica; a restart starts a new one over the same stores and
+// on the same address, as a process restarting over its disk would.
+type seat struct {
+	shard *shard
+	node  *node
+	addr  raft.ServerAddress // fixed for the seat's life: peers know it from the Raft configuration
+
+	// The stores are what a restart keeps: the Raft log, term and vote, and
+	// the latest snapshot. The state machine is rebuilt from them.
+	logs  *raft.InmemStore // log and stable store both
+	snaps *memSnapshotStore
+
+	cur atomic.Pointer[replica] // never nil once the cluster has started
+}
+
+func (st *seat) replica() *replica { return st.cur.Load() }
+
+// replica is one run of a shard's Raft instance on one node, with its state
+// machine and network. Its fields are fixed once startReplica returns; a
+// restart makes a new replica.
 type replica struct {
 	shard  int
 	node   *node
+	seat   *seat
 	fsm    *fsm
-	logs   *raft.InmemStore // log and stable store both
 	stream *streamLayer
 	trans  *raft.NetworkTransport
 	raft   *raft.Raft
+
+	// observer reports this replica's leader changes to its shard; see
+	// shard.observe.
+	observer *raft.Observer
 
 	logger hclog.Logger
 
@@ -51,34 +84,42 @@ type replica struct {
 	readyTerm atomic.Uint64
 }
 
-func startReplica(shardID int, n *node, cfg Config, logger hclog.Logger) (*replica, error) {
-	stream, err := listenLoopback()
-	if err != nil {
-		return nil, err
-	}
+// startReplica starts a replica over st's stores, listening on stream, and
+// makes it st's current replica.
+func startReplica(st *seat, stream *streamLayer, cfg Config, logger hclog.Logger) (*replica, error) {
+	shardID, n := st.shard.id, st.node
 	logger = logger.Named(fmt.Sprintf("s%d.%s", shardID, n.id))
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  stream,
-		MaxPool: transportMaxPool,
-		Timeout: transportTimeout,
+		Stream:          stream,
+		MaxPool:         transportMaxPool,
+		MaxRPCsInFlight: transportMaxInFlight,
+		Timeout:         transportTimeout,
 		// Without it the transport logs to stderr.
 		Logger: logger.Named("net"),
 	})
 	rep := &replica{
 		shard:  shardID,
 		node:   n,
+		seat:   st,
 		fsm:    newFSM(),
-		logs:   raft.NewInmemStore(),
 		stream: stream,
 		trans:  trans,
 		logger: logger,
 	}
-	r, err := raft.NewRaft(raftConfig(cfg, n.id, logger), rep.fsm, rep.logs, rep.logs, newMemSnapshotStore(), trans)
+	// Registered before raft starts, so that no election goes unseen. The
+	// filter does the work and sends nothing on a channel.
+	rep.observer = raft.NewObserver(nil, false, func(o *raft.Observation) bool {
+		st.shard.observe(rep, o)
+		return false
+	})
+	r, err := raft.NewRaft(raftConfig(cfg, n.id, logger), rep.fsm, st.logs, st.logs, st.snaps, trans)
 	if err != nil {
 		_ = trans.Close()
 		return nil, fmt.Errorf("core: start raft for shard %d on %s: %w", shardID, n.id, err)
 	}
 	rep.raft = r
+	r.RegisterObserver(rep.observer)
+	st.cur.Store(rep)
 	return rep, nil
 }
 
@@ -95,8 +136,9 @@ func raftConfig(cfg Config, id string, logger hclog.Logger) *raft.Config {
 	rc.MaxAppendEntries = cfg.MaxAppendEntries
 	// Without it raft logs to stderr.
 	rc.Logger = logger
-	// The stores start empty, so there is never a snapshot to restore.
-	rc.NoSnapshotRestoreOnStart = true
+	// A restarted replica rebuilds its state machine from the latest
+	// snapshot, then from the log as its leader reports commits.
+	rc.NoSnapshotRestoreOnStart = false
 	return rc
 }
 
@@ -170,6 +212,8 @@ func (r *replica) stop() error {
 	if !r.stopped.CompareAndSwap(false, true) {
 		return nil
 	}
+	// After this returns raft reports nothing more to the shard.
+	r.raft.DeregisterObserver(r.observer)
 	errTrans := r.trans.Close()
 	deadline := time.Now().Add(callDrainTimeout)
 	for r.calls.Load() > 0 {

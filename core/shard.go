@@ -1,9 +1,11 @@
 package core
 
 import (
-	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -13,107 +15,158 @@ import (
 // nodes: three survives one crash, which is what the fault controls exercise.
 const replicationFactor = 3
 
-// observationBuffer is deep enough that raft, which never blocks on an
-// observer, drops no leader change between two reads of the drain goroutine.
-const observationBuffer = 64
-
-// shard is one Raft group and the replicas that run it.
+// shard is one Raft group and the seats of its replicas.
 type shard struct {
-	id       int
-	replicas []*replica // fixed once startShard returns
+	id    int
+	seats []*seat // fixed once the cluster has started
 
 	// leader is the replica last seen leading: a hint that saves a scan of
 	// the replicas on every call, checked before each use.
 	leader atomic.Pointer[replica]
 
-	// One observer, registered on every replica, feeds one drain goroutine.
-	observer      *raft.Observer
-	observations  chan raft.Observation
 	leaderChanges atomic.Uint64
-	stopObserving chan struct{}
-	observerDone  chan struct{} // nil until the drain goroutine starts
+	elections     *electionLog
+
+	// mu guards the election bookkeeping below, which observe updates from
+	// raft's goroutines as leaders come and go.
+	mu         sync.Mutex
+	lastLeader *replica  // the replica that won the latest election, nil before the first
+	lostAt     time.Time // when the shard was last seen to lose its leader, zero while it has one
 }
 
-// placeReplicas picks the nodes of a shard's replicas: consecutive nodes
-// starting at the shard's id, so that with one shard per node replicas and
-// leaders spread evenly, and shard 0 lives on n1..n3.
-func placeReplicas(shardID int, nodes []*node) []*node {
+// placeReplicas picks the nodes of every shard's replicas. Shard s's first
+// replica, the one leadership is moved to after start, goes on node s mod N,
+// so no node leads more than ceil(S/N) shards. Each further replica goes on
+// the node hosting the fewest replicas so far, the nearest after the first
+// on ties, so every node hosts S×RF/N replicas give or take one. With one
+// shard, its replicas are on n1..nRF.
+func placeReplicas(shards int, nodes []*node) [][]*node {
 	rf := min(replicationFactor, len(nodes))
-	placed := make([]*node, rf)
-	for i := range placed {
-		placed[i] = nodes[(shardID+i)%len(nodes)]
+	// load counts each node's replicas, the first replicas of all shards
+	// counted up front since their places are fixed.
+	load := make([]int, len(nodes))
+	for s := range shards {
+		load[s%len(nodes)]++
+	}
+	placed := make([][]*node, shards)
+	for s := range placed {
+		first := s % len(nodes)
+		placed[s] = append(make([]*node, 0, rf), nodes[first])
+		for len(placed[s]) < rf {
+			best := -1
+			for d := 1; d < len(nodes); d++ {
+				i := (first + d) % len(nodes)
+				if slices.Contains(placed[s], nodes[i]) {
+					continue
+				}
+				if best < 0 || load[i] < load[best] {
+					best = i
+				}
+			}
+			placed[s] = append(placed[s], nodes[best])
+			load[best]++
+		}
 	}
 	return placed
 }
 
-// startShard starts a replica on each node and bootstraps the group with all
-// of them as voters. On error it returns what it started, for the caller to
-// stop.
-func startShard(id int, nodes []*node, cfg Config, logger hclog.Logger) (*shard, error) {
-	s := &shard{
-		id:            id,
-		observations:  make(chan raft.Observation, observationBuffer),
-		stopObserving: make(chan struct{}),
-	}
-	s.observer = raft.NewObserver(s.observations, false, func(o *raft.Observation) bool {
-		_, ok := o.Data.(raft.LeaderObservation)
-		return ok
-	})
+// newShard makes a shard's seats, each with its stores and a listener on a
+// fresh loopback port, and starts their replicas. On error it returns what
+// it made, for the caller to stop.
+func newShard(id int, nodes []*node, nw *network, el *electionLog, cfg Config, logger hclog.Logger) (*shard, error) {
+	s := &shard{id: id, elections: el, lostAt: time.Now()}
 	for _, n := range nodes {
-		rep, err := startReplica(id, n, cfg, logger)
+		stream, err := listenOn("127.0.0.1:0", nw, n.index)
 		if err != nil {
 			return s, err
 		}
-		// Registered before bootstrap, so the first election is counted.
-		rep.raft.RegisterObserver(s.observer)
-		s.replicas = append(s.replicas, rep)
-		n.replicas = append(n.replicas, rep)
-	}
-	// Started only now because it reads s.replicas.
-	s.observerDone = make(chan struct{})
-	go s.drainObservations()
-
-	servers := make([]raft.Server, len(s.replicas))
-	for i, rep := range s.replicas {
-		servers[i] = raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(rep.node.id), Address: rep.addr()}
-	}
-	// Every replica gets the same configuration, which raft allows, so the
-	// group does not depend on one of them being up first.
-	for _, rep := range s.replicas {
-		if err := rep.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
-			return s, fmt.Errorf("core: bootstrap shard %d on %s: %w", id, rep.node.id, err)
+		st := &seat{shard: s, node: n, addr: stream.addr, logs: raft.NewInmemStore(), snaps: newMemSnapshotStore()}
+		if _, err := startReplica(st, stream, cfg, logger); err != nil {
+			_ = stream.Close()
+			return s, err
 		}
+		s.seats = append(s.seats, st)
+		n.seats = append(n.seats, st)
 	}
 	return s, nil
 }
 
-// drainObservations counts leader changes. Every replica reports every change
-// of leader it sees, so one election yields several observations; only the
-// winner reporting itself is counted, which it does exactly once per term it
-// wins.
-func (s *shard) drainObservations() {
-	defer close(s.observerDone)
-	for {
-		select {
-		case o := <-s.observations:
-			lo := o.Data.(raft.LeaderObservation)
-			if rep := s.replicaOn(string(lo.LeaderID)); rep != nil && rep.raft == o.Raft {
-				s.leaderChanges.Add(1)
-				s.leader.Store(rep)
-			}
-		case <-s.stopObserving:
-			return
-		}
+// bootstrap gives every replica the same configuration, which raft allows,
+// so that the group does not depend on one of them being up first.
+func (s *shard) bootstrap() error {
+	servers := make([]raft.Server, len(s.seats))
+	for i, st := range s.seats {
+		servers[i] = raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(st.node.id), Address: st.addr}
 	}
-}
-
-func (s *shard) replicaOn(nodeID string) *replica {
-	for _, r := range s.replicas {
-		if r.node.id == nodeID {
-			return r
+	for _, st := range s.seats {
+		if err := st.replica().raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+			return fmt.Errorf("core: bootstrap shard %d on %s: %w", s.id, st.node.id, err)
 		}
 	}
 	return nil
+}
+
+// observe runs on rep's raft goroutine for each of its observations, so it
+// only takes a short lock. Every replica reports every change of leader it
+// sees, so one election yields several observations; only the winner
+// reporting itself counts, which it does exactly once per term it wins.
+//
+// A replica reporting no leader marks the loss if it was the leader, or if
+// the last leader no longer leads; a follower merely cut off from a healthy
+// leader does not. The controls that stop a leader mark the loss
+// themselves, at the moment they act.
+func (s *shard) observe(rep *replica, o *raft.Observation) {
+	lo, ok := o.Data.(raft.LeaderObservation)
+	if !ok {
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if lo.LeaderID == "" {
+		if s.lastLeader != nil && (s.lastLeader == rep || !s.lastLeader.leading()) {
+			s.markLostLocked(now)
+		}
+		return
+	}
+	if string(lo.LeaderID) != rep.node.id {
+		return
+	}
+	s.leaderChanges.Add(1)
+	s.leader.Store(rep)
+	e := Election{Shard: s.id, To: rep.node.id, At: now, Term: o.Raft.CurrentTerm()}
+	if s.lastLeader != nil {
+		e.From = s.lastLeader.node.id
+	}
+	if !s.lostAt.IsZero() {
+		e.Took = now.Sub(s.lostAt)
+	}
+	s.lastLeader, s.lostAt = rep, time.Time{}
+	s.elections.add(e)
+}
+
+func (s *shard) markLostLocked(at time.Time) {
+	if s.lostAt.IsZero() {
+		s.lostAt = at
+	}
+}
+
+// clearLost forgets a loss marked by a control that then failed, while rep
+// still leads.
+func (s *shard) clearLost(rep *replica) {
+	s.mu.Lock()
+	if s.lastLeader == rep && rep.leading() {
+		s.lostAt = time.Time{}
+	}
+	s.mu.Unlock()
+}
+
+// markLost records that the shard's leader is gone as of at, unless an
+// earlier loss is still unresolved.
+func (s *shard) markLost(at time.Time) {
+	s.mu.Lock()
+	s.markLostLocked(at)
+	s.mu.Unlock()
 }
 
 // leaderReplica returns the replica that leads the shard. When two believe
@@ -125,7 +178,8 @@ func (s *shard) leaderReplica() (*replica, error) {
 	}
 	var best *replica
 	var bestTerm uint64
-	for _, rep := range s.replicas {
+	for _, st := range s.seats {
+		rep := st.replica()
 		if !rep.leading() {
 			continue
 		}
@@ -147,36 +201,12 @@ func (s *shard) forget(rep *replica) {
 	}
 }
 
-// stop ends observation and stops every replica, in parallel since each
-// waits for its raft goroutines.
-func (s *shard) stop() error {
-	for _, rep := range s.replicas {
-		// After this returns raft sends nothing more on the channel.
-		rep.raft.DeregisterObserver(s.observer)
-	}
-	if s.observerDone != nil {
-		close(s.stopObserving)
-		<-s.observerDone
-	}
-	errs := make([]error, len(s.replicas))
-	done := make(chan struct{})
-	for i, rep := range s.replicas {
-		go func() {
-			errs[i] = rep.stop()
-			done <- struct{}{}
-		}()
-	}
-	for range s.replicas {
-		<-done
-	}
-	return errors.Join(errs...)
-}
-
 func (s *shard) status() (ShardStatus, *replica) {
-	st := ShardStatus{ID: s.id, Replicas: make([]ReplicaStatus, len(s.replicas))}
+	st := ShardStatus{ID: s.id, Replicas: make([]ReplicaStatus, len(s.seats))}
 	var leader *replica
 	var leaderTerm uint64
-	for i, rep := range s.replicas {
+	for i, seat := range s.seats {
+		rep := seat.replica()
 		state := rep.raft.State()
 		if rep.stopped.Load() {
 			state = raft.Shutdown

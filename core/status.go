@@ -18,7 +18,7 @@ type Status struct {
 type NodeStatus struct {
 	ID          string // "n1", "n2", ...
 	Addr        string // 127.0.0.1:port of its Raft transport, "" when it hosts no replica
-	Up          bool   // false once StopNode or Close stopped it
+	Up          bool   // false once CrashNode (StopNode) or Close stopped it, true again after RestartNode
 	Replicas    int    // replicas it hosts
 	Leaderships int    // shards it leads
 }
@@ -50,7 +50,7 @@ func (c *Cluster) Status() Status {
 		Shards: make([]ShardStatus, len(c.shards)),
 	}
 	for i, n := range c.nodes {
-		st.Nodes[i] = NodeStatus{ID: n.id, Addr: n.addr(), Up: n.up.Load(), Replicas: len(n.replicas)}
+		st.Nodes[i] = NodeStatus{ID: n.id, Addr: n.addr(), Up: n.up.Load(), Replicas: len(n.seats)}
 	}
 	for i, sh := range c.shards {
 		ss, leader := sh.status()

@@ -20,14 +20,16 @@ import (
 // connections open after Close, and a peer's request would then hang until
 // an I/O timeout.
 //
-// Network shaping goes here: per-link one-way delay, jitter, loss and
-// partitions will wrap the net.Conn that Dial and Accept return (and refuse
-// dials across a partition), changeable while the cluster runs. A node that
-// hosts several replicas will then share one listener among them,
-// multiplexed by shard.
+// It is also where the network is shaped (see Link and network): each
+// connection knows the nodes at its two ends, a write is delayed by the
+// link from its sender to the receiver, and a partition refuses dials and
+// cuts connections. Each replica has a listener of its own, which keeps
+// shards independent at the price of a port per replica.
 type streamLayer struct {
 	ln   net.Listener
 	addr raft.ServerAddress
+	nw   *network // nil in unit tests of the layer alone
+	node int      // index of the node hosting the replica, -1 when unknown
 
 	mu     sync.Mutex
 	conns  map[*trackedConn]struct{}
@@ -42,15 +44,40 @@ type streamLayer struct {
 var _ raft.StreamLayer = (*streamLayer)(nil)
 
 func listenLoopback() (*streamLayer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return listenOn("127.0.0.1:0", nil, -1)
+}
+
+// rebindAttempts and rebindWait cover a restarted replica binding its old
+// port while the kernel finishes releasing it.
+const (
+	rebindAttempts = 50
+	rebindWait     = 10 * time.Millisecond
+)
+
+// listenOn listens on addr ("127.0.0.1:0" for a fresh port) for node of nw.
+func listenOn(addr string, nw *network, node int) (*streamLayer, error) {
+	ln, err := net.Listen("tcp", addr)
+	for i := 0; err != nil && addr != "127.0.0.1:0" && i < rebindAttempts; i++ {
+		time.Sleep(rebindWait)
+		ln, err = net.Listen("tcp", addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("core: listen on loopback: %w", err)
 	}
-	return &streamLayer{
+	s := &streamLayer{
 		ln:    ln,
 		addr:  raft.ServerAddress(ln.Addr().String()),
+		nw:    nw,
+		node:  node,
 		conns: make(map[*trackedConn]struct{}),
-	}, nil
+	}
+	if nw != nil {
+		nw.mu.Lock()
+		nw.addrNode[string(s.addr)] = node
+		nw.layers[s] = struct{}{}
+		nw.mu.Unlock()
+	}
+	return s, nil
 }
 
 // Accept implements net.Listener for raft's transport.
@@ -59,7 +86,7 @@ func (s *streamLayer) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.track(c, true)
+	return s.track(c, true, -1)
 }
 
 // Dial implements raft.StreamLayer. It only dials loopback addresses: the
@@ -72,12 +99,24 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	if s.isClosed() {
 		return nil, fmt.Errorf("core: dial %s: %w", address, net.ErrClosed)
 	}
+	remote := -1
+	if s.nw != nil {
+		s.nw.mu.Lock()
+		if r, ok := s.nw.addrNode[string(address)]; ok {
+			remote = r
+		}
+		blocked := s.nw.blockedLocked(s.node, remote)
+		s.nw.mu.Unlock()
+		if blocked {
+			return nil, fmt.Errorf("core: dial %s: %w", address, errPartitioned)
+		}
+	}
 	d := net.Dialer{Timeout: timeout}
 	c, err := d.Dial("tcp", string(address))
 	if err != nil {
 		return nil, err
 	}
-	return s.track(c, false)
+	return s.track(c, false, remote)
 }
 
 // Addr implements net.Listener.
@@ -96,11 +135,21 @@ func (s *streamLayer) Close() error {
 	s.conns = nil
 	s.mu.Unlock()
 
+	if s.nw != nil {
+		s.nw.mu.Lock()
+		delete(s.nw.layers, s)
+		for c := range conns {
+			if !c.accepted {
+				delete(s.nw.dialers, c.Conn.LocalAddr().String())
+			}
+		}
+		s.nw.mu.Unlock()
+	}
 	err := s.ln.Close()
 	for c := range conns {
-		// Close the socket, not the trackedConn: the owner's own Close
+		// Cut the socket, not the trackedConn: the owner's own Close
 		// must still run to account for its handler.
-		_ = c.Conn.Close()
+		c.cut()
 	}
 	return err
 }
@@ -121,12 +170,33 @@ func (s *streamLayer) isClosed() bool {
 	return s.closed
 }
 
-func (s *streamLayer) track(c net.Conn, accepted bool) (net.Conn, error) {
-	tc := &trackedConn{Conn: c, s: s, accepted: accepted}
+// track registers a connection. A dialled one is also registered with the
+// network under its local address, so that the acceptor can tell which node
+// it comes from, and is refused if a partition came up while it was dialled.
+func (s *streamLayer) track(c net.Conn, accepted bool, remote int) (net.Conn, error) {
+	tc := &trackedConn{Conn: c, s: s, accepted: accepted, local: s.node}
+	tc.remote.Store(int32(remote))
+	if s.nw != nil && !accepted {
+		s.nw.mu.Lock()
+		blocked := s.nw.blockedLocked(s.node, remote)
+		if !blocked {
+			s.nw.dialers[c.LocalAddr().String()] = s.node
+		}
+		s.nw.mu.Unlock()
+		if blocked {
+			_ = c.Close()
+			return nil, errPartitioned
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		_ = c.Close()
+		if s.nw != nil && !accepted {
+			s.nw.mu.Lock()
+			delete(s.nw.dialers, c.LocalAddr().String())
+			s.nw.mu.Unlock()
+		}
 		return nil, net.ErrClosed
 	}
 	s.conns[tc] = struct{}{}
@@ -140,21 +210,79 @@ func (s *streamLayer) untrack(tc *trackedConn) {
 	s.mu.Lock()
 	delete(s.conns, tc) // no-op once Close has taken the map
 	s.mu.Unlock()
+	if s.nw != nil && !tc.accepted {
+		s.nw.mu.Lock()
+		delete(s.nw.dialers, tc.Conn.LocalAddr().String())
+		s.nw.mu.Unlock()
+	}
 	if tc.accepted {
 		s.handlers.Add(-1)
 	}
 }
 
-// trackedConn is a connection the stream layer can cut.
+// trackedConn is a connection the stream layer can cut and shape.
+//
+// Concurrency: raft writes to a connection from one goroutine at a time;
+// cut may run concurrently with a write.
 type trackedConn struct {
 	net.Conn
 	s        *streamLayer
 	accepted bool
+	local    int          // node index of this end
+	remote   atomic.Int32 // node index of the far end, -1 until known
 	once     sync.Once
+
+	shaperMu sync.Mutex
+	shaper   atomic.Pointer[shaper] // nil until a write meets shaping
+	cutDone  bool                   // guarded by shaperMu
+}
+
+// Write sends p straight to the socket until shaping is first turned on.
+// From then on every write of the connection goes through its shaper, even
+// over an unshaped link, so that none overtakes one still delayed.
+func (c *trackedConn) Write(p []byte) (int, error) {
+	sh := c.shaper.Load()
+	if sh == nil {
+		if c.s.nw == nil || !c.s.nw.shaped.Load() {
+			return c.Conn.Write(p)
+		}
+		if sh = c.startShaper(); sh == nil {
+			return 0, net.ErrClosed
+		}
+	}
+	return sh.enqueue(p, c.s.nw.link(c.local, c.s.nw.remote(c)))
+}
+
+func (c *trackedConn) startShaper() *shaper {
+	c.shaperMu.Lock()
+	defer c.shaperMu.Unlock()
+	if c.cutDone {
+		return nil
+	}
+	if sh := c.shaper.Load(); sh != nil {
+		return sh
+	}
+	sh := startShaper(c.s.nw, c.Conn)
+	c.shaper.Store(sh)
+	return sh
+}
+
+// cut closes the socket and stops the shaper, leaving the accounting to
+// Close.
+func (c *trackedConn) cut() {
+	_ = c.Conn.Close()
+	c.shaperMu.Lock()
+	c.cutDone = true
+	sh := c.shaper.Load()
+	c.shaperMu.Unlock()
+	if sh != nil {
+		sh.close()
+	}
 }
 
 func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
+	c.cut()
 	c.once.Do(func() { c.s.untrack(c) })
 	return err
 }

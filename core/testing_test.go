@@ -3,6 +3,8 @@ package core
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -93,13 +95,67 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// oneShard is an option for tests of a single Raft group.
+func oneShard(cfg *Config) { cfg.Shards = 1 }
+
 // replicaNodes returns the ids of the nodes hosting a replica of shard 0.
-func replicaNodes(c *Cluster) []string {
+func replicaNodes(c *Cluster) []string { return shardNodes(c, 0) }
+
+// shardNodes returns the ids of the nodes hosting a replica of a shard.
+func shardNodes(c *Cluster, shard int) []string {
 	var ids []string
-	for _, rep := range c.shards[0].replicas {
-		ids = append(ids, rep.node.id)
+	for _, st := range c.shards[shard].seats {
+		ids = append(ids, st.node.id)
 	}
 	return ids
+}
+
+// keyOn returns a key that hashes to shard, with prefix.
+func keyOn(c *Cluster, shard int, prefix string) string {
+	for i := 0; ; i++ {
+		k := prefix + "-" + strconv.Itoa(i)
+		if c.ShardOf(k) == shard {
+			return k
+		}
+	}
+}
+
+// appliedIndex returns the applied index of node's replica of shard, as
+// Status reports it.
+func appliedIndex(t testing.TB, c *Cluster, shard int, node string) uint64 {
+	t.Helper()
+	for _, r := range c.Status().Shards[shard].Replicas {
+		if r.Node == node {
+			return r.AppliedIndex
+		}
+	}
+	t.Fatalf("%s hosts no replica of shard %d", node, shard)
+	return 0
+}
+
+// waitCaughtUp waits until every replica of shard has applied everything its
+// leader has committed as of the call.
+func waitCaughtUp(t testing.TB, c *Cluster, shard int) {
+	t.Helper()
+	var target uint64
+	waitFor(t, fmt.Sprintf("shard %d to have a leader", shard), func() bool {
+		st := c.Status().Shards[shard]
+		for _, r := range st.Replicas {
+			if r.Node == st.Leader {
+				target = r.CommitIndex
+				return true
+			}
+		}
+		return false
+	})
+	waitFor(t, fmt.Sprintf("shard %d replicas to apply index %d", shard, target), func() bool {
+		for _, r := range c.Status().Shards[shard].Replicas {
+			if r.AppliedIndex < target {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // waitReplicated waits until every replica on nodes has applied key = want.
@@ -120,12 +176,12 @@ func waitReplicated(t testing.TB, c *Cluster, nodes []string, key string, want [
 // index it holds.
 func logSpan(t testing.TB, c *Cluster, node string) (first, last uint64) {
 	t.Helper()
-	rep := c.byID[node].replicaOf(0)
-	first, err := rep.logs.FirstIndex()
+	st := c.byID[node].seatOf(0)
+	first, err := st.logs.FirstIndex()
 	if err != nil {
 		t.Fatal(err)
 	}
-	last, err = rep.logs.LastIndex()
+	last, err = st.logs.LastIndex()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ type sizing struct {
 // twice the live data before it collects, so the live data gets half the
 // budget, split in two: half for the stored data — every key's value on
 // every replica, twice over because a Raft snapshot holds a copy — and half
-// for the Raft logs kept between snapshots on every replica.
+// for the Raft logs kept between snapshots on every replica of every shard.
 func (c Config) size(budget int64) (sizing, error) {
 	live := budget / 2
 	perValue := int64(c.DataSize) + 64 // key, encoding and map overhead
@@ -122,11 +122,12 @@ func (c Config) size(budget int64) (sizing, error) {
 		return sizing{}, fmt.Errorf("data size %s does not fit the memory budget of %s; lower the data size",
 			metrics.FormatBytes(float64(c.DataSize)), metrics.FormatBytes(float64(budget)))
 	}
-	// Each replica keeps up to threshold + threshold/4 entries.
-	threshold := live / 2 / (r * perValue * 5 / 4)
+	// Each replica of each shard (one shard per node) keeps up to
+	// threshold + threshold/4 entries.
+	threshold := live / 2 / (int64(c.Nodes) * r * perValue * 5 / 4)
 	s := sizing{
 		keys:              int(min(keys, maxKeys)),
-		snapshotThreshold: uint64(min(max(threshold, 16), 8192)),
+		snapshotThreshold: uint64(min(max(threshold, 8), 8192)),
 	}
 	s.trailingLogs = s.snapshotThreshold / 4
 	// About 1 MiB per replication message, as etcd's default

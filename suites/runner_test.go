@@ -229,22 +229,26 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestSizingFitsTheBudget(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.DataSize = 1 << 20
 	budget := int64(4 << 30)
-	s, err := cfg.size(budget)
-	if err != nil {
-		t.Fatal(err)
+	for _, nodes := range []int{3, 20} { // the seed's cluster: 20 shards of 1 MB values
+		cfg := DefaultConfig()
+		cfg.Nodes = nodes
+		cfg.DataSize = 1 << 20
+		s, err := cfg.size(budget)
+		if err != nil {
+			t.Fatal(err)
+		}
+		perValue := int64(cfg.DataSize + 64)
+		data := int64(s.keys) * perValue * int64(cfg.replicas()) * 2
+		logs := int64(s.snapshotThreshold+s.trailingLogs) * perValue * int64(cfg.replicas()) * int64(cfg.Nodes)
+		if data+logs > budget/2 { // the other half is the collector's headroom
+			t.Errorf("%d nodes: keys %d and %d log entries per shard use %d bytes, over half the %d budget", nodes, s.keys, s.snapshotThreshold+s.trailingLogs, data+logs, budget)
+		}
+		if s.keys < 50 {
+			t.Errorf("only %d keys of 1MiB fit 4GiB", s.keys)
+		}
 	}
-	perValue := int64(cfg.DataSize + 64)
-	data := int64(s.keys) * perValue * int64(cfg.replicas()) * 2
-	logs := int64(s.snapshotThreshold+s.trailingLogs) * perValue * int64(cfg.replicas())
-	if data+logs > budget/2 { // the other half is the collector's headroom
-		t.Errorf("keys %d and %d log entries use %d bytes, over the %d budget", s.keys, s.snapshotThreshold+s.trailingLogs, data+logs, budget)
-	}
-	if s.keys < 50 {
-		t.Errorf("only %d keys of 1MiB fit 4GiB", s.keys)
-	}
+	cfg := DefaultConfig()
 	cfg.DataSize = 16 << 20
 	if _, err := cfg.size(64 << 20); err == nil || !strings.Contains(err.Error(), "does not fit the memory budget") {
 		t.Errorf("16MiB values in a 64MiB budget: err = %v", err)

@@ -1,0 +1,235 @@
+package core
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// linkedPair is two stream layers on nodes 0 and 1 of one network and a
+// connection dialled from the first to the second.
+func linkedPair(t *testing.T) (nw *network, out, in io.ReadWriteCloser) {
+	t.Helper()
+	nw = newNetwork(2)
+	a, err := listenOn("127.0.0.1:0", nw, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := listenOn("127.0.0.1:0", nw, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		a.Close()
+		b.Close()
+		nw.writers.Wait()
+	})
+	o, err := a.Dial(b.addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i, err := b.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close(); i.Close() })
+	return nw, o, i
+}
+
+func TestShapedLinkDelaysInOrder(t *testing.T) {
+	nw, out, in := linkedPair(t)
+	const delay = 30 * time.Millisecond
+	nw.setLink(0, 1, Link{Delay: delay, Jitter: 5 * time.Millisecond})
+
+	start := time.Now()
+	var want []byte
+	buf := make([]byte, 4)
+	for i := range 50 {
+		msg := []byte(strconv.Itoa(1000 + i))
+		want = append(want, msg...)
+		copy(buf, msg)
+		if _, err := out.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took := time.Since(start); took >= delay {
+		t.Errorf("50 writes took %v: the writer waits out the delay instead of pipelining", took)
+	}
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(in, got); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < delay {
+		t.Errorf("bytes arrived after %v, want at least %v", took, delay)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("got %q, want %q: bytes reordered or the caller's buffer reused", got, want)
+	}
+
+	// The other direction stays unshaped, and loss shows up as a
+	// retransmission delay.
+	nw.setLink(0, 1, Link{Loss: 1})
+	start = time.Now()
+	if _, err := out.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(in, buf[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < minRetransmit {
+		t.Errorf("a lost write arrived after %v, want at least %v", took, minRetransmit)
+	}
+}
+
+func TestPartitionRefusesDialsAndCutsConnections(t *testing.T) {
+	nw, out, in := linkedPair(t)
+	nw.isolate(1)
+	if _, err := in.Read(make([]byte, 1)); err == nil {
+		t.Error("read on a connection across a partition succeeded")
+	}
+	if _, err := out.Write([]byte("x")); err == nil {
+		// The write may land in the socket buffer before the cut is seen;
+		// the next one must fail.
+		time.Sleep(10 * time.Millisecond)
+		if _, err := out.Write([]byte("x")); err == nil {
+			t.Error("writes on a cut connection succeed")
+		}
+	}
+	var addr raft.ServerAddress
+	var from *streamLayer
+	nw.mu.Lock()
+	for s := range nw.layers {
+		if s.node == 0 {
+			from = s
+		} else {
+			addr = s.addr
+		}
+	}
+	nw.mu.Unlock()
+	if _, err := from.Dial(addr, time.Second); !errors.Is(err, errPartitioned) {
+		t.Errorf("dial across a partition: err = %v, want errPartitioned", err)
+	}
+	nw.heal()
+	c, err := from.Dial(addr, time.Second)
+	if err != nil {
+		t.Fatalf("dial after heal: %v", err)
+	}
+	c.Close()
+}
+
+// putLatencies times n sequential Puts on one shard.
+func putLatencies(t *testing.T, c *Cluster, n int) []time.Duration {
+	t.Helper()
+	ctx := testContext(t)
+	lat := make([]time.Duration, n)
+	for i := range lat {
+		start := time.Now()
+		if err := c.Put(ctx, "k"+strconv.Itoa(i), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		lat[i] = time.Since(start)
+	}
+	slices.Sort(lat)
+	return lat
+}
+
+func TestDelayCostsOneRoundTripPerPut(t *testing.T) {
+	c := newTestCluster(t, 3, oneShard)
+	const oneWay = 5 * time.Millisecond
+	putLatencies(t, c, 5) // warm up connections
+	fast := putLatencies(t, c, 30)
+	if err := c.SetAllLinks(Link{Delay: oneWay}); err != nil {
+		t.Fatal(err)
+	}
+	putLatencies(t, c, 3) // let the pipeline fill with shaped traffic
+	slow := putLatencies(t, c, 30)
+	t.Logf("Put p50 unshaped %v, with %v one-way delay %v (min %v)", fast[len(fast)/2], oneWay, slow[len(slow)/2], slow[0])
+	if slow[0] < 2*oneWay {
+		t.Errorf("fastest Put with %v one-way delay took %v, want at least a round trip (%v)", oneWay, slow[0], 2*oneWay)
+	}
+	if fast[len(fast)/2]*2 > slow[len(slow)/2] {
+		t.Errorf("Put p50 unshaped %v is not well below the shaped %v", fast[len(fast)/2], slow[len(slow)/2])
+	}
+	if err := c.SetAllLinks(Link{Delay: -1}); err == nil {
+		t.Error("SetAllLinks accepted a negative delay")
+	}
+	if err := c.SetLink("n1", "n9", Link{}); !errors.Is(err, ErrUnknownNode) {
+		t.Errorf("SetLink to n9: err = %v, want ErrUnknownNode", err)
+	}
+}
+
+func TestPartitionedFollowerStallsAndCatchesUp(t *testing.T) {
+	c := newTestCluster(t, 3, oneShard)
+	ctx := testContext(t)
+	if err := c.Put(ctx, "warm", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, c, 0)
+	leader, err := c.WaitLeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower := "n1"
+	if follower == leader {
+		follower = "n2"
+	}
+	if err := c.Partition(follower); err != nil {
+		t.Fatal(err)
+	}
+	stalled := appliedIndex(t, c, 0, follower)
+	for i := range 20 {
+		if err := c.Put(ctx, "p"+strconv.Itoa(i), []byte("v")); err != nil {
+			t.Fatalf("Put with one follower partitioned: %v", err)
+		}
+	}
+	if got := appliedIndex(t, c, 0, follower); got != stalled {
+		t.Errorf("partitioned %s applied index moved from %d to %d", follower, stalled, got)
+	}
+	if _, ok, _ := c.LocalGet(follower, "p19"); ok {
+		t.Errorf("partitioned %s received a write", follower)
+	}
+	c.Heal()
+	waitCaughtUp(t, c, 0)
+	waitReplicated(t, c, []string{follower}, "p19", []byte("v"))
+}
+
+func TestAcknowledgedWritesSurvivePartitionedLeader(t *testing.T) {
+	c := newTestCluster(t, 3, oneShard)
+	ctx := testContext(t)
+	old, err := c.WaitLeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, since := c.Elections(0)
+	if err := c.Put(ctx, "before", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Partition(old); err != nil {
+		t.Fatal(err)
+	}
+	// Writes go on once the majority side elects a leader.
+	if err := c.Put(ctx, "during", []byte("v2")); err != nil {
+		t.Fatalf("Put with the leader partitioned: %v", err)
+	}
+	waitFor(t, "an election away from "+old, func() bool {
+		events, _ := c.Elections(since)
+		return slices.ContainsFunc(events, func(e Election) bool { return e.From == old && e.To != old && e.Took > 0 })
+	})
+	c.Heal()
+	if err := c.Put(ctx, "after", []byte("v3")); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"before": "v1", "during": "v2", "after": "v3"} {
+		if got, err := c.Get(ctx, k); err != nil || string(got) != v {
+			t.Errorf("Get(%s) = %q, %v; want %q", k, got, err, v)
+		}
+	}
+	waitCaughtUp(t, c, 0)
+	waitReplicated(t, c, []string{old}, "during", []byte("v2"))
+}
