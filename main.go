@@ -6,6 +6,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"github.com/phantomdb/phantom/core"
 	"github.com/phantomdb/phantom/profiles"
 	"github.com/phantomdb/phantom/suites"
 	"github.com/phantomdb/phantom/suites/metrics"
@@ -184,16 +186,18 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	rf := &runFlags{}
 	def := profiles.Default()
 	var (
-		profile        string
-		nodes, clients int
-		duration       time.Duration
-		seed           int64
+		profile                string
+		nodes, clients, shards int
+		duration, netDelay     time.Duration
+		seed                   int64
 	)
 	fs := flag.NewFlagSet("phantom run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&profile, "profile", profiles.DefaultName, "profile to start from: a built-in or user profile name, or a .toml path (see phantom profiles)")
 	fs.StringVar(&rf.suites, "suites", strings.Join(def.Suites, ","), "comma-separated suites to run, in order: "+strings.Join(suites.Names(), ", "))
 	fs.IntVar(&nodes, "nodes", def.Nodes, fmt.Sprintf("cluster nodes (%d..%d)", suites.MinNodes, suites.MaxNodes))
+	fs.IntVar(&shards, "shards", def.Shards, fmt.Sprintf("Raft groups keys are hash-partitioned over, each of min(3, nodes) replicas; 0 = one per node (0..%d)", core.MaxShards))
+	fs.DurationVar(&netDelay, "net-delay", time.Duration(def.NetDelay), "one-way delay added to every link between nodes (e.g. 5ms)")
 	fs.IntVar(&clients, "clients", def.Clients, fmt.Sprintf("concurrent load clients (%d..%d)", suites.MinClients, suites.MaxClients))
 	fs.DurationVar(&duration, "duration", time.Duration(def.Duration), "how long each suite runs (e.g. 10s, 1m)")
 	fs.StringVar(&rf.dataSize, "data-size", def.DataSize.String(), "bytes per written value: 512B, 1KiB, 64KB, 1MB, 1MiB (up to 16MiB)")
@@ -234,6 +238,10 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 			rf.cfg.Nodes = nodes
 		case "clients":
 			rf.cfg.Clients = clients
+		case "shards":
+			rf.cfg.Shards = shards
+		case "net-delay":
+			rf.cfg.NetDelay = netDelay
 		case "duration":
 			rf.cfg.Duration = duration
 		case "seed":
@@ -285,12 +293,8 @@ func configFromProfile(p profiles.Profile) (suites.Config, error) {
 		return fmt.Errorf("profile %s sets %s, but %s is not built yet; remove it from the profile", name, key, why)
 	}
 	switch {
-	case p.Shards != 0:
-		return suites.Config{}, unsupported(fmt.Sprintf("shards = %d", p.Shards), "sharding")
 	case p.Rate != 0:
 		return suites.Config{}, unsupported(fmt.Sprintf("rate = %g", p.Rate), "the open-loop load model")
-	case p.NetDelay != 0:
-		return suites.Config{}, unsupported("net_delay = "+p.NetDelay.String(), "network shaping")
 	case p.Storage != "" && p.Storage != profiles.StorageMemory:
 		return suites.Config{}, unsupported(fmt.Sprintf("storage = %q", p.Storage), "disk storage")
 	case len(p.At) > 0:
@@ -300,6 +304,8 @@ func configFromProfile(p profiles.Profile) (suites.Config, error) {
 	cfg.Profile = p.Name
 	cfg.Suites = append([]string(nil), p.Suites...)
 	cfg.Nodes = p.Nodes
+	cfg.Shards = p.Shards
+	cfg.NetDelay = time.Duration(p.NetDelay)
 	cfg.Clients = p.Clients
 	cfg.Duration = time.Duration(p.Duration)
 	cfg.DataSize = int(p.DataSize)
@@ -384,8 +390,8 @@ func runHeadless(args []string, stdout, stderr io.Writer) (int, error) {
 	if err != nil {
 		return exitUsage, usagef("%s", err)
 	}
-	fmt.Fprintf(stderr, "phantom: profile %s · %s · %d nodes · %d clients · %v per suite · data %s\n",
-		rf.profile, strings.Join(rf.cfg.Suites, ","), rf.cfg.Nodes, rf.cfg.Clients, rf.cfg.Duration, metrics.FormatBytes(float64(rf.cfg.DataSize)))
+	fmt.Fprintf(stderr, "phantom: profile %s · %s · %d nodes · %d shards · %d clients · %v per suite · data %s\n",
+		rf.profile, strings.Join(rf.cfg.Suites, ","), rf.cfg.Nodes, cmp.Or(rf.cfg.Shards, rf.cfg.Nodes), rf.cfg.Clients, rf.cfg.Duration, metrics.FormatBytes(float64(rf.cfg.DataSize)))
 	report, runErr := runner.Run(ctx)
 	report.Version = version
 

@@ -24,6 +24,8 @@ type Config struct {
 	Profile  string        // the profile the settings came from, for reports; may be empty
 	Suites   []string      // suite names, run in this order
 	Nodes    int           // cluster nodes
+	Shards   int           // Raft groups keys are hash-partitioned over; 0 means one per node
+	NetDelay time.Duration // one-way delay added to every link between nodes
 	Clients  int           // concurrent load clients (closed loop: each issues its next op when the last returns)
 	Duration time.Duration // how long each suite runs
 	DataSize int           // bytes per written value
@@ -69,6 +71,12 @@ func (c Config) Validate() error {
 	if c.Nodes < MinNodes || c.Nodes > MaxNodes {
 		errs = append(errs, fmt.Errorf("nodes must be between %d and %d, got %d", MinNodes, MaxNodes, c.Nodes))
 	}
+	if c.Shards < 0 || c.Shards > core.MaxShards {
+		errs = append(errs, fmt.Errorf("shards must be between 0 (one per node) and %d, got %d", core.MaxShards, c.Shards))
+	}
+	if c.NetDelay < 0 || c.NetDelay > 10*time.Second {
+		errs = append(errs, fmt.Errorf("net delay must be between 0s and 10s, got %v", c.NetDelay))
+	}
 	if c.Clients < MinClients || c.Clients > MaxClients {
 		errs = append(errs, fmt.Errorf("clients must be between %d and %d, got %d", MinClients, MaxClients, c.Clients))
 	}
@@ -91,6 +99,14 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// shards is how many Raft groups the cluster has.
+func (c Config) shards() int {
+	if c.Shards == 0 {
+		return c.Nodes
+	}
+	return c.Shards
 }
 
 // replicas is the replication factor the core uses for c.Nodes nodes.
@@ -122,9 +138,8 @@ func (c Config) size(budget int64) (sizing, error) {
 		return sizing{}, fmt.Errorf("data size %s does not fit the memory budget of %s; lower the data size",
 			metrics.FormatBytes(float64(c.DataSize)), metrics.FormatBytes(float64(budget)))
 	}
-	// Each replica of each shard (one shard per node) keeps up to
-	// threshold + threshold/4 entries.
-	threshold := live / 2 / (int64(c.Nodes) * r * perValue * 5 / 4)
+	// Each replica of each shard keeps up to threshold + threshold/4 entries.
+	threshold := live / 2 / (int64(c.shards()) * r * perValue * 5 / 4)
 	s := sizing{
 		keys:              int(min(keys, maxKeys)),
 		snapshotThreshold: uint64(min(max(threshold, 8), 8192)),

@@ -11,25 +11,43 @@ import (
 )
 
 // consensusSuite measures Raft itself: how long a replicated command takes
-// to commit.
+// to commit, how long a linearizable read takes, and how long a shard is
+// without a leader when its leader dies.
 type consensusSuite struct{}
 
+// The consensus suite's ops, in the order of Ops.
 const (
-	opSubmit = iota // consensus.submit: a replicated put, committed by a quorum and applied on the leader
+	opSubmit   = iota // a replicated put, committed by a quorum and applied on the leader
+	opRead            // a linearizable read of a key just written
+	opElection        // from a leader's loss to its successor's election
 )
+
+// readEvery is how many iterations of a consensus client go by between
+// linearizable reads: writes dominate, as the suite is about commits.
+const readEvery = 10
+
+// electionEvery is how often the consensus suite kills a shard leader to
+// time the election that follows.
+const electionEvery = 2 * time.Second
 
 func (consensusSuite) Name() string { return "consensus" }
 
 func (consensusSuite) Description() string {
-	return "Raft command submission: replicated puts committed by a quorum"
+	return "Raft: replicated puts, linearizable reads, leader elections every 2 s"
 }
 
 func (consensusSuite) Ops() []metrics.OpSpec {
-	return []metrics.OpSpec{{Name: "consensus.submit", Suite: "consensus", Primary: true}}
+	return []metrics.OpSpec{
+		{Name: "consensus.submit", Suite: "consensus", Primary: true},
+		{Name: "consensus.read", Suite: "consensus"},
+		// An election's length is no request latency: the latency
+		// baselines do not judge it.
+		{Name: "consensus.election", Suite: "consensus", NoBaseline: true},
+	}
 }
 
 func (consensusSuite) Prepare(_ context.Context, env Env) (Workload, error) {
-	w := &consensusWorkload{cluster: env.Cluster, seed: env.Seed}
+	w := &consensusWorkload{cluster: env.Cluster, seed: env.Seed, elections: env.Replicas >= 3}
 	// One shared payload: values are never mutated, and the core copies
 	// what it needs into the Raft log.
 	w.payload = make([]byte, env.DataSize)
@@ -45,10 +63,11 @@ func (consensusSuite) Prepare(_ context.Context, env Env) (Workload, error) {
 }
 
 type consensusWorkload struct {
-	cluster *core.Cluster
-	payload []byte
-	keys    []string
-	seed    int64
+	cluster   *core.Cluster
+	payload   []byte
+	keys      []string
+	seed      int64
+	elections bool // a shard can lose its leader and elect another
 }
 
 func (w *consensusWorkload) Client(id int) Client {
@@ -58,19 +77,69 @@ func (w *consensusWorkload) Client(id int) Client {
 type consensusClient struct {
 	w   *consensusWorkload
 	rng *rand.Rand
+	n   int
 }
 
+// Do writes a random key and, one time in readEvery, reads it back
+// linearizably.
 func (c *consensusClient) Do(ctx context.Context, rec *metrics.Recorder) {
 	key := c.w.keys[c.rng.IntN(len(c.w.keys))]
 	start := time.Now()
 	err := c.w.cluster.Put(ctx, key, c.w.payload)
+	if !observe(ctx, rec, opSubmit, start, err) {
+		return
+	}
+	if c.n++; c.n%readEvery != 0 {
+		return
+	}
+	start = time.Now()
+	_, err = c.w.cluster.Get(ctx, key)
+	observe(ctx, rec, opRead, start, err)
+}
+
+// observe records one op that began at start and reports whether it
+// succeeded. An op cut short because the run ended is not recorded.
+func observe(ctx context.Context, rec *metrics.Recorder, op int, start time.Time, err error) bool {
 	d := time.Since(start)
 	switch {
 	case err == nil:
-		rec.Record(opSubmit, d)
+		rec.Record(op, d)
+		return true
 	case ctx.Err() != nil:
-		// The run ended while this put waited: not a failure of the cluster.
+		// The run ended while the op waited: not a failure of the cluster.
 	default:
-		rec.Fail(opSubmit, errorKind(err))
+		rec.Fail(op, errorKind(err))
+	}
+	return false
+}
+
+// Probe kills a shard leader every electionEvery, round robin over the
+// shards, and records how long each election took as the core observed it,
+// from the leader's loss to its successor's win. Elections the cluster holds
+// on its own (a leader starved of CPU, say) are recorded too. With fewer
+// than three replicas a shard cannot elect a new leader without the old
+// one, so nothing is killed.
+func (w *consensusWorkload) Probe(ctx context.Context, rec *metrics.Recorder) {
+	_, cursor := w.cluster.Elections(0) // only elections from now on
+	t := time.NewTicker(electionEvery)
+	defer t.Stop()
+	for shard := 0; ; shard = (shard + 1) % w.cluster.Shards() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if w.elections {
+			if _, err := w.cluster.KillLeader(ctx, shard); err != nil && ctx.Err() == nil {
+				rec.Fail(opElection, errorKind(err))
+			}
+		}
+		var evs []core.Election
+		evs, cursor = w.cluster.Elections(cursor)
+		for _, e := range evs {
+			if e.Took > 0 {
+				rec.Record(opElection, e.Took)
+			}
+		}
 	}
 }

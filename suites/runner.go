@@ -77,6 +77,8 @@ type Settings struct {
 	Profile       string   `json:"profile,omitempty"`
 	Suites        []string `json:"suites"`
 	Nodes         int      `json:"nodes"`
+	Shards        int      `json:"shards"`
+	NetDelayMs    float64  `json:"net_delay_ms"`
 	Replicas      int      `json:"replicas"`
 	Clients       int      `json:"clients"`
 	DurationS     float64  `json:"duration_s"`
@@ -94,7 +96,7 @@ type Settings struct {
 
 func (r *Runner) settings() Settings {
 	c := r.cfg
-	s := Settings{Profile: c.Profile, Nodes: c.Nodes, Replicas: c.replicas(), Clients: c.Clients, DurationS: c.Duration.Seconds(),
+	s := Settings{Profile: c.Profile, Nodes: c.Nodes, Shards: c.shards(), NetDelayMs: float64(c.NetDelay) / float64(time.Millisecond), Replicas: c.replicas(), Clients: c.Clients, DurationS: c.Duration.Seconds(),
 		DataSizeBytes: c.DataSize, TickMs: float64(c.Tick) / float64(time.Millisecond), WindowTicks: c.Window, Seed: c.Seed}
 	for _, su := range r.suites {
 		s.Suites = append(s.Suites, su.Name())
@@ -149,6 +151,7 @@ func (x *run) do(ctx context.Context) error {
 
 	ccfg := core.DefaultConfig()
 	ccfg.Nodes = x.cfg.Nodes
+	ccfg.Shards = x.cfg.Shards
 	ccfg.SnapshotThreshold = sz.snapshotThreshold
 	ccfg.TrailingLogs = sz.trailingLogs
 	ccfg.MaxAppendEntries = sz.maxAppendEntries
@@ -162,7 +165,13 @@ func (x *run) do(ctx context.Context) error {
 		return fmt.Errorf("the cluster did not start: %w", err)
 	}
 	x.cluster = cluster
-	x.event(metrics.EventInfo, fmt.Sprintf("cluster ready: %d nodes, %d replicas", x.cfg.Nodes, x.cfg.replicas()))
+	x.event(metrics.EventInfo, fmt.Sprintf("cluster ready: %d nodes, %d shards of %d replicas", x.cfg.Nodes, cluster.Shards(), x.cfg.replicas()))
+	if d := x.cfg.NetDelay; d > 0 {
+		if err := cluster.SetAllLinks(core.Link{Delay: d}); err != nil {
+			return fmt.Errorf("cannot shape the network: %w", err)
+		}
+		x.event(metrics.EventInfo, fmt.Sprintf("network: %v one-way delay on every link", d))
+	}
 
 	var specs []metrics.OpSpec
 	for _, s := range x.suites {
@@ -178,7 +187,7 @@ func (x *run) do(ctx context.Context) error {
 	for _, s := range x.suites {
 		n := len(s.Ops())
 		if ctx.Err() == nil {
-			env := Env{Cluster: cluster, DataSize: x.cfg.DataSize, Keys: sz.keys, Seed: x.cfg.Seed}
+			env := Env{Cluster: cluster, Nodes: x.cfg.Nodes, Replicas: x.cfg.replicas(), DataSize: x.cfg.DataSize, Keys: sz.keys, Seed: x.cfg.Seed}
 			if err := x.runSuite(ctx, s, env, first, n); err != nil {
 				return err
 			}
@@ -216,6 +225,16 @@ func (x *run) runSuite(ctx context.Context, s Suite, env Env, first, n int) erro
 			for lctx.Err() == nil {
 				c.Do(lctx, rec)
 			}
+		}()
+	}
+	if p, ok := w.(Prober); ok {
+		rec := x.collector.NewRecorder(first, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer rec.Close()
+			defer x.recoverClient(stop)
+			p.Probe(lctx, rec)
 		}()
 	}
 	clientsDone := make(chan struct{})

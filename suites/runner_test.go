@@ -240,7 +240,7 @@ func TestSizingFitsTheBudget(t *testing.T) {
 		}
 		perValue := int64(cfg.DataSize + 64)
 		data := int64(s.keys) * perValue * int64(cfg.replicas()) * 2
-		logs := int64(s.snapshotThreshold+s.trailingLogs) * perValue * int64(cfg.replicas()) * int64(cfg.Nodes)
+		logs := int64(s.snapshotThreshold+s.trailingLogs) * perValue * int64(cfg.replicas()) * int64(cfg.shards())
 		if data+logs > budget/2 { // the other half is the collector's headroom
 			t.Errorf("%d nodes: keys %d and %d log entries per shard use %d bytes, over half the %d budget", nodes, s.keys, s.snapshotThreshold+s.trailingLogs, data+logs, budget)
 		}
@@ -252,5 +252,43 @@ func TestSizingFitsTheBudget(t *testing.T) {
 	cfg.DataSize = 16 << 20
 	if _, err := cfg.size(64 << 20); err == nil || !strings.Contains(err.Error(), "does not fit the memory budget") {
 		t.Errorf("16MiB values in a 64MiB budget: err = %v", err)
+	}
+}
+
+// The consensus suite on a real cluster: puts, one linearizable read per
+// readEvery puts, and a timed election every electionEvery.
+func TestConsensusSuiteMeasuresEveryOp(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Nodes = 3
+	cfg.Clients = 4
+	cfg.Duration = 2*electionEvery + electionEvery/2
+	cfg.LogOutput = io.Discard
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := report.Suites["consensus"].Ops
+	submit, read, election := ops["consensus.submit"], ops["consensus.read"], ops["consensus.election"]
+	if submit.Count == 0 || read.Count == 0 {
+		t.Fatalf("submit %d, read %d: want both", submit.Count, read.Count)
+	}
+	// Each client reads once every readEvery submits.
+	if want := submit.Count / readEvery; read.Count+uint64(cfg.Clients) < want || read.Count > want+uint64(cfg.Clients) {
+		t.Errorf("%d reads for %d submits, want about %d", read.Count, submit.Count, want)
+	}
+	if election.Count < 2 {
+		t.Errorf("%d elections timed in %v, want one every %v", election.Count, cfg.Duration, electionEvery)
+	}
+	if election.LatencyMs.Min <= 0 || election.LatencyMs.Max > 5000 {
+		t.Errorf("election times %+v, want positive and bounded", election.LatencyMs)
+	}
+	for _, b := range report.Baselines {
+		if b.Op == "consensus.election" {
+			t.Errorf("election time judged as a request latency: %+v", b)
+		}
 	}
 }

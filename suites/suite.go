@@ -31,6 +31,8 @@ type Suite interface {
 // Env is what a suite gets to work with.
 type Env struct {
 	Cluster  *core.Cluster
+	Nodes    int   // nodes the cluster started with
+	Replicas int   // replicas of every shard
 	DataSize int   // bytes per written value
 	Keys     int   // keyspace size that fits the memory budget
 	Seed     int64 // base seed for random generators, so runs repeat
@@ -41,6 +43,13 @@ type Workload interface {
 	// Client returns the load client with the given id (0-based). Each
 	// client is used by one goroutine only.
 	Client(id int) Client
+}
+
+// Prober is a workload with one more worker besides its clients: one that
+// measures something clients cannot, such as how long a leader election
+// takes, by acting on the cluster now and then. Probe runs until ctx ends.
+type Prober interface {
+	Probe(ctx context.Context, rec *metrics.Recorder)
 }
 
 // Client is one load worker's view of a workload.

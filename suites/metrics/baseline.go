@@ -177,7 +177,7 @@ func (e *Evaluator) judge(ops []OpStats, fig func(OpStats) Figures) []Verdict {
 	var order []string
 	for _, o := range ops {
 		f := fig(o)
-		if f.Count > 0 {
+		if f.Count > 0 && !o.NoBaseline {
 			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 			if lim := e.b.MaxAvgLatency; lim > 0 {
 				out = append(out, Verdict{Suite: o.Suite, Op: o.Name, Metric: MetricAvgLatency, Limit: ms(lim), Value: ms(f.Latency.Avg), Unit: "ms", Pass: f.Latency.Avg < lim})

@@ -73,6 +73,7 @@ func TestFinalJudgesTotals(t *testing.T) {
 		{OpSpec: OpSpec{Name: "a.x", Suite: "a", Primary: true}, Total: Figures{Count: 1, OpsPerSec: 1500, Latency: Latency{Avg: 5 * time.Millisecond}}},
 		{OpSpec: OpSpec{Name: "b.x", Suite: "b", Primary: true}, Total: Figures{Count: 1, OpsPerSec: 900, Latency: Latency{Avg: 200 * time.Millisecond}}},
 		{OpSpec: OpSpec{Name: "b.phase", Suite: "b"}, Total: Figures{Count: 1, OpsPerSec: 900, Latency: Latency{Avg: time.Millisecond}}},
+		{OpSpec: OpSpec{Name: "b.election", Suite: "b", NoBaseline: true}, Total: Figures{Count: 1, Latency: Latency{Avg: time.Second}}},
 	}
 	got := map[string]bool{}
 	for _, v := range e.Final(ops) {
@@ -81,6 +82,9 @@ func TestFinalJudgesTotals(t *testing.T) {
 	want := map[string]bool{
 		"a.x avg_latency": true, "b.x avg_latency": false, "b.phase avg_latency": true,
 		"a throughput": true, "b throughput": false, // b.phase is not primary: b stays at 900
+	}
+	if _, judged := got["b.election avg_latency"]; judged {
+		t.Error("an op marked NoBaseline was judged on latency")
 	}
 	for k, w := range want {
 		if g, ok := got[k]; !ok || g != w {

@@ -13,6 +13,9 @@ type OpSpec struct {
 	// Primary ops count toward their suite's throughput; phases and
 	// sub-steps of a primary op do not, so nothing is counted twice.
 	Primary bool
+	// NoBaseline keeps the op out of the per-op latency baselines: its
+	// duration is not a request's latency (an election, say).
+	NoBaseline bool
 }
 
 // OpStats are one op's figures at a tick.
