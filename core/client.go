@@ -132,9 +132,9 @@ func (c *Cluster) LocalGet(node, key string) ([]byte, bool, error) {
 	if c.closed.Load() {
 		return nil, false, ErrClosed
 	}
-	n := c.byID[node]
-	if n == nil {
-		return nil, false, fmt.Errorf("%w: %q", ErrUnknownNode, node)
+	n, err := c.node(node)
+	if err != nil {
+		return nil, false, err
 	}
 	sh := c.shardFor(key)
 	st := n.seatOf(sh.id)

@@ -18,13 +18,29 @@ type Cluster struct {
 	cfg    Config
 	logger hclog.Logger
 
-	// nodes, byID and shards are fixed once NewCluster returns, so reading
-	// them takes no lock; what changes at run time (a node going down, a
-	// seat's current replica, a replica's raft state) is atomic or raft's
-	// own.
+	// shards is fixed once NewCluster returns, so reading it takes no lock.
+	// nodes and byID change with AddNode and RemoveNode, which hold both mu
+	// and topo's write lock; readers hold either. A shard's and a node's
+	// seats are copy-on-write (see shard.seatList); the rest that changes at
+	// run time (a node going down, a seat's current replica, a replica's
+	// raft state) is atomic or raft's own.
+	topo   sync.RWMutex
 	nodes  []*node
 	byID   map[string]*node
 	shards []*shard
+
+	// meta is the meta group: a Raft group of up to three voters whose
+	// state machine holds membership, node health and placement (meta.go).
+	meta *shard
+	det  *detector
+
+	// nextSeq numbers the next node added; freeSlots are the network slots
+	// no node holds. Both are guarded by mu.
+	nextSeq   int
+	freeSlots []int
+
+	memberMu sync.Mutex     // serialises AddNode and RemoveNode
+	bg       sync.WaitGroup // heartbeat loops and the failure detector
 
 	nw        *network
 	elections *electionLog
@@ -32,6 +48,8 @@ type Cluster struct {
 	mu     sync.Mutex // serialises the fault controls and Close
 	closed atomic.Bool
 	done   chan struct{} // closed by Close, so that calls waiting out a backoff return at once
+
+	data *dataDir // disk mode's data directory, nil in memory mode (storage.go)
 }
 
 // balanceRounds bounds how many times NewCluster moves leaderships onto
@@ -47,20 +65,30 @@ func NewCluster(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	data, err := openDataDir(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	c := &Cluster{
+		data:      data,
 		cfg:       cfg,
 		logger:    newLogger(cfg.LogOutput),
 		byID:      make(map[string]*node, cfg.Nodes),
-		nw:        newNetwork(cfg.Nodes),
+		nw:        newNetwork(cfg.maxNodes()),
 		elections: newElectionLog(),
 		done:      make(chan struct{}),
+		nextSeq:   cfg.Nodes + 1,
 	}
+	c.det = newDetector(c)
 	for i := range cfg.Nodes {
-		n := newNode(i)
+		n := newNode(i+1, i)
 		c.nodes = append(c.nodes, n)
 		c.byID[n.id] = n
 	}
-	err := c.start(ctx)
+	for i := cfg.maxNodes() - 1; i >= cfg.Nodes; i-- {
+		c.freeSlots = append(c.freeSlots, i)
+	}
+	err = c.start(ctx)
 	if err != nil {
 		return nil, errors.Join(err, c.Close())
 	}
@@ -80,7 +108,12 @@ func (c *Cluster) start(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, sh := range c.shards {
+	meta, err := newShard(metaShardID, c.nodes[:min(replicationFactor, len(c.nodes))], c.nw, newElectionLog(), c.cfg, c.logger)
+	c.meta = meta
+	if err != nil {
+		return err
+	}
+	for _, sh := range append([]*shard{c.meta}, c.shards...) {
 		if err := sh.bootstrap(); err != nil {
 			return err
 		}
@@ -88,6 +121,10 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := c.waitAllLeaders(ctx, "start"); err != nil {
 		return err
 	}
+	if err := c.initMeta(ctx); err != nil {
+		return err
+	}
+	c.startHealth()
 	return c.balanceLeaders(ctx)
 }
 
@@ -187,6 +224,11 @@ func (c *Cluster) waitAllLeaders(ctx context.Context, op string) error {
 			return fmt.Errorf("shard %d: %w", sh.id, err)
 		}
 	}
+	if c.meta != nil {
+		if _, err := c.waitLeader(ctx, c.meta, op); err != nil {
+			return fmt.Errorf("meta group: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -210,7 +252,7 @@ func (c *Cluster) balanceLeaders(ctx context.Context) error {
 		var wg sync.WaitGroup
 		moved := false
 		for _, sh := range c.shards {
-			want := sh.seats[0]
+			want := sh.seats()[0]
 			rep, err := sh.leaderReplica()
 			if err != nil || rep.seat == want || !want.node.up.Load() {
 				continue
@@ -250,12 +292,20 @@ func (c *Cluster) Close() error {
 		n.up.Store(false)
 	}
 	var reps []*replica
-	for _, sh := range c.shards {
-		for _, st := range sh.seats {
+	groups := c.shards
+	if c.meta != nil {
+		groups = append([]*shard{c.meta}, groups...)
+	}
+	for _, sh := range groups {
+		for _, st := range sh.seats() {
 			reps = append(reps, st.replica())
 		}
 	}
 	err := stopReplicas(reps)
+	// The background loops never take mu; with done closed and the
+	// replicas stopped they return at once.
+	c.bg.Wait()
 	c.nw.writers.Wait()
-	return err
+	// Every replica has closed its files.
+	return errors.Join(err, c.data.close())
 }

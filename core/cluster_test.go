@@ -361,6 +361,9 @@ func TestRaftLogsGoToLogOutput(t *testing.T) {
 		SnapshotInterval:   time.Second,
 		SnapshotThreshold:  1024,
 		MaxAppendEntries:   64,
+		HeartbeatInterval:  100 * time.Millisecond,
+		SuspectAfter:       300 * time.Millisecond,
+		DownAfter:          time.Second,
 		LogOutput:          &buf,
 	})
 	if err != nil {

@@ -78,6 +78,36 @@ type Config struct {
 	// From 1 to 1024.
 	MaxAppendEntries int
 
+	// MaxNodes is the most nodes the cluster may grow to with AddNode, from
+	// Nodes to MaxNodes (the package constant); 0 means the constant. It
+	// also sizes the network's link table.
+	MaxNodes int
+
+	// HeartbeatInterval is how often every node reports to the meta group's
+	// leader that it is alive, for example 100 * time.Millisecond. Must be
+	// positive.
+	HeartbeatInterval time.Duration
+
+	// SuspectAfter is how long the meta leader goes without a node's
+	// heartbeat before it marks the node suspect. Longer than
+	// HeartbeatInterval.
+	SuspectAfter time.Duration
+
+	// DownAfter is how long the meta leader goes without a node's heartbeat
+	// before it marks the node down. At least SuspectAfter.
+	DownAfter time.Duration
+
+	// Storage is where replicas keep their Raft log, term, vote and
+	// snapshots: StorageMemory ("memory", the default; "" means it too) or
+	// StorageDisk ("disk": an fsync'd log and snapshot files under DataDir,
+	// one directory per replica, reopened by RestartNode). See storage.go.
+	Storage string
+
+	// DataDir is where disk storage puts its files. Empty means a temporary
+	// directory that NewCluster makes and Close removes; a given directory
+	// must be empty or missing, and Close leaves it. Ignored in memory mode.
+	DataDir string
+
 	// LogOutput receives Raft's log lines; nil discards them. Raft's own
 	// default logger writes to stderr, which would corrupt a terminal UI, so
 	// the core always gives Raft a logger of its own.
@@ -99,6 +129,11 @@ func DefaultConfig() Config {
 		SnapshotThreshold:  1024,
 		TrailingLogs:       256,
 		MaxAppendEntries:   64,
+		Storage:            StorageMemory,
+		MaxNodes:           MaxNodes,
+		HeartbeatInterval:  100 * time.Millisecond,
+		SuspectAfter:       300 * time.Millisecond,
+		DownAfter:          1 * time.Second,
 	}
 }
 
@@ -141,7 +176,30 @@ func (c Config) Validate() error {
 	if c.SnapshotThreshold < 1 {
 		bad("snapshot threshold must be at least 1 log entry, got 0")
 	}
+	if c.MaxNodes != 0 && (c.MaxNodes < c.Nodes || c.MaxNodes > MaxNodes) {
+		bad("max nodes must be between nodes (%d) and %d, or 0 for %d, got %d", c.Nodes, MaxNodes, MaxNodes, c.MaxNodes)
+	}
+	if c.HeartbeatInterval <= 0 {
+		bad("heartbeat interval must be positive, got %v", c.HeartbeatInterval)
+	}
+	if c.SuspectAfter <= c.HeartbeatInterval {
+		bad("suspect-after (%v) must be longer than the heartbeat interval (%v)", c.SuspectAfter, c.HeartbeatInterval)
+	}
+	if c.DownAfter < c.SuspectAfter {
+		bad("down-after (%v) must not be shorter than suspect-after (%v)", c.DownAfter, c.SuspectAfter)
+	}
+	if err := c.validateStorage(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// maxNodes is MaxNodes with 0 resolved to the package constant.
+func (c Config) maxNodes() int {
+	if c.MaxNodes == 0 {
+		return MaxNodes
+	}
+	return c.MaxNodes
 }
 
 // shardCount is Shards with 0 resolved to one per node.

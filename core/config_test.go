@@ -26,6 +26,11 @@ func TestValidate(t *testing.T) {
 		{"zero snapshot interval", func(c *Config) { c.SnapshotInterval = 0 }, "snapshot interval must be at least 5ms"},
 		{"zero snapshot threshold", func(c *Config) { c.SnapshotThreshold = 0 }, "snapshot threshold must be at least 1"},
 		{"lease longer than heartbeat", func(c *Config) { c.LeaderLeaseTimeout = 100 * time.Millisecond }, "leader lease timeout (100ms) must not be longer than the heartbeat timeout (50ms)"},
+		{"max nodes below nodes", func(c *Config) { c.Nodes, c.MaxNodes = 5, 4 }, "max nodes must be between nodes (5) and 100"},
+		{"max nodes zero", func(c *Config) { c.MaxNodes = 0 }, ""},
+		{"zero heartbeat interval", func(c *Config) { c.HeartbeatInterval = 0 }, "heartbeat interval must be positive"},
+		{"suspect before heartbeat", func(c *Config) { c.SuspectAfter = 100 * time.Millisecond }, "suspect-after (100ms) must be longer than the heartbeat interval (100ms)"},
+		{"down before suspect", func(c *Config) { c.DownAfter = 200 * time.Millisecond }, "down-after (200ms) must not be shorter than suspect-after (300ms)"},
 		{"election shorter than heartbeat", func(c *Config) { c.ElectionTimeout = 20 * time.Millisecond }, "election timeout (20ms) must not be shorter than the heartbeat timeout (50ms)"},
 	}
 	for _, tt := range tests {

@@ -15,5 +15,11 @@
 // partitions nodes (SetLink, SetAllLinks, Partition, Heal). Faults:
 // CrashNode, RestartNode over the same stores, KillLeader, TransferLeader;
 // raft observers record every election with how long it took (Elections).
-// The meta group and live membership are to come.
+//
+// A meta group, one more Raft group of min(3, nodes) voters, holds
+// membership, node health and placement (meta.go). Every node heartbeats to
+// its leader (Heartbeat), whose failure detector marks nodes suspect and
+// down through the meta log; Status reports it. AddNode and RemoveNode
+// change membership live, moving replicas with add-then-remove
+// configuration changes (membership.go).
 package core

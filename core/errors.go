@@ -21,6 +21,16 @@ var (
 	// that hosts no replica of the shard asked about.
 	ErrUnknownNode = errors.New("core: unknown node")
 
+	// ErrLastNode is returned by RemoveNode for the cluster's only node.
+	ErrLastNode = errors.New("core: cannot remove the last node")
+
+	// ErrTooManyNodes is returned by AddNode when the cluster already has
+	// Config.MaxNodes nodes.
+	ErrTooManyNodes = errors.New("core: cluster is at its maximum size")
+
+	// ErrNodeDown is returned by Heartbeat for a node that has crashed.
+	ErrNodeDown = errors.New("core: node is down")
+
 	// ErrUnknownShard is returned for a shard number outside 0..shards-1.
 	ErrUnknownShard = errors.New("core: unknown shard")
 )

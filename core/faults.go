@@ -12,7 +12,9 @@ import (
 func timeNow() time.Time { return time.Now() }
 
 func (c *Cluster) node(id string) (*node, error) {
+	c.topo.RLock()
 	n := c.byID[id]
+	c.topo.RUnlock()
 	if n == nil {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownNode, id)
 	}
@@ -46,7 +48,7 @@ func (c *Cluster) CrashNode(id string) error {
 // as of now.
 func (c *Cluster) markLeadersLost(n *node) {
 	now := timeNow()
-	for _, st := range n.seats {
+	for _, st := range n.seats() {
 		if st.replica().leading() {
 			st.shard.markLost(now)
 		}
@@ -72,7 +74,7 @@ func (c *Cluster) RestartNode(ctx context.Context, id string) error {
 		return nil
 	}
 	var errs []error
-	for _, st := range n.seats {
+	for _, st := range n.seats() {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, err)
 			break
@@ -86,8 +88,8 @@ func (c *Cluster) RestartNode(ctx context.Context, id string) error {
 // restartSeat starts a new replica over st's stores if its current one has
 // stopped. c.mu must be held.
 func (c *Cluster) restartSeat(st *seat) error {
-	if !st.replica().stopped.Load() {
-		return nil
+	if !st.replica().stopped.Load() || st.shard.seatOn(st.node) != st {
+		return nil // running, or moved off the node by RemoveNode or AddNode
 	}
 	stream, err := listenOn(string(st.addr), c.nw, st.node.index)
 	if err != nil {
@@ -129,7 +131,7 @@ func (c *Cluster) KillLeader(ctx context.Context, shard int) (string, error) {
 	}
 
 	var waitErr error
-	if len(sh.seats) > 1 {
+	if len(sh.seats()) > 1 {
 		_, waitErr = c.waitLeaderOtherThan(ctx, sh, rep, "kill leader")
 	}
 	c.mu.Lock()
@@ -191,11 +193,15 @@ func (c *Cluster) SetLink(from, to string, l Link) error {
 }
 
 // SetAllLinks gives every link between two nodes, in both directions, the
-// same shaping; the zero Link removes all shaping.
+// same shaping; the zero Link removes all shaping. Nodes added later get it
+// too on their links.
 func (c *Cluster) SetAllLinks(l Link) error {
 	if err := l.validate(); err != nil {
 		return err
 	}
+	c.topo.RLock()
+	defer c.topo.RUnlock()
+	c.nw.setDefaultLink(l)
 	for _, a := range c.nodes {
 		for _, b := range c.nodes {
 			if a != b {

@@ -60,6 +60,10 @@ type network struct {
 	shaped atomic.Bool
 	links  []atomic.Pointer[Link] // from*nodes + to; nil means unshaped
 
+	// defaultLink is the shaping SetAllLinks last set, which a node added
+	// afterwards gets on its links; see join.
+	defaultLink atomic.Pointer[Link]
+
 	mu       sync.Mutex
 	isolated []bool
 	addrNode map[string]int // listener address -> node index
@@ -79,6 +83,33 @@ func newNetwork(nodes int) *network {
 		dialers:  make(map[string]int),
 		layers:   make(map[*streamLayer]struct{}),
 	}
+}
+
+func (nw *network) setDefaultLink(l Link) { nw.defaultLink.Store(&l) }
+
+// join readies slot for a node that is joining: it is not partitioned, and
+// its links to and from the nodes in others get the default shaping.
+func (nw *network) join(slot int, others []int) {
+	nw.mu.Lock()
+	nw.isolated[slot] = false
+	nw.mu.Unlock()
+	for i := range nw.nodes {
+		nw.setLink(slot, i, Link{})
+		nw.setLink(i, slot, Link{})
+	}
+	if l := nw.defaultLink.Load(); l != nil && !l.zero() {
+		for _, o := range others {
+			nw.setLink(slot, o, *l)
+			nw.setLink(o, slot, *l)
+		}
+	}
+}
+
+// reachable reports whether no partition separates two nodes.
+func (nw *network) reachable(a, b int) bool {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	return !nw.blockedLocked(a, b)
 }
 
 func (nw *network) setLink(from, to int, l Link) {

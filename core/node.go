@@ -2,41 +2,64 @@ package core
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"sync/atomic"
 )
 
 // node is one member of the cluster and the seats of the replicas it hosts.
-// It will also run the heartbeat loop that reports its health to the meta
-// group.
+// It runs a heartbeat loop that reports its health to the meta group.
 type node struct {
 	id    string
-	index int // position in Cluster.nodes
+	index int // the node's slot in the network's link table
 
-	// seats is filled while the cluster starts and fixed afterwards; it
-	// will need a lock once placement can move replicas.
-	seats []*seat
+	// seatList is copy-on-write like shard.seatList: read without a lock,
+	// replaced under Cluster.mu as replicas move.
+	seatList atomic.Pointer[[]*seat]
 
 	up atomic.Bool
+
+	// quit ends the heartbeat loop when the node leaves the cluster.
+	quit chan struct{}
 }
 
-func newNode(index int) *node {
-	n := &node{id: "n" + strconv.Itoa(index+1), index: index}
+// newNode makes node number seq ("n"+seq) in network slot index.
+func newNode(seq, index int) *node {
+	n := &node{id: "n" + strconv.Itoa(seq), index: index, quit: make(chan struct{})}
 	n.up.Store(true)
 	return n
+}
+
+// seats returns the seats on the node; the caller must not modify the slice.
+func (n *node) seats() []*seat {
+	if p := n.seatList.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (n *node) addSeat(st *seat) {
+	next := append(slices.Clone(n.seats()), st)
+	n.seatList.Store(&next)
+}
+
+func (n *node) dropSeat(st *seat) {
+	next := slices.DeleteFunc(slices.Clone(n.seats()), func(x *seat) bool { return x == st })
+	n.seatList.Store(&next)
 }
 
 // addr is where the Raft traffic of the node's first replica arrives, ""
 // when it hosts none. Each replica listens on a port of its own.
 func (n *node) addr() string {
-	if len(n.seats) == 0 {
+	seats := n.seats()
+	if len(seats) == 0 {
 		return ""
 	}
-	return string(n.seats[0].addr)
+	return string(seats[0].addr)
 }
 
 func (n *node) seatOf(shard int) *seat {
-	for _, st := range n.seats {
+	for _, st := range n.seats() {
 		if st.shard.id == shard {
 			return st
 		}
@@ -48,8 +71,9 @@ func (n *node) seatOf(shard int) *seat {
 // its raft goroutines.
 func (n *node) stop() error {
 	n.up.Store(false)
-	reps := make([]*replica, len(n.seats))
-	for i, st := range n.seats {
+	seats := n.seats()
+	reps := make([]*replica, len(seats))
+	for i, st := range seats {
 		reps[i] = st.replica()
 	}
 	return stopReplicas(reps)

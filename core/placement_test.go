@@ -6,7 +6,7 @@ func TestPlacementIsBalanced(t *testing.T) {
 	for nodes := 1; nodes <= 24; nodes++ {
 		ns := make([]*node, nodes)
 		for i := range ns {
-			ns[i] = newNode(i)
+			ns[i] = newNode(i+1, i)
 		}
 		for shards := 1; shards <= 64; shards++ {
 			rf := min(3, nodes)

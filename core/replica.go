@@ -45,9 +45,14 @@ type seat struct {
 	addr  raft.ServerAddress // fixed for the seat's life: peers know it from the Raft configuration
 
 	// The stores are what a restart keeps: the Raft log, term and vote, and
-	// the latest snapshot. The state machine is rebuilt from them.
-	logs  *raft.InmemStore // log and stable store both
-	snaps *memSnapshotStore
+	// the latest snapshot. The state machine is rebuilt from them. In memory
+	// mode they are made once, with the seat; in disk mode dir is what
+	// lasts, and each replica run opens the stores from it anew (storage.go).
+	// They change only in openStores.
+	logs   raft.LogStore
+	stable raft.StableStore
+	snaps  raft.SnapshotStore
+	dir    string // the seat's data directory in disk mode, "" in memory mode
 
 	cur atomic.Pointer[replica] // never nil once the cluster has started
 }
@@ -69,6 +74,9 @@ type replica struct {
 	// observer reports this replica's leader changes to its shard; see
 	// shard.observe.
 	observer *raft.Observer
+
+	// closeStores releases the stores this run opened, once raft is down.
+	closeStores func() error
 
 	logger hclog.Logger
 
@@ -112,9 +120,17 @@ func startReplica(st *seat, stream *streamLayer, cfg Config, logger hclog.Logger
 		st.shard.observe(rep, o)
 		return false
 	})
-	r, err := raft.NewRaft(raftConfig(cfg, n.id, logger), rep.fsm, st.logs, st.logs, st.snaps, trans)
+	rep.fsm.copyValues = st.copyValues()
+	closeStores, err := st.openStores(logger)
 	if err != nil {
 		_ = trans.Close()
+		return nil, err
+	}
+	rep.closeStores = closeStores
+	r, err := raft.NewRaft(raftConfig(cfg, n.id, logger), rep.fsm, st.logs, st.stable, st.snaps, trans)
+	if err != nil {
+		_ = trans.Close()
+		_ = closeStores()
 		return nil, fmt.Errorf("core: start raft for shard %d on %s: %w", shardID, n.id, err)
 	}
 	rep.raft = r
@@ -225,5 +241,7 @@ func (r *replica) stop() error {
 	}
 	errRaft := r.raft.Shutdown().Error()
 	r.stream.waitHandlers(handlerExitTimeout)
-	return errors.Join(errTrans, errRaft)
+	// raft has stopped every goroutine that touches the stores.
+	errStores := r.closeStores()
+	return errors.Join(errTrans, errRaft, errStores)
 }

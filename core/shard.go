@@ -17,8 +17,12 @@ const replicationFactor = 3
 
 // shard is one Raft group and the seats of its replicas.
 type shard struct {
-	id    int
-	seats []*seat // fixed once the cluster has started
+	id int
+
+	// seatList holds the shard's seats, the preferred leader's first. It is
+	// copy-on-write: readers load it without a lock, and membership changes
+	// (which hold Cluster.mu) store a new slice.
+	seatList atomic.Pointer[[]*seat]
 
 	// leader is the replica last seen leading: a hint that saves a scan of
 	// the replicas on every call, checked before each use.
@@ -76,29 +80,46 @@ func placeReplicas(shards int, nodes []*node) [][]*node {
 func newShard(id int, nodes []*node, nw *network, el *electionLog, cfg Config, logger hclog.Logger) (*shard, error) {
 	s := &shard{id: id, elections: el, lostAt: time.Now()}
 	for _, n := range nodes {
-		stream, err := listenOn("127.0.0.1:0", nw, n.index)
+		st, err := newSeat(s, n, nw, cfg, logger)
 		if err != nil {
 			return s, err
 		}
-		st := &seat{shard: s, node: n, addr: stream.addr, logs: raft.NewInmemStore(), snaps: newMemSnapshotStore()}
-		if _, err := startReplica(st, stream, cfg, logger); err != nil {
-			_ = stream.Close()
-			return s, err
-		}
-		s.seats = append(s.seats, st)
-		n.seats = append(n.seats, st)
+		s.addSeat(st)
+		n.addSeat(st)
 	}
 	return s, nil
+}
+
+// newSeat makes a seat of shard s on node n, with empty stores and a
+// listener on a fresh loopback port, and starts its replica. The caller adds
+// the seat to the shard and the node. A replica that joins a running group
+// starts empty and learns the group's configuration from its leader.
+func newSeat(s *shard, n *node, nw *network, cfg Config, logger hclog.Logger) (*seat, error) {
+	stream, err := listenOn("127.0.0.1:0", nw, n.index)
+	if err != nil {
+		return nil, err
+	}
+	st := &seat{shard: s, node: n, addr: stream.addr}
+	if err := st.initStorage(cfg); err != nil {
+		_ = stream.Close()
+		return nil, err
+	}
+	if _, err := startReplica(st, stream, cfg, logger); err != nil {
+		_ = stream.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // bootstrap gives every replica the same configuration, which raft allows,
 // so that the group does not depend on one of them being up first.
 func (s *shard) bootstrap() error {
-	servers := make([]raft.Server, len(s.seats))
-	for i, st := range s.seats {
+	seats := s.seats()
+	servers := make([]raft.Server, len(seats))
+	for i, st := range seats {
 		servers[i] = raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(st.node.id), Address: st.addr}
 	}
-	for _, st := range s.seats {
+	for _, st := range seats {
 		if err := st.replica().raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
 			return fmt.Errorf("core: bootstrap shard %d on %s: %w", s.id, st.node.id, err)
 		}
@@ -178,7 +199,7 @@ func (s *shard) leaderReplica() (*replica, error) {
 	}
 	var best *replica
 	var bestTerm uint64
-	for _, st := range s.seats {
+	for _, st := range s.seats() {
 		rep := st.replica()
 		if !rep.leading() {
 			continue
@@ -202,10 +223,11 @@ func (s *shard) forget(rep *replica) {
 }
 
 func (s *shard) status() (ShardStatus, *replica) {
-	st := ShardStatus{ID: s.id, Replicas: make([]ReplicaStatus, len(s.seats))}
+	seats := s.seats()
+	st := ShardStatus{ID: s.id, Replicas: make([]ReplicaStatus, len(seats))}
 	var leader *replica
 	var leaderTerm uint64
-	for i, seat := range s.seats {
+	for i, seat := range seats {
 		rep := seat.replica()
 		state := rep.raft.State()
 		if rep.stopped.Load() {
@@ -243,4 +265,47 @@ func stateName(s raft.RaftState) string {
 	default:
 		return "shutdown"
 	}
+}
+
+// seats returns the shard's seats; the caller must not modify the slice.
+func (s *shard) seats() []*seat {
+	if p := s.seatList.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// addSeat appends st. Callers serialise changes (Cluster.mu, or the single
+// goroutine of NewCluster).
+func (s *shard) addSeat(st *seat) {
+	next := append(slices.Clone(s.seats()), st)
+	s.seatList.Store(&next)
+}
+
+// dropSeat removes st, keeping the order of the rest.
+func (s *shard) dropSeat(st *seat) {
+	next := slices.DeleteFunc(slices.Clone(s.seats()), func(x *seat) bool { return x == st })
+	s.seatList.Store(&next)
+}
+
+// preferSeat moves st to the front, making it the replica balanceLeaders
+// moves the leadership to.
+func (s *shard) preferSeat(st *seat) {
+	next := []*seat{st}
+	for _, x := range s.seats() {
+		if x != st {
+			next = append(next, x)
+		}
+	}
+	s.seatList.Store(&next)
+}
+
+// seatOn returns the shard's seat on n, or nil.
+func (s *shard) seatOn(n *node) *seat {
+	for _, st := range s.seats() {
+		if st.node == n {
+			return st
+		}
+	}
+	return nil
 }

@@ -1,11 +1,16 @@
 package core
 
+import "time"
+
 // Status is a point-in-time view of the cluster for display. Building it
 // reads only atomics and cheap raft getters, never raft's Stats map, so it
 // can be polled several times a second under load.
 type Status struct {
 	Nodes  []NodeStatus
 	Shards []ShardStatus
+
+	// MetaLeader is the node leading the meta group, "" while it has none.
+	MetaLeader string
 
 	// LeaderChanges is how many times a shard got a new leader since the
 	// cluster started, summed over shards and counted from raft observers as
@@ -19,8 +24,21 @@ type NodeStatus struct {
 	ID          string // "n1", "n2", ...
 	Addr        string // 127.0.0.1:port of its Raft transport, "" when it hosts no replica
 	Up          bool   // false once CrashNode (StopNode) or Close stopped it, true again after RestartNode
-	Replicas    int    // replicas it hosts
+	Replicas    int    // shard replicas it hosts, the meta group's not counted
 	Leaderships int    // shards it leads
+
+	// State is the node's health as the meta group records it: "up",
+	// "suspect" or "down" (see Config.SuspectAfter and DownAfter), or
+	// "joining" before AddNode has registered it. Read from the meta
+	// leader's state machine, or a follower's while there is no leader.
+	State string
+
+	// HeartbeatAge is how long ago the meta leader last heard the node's
+	// heartbeat; zero while the meta group has no leader.
+	HeartbeatAge time.Duration
+
+	// Meta reports whether the node hosts a voter of the meta group.
+	Meta bool
 }
 
 // ShardStatus describes one shard's Raft group.
@@ -42,21 +60,50 @@ type ReplicaStatus struct {
 	LastIndex    uint64 // last log index stored, committed or not
 }
 
-// Status returns the cluster's current state. After Close it still answers,
-// with every node down.
+// Status returns the cluster's current state, the cluster.status query:
+// node health comes from the meta group's state machine (a local read on
+// its leader, no Raft round), the rest from atomics and cheap raft getters.
+// After Close it still answers, with every node down.
 func (c *Cluster) Status() Status {
+	c.topo.RLock()
+	nodes := append([]*node(nil), c.nodes...)
+	c.topo.RUnlock()
 	st := Status{
-		Nodes:  make([]NodeStatus, len(c.nodes)),
+		Nodes:  make([]NodeStatus, len(nodes)),
 		Shards: make([]ShardStatus, len(c.shards)),
 	}
-	for i, n := range c.nodes {
-		st.Nodes[i] = NodeStatus{ID: n.id, Addr: n.addr(), Up: n.up.Load(), Replicas: len(n.seats)}
+	var metaFSM *fsm
+	if c.meta != nil {
+		var leader *replica
+		metaFSM, leader = c.metaFSM()
+		if leader != nil {
+			st.MetaLeader = leader.node.id
+		}
+	}
+	now := timeNow()
+	pos := make(map[*node]int, len(nodes))
+	for i, n := range nodes {
+		pos[n] = i
+		ns := NodeStatus{ID: n.id, Addr: n.addr(), Up: n.up.Load(), State: stateJoining, HeartbeatAge: c.det.age(n.id, now)}
+		for _, seat := range n.seats() {
+			if seat.shard.id == metaShardID {
+				ns.Meta = true
+			} else {
+				ns.Replicas++
+			}
+		}
+		if rec, ok := readMetaNode(metaFSM, n.id); ok {
+			ns.State = rec.State
+		}
+		st.Nodes[i] = ns
 	}
 	for i, sh := range c.shards {
 		ss, leader := sh.status()
 		st.Shards[i] = ss
 		if leader != nil {
-			st.Nodes[leader.node.index].Leaderships++
+			if p, ok := pos[leader.node]; ok {
+				st.Nodes[p].Leaderships++
+			}
 		}
 		st.LeaderChanges += sh.leaderChanges.Load()
 	}

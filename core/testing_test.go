@@ -104,7 +104,7 @@ func replicaNodes(c *Cluster) []string { return shardNodes(c, 0) }
 // shardNodes returns the ids of the nodes hosting a replica of a shard.
 func shardNodes(c *Cluster, shard int) []string {
 	var ids []string
-	for _, st := range c.shards[shard].seats {
+	for _, st := range c.shards[shard].seats() {
 		ids = append(ids, st.node.id)
 	}
 	return ids
