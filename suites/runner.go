@@ -112,21 +112,22 @@ func (r *Runner) settings() Settings {
 // run is the state of one Run call, owned by its goroutine.
 type run struct {
 	*Runner
-	started   time.Time
-	loadStart time.Time
-	cluster   *core.Cluster
-	sampler   *metrics.Sampler
-	collector *metrics.Collector
-	evaluator *metrics.Evaluator
-	seq       uint64
-	suite     string
-	running   map[string]time.Duration
-	ops       []metrics.OpStats
-	verdicts  []metrics.Verdict
-	events    []metrics.Event
-	leaders   map[int]string
-	elapsed   time.Duration
-	errText   string
+	started     time.Time
+	loadStart   time.Time
+	cluster     *core.Cluster
+	sampler     *metrics.Sampler
+	collector   *metrics.Collector
+	evaluator   *metrics.Evaluator
+	seq         uint64
+	suite       string
+	running     map[string]time.Duration
+	ops         []metrics.OpStats
+	verdicts    []metrics.Verdict
+	events      []metrics.Event
+	leaders     map[int]string
+	elapsed     time.Duration
+	errText     string
+	lastCluster metrics.Cluster
 }
 
 func (x *run) do(ctx context.Context) error {
@@ -311,8 +312,9 @@ func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 		s.System = x.sampler.Latest()
 	}
 	if x.cluster != nil {
-		s.Cluster = x.clusterView()
+		x.lastCluster = x.clusterView()
 	}
+	s.Cluster = x.lastCluster // after shutdown, the cluster as it last was
 	// Events are only ever appended, so a snapshot may share the backing
 	// array: later appends write past its length.
 	s.Events = x.events[:len(x.events):len(x.events)]

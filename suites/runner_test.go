@@ -292,3 +292,31 @@ func TestConsensusSuiteMeasuresEveryOp(t *testing.T) {
 		}
 	}
 }
+
+// The cluster suite on a real cluster: queries while nodes join and leave,
+// and the cluster ends the suite with the nodes it started with.
+func TestClusterSuiteChurnsAndRestores(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Suites = []string{"cluster"}
+	cfg.Nodes = 3
+	cfg.Clients = 2
+	cfg.Duration = 2*churnEvery + churnEvery/2
+	cfg.LogOutput = io.Discard
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := report.Suites["cluster"].Ops
+	for _, name := range []string{"cluster.heartbeat", "cluster.status", "cluster.node_add", "cluster.node_remove"} {
+		if o := ops[name]; o.Count == 0 || o.Errors != 0 {
+			t.Errorf("%s: %d ok, %d errors", name, o.Count, o.Errors)
+		}
+	}
+	if n := report.Cluster.Nodes; n != cfg.Nodes {
+		t.Errorf("cluster ended with %d nodes, started with %d", n, cfg.Nodes)
+	}
+}

@@ -62,7 +62,7 @@ type Client interface {
 
 // All returns every suite phantom knows, in the order they run.
 func All() []Suite {
-	return []Suite{consensusSuite{}}
+	return []Suite{clusterSuite{}, consensusSuite{}}
 }
 
 // Lookup finds a suite by name.

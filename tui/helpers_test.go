@@ -65,6 +65,10 @@ func (f *fakeRunner) Run(ctx context.Context) (*metrics.Report, error) {
 func testModelFor(t *testing.T, cfg suites.Config, f *fakeRunner, w, h int) model {
 	t.Helper()
 	m := newModel(cfg, func(suites.Config) (runner, error) { return f, nil })
+	// Pin the picker to one suite so the key paths in tests do not depend
+	// on how many suites are registered (TestPickerListsEverySuite covers
+	// the real list).
+	m.picker.items = []pickItem{{name: "consensus", desc: "Raft", on: true}}
 	return update(t, m, tea.WindowSizeMsg{Width: w, Height: h})
 }
 

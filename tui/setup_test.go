@@ -226,3 +226,17 @@ func TestSetupQuitAndHelp(t *testing.T) {
 		}
 	})
 }
+
+func TestPickerListsEverySuite(t *testing.T) {
+	m := newModel(suites.DefaultConfig(), newRunner)
+	var names []string
+	for _, it := range m.picker.items {
+		names = append(names, it.name)
+	}
+	if strings.Join(names, ",") != strings.Join(suites.Names(), ",") {
+		t.Errorf("picker lists %v, want every suite %v", names, suites.Names())
+	}
+	if got := m.picker.Chosen(); strings.Join(got, ",") != strings.Join(suites.DefaultConfig().Suites, ",") {
+		t.Errorf("chosen %v, want the config's %v", got, suites.DefaultConfig().Suites)
+	}
+}

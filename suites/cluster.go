@@ -1,0 +1,121 @@
+package suites
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/phantomdb/phantom/core"
+	"github.com/phantomdb/phantom/suites/metrics"
+)
+
+// clusterSuite measures cluster management: heartbeats to the meta group,
+// cluster status queries, and nodes joining and leaving while it runs.
+type clusterSuite struct{}
+
+// The cluster suite's ops, in the order of Ops.
+const (
+	opHeartbeat  = iota // one node's heartbeat round to the meta leader
+	opStatus            // a cluster status query: nodes, health, shards, leaders, lag
+	opNodeAdd           // a node joins and the shards rebalance onto it
+	opNodeRemove        // a node is drained and leaves
+)
+
+// churnEvery is how often the cluster suite adds a node, and then removes
+// it again, while its clients query.
+const churnEvery = time.Second
+
+func (clusterSuite) Name() string { return "cluster" }
+
+func (clusterSuite) Description() string {
+	return "Cluster management: heartbeats, status queries, nodes joining and leaving"
+}
+
+func (clusterSuite) Ops() []metrics.OpSpec {
+	return []metrics.OpSpec{
+		{Name: "cluster.heartbeat", Suite: "cluster", Primary: true},
+		{Name: "cluster.status", Suite: "cluster", Primary: true},
+		// Adding or removing a node moves replicas and waits for them to
+		// catch up: the latency baselines for requests do not apply.
+		{Name: "cluster.node_add", Suite: "cluster", NoBaseline: true},
+		{Name: "cluster.node_remove", Suite: "cluster", NoBaseline: true},
+	}
+}
+
+func (clusterSuite) Prepare(_ context.Context, env Env) (Workload, error) {
+	w := &clusterWorkload{cluster: env.Cluster, seed: env.Seed}
+	for i := 1; i <= env.Nodes; i++ {
+		w.nodes = append(w.nodes, "n"+strconv.Itoa(i))
+	}
+	return w, nil
+}
+
+type clusterWorkload struct {
+	cluster *core.Cluster
+	nodes   []string // the starting nodes: the churn never removes them
+	seed    int64
+}
+
+func (w *clusterWorkload) Client(id int) Client {
+	return &clusterClient{w: w, rng: rand.New(rand.NewPCG(uint64(w.seed), uint64(id)+0xc1))}
+}
+
+type clusterClient struct {
+	w   *clusterWorkload
+	rng *rand.Rand
+}
+
+// Do sends one heartbeat for a random starting node, then queries status.
+func (c *clusterClient) Do(ctx context.Context, rec *metrics.Recorder) {
+	node := c.w.nodes[c.rng.IntN(len(c.w.nodes))]
+	start := time.Now()
+	err := c.w.cluster.Heartbeat(ctx, node)
+	if errors.Is(err, core.ErrNodeDown) {
+		err = nil // a crashed node cannot beat; not the cluster's failure
+	}
+	observe(ctx, rec, opHeartbeat, start, err)
+	start = time.Now()
+	st := c.w.cluster.Status()
+	if len(st.Nodes) == 0 {
+		rec.Fail(opStatus, metrics.ErrUnavailable)
+		return
+	}
+	rec.Record(opStatus, time.Since(start))
+}
+
+// Probe adds a node every churnEvery and removes it at the next turn, so
+// membership changes happen while the clients query, and the cluster ends
+// the suite with the nodes it started with.
+func (w *clusterWorkload) Probe(ctx context.Context, rec *metrics.Recorder) {
+	t := time.NewTicker(churnEvery)
+	defer t.Stop()
+	var added string
+	for {
+		select {
+		case <-ctx.Done():
+			if added != "" {
+				// Leave the cluster as the suite found it, whatever the
+				// run's context: a later suite expects the starting nodes.
+				cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = w.cluster.RemoveNode(cctx, added)
+			}
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		if added == "" {
+			id, err := w.cluster.AddNode(ctx)
+			if observe(ctx, rec, opNodeAdd, start, err) || (err != nil && id != "") {
+				added = id
+			}
+			continue
+		}
+		err := w.cluster.RemoveNode(ctx, added)
+		if observe(ctx, rec, opNodeRemove, start, err) {
+			added = ""
+		}
+	}
+}
