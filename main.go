@@ -189,6 +189,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 		profile                string
 		nodes, clients, shards int
 		duration, netDelay     time.Duration
+		storage                string
 		seed                   int64
 	)
 	fs := flag.NewFlagSet("phantom run", flag.ContinueOnError)
@@ -198,6 +199,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	fs.IntVar(&nodes, "nodes", def.Nodes, fmt.Sprintf("cluster nodes (%d..%d)", suites.MinNodes, suites.MaxNodes))
 	fs.IntVar(&shards, "shards", def.Shards, fmt.Sprintf("Raft groups keys are hash-partitioned over, each of min(3, nodes) replicas; 0 = one per node (0..%d)", core.MaxShards))
 	fs.DurationVar(&netDelay, "net-delay", time.Duration(def.NetDelay), "one-way delay added to every link between nodes (e.g. 5ms)")
+	fs.StringVar(&storage, "storage", def.Storage, "where Raft logs live: memory, or disk (fsync'd, in a temporary directory removed at exit)")
 	fs.IntVar(&clients, "clients", def.Clients, fmt.Sprintf("concurrent load clients (%d..%d)", suites.MinClients, suites.MaxClients))
 	fs.DurationVar(&duration, "duration", time.Duration(def.Duration), "how long each suite runs (e.g. 10s, 1m)")
 	fs.StringVar(&rf.dataSize, "data-size", def.DataSize.String(), "bytes per written value: 512B, 1KiB, 64KB, 1MB, 1MiB (up to 16MiB)")
@@ -242,6 +244,8 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 			rf.cfg.Shards = shards
 		case "net-delay":
 			rf.cfg.NetDelay = netDelay
+		case "storage":
+			rf.cfg.Storage = storage
 		case "duration":
 			rf.cfg.Duration = duration
 		case "seed":
@@ -295,8 +299,6 @@ func configFromProfile(p profiles.Profile) (suites.Config, error) {
 	switch {
 	case p.Rate != 0:
 		return suites.Config{}, unsupported(fmt.Sprintf("rate = %g", p.Rate), "the open-loop load model")
-	case p.Storage != "" && p.Storage != profiles.StorageMemory:
-		return suites.Config{}, unsupported(fmt.Sprintf("storage = %q", p.Storage), "disk storage")
 	case len(p.At) > 0:
 		return suites.Config{}, unsupported("at actions", "scripted live changes")
 	}
@@ -305,6 +307,7 @@ func configFromProfile(p profiles.Profile) (suites.Config, error) {
 	cfg.Suites = append([]string(nil), p.Suites...)
 	cfg.Nodes = p.Nodes
 	cfg.Shards = p.Shards
+	cfg.Storage = p.Storage
 	cfg.NetDelay = time.Duration(p.NetDelay)
 	cfg.Clients = p.Clients
 	cfg.Duration = time.Duration(p.Duration)

@@ -34,7 +34,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 	badTOML := write("bad.toml", "nodes = [\n")
 	unknownKey := write("unknown.toml", "nodez = 3\n")
 	outOfRange := write("range.toml", "nodes = 0\n")
-	unbuilt := write("disk.toml", "storage = \"disk\"\n")
+	unbuilt := write("rate.toml", "rate = 100\n")
 	for _, c := range []struct {
 		name string
 		args []string
@@ -64,7 +64,8 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"malformed profile", []string{"run", "--profile", badTOML}, "malformed TOML"},
 		{"unknown profile key", []string{"run", "--profile", unknownKey}, `unknown key "nodez"`},
 		{"profile out of range", []string{"run", "--profile", outOfRange}, "nodes = 0 is out of range"},
-		{"profile with unbuilt feature", []string{"run", "--profile", unbuilt}, "storage = \"disk\", but disk storage is not built yet"},
+		{"profile with unbuilt feature", []string{"run", "--profile", unbuilt}, "rate = 100, but the open-loop load model is not built yet"},
+		{"unknown storage", []string{"run", "--storage", "tape"}, `storage must be "memory" or "disk", got "tape"`},
 		{"profiles show missing", []string{"profiles", "show", "nope"}, `no profile named "nope"`},
 		{"profiles bad command", []string{"profiles", "frob"}, "unknown profiles command"},
 		{"compare bad threshold", []string{"compare", "--threshold", "lots", "a", "b"}, `threshold "lots" is not a percentage`},

@@ -96,13 +96,13 @@ func TestBuiltinValues(t *testing.T) {
 			t.Errorf("demo action %s is out of order", a)
 		}
 	}
-	// The story's script and formal's disk storage wait for the engine
-	// to support them (main refuses settings it cannot honour).
+	// The story's script waits for scripted changes (main refuses
+	// settings it cannot honour).
 	if len(acts) != 0 {
 		t.Errorf("demo scripts %d actions before scripted changes exist", len(acts))
 	}
-	if f := find("formal"); f.Seed == 0 || f.Baselines.MaxP99Latency == 0 {
-		t.Errorf("formal should have a fixed seed and a p99 baseline: %+v", f)
+	if f := find("formal"); f.Storage != StorageDisk || f.Seed == 0 || f.Baselines.MaxP99Latency == 0 {
+		t.Errorf("formal should run on disk with a fixed seed and a p99 baseline: %+v", f)
 	}
 	if s := find("stress"); s.Clients < 100 {
 		t.Errorf("stress has only %d clients", s.Clients)

@@ -26,6 +26,7 @@ type Config struct {
 	Nodes    int           // cluster nodes
 	Shards   int           // Raft groups keys are hash-partitioned over; 0 means one per node
 	NetDelay time.Duration // one-way delay added to every link between nodes
+	Storage  string        // "memory" or "disk" (fsync'd Raft logs in a temporary directory)
 	Clients  int           // concurrent load clients (closed loop: each issues its next op when the last returns)
 	Duration time.Duration // how long each suite runs
 	DataSize int           // bytes per written value
@@ -76,6 +77,9 @@ func (c Config) Validate() error {
 	}
 	if c.NetDelay < 0 || c.NetDelay > 10*time.Second {
 		errs = append(errs, fmt.Errorf("net delay must be between 0s and 10s, got %v", c.NetDelay))
+	}
+	if c.Storage != "" && c.Storage != core.StorageMemory && c.Storage != core.StorageDisk {
+		errs = append(errs, fmt.Errorf("storage must be %q or %q, got %q", core.StorageMemory, core.StorageDisk, c.Storage))
 	}
 	if c.Clients < MinClients || c.Clients > MaxClients {
 		errs = append(errs, fmt.Errorf("clients must be between %d and %d, got %d", MinClients, MaxClients, c.Clients))

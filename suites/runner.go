@@ -1,6 +1,7 @@
 package suites
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -79,6 +80,7 @@ type Settings struct {
 	Nodes         int      `json:"nodes"`
 	Shards        int      `json:"shards"`
 	NetDelayMs    float64  `json:"net_delay_ms"`
+	Storage       string   `json:"storage"`
 	Replicas      int      `json:"replicas"`
 	Clients       int      `json:"clients"`
 	DurationS     float64  `json:"duration_s"`
@@ -96,7 +98,7 @@ type Settings struct {
 
 func (r *Runner) settings() Settings {
 	c := r.cfg
-	s := Settings{Profile: c.Profile, Nodes: c.Nodes, Shards: c.shards(), NetDelayMs: float64(c.NetDelay) / float64(time.Millisecond), Replicas: c.replicas(), Clients: c.Clients, DurationS: c.Duration.Seconds(),
+	s := Settings{Profile: c.Profile, Nodes: c.Nodes, Shards: c.shards(), NetDelayMs: float64(c.NetDelay) / float64(time.Millisecond), Storage: cmp.Or(c.Storage, core.StorageMemory), Replicas: c.replicas(), Clients: c.Clients, DurationS: c.Duration.Seconds(),
 		DataSizeBytes: c.DataSize, TickMs: float64(c.Tick) / float64(time.Millisecond), WindowTicks: c.Window, Seed: c.Seed}
 	for _, su := range r.suites {
 		s.Suites = append(s.Suites, su.Name())
@@ -153,6 +155,7 @@ func (x *run) do(ctx context.Context) error {
 	ccfg := core.DefaultConfig()
 	ccfg.Nodes = x.cfg.Nodes
 	ccfg.Shards = x.cfg.Shards
+	ccfg.Storage = cmp.Or(x.cfg.Storage, core.StorageMemory)
 	ccfg.SnapshotThreshold = sz.snapshotThreshold
 	ccfg.TrailingLogs = sz.trailingLogs
 	ccfg.MaxAppendEntries = sz.maxAppendEntries
