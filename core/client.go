@@ -32,24 +32,31 @@ func (c *Cluster) Put(ctx context.Context, key string, value []byte) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	cmd := encodePut(key, value)
-	sh := c.shardFor(key)
 	rt := c.newRetry(ctx, "put")
 	defer rt.stop()
+	_, err := c.put(c.shardFor(key), key, value, &rt)
+	return err
+}
+
+// put replicates a put through sh's leader, retrying as rt allows, and
+// returns the entry's log index.
+func (c *Cluster) put(sh *shard, key string, value []byte, rt *retry) (uint64, error) {
+	cmd := encodePut(key, value)
 	for {
 		timeout, err := rt.begin()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		rep, err := sh.leaderReplica()
 		if err == nil {
-			if err = rep.apply(cmd, timeout); err == nil {
-				return nil
+			var index uint64
+			if index, err = rep.applyAt(cmd, timeout); err == nil {
+				return index, nil
 			}
 		}
 		sh.forget(rep)
 		if err := rt.after(err); err != nil {
-			return err
+			return 0, err
 		}
 	}
 }

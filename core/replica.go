@@ -170,26 +170,32 @@ func (r *replica) leading() bool {
 // when the entry is applied or leadership is lost, which the leader lease
 // bounds.
 func (r *replica) apply(cmd []byte, timeout time.Duration) error {
+	_, err := r.applyAt(cmd, timeout)
+	return err
+}
+
+// applyAt is apply that also returns the entry's log index.
+func (r *replica) applyAt(cmd []byte, timeout time.Duration) (uint64, error) {
 	if !r.enter() {
-		return raft.ErrRaftShutdown
+		return 0, raft.ErrRaftShutdown
 	}
 	defer r.exit()
 	if timeout <= 0 {
 		// raft reads a zero timeout as "wait forever".
-		return raft.ErrEnqueueTimeout
+		return 0, raft.ErrEnqueueTimeout
 	}
 	term := r.raft.CurrentTerm()
 	f := r.raft.Apply(cmd, timeout)
 	if err := f.Error(); err != nil {
-		return err
+		return 0, err
 	}
 	// The entry committed in term or later. If later, readyTerm records a
 	// term this replica has left behind, which no read will match.
 	r.markReady(term)
 	if err, ok := f.Response().(error); ok {
-		return err
+		return 0, err
 	}
-	return nil
+	return f.Index(), nil
 }
 
 func (r *replica) markReady(term uint64) {

@@ -17,13 +17,16 @@ type consensusSuite struct{}
 
 // The consensus suite's ops, in the order of Ops.
 const (
-	opSubmit   = iota // a replicated put, committed by a quorum and applied on the leader
-	opRead            // a linearizable read of a key just written
-	opElection        // from a leader's loss to its successor's election
+	opSubmit    = iota // a replicated put, committed by a quorum and applied on the leader
+	opReplicate        // a put until every live replica has applied it
+	opRead             // a linearizable read of a key just written
+	opElection         // from a leader's loss to its successor's election
 )
 
-// readEvery is how many iterations of a consensus client go by between
-// linearizable reads: writes dominate, as the suite is about commits.
+// One iteration in readEvery adds a linearizable read after its put, and
+// one in readEvery, half a cycle later, waits for its put to reach every
+// replica: writes committed by a quorum dominate, as the suite is about
+// commits.
 const readEvery = 10
 
 // electionEvery is how often the consensus suite kills a shard leader to
@@ -33,12 +36,13 @@ const electionEvery = 2 * time.Second
 func (consensusSuite) Name() string { return "consensus" }
 
 func (consensusSuite) Description() string {
-	return "Raft: replicated puts, linearizable reads, leader elections every 2 s"
+	return "Raft: commits, replication to every replica, linearizable reads, leader elections"
 }
 
 func (consensusSuite) Ops() []metrics.OpSpec {
 	return []metrics.OpSpec{
 		{Name: "consensus.submit", Suite: "consensus", Primary: true},
+		{Name: "consensus.replicate", Suite: "consensus"},
 		{Name: "consensus.read", Suite: "consensus"},
 		// An election's length is no request latency: the latency
 		// baselines do not judge it.
@@ -80,16 +84,20 @@ type consensusClient struct {
 	n   int
 }
 
-// Do writes a random key and, one time in readEvery, reads it back
-// linearizably.
+// Do writes a random key. One time in readEvery it reads the key back
+// linearizably; one time in readEvery it waits for the write to reach
+// every replica instead.
 func (c *consensusClient) Do(ctx context.Context, rec *metrics.Recorder) {
 	key := c.w.keys[c.rng.IntN(len(c.w.keys))]
+	c.n++
 	start := time.Now()
-	err := c.w.cluster.Put(ctx, key, c.w.payload)
-	if !observe(ctx, rec, opSubmit, start, err) {
+	if c.n%readEvery == readEvery/2 {
+		err := c.w.cluster.PutReplicated(ctx, key, c.w.payload)
+		observe(ctx, rec, opReplicate, start, err)
 		return
 	}
-	if c.n++; c.n%readEvery != 0 {
+	err := c.w.cluster.Put(ctx, key, c.w.payload)
+	if !observe(ctx, rec, opSubmit, start, err) || c.n%readEvery != 0 {
 		return
 	}
 	start = time.Now()

@@ -272,13 +272,25 @@ func TestConsensusSuiteMeasuresEveryOp(t *testing.T) {
 		t.Fatal(err)
 	}
 	ops := report.Suites["consensus"].Ops
-	submit, read, election := ops["consensus.submit"], ops["consensus.read"], ops["consensus.election"]
-	if submit.Count == 0 || read.Count == 0 {
-		t.Fatalf("submit %d, read %d: want both", submit.Count, read.Count)
+	submit, repl, read, election := ops["consensus.submit"], ops["consensus.replicate"], ops["consensus.read"], ops["consensus.election"]
+	if submit.Count == 0 || read.Count == 0 || repl.Count == 0 {
+		t.Fatalf("submit %d, replicate %d, read %d: want all", submit.Count, repl.Count, read.Count)
 	}
-	// Each client reads once every readEvery submits.
-	if want := submit.Count / readEvery; read.Count+uint64(cfg.Clients) < want || read.Count > want+uint64(cfg.Clients) {
-		t.Errorf("%d reads for %d submits, want about %d", read.Count, submit.Count, want)
+	// Of every readEvery iterations, one replicates instead of submitting
+	// and one reads after its submit.
+	iterations := submit.Count + repl.Count
+	slack := 2 * uint64(cfg.Clients)
+	for _, o := range []struct {
+		name  string
+		count uint64
+	}{{"reads", read.Count}, {"replicates", repl.Count}} {
+		if want := iterations / readEvery; o.count+slack < want || o.count > want+slack {
+			t.Errorf("%d %s in %d iterations, want about %d", o.count, o.name, iterations, want)
+		}
+	}
+	// Reaching every replica takes at least as long as reaching a quorum.
+	if repl.LatencyMs.P50 < submit.LatencyMs.P50 {
+		t.Errorf("replicate p50 %.3fms below submit p50 %.3fms", repl.LatencyMs.P50, submit.LatencyMs.P50)
 	}
 	if election.Count < 2 {
 		t.Errorf("%d elections timed in %v, want one every %v", election.Count, cfg.Duration, electionEvery)

@@ -1,0 +1,35 @@
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// PutReplicated is Put that returns only once every live replica of the
+// key's shard — not just a quorum — has applied the write: the time a
+// write takes to reach the whole group. Crashed replicas are not waited
+// for; a replica that is up but cut off is, until the deadline, so a
+// partition shows as PutReplicated timing out. Deadlines are as for Put.
+func (c *Cluster) PutReplicated(ctx context.Context, key string, value []byte) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	rt := c.newRetry(ctx, "replicate")
+	defer rt.stop()
+	sh := c.shardFor(key)
+	index, err := c.put(sh, key, value, &rt)
+	if err != nil {
+		return err
+	}
+	for _, st := range sh.seats() {
+		rep := st.replica()
+		for rep != nil && !rep.stopped.Load() && rep.fsm.appliedIndex() < index {
+			if _, err := rt.begin(); err != nil { // closed, cancelled or past the deadline
+				return err
+			}
+			time.Sleep(applyPoll)
+			rep = st.replica() // a restart swaps the replica
+		}
+	}
+	return nil
+}
