@@ -173,8 +173,8 @@ func TestHeadlessRunWritesAPlausibleReport(t *testing.T) {
 	if !(l.Min > 0 && l.Min <= l.P50 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max && l.Avg >= l.Min && l.Avg <= l.Max) {
 		t.Errorf("latencies out of order: %+v", l)
 	}
-	if len(r.Baselines) != 3 {
-		t.Errorf("%d baselines, want submit and read avg latency, and throughput", len(r.Baselines))
+	if len(r.Baselines) != 4 {
+		t.Errorf("%d baselines, want submit, replicate and read avg latency, and throughput", len(r.Baselines))
 	}
 	wantCode := exitPass
 	for _, b := range r.Baselines {
@@ -233,7 +233,7 @@ func TestMain(m *testing.M) {
 
 func TestInterruptStillWritesTheReport(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.json")
-	cmd := exec.Command(os.Args[0], "run", "--nodes", "3", "--clients", "4", "--duration", "1m", "--report", path)
+	cmd := exec.Command(os.Args[0], "run", "--suites", "consensus", "--nodes", "3", "--clients", "4", "--duration", "1m", "--report", path)
 	cmd.Env = append(os.Environ(), "PHANTOM_TEST_MAIN=1")
 	var errb lockedBuffer
 	cmd.Stderr = &errb
