@@ -190,6 +190,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 		nodes, clients, shards int
 		duration, netDelay     time.Duration
 		storage                string
+		rate                   float64
 		seed                   int64
 	)
 	fs := flag.NewFlagSet("phantom run", flag.ContinueOnError)
@@ -200,6 +201,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	fs.IntVar(&shards, "shards", def.Shards, fmt.Sprintf("Raft groups keys are hash-partitioned over, each of min(3, nodes) replicas; 0 = one per node (0..%d)", core.MaxShards))
 	fs.DurationVar(&netDelay, "net-delay", time.Duration(def.NetDelay), "one-way delay added to every link between nodes (e.g. 5ms)")
 	fs.StringVar(&storage, "storage", def.Storage, "where Raft logs live: memory, or disk (fsync'd, in a temporary directory removed at exit)")
+	fs.Float64Var(&rate, "rate", def.Rate, "open loop: iterations per second over all clients, started on schedule however the cluster answers; latency counts from the scheduled time (0 = closed loop)")
 	fs.IntVar(&clients, "clients", def.Clients, fmt.Sprintf("concurrent load clients (%d..%d)", suites.MinClients, suites.MaxClients))
 	fs.DurationVar(&duration, "duration", time.Duration(def.Duration), "how long each suite runs (e.g. 10s, 1m)")
 	fs.StringVar(&rf.dataSize, "data-size", def.DataSize.String(), "bytes per written value: 512B, 1KiB, 64KB, 1MB, 1MiB (up to 16MiB)")
@@ -246,6 +248,8 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 			rf.cfg.NetDelay = netDelay
 		case "storage":
 			rf.cfg.Storage = storage
+		case "rate":
+			rf.cfg.Rate = rate
 		case "duration":
 			rf.cfg.Duration = duration
 		case "seed":
@@ -297,8 +301,6 @@ func configFromProfile(p profiles.Profile) (suites.Config, error) {
 		return fmt.Errorf("profile %s sets %s, but %s is not built yet; remove it from the profile", name, key, why)
 	}
 	switch {
-	case p.Rate != 0:
-		return suites.Config{}, unsupported(fmt.Sprintf("rate = %g", p.Rate), "the open-loop load model")
 	case len(p.At) > 0:
 		return suites.Config{}, unsupported("at actions", "scripted live changes")
 	}
@@ -308,6 +310,7 @@ func configFromProfile(p profiles.Profile) (suites.Config, error) {
 	cfg.Nodes = p.Nodes
 	cfg.Shards = p.Shards
 	cfg.Storage = p.Storage
+	cfg.Rate = p.Rate
 	cfg.NetDelay = time.Duration(p.NetDelay)
 	cfg.Clients = p.Clients
 	cfg.Duration = time.Duration(p.Duration)
@@ -452,6 +455,9 @@ func (p *progressPrinter) onSnapshot(s *metrics.Snapshot) {
 		w := o.Window
 		fmt.Fprintf(&b, "  %s %s ops/s avg %s p99 %s err %d", o.Name, metrics.FormatCount(w.OpsPerSec),
 			metrics.FormatDuration(w.Latency.Avg), metrics.FormatDuration(w.Latency.P99), w.Errors)
+	}
+	if s.Load.TargetRate > 0 {
+		fmt.Fprintf(&b, "  late %d behind %s", s.Load.Late, metrics.FormatDuration(s.Load.Lag))
 	}
 	if g := s.System.CPU; g.OK {
 		fmt.Fprintf(&b, "  cpu %.0f%%", g.Value)

@@ -34,7 +34,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 	badTOML := write("bad.toml", "nodes = [\n")
 	unknownKey := write("unknown.toml", "nodez = 3\n")
 	outOfRange := write("range.toml", "nodes = 0\n")
-	unbuilt := write("rate.toml", "rate = 100\n")
+	unbuilt := write("at.toml", "at = [\"10s:heal\"]\n")
 	for _, c := range []struct {
 		name string
 		args []string
@@ -64,7 +64,8 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"malformed profile", []string{"run", "--profile", badTOML}, "malformed TOML"},
 		{"unknown profile key", []string{"run", "--profile", unknownKey}, `unknown key "nodez"`},
 		{"profile out of range", []string{"run", "--profile", outOfRange}, "nodes = 0 is out of range"},
-		{"profile with unbuilt feature", []string{"run", "--profile", unbuilt}, "rate = 100, but the open-loop load model is not built yet"},
+		{"profile with unbuilt feature", []string{"run", "--profile", unbuilt}, "at actions, but scripted live changes is not built yet"},
+		{"rate negative", []string{"run", "--rate", "-5"}, "rate must be between 0 (closed loop)"},
 		{"unknown storage", []string{"run", "--storage", "tape"}, `storage must be "memory" or "disk", got "tape"`},
 		{"profiles show missing", []string{"profiles", "show", "nope"}, `no profile named "nope"`},
 		{"profiles bad command", []string{"profiles", "frob"}, "unknown profiles command"},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/phantomdb/phantom/core"
@@ -15,7 +16,8 @@ const (
 	MinNodes, MaxNodes       = 1, core.MaxNodes
 	MinClients, MaxClients   = 1, 10_000
 	MinDuration, MaxDuration = 500 * time.Millisecond, 24 * time.Hour
-	MinDataSize, MaxDataSize = 1, 16 << 20 // 1 byte to 16 MiB per value
+	MinDataSize, MaxDataSize = 1, 16 << 20  // 1 byte to 16 MiB per value
+	MaxRate                  = 10_000_000.0 // ops/s in the open loop
 )
 
 // Config is everything a run needs. Zero fields take DefaultConfig's values
@@ -28,6 +30,10 @@ type Config struct {
 	NetDelay time.Duration // one-way delay added to every link between nodes
 	Storage  string        // "memory" or "disk" (fsync'd Raft logs in a temporary directory)
 	Clients  int           // concurrent load clients (closed loop: each issues its next op when the last returns)
+	// Rate, when above zero, is the open loop: iterations per second over
+	// all clients, each started at its scheduled time however the system
+	// answers, with latency measured from that time.
+	Rate     float64
 	Duration time.Duration // how long each suite runs
 	DataSize int           // bytes per written value
 	// Tick is how often figures are harvested and a snapshot published.
@@ -77,6 +83,9 @@ func (c Config) Validate() error {
 	}
 	if c.NetDelay < 0 || c.NetDelay > 10*time.Second {
 		errs = append(errs, fmt.Errorf("net delay must be between 0s and 10s, got %v", c.NetDelay))
+	}
+	if c.Rate < 0 || c.Rate > MaxRate || math.IsNaN(c.Rate) {
+		errs = append(errs, fmt.Errorf("rate must be between 0 (closed loop) and %g ops/s, got %g", MaxRate, c.Rate))
 	}
 	if c.Storage != "" && c.Storage != core.StorageMemory && c.Storage != core.StorageDisk {
 		errs = append(errs, fmt.Errorf("storage must be %q or %q, got %q", core.StorageMemory, core.StorageDisk, c.Storage))

@@ -130,6 +130,9 @@ type run struct {
 	elapsed     time.Duration
 	errText     string
 	lastCluster metrics.Cluster
+	pace        *pacer // the running suite's schedule, nil in the closed loop
+	lateBefore  uint64 // late iterations of the suites already run
+	load        metrics.Load
 }
 
 func (x *run) do(ctx context.Context) error {
@@ -186,6 +189,9 @@ func (x *run) do(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if x.cfg.Rate > 0 {
+		x.collector.OpenLoop()
+	}
 	x.running = map[string]time.Duration{}
 	first := 0
 	for _, s := range x.suites {
@@ -218,6 +224,8 @@ func (x *run) runSuite(ctx context.Context, s Suite, env Env, first, n int) erro
 	var wg sync.WaitGroup
 	x.collector.Activate(first, n)
 	begun := time.Now()
+	pace := newPacer(x.cfg.Rate, x.cfg.Clients, begun)
+	x.pace = pace
 	for id := 0; id < x.cfg.Clients; id++ {
 		rec := x.collector.NewRecorder(first, n)
 		c := w.Client(id)
@@ -226,9 +234,13 @@ func (x *run) runSuite(ctx context.Context, s Suite, env Env, first, n int) erro
 			defer wg.Done()
 			defer rec.Close()
 			defer x.recoverClient(stop)
-			for lctx.Err() == nil {
-				c.Do(lctx, rec)
+			if pace == nil {
+				for lctx.Err() == nil {
+					c.Do(lctx, rec)
+				}
+				return
 			}
+			pace.run(lctx, id, rec, c)
 		}()
 	}
 	if p, ok := w.(Prober); ok {
@@ -268,6 +280,11 @@ func (x *run) runSuite(ctx context.Context, s Suite, env Env, first, n int) erro
 	}
 	x.tick(time.Now(), metrics.PhaseRunning) // harvest the drained clients
 	x.collector.Deactivate(first, n)
+	if x.pace != nil {
+		x.loadView()
+		x.lateBefore = x.load.Late
+		x.pace = nil
+	}
 	delete(x.running, x.suite)
 	x.event(metrics.EventInfo, fmt.Sprintf("suite %s finished", s.Name()))
 	return nil
@@ -309,7 +326,7 @@ func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 	x.seq++
 	s := &metrics.Snapshot{
 		Seq: x.seq, At: time.Now(), Elapsed: x.elapsed, Planned: x.planned(), Phase: phase, Suite: x.suite,
-		Ops: x.ops, Verdicts: x.verdicts, Err: x.errText,
+		Ops: x.ops, Verdicts: x.verdicts, Err: x.errText, Load: x.loadView(),
 	}
 	if x.sampler != nil {
 		s.System = x.sampler.Latest()
@@ -385,4 +402,18 @@ func (x *run) finish(err error) *metrics.Report {
 		res = x.sampler.Summary()
 	}
 	return metrics.NewReport(last, final, res)
+}
+
+// loadView sums the schedule's state for a snapshot; late and the worst
+// lag accumulate over the run's suites.
+func (x *run) loadView() metrics.Load {
+	x.load.TargetRate = x.cfg.Rate
+	x.load.Lag = 0
+	if x.pace != nil {
+		late, lag, worst := x.pace.state()
+		x.load.Late = x.lateBefore + late
+		x.load.Lag = lag
+		x.load.MaxLag = max(x.load.MaxLag, worst)
+	}
+	return x.load
 }

@@ -45,7 +45,8 @@ const HistoryLen = 240
 // be called from any goroutine.
 type Collector struct {
 	ops    []OpSpec
-	window int // ticks in a window
+	window int  // ticks in a window
+	open   bool // open loop: recorders keep service time apart
 
 	mu     sync.Mutex
 	recs   []*Recorder
@@ -103,6 +104,10 @@ func newBuckets(n int) []*bucket {
 	return bs
 }
 
+// OpenLoop makes the recorders made from now on keep service time apart
+// from latency measured from the intended start.
+func (c *Collector) OpenLoop() { c.open = true }
+
 // Ops lists the ops the collector was made for, in order.
 func (c *Collector) Ops() []OpSpec { return c.ops }
 
@@ -122,7 +127,7 @@ func (c *Collector) NewRecorder(first, n int) *Recorder {
 	if first < 0 || n < 0 || first+n > len(c.ops) {
 		panic(fmt.Sprintf("metrics: recorder range [%d,%d) outside %d ops", first, first+n, len(c.ops)))
 	}
-	r := newRecorder(first, n)
+	r := newRecorder(first, n, c.open)
 	c.mu.Lock()
 	c.recs = append(c.recs, r)
 	c.mu.Unlock()
@@ -178,7 +183,7 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 	for i := range c.ops {
 		// A worker may finish its last op just after its suite is
 		// deactivated; its figures still count, its time does not.
-		on := active[i] || c.tick[i].hist.TotalCount() > 0 || c.tick[i].errors != [numErrorKinds]uint64{}
+		on := active[i] || c.tick[i].lat.hist.TotalCount() > 0 || c.tick[i].errors != [numErrorKinds]uint64{}
 		c.ringOn[c.slot][i] = on && active[i]
 		var tickDt time.Duration
 		if active[i] {
@@ -193,7 +198,7 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 		if active[i] {
 			c.totalDt[i] += dt
 		}
-		if c.totalDt[i] == 0 && c.total[i].hist.TotalCount() == 0 && !on {
+		if c.totalDt[i] == 0 && c.total[i].lat.hist.TotalCount() == 0 && !on {
 			continue // never ran: nothing to show yet
 		}
 

@@ -18,12 +18,13 @@ type Figures struct {
 	ErrorsBy  map[string]uint64 // by ErrorKind name; nil when there were none
 	OpsPerSec float64
 	Elapsed   time.Duration
-	Latency   Latency
+	Latency   Latency  // open loop: from each op's intended start
+	Service   *Latency // open loop only: from each op's actual start
 }
 
 // figuresOf computes the figures of b over the measured span elapsed.
 func figuresOf(b *bucket, elapsed time.Duration) Figures {
-	n := b.hist.TotalCount()
+	n := b.lat.hist.TotalCount()
 	f := Figures{Count: uint64(n), Elapsed: elapsed, OpsPerSec: rate(uint64(n), elapsed)}
 	for k, e := range b.errors {
 		if e == 0 {
@@ -38,19 +39,31 @@ func figuresOf(b *bucket, elapsed time.Duration) Figures {
 	if n == 0 {
 		return f
 	}
+	f.Latency = latencyOf(&b.lat)
+	if b.svc != nil {
+		svc := latencyOf(b.svc)
+		f.Service = &svc
+	}
+	return f
+}
+
+func latencyOf(d *dist) Latency {
+	n := d.hist.TotalCount()
+	if n == 0 {
+		return Latency{}
+	}
 	// Percentiles are the highest value of their histogram bucket, which
 	// can overshoot the exact maximum by up to 0.1%; clamp so p99 <= max.
-	pct := func(q float64) time.Duration { return time.Duration(min(b.hist.ValueAtPercentile(q), b.maxNs)) }
-	f.Latency = Latency{
-		Avg:  time.Duration(b.sumNs / n),
-		Min:  time.Duration(b.minNs),
-		Max:  time.Duration(b.maxNs),
+	pct := func(q float64) time.Duration { return time.Duration(min(d.hist.ValueAtPercentile(q), d.maxNs)) }
+	return Latency{
+		Avg:  time.Duration(d.sumNs / n),
+		Min:  time.Duration(d.minNs),
+		Max:  time.Duration(d.maxNs),
 		P50:  pct(50),
 		P90:  pct(90),
 		P99:  pct(99),
 		P999: pct(99.9),
 	}
-	return f
 }
 
 // rate is count per second over elapsed; zero when no time was measured.

@@ -42,35 +42,76 @@ func (k ErrorKind) String() string {
 	return "unknown"
 }
 
-// bucket is what one worker recorded for one op during one tick.
+// dist is a latency distribution: an HDR histogram plus the exact sum and
+// extremes.
+type dist struct {
+	hist  *hdr.Histogram
+	sumNs int64 // exact sum, so the average is not rounded to histogram buckets
+	minNs int64 // exact extremes; meaningful only when hist has values
+	maxNs int64
+}
+
+func newDist() *dist { return &dist{hist: newHistogram()} }
+
+func (d *dist) record(v int64) {
+	if d.hist.TotalCount() == 0 || v < d.minNs {
+		d.minNs = v
+	}
+	if v > d.maxNs {
+		d.maxNs = v
+	}
+	_ = d.hist.RecordValue(v) // callers clamp v into range
+	d.sumNs += v
+}
+
+func (d *dist) reset() {
+	if d.hist.TotalCount() > 0 { // Reset clears every counter; skip it when idle
+		d.hist.Reset()
+	}
+	d.sumNs, d.minNs, d.maxNs = 0, 0, 0
+}
+
+func (d *dist) add(o *dist) {
+	if o.hist.TotalCount() == 0 {
+		return
+	}
+	if d.hist.TotalCount() == 0 || o.minNs < d.minNs {
+		d.minNs = o.minNs
+	}
+	if o.maxNs > d.maxNs {
+		d.maxNs = o.maxNs
+	}
+	d.hist.Merge(o.hist)
+	d.sumNs += o.sumNs
+}
+
+// bucket is what one worker recorded for one op during one tick. In the
+// open loop lat is measured from each op's intended start (corrected for
+// coordinated omission) and svc from its actual start; in the closed loop
+// the two are the same and svc is nil.
 type bucket struct {
-	hist   *hdr.Histogram
-	sumNs  int64 // exact sum, so the average is not rounded to histogram buckets
-	minNs  int64 // exact extremes; meaningful only when hist has values
-	maxNs  int64
+	lat    dist
+	svc    *dist
 	errors [numErrorKinds]uint64
 }
 
-func newBucket() *bucket { return &bucket{hist: newHistogram()} }
+func newBucket() *bucket { return &bucket{lat: *newDist()} }
 
 func (b *bucket) reset() {
-	if b.hist.TotalCount() > 0 { // Reset clears every counter; skip it when idle
-		b.hist.Reset()
+	b.lat.reset()
+	if b.svc != nil {
+		b.svc.reset()
 	}
-	b.sumNs, b.minNs, b.maxNs = 0, 0, 0
 	b.errors = [numErrorKinds]uint64{}
 }
 
 func (b *bucket) add(o *bucket) {
-	if n := o.hist.TotalCount(); n > 0 {
-		if b.hist.TotalCount() == 0 || o.minNs < b.minNs {
-			b.minNs = o.minNs
+	b.lat.add(&o.lat)
+	if o.svc != nil {
+		if b.svc == nil {
+			b.svc = newDist()
 		}
-		if o.maxNs > b.maxNs {
-			b.maxNs = o.maxNs
-		}
-		b.hist.Merge(o.hist)
-		b.sumNs += o.sumNs
+		b.svc.add(o.svc)
 	}
 	for i := range b.errors {
 		b.errors[i] += o.errors[i]
@@ -88,38 +129,43 @@ type Recorder struct {
 	active []atomic.Pointer[bucket] // written by the worker
 	spare  []*bucket                // owned by the collector
 	closed atomic.Bool
+	open   bool  // open loop: keep service time apart
+	lagNs  int64 // how late the current iteration started; owner only
 }
 
-func newRecorder(first, n int) *Recorder {
-	r := &Recorder{first: first, ph: newPhaser(), active: make([]atomic.Pointer[bucket], n), spare: make([]*bucket, n)}
+func newRecorder(first, n int, open bool) *Recorder {
+	r := &Recorder{first: first, ph: newPhaser(), active: make([]atomic.Pointer[bucket], n), spare: make([]*bucket, n), open: open}
 	for i := range r.active {
-		r.active[i].Store(newBucket())
-		r.spare[i] = newBucket()
+		a, b := newBucket(), newBucket()
+		if open {
+			a.svc, b.svc = newDist(), newDist()
+		}
+		r.active[i].Store(a)
+		r.spare[i] = b
 	}
 	return r
 }
 
+// SetLag tells the recorder how long after its intended start the worker's
+// current iteration began (open loop). Every op the iteration records
+// counts that lag in its latency, which corrects for coordinated omission;
+// its service time leaves it out. Only the owner goroutine calls it.
+func (r *Recorder) SetLag(d time.Duration) { r.lagNs = max(int64(d), 0) }
+
 // Record adds one successful completion of op (an index into the ops the
 // recorder was made for) that took d.
 func (r *Recorder) Record(op int, d time.Duration) {
-	v := int64(d)
-	if v > highestLatency {
-		v = highestLatency
-	} else if v < 0 {
-		v = 0
-	}
+	svc := clampLatency(int64(d))
 	p := r.ph.enter()
 	b := r.active[op].Load()
-	if b.hist.TotalCount() == 0 || v < b.minNs {
-		b.minNs = v
+	b.lat.record(clampLatency(svc + r.lagNs))
+	if r.open {
+		b.svc.record(svc)
 	}
-	if v > b.maxNs {
-		b.maxNs = v
-	}
-	_ = b.hist.RecordValue(v) // in range by the clamp above
-	b.sumNs += v
 	r.ph.exit(p)
 }
+
+func clampLatency(v int64) int64 { return min(max(v, 0), highestLatency) }
 
 // Fail counts one failed attempt of op.
 func (r *Recorder) Fail(op int, kind ErrorKind) {

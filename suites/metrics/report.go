@@ -31,6 +31,19 @@ type Report struct {
 	Resources      ResourcesReport        `json:"resources"`
 	Events         []EventReport          `json:"events"`
 	Cluster        ClusterReport          `json:"cluster"`
+	Load           LoadReport             `json:"load"`
+}
+
+// LoadReport says how load was generated and, in the open loop, how well
+// the schedule was kept.
+type LoadReport struct {
+	Model           string  `json:"model"` // "closed" or "open"
+	TargetOpsPerSec float64 `json:"target_ops_per_sec,omitempty"`
+	// Late counts iterations that started more than a millisecond after
+	// their intended time: the system fell behind the schedule. The rate is
+	// never lowered; their latency includes the wait.
+	Late     uint64  `json:"late"`
+	MaxLagMs float64 `json:"max_lag_ms"` // the furthest a client fell behind
 }
 
 // SuiteReport holds one suite's ops.
@@ -48,6 +61,9 @@ type OpReport struct {
 	OpsPerSec      float64           `json:"ops_per_sec"`
 	ElapsedSeconds float64           `json:"elapsed_s"`
 	LatencyMs      LatencyMs         `json:"latency_ms"`
+	// ServiceLatencyMs is set in the open loop, where latency_ms counts
+	// from each op's intended start and this from its actual start.
+	ServiceLatencyMs *LatencyMs `json:"service_latency_ms,omitempty"`
 }
 
 // LatencyMs is Latency in milliseconds.
@@ -147,10 +163,15 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 			s = SuiteReport{Ops: map[string]OpReport{}}
 		}
 		t := o.Total
-		s.Ops[o.Name] = OpReport{
+		op := OpReport{
 			Count: t.Count, Errors: t.Errors, ErrorsByKind: t.ErrorsBy,
 			OpsPerSec: t.OpsPerSec, ElapsedSeconds: t.Elapsed.Seconds(), LatencyMs: latencyMs(t.Latency),
 		}
+		if t.Service != nil {
+			svc := latencyMs(*t.Service)
+			op.ServiceLatencyMs = &svc
+		}
+		s.Ops[o.Name] = op
 		if o.Primary {
 			s.OpsPerSec += t.OpsPerSec
 		}
@@ -181,6 +202,10 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 	r.Resources.Network.TxBytesPerSec = stat(res.NetTx)
 	r.Resources.Disk.ReadBytesPerSec = stat(res.DiskRead)
 	r.Resources.Disk.WriteBytesPerSec = stat(res.DiskWrite)
+	r.Load = LoadReport{Model: "closed", Late: last.Load.Late, MaxLagMs: float64(last.Load.MaxLag) / float64(time.Millisecond)}
+	if last.Load.TargetRate > 0 {
+		r.Load.Model, r.Load.TargetOpsPerSec = "open", last.Load.TargetRate
+	}
 	r.Cluster = ClusterReport{Nodes: len(last.Cluster.Nodes), Shards: len(last.Cluster.Shards), LeaderChanges: last.Cluster.LeaderChanges}
 	return r
 }

@@ -28,6 +28,7 @@ type Snapshot struct {
 	Cluster  Cluster
 	Verdicts []Verdict // the window judged against the baselines this tick
 	Events   []Event   // every event so far, oldest first
+	Load     Load      // how the load is generated and the schedule kept
 	Err      string    // why the run failed, when Phase is PhaseFailed
 }
 
@@ -50,6 +51,15 @@ func (s *Snapshot) Violated(op OpSpec) bool {
 		}
 	}
 	return false
+}
+
+// Load describes the load model: closed loop (TargetRate 0), or open loop
+// at TargetRate ops/s, with how far the clients fell behind its schedule.
+type Load struct {
+	TargetRate float64
+	Late       uint64        // iterations started over a millisecond late, so far
+	MaxLag     time.Duration // the furthest any client has fallen behind
+	Lag        time.Duration // how far behind the furthest client is now
 }
 
 // Cluster is the embedded cluster's state as the front ends show it.

@@ -19,6 +19,15 @@ func WriteSummary(w io.Writer, r *Report) error {
 			FormatCount(o.OpsPerSec), msText(l.Avg), msText(l.P50), msText(l.P90), msText(l.P99), msText(l.P999), msText(l.Max))
 	}
 	tw.Flush()
+	if r.Load.Model == "open" {
+		fmt.Fprintf(ew, "\nopen loop at %s ops/s: latency counts from each op's intended start; %s iterations started late, at most %s behind\n",
+			FormatCount(r.Load.TargetOpsPerSec), FormatCount(float64(r.Load.Late)), msText(r.Load.MaxLagMs))
+		for _, o := range sortedOps(r) {
+			if s := o.ServiceLatencyMs; s != nil {
+				fmt.Fprintf(ew, "  service time %s: avg %s p50 %s p99 %s max %s\n", o.Name, msText(s.Avg), msText(s.P50), msText(s.P99), msText(s.Max))
+			}
+		}
+	}
 
 	if len(r.Baselines) > 0 {
 		fmt.Fprintln(ew, "\nbaselines")
