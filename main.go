@@ -191,6 +191,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 		duration, netDelay     time.Duration
 		storage                string
 		rate                   float64
+		at                     listFlag
 		seed                   int64
 	)
 	fs := flag.NewFlagSet("phantom run", flag.ContinueOnError)
@@ -202,6 +203,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	fs.DurationVar(&netDelay, "net-delay", time.Duration(def.NetDelay), "one-way delay added to every link between nodes (e.g. 5ms)")
 	fs.StringVar(&storage, "storage", def.Storage, "where Raft logs live: memory, or disk (fsync'd, in a temporary directory removed at exit)")
 	fs.Float64Var(&rate, "rate", def.Rate, "open loop: iterations per second over all clients, started on schedule however the cluster answers; latency counts from the scheduled time (0 = closed loop)")
+	fs.Var(&at, "at", "TIME:ACTION, repeatable: a live change at a time since the load started — clients=N, nodes=N, data-size=SIZE, rate=N, net-delay=D, kill-leader, partition=NODE, heal, pause, resume (e.g. --at 10s:clients=50 --at 20s:kill-leader); replaces the profile's list")
 	fs.IntVar(&clients, "clients", def.Clients, fmt.Sprintf("concurrent load clients (%d..%d)", suites.MinClients, suites.MaxClients))
 	fs.DurationVar(&duration, "duration", time.Duration(def.Duration), "how long each suite runs (e.g. 10s, 1m)")
 	fs.StringVar(&rf.dataSize, "data-size", def.DataSize.String(), "bytes per written value: 512B, 1KiB, 64KB, 1MB, 1MiB (up to 16MiB)")
@@ -250,6 +252,17 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 			rf.cfg.Storage = storage
 		case "rate":
 			rf.cfg.Rate = rate
+		case "at":
+			var acts []profiles.Action
+			for _, a := range at {
+				act, err := profiles.ParseAction(a)
+				if err != nil {
+					flagErr = fmt.Errorf("--at %s: %w", a, err)
+					return
+				}
+				acts = append(acts, act)
+			}
+			rf.cfg.At = timedActions(acts)
 		case "duration":
 			rf.cfg.Duration = duration
 		case "seed":
@@ -297,13 +310,6 @@ func configFromProfile(p profiles.Profile) (suites.Config, error) {
 	if name == "" {
 		name = "(unnamed)"
 	}
-	unsupported := func(key, why string) error {
-		return fmt.Errorf("profile %s sets %s, but %s is not built yet; remove it from the profile", name, key, why)
-	}
-	switch {
-	case len(p.At) > 0:
-		return suites.Config{}, unsupported("at actions", "scripted live changes")
-	}
 	cfg := suites.DefaultConfig()
 	cfg.Profile = p.Name
 	cfg.Suites = append([]string(nil), p.Suites...)
@@ -311,6 +317,11 @@ func configFromProfile(p profiles.Profile) (suites.Config, error) {
 	cfg.Shards = p.Shards
 	cfg.Storage = p.Storage
 	cfg.Rate = p.Rate
+	acts, err := p.Actions()
+	if err != nil {
+		return suites.Config{}, fmt.Errorf("profile %s: %w", name, err)
+	}
+	cfg.At = timedActions(acts)
 	cfg.NetDelay = time.Duration(p.NetDelay)
 	cfg.Clients = p.Clients
 	cfg.Duration = time.Duration(p.Duration)
@@ -572,4 +583,25 @@ func runProfiles(args []string, stdout io.Writer) error {
 		return nil
 	}
 	return usagef("unknown profiles command %q; use 'phantom profiles' or 'phantom profiles show NAME'", strings.Join(args, " "))
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// timedActions turns parsed profile actions into the runner's.
+func timedActions(acts []profiles.Action) []suites.TimedAction {
+	out := make([]suites.TimedAction, 0, len(acts))
+	for _, a := range acts {
+		node := a.Node
+		if node != "" && strings.Trim(node, "0123456789") == "" {
+			node = "n" + node
+		}
+		out = append(out, suites.TimedAction{At: a.At, Action: suites.Action{
+			Verb: a.Verb, Count: a.Count, Size: int(a.Size), Rate: a.Rate, Delay: a.Delay, Node: node,
+		}})
+	}
+	return out
 }

@@ -34,7 +34,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 	badTOML := write("bad.toml", "nodes = [\n")
 	unknownKey := write("unknown.toml", "nodez = 3\n")
 	outOfRange := write("range.toml", "nodes = 0\n")
-	unbuilt := write("at.toml", "at = [\"10s:heal\"]\n")
+	late := write("late.toml", "at = [\"10m:heal\"]\n")
 	for _, c := range []struct {
 		name string
 		args []string
@@ -64,7 +64,9 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"malformed profile", []string{"run", "--profile", badTOML}, "malformed TOML"},
 		{"unknown profile key", []string{"run", "--profile", unknownKey}, `unknown key "nodez"`},
 		{"profile out of range", []string{"run", "--profile", outOfRange}, "nodes = 0 is out of range"},
-		{"profile with unbuilt feature", []string{"run", "--profile", unbuilt}, "at actions, but scripted live changes is not built yet"},
+		{"profile action after the end", []string{"run", "--profile", late}, "at 10m0s:heal comes after the load ends"},
+		{"at unknown action", []string{"run", "--at", "5s:explode"}, `--at 5s:explode: unknown action "explode"`},
+		{"at after the end", []string{"run", "--suites", "consensus", "--duration", "5s", "--at", "6s:heal"}, "comes after the load ends (5s planned)"},
 		{"rate negative", []string{"run", "--rate", "-5"}, "rate must be between 0 (closed loop)"},
 		{"unknown storage", []string{"run", "--storage", "tape"}, `storage must be "memory" or "disk", got "tape"`},
 		{"profiles show missing", []string{"profiles", "show", "nope"}, `no profile named "nope"`},

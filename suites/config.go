@@ -48,6 +48,8 @@ type Config struct {
 	Seed         int64 // base seed of every random generator
 	// LogOutput receives the cluster's Raft logs; nil discards them.
 	LogOutput io.Writer
+	// At are live changes scripted at times since the load started.
+	At []TimedAction
 	// OnSnapshot, when set, is called with every published snapshot from
 	// the runner's tick goroutine. It must return quickly.
 	OnSnapshot func(*metrics.Snapshot)
@@ -107,6 +109,14 @@ func (c Config) Validate() error {
 	}
 	if c.MemoryBudget < 0 {
 		errs = append(errs, fmt.Errorf("memory budget must not be negative, got %d", c.MemoryBudget))
+	}
+	planned := time.Duration(len(c.Suites)) * c.Duration
+	for _, a := range c.At {
+		if err := a.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("at %v: %w", a.At, err))
+		} else if a.At < 0 || a.At >= planned {
+			errs = append(errs, fmt.Errorf("at %v:%s comes after the load ends (%v planned)", a.At, a.Action, planned))
+		}
 	}
 	if err := c.Baselines.Validate(); err != nil {
 		errs = append(errs, err)

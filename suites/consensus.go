@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/phantomdb/phantom/core"
@@ -52,13 +53,7 @@ func (consensusSuite) Ops() []metrics.OpSpec {
 
 func (consensusSuite) Prepare(_ context.Context, env Env) (Workload, error) {
 	w := &consensusWorkload{cluster: env.Cluster, seed: env.Seed, elections: env.Replicas >= 3}
-	// One shared payload: values are never mutated, and the core copies
-	// what it needs into the Raft log.
-	w.payload = make([]byte, env.DataSize)
-	rng := rand.New(rand.NewPCG(uint64(env.Seed), 0x70ace))
-	for i := range w.payload {
-		w.payload[i] = byte(rng.Uint32())
-	}
+	w.SetDataSize(env.DataSize)
 	w.keys = make([]string, env.Keys)
 	for i := range w.keys {
 		w.keys[i] = "c/" + strconv.Itoa(i)
@@ -68,10 +63,22 @@ func (consensusSuite) Prepare(_ context.Context, env Env) (Workload, error) {
 
 type consensusWorkload struct {
 	cluster   *core.Cluster
-	payload   []byte
+	payload   atomic.Pointer[[]byte]
 	keys      []string
 	seed      int64
 	elections bool // a shard can lose its leader and elect another
+}
+
+// SetDataSize makes the values written from now on n bytes long. One
+// payload is shared by every client: values are never mutated once
+// written, and the core copies what it needs into the Raft log.
+func (w *consensusWorkload) SetDataSize(n int) {
+	p := make([]byte, n)
+	rng := rand.New(rand.NewPCG(uint64(w.seed), 0x70ace))
+	for i := range p {
+		p[i] = byte(rng.Uint32())
+	}
+	w.payload.Store(&p)
 }
 
 func (w *consensusWorkload) Client(id int) Client {
@@ -90,13 +97,14 @@ type consensusClient struct {
 func (c *consensusClient) Do(ctx context.Context, rec *metrics.Recorder) {
 	key := c.w.keys[c.rng.IntN(len(c.w.keys))]
 	c.n++
+	payload := *c.w.payload.Load()
 	start := time.Now()
 	if c.n%readEvery == readEvery/2 {
-		err := c.w.cluster.PutReplicated(ctx, key, c.w.payload)
+		err := c.w.cluster.PutReplicated(ctx, key, payload)
 		observe(ctx, rec, opReplicate, start, err)
 		return
 	}
-	err := c.w.cluster.Put(ctx, key, c.w.payload)
+	err := c.w.cluster.Put(ctx, key, payload)
 	if !observe(ctx, rec, opSubmit, start, err) || c.n%readEvery != 0 {
 		return
 	}

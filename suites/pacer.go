@@ -2,10 +2,10 @@ package suites
 
 import (
 	"context"
+	"math"
+	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/phantomdb/phantom/suites/metrics"
 )
 
 // lateAfter is how far behind its schedule an iteration must start to
@@ -18,19 +18,26 @@ const lateAfter = time.Millisecond
 // iteration at once and keeps the schedule's times — the rate is never
 // lowered — and every op of a late iteration counts the delay in its
 // latency, so a stall shows in the percentiles (coordinated omission).
+//
+// The rate and the number of clients can change while it runs; each client
+// spaces its next iteration by the interval in force when it schedules it.
+// A pause shifts every schedule by its length, so resuming is no burst.
 type pacer struct {
-	interval time.Duration // between one client's iterations
 	begun    time.Time
-	clients  []paceState
+	rateBits atomic.Uint64 // float64 iterations per second
+	clients  atomic.Int64
+	shiftNs  atomic.Int64 // total pause time, added to every intended time
+
+	mu     sync.Mutex
+	states []*paceState
 }
 
 // paceState is one client's standing against the schedule, written by that
 // client and read by the tick goroutine.
 type paceState struct {
 	late  atomic.Uint64
-	lagNs atomic.Int64 // how far behind the client is now
+	lagNs atomic.Int64 // how far behind the client was at its last start
 	worst atomic.Int64
-	_     [40]byte // keep clients' counters on separate cache lines
 }
 
 // newPacer returns the schedule for rate iterations per second over
@@ -39,49 +46,73 @@ func newPacer(rate float64, clients int, begun time.Time) *pacer {
 	if rate <= 0 {
 		return nil
 	}
-	return &pacer{
-		interval: time.Duration(float64(clients) / rate * float64(time.Second)),
-		begun:    begun,
-		clients:  make([]paceState, clients),
-	}
+	p := &pacer{begun: begun}
+	p.setRate(rate)
+	p.clients.Store(int64(clients))
+	return p
 }
 
-// run drives client id on the schedule until ctx ends.
-func (p *pacer) run(ctx context.Context, id int, rec *metrics.Recorder, c Client) {
-	st := &p.clients[id]
-	// Stagger the clients over one interval so their starts interleave.
-	next := p.begun.Add(p.interval * time.Duration(id) / time.Duration(len(p.clients)))
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	<-timer.C
-	for ctx.Err() == nil {
-		if wait := time.Until(next); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				return
-			case <-timer.C:
-			}
-		}
-		lag := time.Since(next)
-		st.lagNs.Store(int64(lag))
-		if lag > lateAfter {
-			st.late.Add(1)
-			if int64(lag) > st.worst.Load() {
-				st.worst.Store(int64(lag))
-			}
-		}
-		rec.SetLag(lag)
-		c.Do(ctx, rec)
-		next = next.Add(p.interval)
-	}
+func (p *pacer) setRate(rate float64) { p.rateBits.Store(math.Float64bits(rate)) }
+
+func (p *pacer) interval() time.Duration {
+	return time.Duration(float64(p.clients.Load()) / math.Float64frombits(p.rateBits.Load()) * float64(time.Second))
 }
+
+// schedule is one client's place in the pacer.
+type schedule struct {
+	p     *pacer
+	st    *paceState
+	next  time.Time // intended start of the next iteration, before shifts
+	timer *time.Timer
+}
+
+// schedule starts client id's schedule, staggered among the clients, from
+// from (the suite's start, or now for a client added later).
+func (p *pacer) schedule(id int, from time.Time) *schedule {
+	st := &paceState{}
+	p.mu.Lock()
+	p.states = append(p.states, st)
+	p.mu.Unlock()
+	iv := p.interval()
+	s := &schedule{p: p, st: st, next: from.Add(iv * time.Duration(id) / time.Duration(max(p.clients.Load(), 1))), timer: time.NewTimer(time.Hour)}
+	s.timer.Stop()
+	return s
+}
+
+// wait sleeps until the next intended start and returns how late the
+// iteration starts; false when ctx ended first.
+func (s *schedule) wait(ctx context.Context) (time.Duration, bool) {
+	intended := s.next.Add(time.Duration(s.p.shiftNs.Load()))
+	if d := time.Until(intended); d > 0 {
+		s.timer.Reset(d)
+		select {
+		case <-ctx.Done():
+			s.timer.Stop()
+			return 0, false
+		case <-s.timer.C:
+		}
+		intended = s.next.Add(time.Duration(s.p.shiftNs.Load()))
+	}
+	lag := max(time.Since(intended), 0)
+	s.st.lagNs.Store(int64(lag))
+	if lag > lateAfter {
+		s.st.late.Add(1)
+		if int64(lag) > s.st.worst.Load() {
+			s.st.worst.Store(int64(lag))
+		}
+	}
+	s.next = s.next.Add(s.p.interval())
+	return lag, true
+}
+
+func (s *schedule) stop() { s.timer.Stop() }
 
 // state sums the clients: late iterations, the furthest behind any client
 // is now, and the furthest any has been.
 func (p *pacer) state() (late uint64, lag, worst time.Duration) {
-	for i := range p.clients {
-		st := &p.clients[i]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, st := range p.states {
 		late += st.late.Load()
 		lag = max(lag, time.Duration(st.lagNs.Load()))
 		worst = max(worst, time.Duration(st.worst.Load()))

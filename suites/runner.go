@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,8 +22,9 @@ type Runner struct {
 	cfg    Config
 	suites []Suite
 
-	latest atomic.Pointer[metrics.Snapshot]
-	failed atomic.Pointer[error] // first panic in a load client
+	latest   atomic.Pointer[metrics.Snapshot]
+	failed   atomic.Pointer[error] // first panic in a load client
+	controls chan controlReq       // live changes for the running suite
 }
 
 // New checks cfg and returns a runner for it.
@@ -36,7 +38,7 @@ func New(cfg Config) (*Runner, error) {
 
 // newRunner lets tests drive suites that are not registered.
 func newRunner(cfg Config, ss []Suite) *Runner {
-	r := &Runner{cfg: cfg, suites: ss}
+	r := &Runner{cfg: cfg, suites: ss, controls: make(chan controlReq)}
 	r.latest.Store(&metrics.Snapshot{Phase: metrics.PhaseStarting, Planned: r.planned(), At: time.Now()})
 	return r
 }
@@ -56,7 +58,10 @@ var ErrRunFailed = errors.New("run failed")
 // non-nil (wrapping ErrRunFailed) only when the run itself failed; the
 // report is still returned then.
 func (r *Runner) Run(ctx context.Context) (*metrics.Report, error) {
-	x := &run{Runner: r, started: time.Now(), evaluator: metrics.NewEvaluator(r.cfg.Baselines)}
+	x := &run{Runner: r, started: time.Now(), evaluator: metrics.NewEvaluator(r.cfg.Baselines),
+		clients: r.cfg.Clients, rate: r.cfg.Rate, dataSize: r.cfg.DataSize, epochChange: "start"}
+	x.script = append([]TimedAction(nil), r.cfg.At...)
+	slices.SortStableFunc(x.script, func(a, b TimedAction) int { return cmp.Compare(a.At, b.At) })
 	err := x.do(ctx)
 	if err == nil {
 		err = x.panicked()
@@ -130,8 +135,24 @@ type run struct {
 	elapsed     time.Duration
 	errText     string
 	lastCluster metrics.Cluster
-	pace        *pacer // the running suite's schedule, nil in the closed loop
-	lateBefore  uint64 // late iterations of the suites already run
+	pace        *pacer        // the running suite's schedule, nil in the closed loop
+	cur         *suiteRun     // the running suite, nil between suites
+	script      []TimedAction // scripted changes not yet run, by time
+	clients     int           // clients now (live changes alter it)
+	rate        float64       // open-loop rate now
+	dataSize    int
+	epochs      []metrics.Epoch
+	epochStart  time.Duration
+	epochChange string
+	budget      int64 // memory budget in force
+	keys        int   // keyspace the suites were given
+	killNext    int   // the shard whose leader kill-leader kills next
+	bg          sync.WaitGroup
+	bgCtx       context.Context
+	bgStop      context.CancelFunc
+	pendingMu   sync.Mutex
+	pending     []metrics.Event // from background changes, for the next tick
+	lateBefore  uint64          // late iterations of the suites already run
 	load        metrics.Load
 }
 
@@ -147,6 +168,8 @@ func (x *run) do(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	x.budget, x.keys = budget, sz.keys
+	x.bgCtx, x.bgStop = context.WithCancel(ctx)
 
 	sctx, stopSampler := context.WithCancel(context.Background())
 	x.sampler = metrics.NewSampler()
@@ -197,7 +220,7 @@ func (x *run) do(ctx context.Context) error {
 	for _, s := range x.suites {
 		n := len(s.Ops())
 		if ctx.Err() == nil {
-			env := Env{Cluster: cluster, Nodes: x.cfg.Nodes, Replicas: x.cfg.replicas(), DataSize: x.cfg.DataSize, Keys: sz.keys, Seed: x.cfg.Seed}
+			env := Env{Cluster: cluster, Nodes: x.cfg.Nodes, Replicas: x.cfg.replicas(), DataSize: x.dataSize, Keys: sz.keys, Seed: x.cfg.Seed}
 			if err := x.runSuite(ctx, s, env, first, n); err != nil {
 				return err
 			}
@@ -207,7 +230,30 @@ func (x *run) do(ctx context.Context) error {
 	return nil
 }
 
-// runSuite runs one suite's clients for the configured duration, ticking.
+// suiteRun is the state of the suite that is running: its clients, its
+// schedule and its clock, which live changes act on.
+type suiteRun struct {
+	x       *run
+	w       Workload
+	first   int
+	n       int
+	lctx    context.Context
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+	pace    *pacer
+	begun   time.Time
+	clients []context.CancelFunc // one per client, in id order
+	nextID  int
+
+	duration time.Duration // may change live
+	end      *time.Timer
+	pausedAt time.Time // zero when not paused
+	paused   time.Duration
+	gate     atomic.Pointer[chan struct{}] // non-nil while paused: closed on resume
+}
+
+// runSuite runs one suite's clients for the configured duration, ticking
+// and applying live changes as they come.
 func (x *run) runSuite(ctx context.Context, s Suite, env Env, first, n int) error {
 	w, err := s.Prepare(ctx, env)
 	if err != nil {
@@ -217,67 +263,64 @@ func (x *run) runSuite(ctx context.Context, s Suite, env Env, first, n int) erro
 		return fmt.Errorf("suite %s could not start: %w", s.Name(), err)
 	}
 	x.suite = s.Name()
-	x.event(metrics.EventInfo, fmt.Sprintf("suite %s started: %d clients for %v", s.Name(), x.cfg.Clients, x.cfg.Duration))
+	x.event(metrics.EventInfo, fmt.Sprintf("suite %s started: %d clients for %v", s.Name(), x.clients, x.cfg.Duration))
 
-	lctx, stop := context.WithCancel(ctx)
-	defer stop()
-	var wg sync.WaitGroup
+	sr := &suiteRun{x: x, w: w, first: first, n: n, begun: time.Now(), duration: x.cfg.Duration}
+	sr.lctx, sr.stop = context.WithCancel(ctx)
+	defer sr.stop()
 	x.collector.Activate(first, n)
-	begun := time.Now()
-	pace := newPacer(x.cfg.Rate, x.cfg.Clients, begun)
-	x.pace = pace
-	for id := 0; id < x.cfg.Clients; id++ {
-		rec := x.collector.NewRecorder(first, n)
-		c := w.Client(id)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer rec.Close()
-			defer x.recoverClient(stop)
-			if pace == nil {
-				for lctx.Err() == nil {
-					c.Do(lctx, rec)
-				}
-				return
-			}
-			pace.run(lctx, id, rec, c)
-		}()
+	sr.pace = newPacer(x.rate, x.clients, sr.begun)
+	x.pace = sr.pace
+	for range x.clients {
+		sr.addClient(sr.begun)
 	}
 	if p, ok := w.(Prober); ok {
 		rec := x.collector.NewRecorder(first, n)
-		wg.Add(1)
+		sr.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer sr.wg.Done()
 			defer rec.Close()
-			defer x.recoverClient(stop)
-			p.Probe(lctx, rec)
+			defer x.recoverClient(sr.stop)
+			p.Probe(sr.lctx, rec)
 		}()
 	}
-	clientsDone := make(chan struct{})
-	go func() { wg.Wait(); close(clientsDone) }()
+	x.cur = sr
+	defer func() { x.cur = nil }()
 
 	ticker := time.NewTicker(x.cfg.Tick)
 	defer ticker.Stop()
-	end := time.NewTimer(x.cfg.Duration)
-	defer end.Stop()
+	sr.end = time.NewTimer(sr.duration)
+	defer sr.end.Stop()
+	script := time.NewTimer(x.untilNextScripted())
+	defer script.Stop()
 	// Clients stop when lctx ends: at the end of the duration, when ctx is
 	// cancelled, or when a client panics. Ticks go on while the last ops
 	// drain, so nothing they record is lost.
-	for drained := false; !drained; {
+	for {
 		select {
-		case <-end.C:
-			stop()
+		case <-sr.end.C:
+			sr.finish()
 		case now := <-ticker.C:
-			if lctx.Err() == nil {
-				x.running[x.suite] = now.Sub(begun)
+			if sr.lctx.Err() == nil && sr.pausedAt.IsZero() {
+				x.running[x.suite] = now.Sub(sr.begun) - sr.paused
 			} else {
-				delete(x.running, x.suite) // draining: fewer ops is no violation
+				delete(x.running, x.suite) // draining or paused: fewer ops is no violation
 			}
 			x.tick(now, metrics.PhaseRunning)
-		case <-clientsDone:
-			drained = true
+		case req := <-x.controls:
+			req.done <- x.apply(sr, req.action)
+			continue
+		case <-script.C:
+			x.runScripted(sr)
+			script.Reset(x.untilNextScripted())
+			continue
+		}
+		if sr.lctx.Err() != nil {
+			break
 		}
 	}
+	sr.resume() // let paused clients see the end
+	sr.wg.Wait()
 	x.tick(time.Now(), metrics.PhaseRunning) // harvest the drained clients
 	x.collector.Deactivate(first, n)
 	if x.pace != nil {
@@ -288,6 +331,108 @@ func (x *run) runSuite(ctx context.Context, s Suite, env Env, first, n int) erro
 	delete(x.running, x.suite)
 	x.event(metrics.EventInfo, fmt.Sprintf("suite %s finished", s.Name()))
 	return nil
+}
+
+// finish ends the suite's load; the clients drain.
+func (sr *suiteRun) finish() { sr.stop() }
+
+// addClient starts one more load client; its schedule, in the open loop,
+// starts from from.
+func (sr *suiteRun) addClient(from time.Time) {
+	x := sr.x
+	id := sr.nextID
+	sr.nextID++
+	cctx, cancel := context.WithCancel(sr.lctx)
+	sr.clients = append(sr.clients, cancel)
+	rec := x.collector.NewRecorder(sr.first, sr.n)
+	c := sr.w.Client(id)
+	var sched *schedule
+	if sr.pace != nil {
+		sched = sr.pace.schedule(id, from)
+	}
+	sr.wg.Add(1)
+	go func() {
+		defer sr.wg.Done()
+		defer rec.Close()
+		defer x.recoverClient(sr.stop)
+		if sched != nil {
+			defer sched.stop()
+		}
+		for cctx.Err() == nil {
+			if g := sr.gate.Load(); g != nil {
+				select {
+				case <-*g:
+				case <-cctx.Done():
+					return
+				}
+			}
+			if sched != nil {
+				lag, ok := sched.wait(cctx)
+				if !ok {
+					return
+				}
+				rec.SetLag(lag)
+			}
+			c.Do(cctx, rec)
+		}
+	}()
+}
+
+// setClients grows or shrinks the running clients to n; removed clients
+// finish the op they are in.
+func (sr *suiteRun) setClients(n int) {
+	if sr.pace != nil {
+		sr.pace.clients.Store(int64(n))
+	}
+	for len(sr.clients) < n {
+		sr.addClient(time.Now())
+	}
+	for len(sr.clients) > n {
+		last := len(sr.clients) - 1
+		sr.clients[last]()
+		sr.clients = sr.clients[:last]
+	}
+}
+
+// pause holds every client before its next iteration and stops the
+// suite's clocks, so rates and the duration count only load time.
+func (sr *suiteRun) pause() bool {
+	if !sr.pausedAt.IsZero() {
+		return false
+	}
+	g := make(chan struct{})
+	sr.gate.Store(&g)
+	sr.pausedAt = time.Now()
+	sr.end.Stop()
+	sr.x.collector.Deactivate(sr.first, sr.n)
+	return true
+}
+
+// resume lets the clients go on, shifting the open loop's schedule by the
+// pause so that it does not burst.
+func (sr *suiteRun) resume() bool {
+	if sr.pausedAt.IsZero() {
+		return false
+	}
+	d := time.Since(sr.pausedAt)
+	sr.paused += d
+	if sr.pace != nil {
+		sr.pace.shiftNs.Add(int64(d))
+	}
+	sr.pausedAt = time.Time{}
+	g := sr.gate.Swap(nil)
+	close(*g)
+	sr.x.collector.Activate(sr.first, sr.n)
+	sr.resetEnd()
+	return true
+}
+
+// resetEnd re-arms the end of the suite for its duration, counting only
+// unpaused time.
+func (sr *suiteRun) resetEnd() {
+	sr.end.Stop()
+	left := sr.duration - (time.Since(sr.begun) - sr.paused)
+	sr.end.Reset(max(left, 0))
 }
 
 // recoverClient turns a panic in a load client into a failed run instead
@@ -311,6 +456,13 @@ func (x *run) panicked() error {
 func (x *run) tick(now time.Time, phase metrics.Phase) {
 	x.ops = x.collector.Tick(now)
 	x.elapsed = now.Sub(x.loadStart)
+	x.pendingMu.Lock()
+	for _, e := range x.pending {
+		e.At = x.elapsed
+		x.events = append(x.events, e)
+	}
+	x.pending = x.pending[:0]
+	x.pendingMu.Unlock()
 	verdicts, events := x.evaluator.Window(x.ops, x.running, x.elapsed)
 	x.verdicts = verdicts
 	x.events = append(x.events, events...)
@@ -327,6 +479,7 @@ func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 	s := &metrics.Snapshot{
 		Seq: x.seq, At: time.Now(), Elapsed: x.elapsed, Planned: x.planned(), Phase: phase, Suite: x.suite,
 		Ops: x.ops, Verdicts: x.verdicts, Err: x.errText, Load: x.loadView(),
+		Epochs: x.epochs[:len(x.epochs):len(x.epochs)], EpochStart: x.epochStart, EpochChange: x.epochChange,
 	}
 	if x.sampler != nil {
 		s.System = x.sampler.Latest()
@@ -384,10 +537,17 @@ func (x *run) clusterView() metrics.Cluster {
 // finish shuts the cluster down and builds the report from the last
 // snapshot; err is why the run failed, if it did.
 func (x *run) finish(err error) *metrics.Report {
+	if x.bgStop != nil {
+		x.bgStop() // background changes give up, and the cluster waits for them
+		x.bg.Wait()
+	}
 	if x.cluster != nil {
 		x.publish(metrics.PhaseStopping)
 		x.cluster.Close()
 		x.cluster = nil
+	}
+	if len(x.ops) > 0 {
+		x.closeEpoch()
 	}
 	final := x.evaluator.Final(x.ops)
 	phase := metrics.PhaseDone
@@ -407,7 +567,7 @@ func (x *run) finish(err error) *metrics.Report {
 // loadView sums the schedule's state for a snapshot; late and the worst
 // lag accumulate over the run's suites.
 func (x *run) loadView() metrics.Load {
-	x.load.TargetRate = x.cfg.Rate
+	x.load.TargetRate = x.rate
 	x.load.Lag = 0
 	if x.pace != nil {
 		late, lag, worst := x.pace.state()

@@ -23,6 +23,7 @@ type OpStats struct {
 	OpSpec
 	Tick    Figures // this tick alone
 	Window  Figures // the last few ticks
+	Epoch   Figures // since the last live change (or the start)
 	Total   Figures // since the op's suite started
 	History []Point // one point per tick, oldest first, at most HistoryLen
 }
@@ -61,7 +62,9 @@ type Collector struct {
 	slot        int
 	total       []*bucket
 	totalDt     []time.Duration // measured time each op was active
-	hist        [][]Point       // per op, ring of HistoryLen
+	epoch       []*bucket       // since NewEpoch
+	epochDt     []time.Duration
+	hist        [][]Point // per op, ring of HistoryLen
 	histN       []int
 	scratch     *bucket
 }
@@ -82,7 +85,7 @@ func NewCollector(ops []OpSpec, window int, start time.Time) (*Collector, error)
 	n := len(ops)
 	c := &Collector{
 		ops: ops, window: window, start: start, last: start,
-		active: make([]bool, n), tick: newBuckets(n), total: newBuckets(n),
+		active: make([]bool, n), tick: newBuckets(n), total: newBuckets(n), epoch: newBuckets(n), epochDt: make([]time.Duration, n),
 		ring: make([][]*bucket, window), ringDt: make([]time.Duration, window), ringOn: make([][]bool, window),
 		totalDt: make([]time.Duration, n), hist: make([][]Point, n), histN: make([]int, n), scratch: newBucket(),
 	}
@@ -194,9 +197,11 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 		ring.reset()
 		ring.add(c.tick[i])
 		c.total[i].add(c.tick[i])
+		c.epoch[i].add(c.tick[i])
 		c.tick[i].reset()
 		if active[i] {
 			c.totalDt[i] += dt
+			c.epochDt[i] += dt
 		}
 		if c.totalDt[i] == 0 && c.total[i].lat.hist.TotalCount() == 0 && !on {
 			continue // never ran: nothing to show yet
@@ -210,7 +215,8 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 				wdt += c.ringDt[s]
 			}
 		}
-		st := OpStats{OpSpec: c.ops[i], Tick: tickFig, Window: figuresOf(c.scratch, wdt), Total: figuresOf(c.total[i], c.totalDt[i])}
+		st := OpStats{OpSpec: c.ops[i], Tick: tickFig, Window: figuresOf(c.scratch, wdt),
+			Epoch: figuresOf(c.epoch[i], c.epochDt[i]), Total: figuresOf(c.total[i], c.totalDt[i])}
 		if active[i] {
 			c.push(i, Point{At: at, OpsPerSec: st.Window.OpsPerSec, Avg: st.Window.Latency.Avg,
 				P50: st.Window.Latency.P50, P99: st.Window.Latency.P99, Errors: st.Window.Errors})
@@ -219,6 +225,15 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 		out = append(out, st)
 	}
 	return out
+}
+
+// NewEpoch starts every op's epoch figures afresh. Call it from the Tick
+// goroutine, right after a Tick, so the closing epoch is complete.
+func (c *Collector) NewEpoch() {
+	for i := range c.epoch {
+		c.epoch[i].reset()
+		c.epochDt[i] = 0
+	}
 }
 
 func (c *Collector) push(op int, p Point) {

@@ -32,6 +32,16 @@ type Report struct {
 	Events         []EventReport          `json:"events"`
 	Cluster        ClusterReport          `json:"cluster"`
 	Load           LoadReport             `json:"load"`
+	Epochs         []EpochReport          `json:"epochs"`
+}
+
+// EpochReport is one span between live changes.
+type EpochReport struct {
+	Index  int                 `json:"index"`
+	StartS float64             `json:"start_s"`
+	EndS   float64             `json:"end_s"`
+	Change string              `json:"change"`
+	Ops    map[string]OpReport `json:"ops"`
 }
 
 // LoadReport says how load was generated and, in the open loop, how well
@@ -163,15 +173,7 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 			s = SuiteReport{Ops: map[string]OpReport{}}
 		}
 		t := o.Total
-		op := OpReport{
-			Count: t.Count, Errors: t.Errors, ErrorsByKind: t.ErrorsBy,
-			OpsPerSec: t.OpsPerSec, ElapsedSeconds: t.Elapsed.Seconds(), LatencyMs: latencyMs(t.Latency),
-		}
-		if t.Service != nil {
-			svc := latencyMs(*t.Service)
-			op.ServiceLatencyMs = &svc
-		}
-		s.Ops[o.Name] = op
+		s.Ops[o.Name] = opReport(t)
 		if o.Primary {
 			s.OpsPerSec += t.OpsPerSec
 		}
@@ -202,12 +204,32 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 	r.Resources.Network.TxBytesPerSec = stat(res.NetTx)
 	r.Resources.Disk.ReadBytesPerSec = stat(res.DiskRead)
 	r.Resources.Disk.WriteBytesPerSec = stat(res.DiskWrite)
+	r.Epochs = []EpochReport{}
+	for _, e := range last.Epochs {
+		er := EpochReport{Index: e.Index, StartS: e.Start.Seconds(), EndS: e.End.Seconds(), Change: e.Change, Ops: map[string]OpReport{}}
+		for _, o := range e.Ops {
+			er.Ops[o.Name] = opReport(o.Figures)
+		}
+		r.Epochs = append(r.Epochs, er)
+	}
 	r.Load = LoadReport{Model: "closed", Late: last.Load.Late, MaxLagMs: float64(last.Load.MaxLag) / float64(time.Millisecond)}
 	if last.Load.TargetRate > 0 {
 		r.Load.Model, r.Load.TargetOpsPerSec = "open", last.Load.TargetRate
 	}
 	r.Cluster = ClusterReport{Nodes: len(last.Cluster.Nodes), Shards: len(last.Cluster.Shards), LeaderChanges: last.Cluster.LeaderChanges}
 	return r
+}
+
+func opReport(t Figures) OpReport {
+	op := OpReport{
+		Count: t.Count, Errors: t.Errors, ErrorsByKind: t.ErrorsBy,
+		OpsPerSec: t.OpsPerSec, ElapsedSeconds: t.Elapsed.Seconds(), LatencyMs: latencyMs(t.Latency),
+	}
+	if t.Service != nil {
+		svc := latencyMs(*t.Service)
+		op.ServiceLatencyMs = &svc
+	}
+	return op
 }
 
 func latencyMs(l Latency) LatencyMs {

@@ -29,7 +29,13 @@ type Snapshot struct {
 	Verdicts []Verdict // the window judged against the baselines this tick
 	Events   []Event   // every event so far, oldest first
 	Load     Load      // how the load is generated and the schedule kept
-	Err      string    // why the run failed, when Phase is PhaseFailed
+	// Epochs are the closed spans between live changes, oldest first; the
+	// current one's figures are each op's Epoch.
+	Epochs []Epoch
+	// EpochStart and EpochChange describe the current epoch.
+	EpochStart  time.Duration
+	EpochChange string
+	Err         string // why the run failed, when Phase is PhaseFailed
 }
 
 // Op returns the stats of the named op.
@@ -51,6 +57,21 @@ func (s *Snapshot) Violated(op OpSpec) bool {
 		}
 	}
 	return false
+}
+
+// Epoch is the span between two live changes, with every op's figures
+// over it, so before and after can be compared.
+type Epoch struct {
+	Index      int
+	Start, End time.Duration // since the load started
+	Change     string        // what opened it: "start", "clients=50", …
+	Ops        []EpochOp
+}
+
+// EpochOp is one op's figures over an epoch.
+type EpochOp struct {
+	Name, Suite string
+	Figures
 }
 
 // Load describes the load model: closed loop (TargetRate 0), or open loop

@@ -1,0 +1,299 @@
+package suites
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/phantomdb/phantom/core"
+	"github.com/phantomdb/phantom/suites/metrics"
+)
+
+// Verbs of the live changes a run takes, the same from the TUI's keys and
+// from scripted --at actions.
+const (
+	VerbClients    = "clients"     // Count: clients from now on
+	VerbNodes      = "nodes"       // Count: nodes from now on (added or drained and removed)
+	VerbDataSize   = "data-size"   // Size: bytes per written value
+	VerbRate       = "rate"        // Rate: iterations per second (open-loop runs)
+	VerbNetDelay   = "net-delay"   // Delay: one-way delay on every link
+	VerbDuration   = "duration"    // Delay: the running suite's new duration
+	VerbKillLeader = "kill-leader" // kill the next shard's leader, round robin
+	VerbPartition  = "partition"   // Node: cut the node off from the others
+	VerbHeal       = "heal"        // end every partition
+	VerbPause      = "pause"       // hold the clients; clocks stop
+	VerbResume     = "resume"
+)
+
+// Action is one live change. Only the field its verb names is read.
+type Action struct {
+	Verb  string
+	Count int
+	Size  int
+	Rate  float64
+	Delay time.Duration
+	Node  string
+}
+
+// String is the action as written after --at's colon: "clients=50".
+func (a Action) String() string {
+	switch a.Verb {
+	case VerbClients, VerbNodes:
+		return fmt.Sprintf("%s=%d", a.Verb, a.Count)
+	case VerbDataSize:
+		return fmt.Sprintf("%s=%s", a.Verb, metrics.FormatBytes(float64(a.Size)))
+	case VerbRate:
+		return fmt.Sprintf("%s=%g", a.Verb, a.Rate)
+	case VerbNetDelay, VerbDuration:
+		return fmt.Sprintf("%s=%v", a.Verb, a.Delay)
+	case VerbPartition:
+		return a.Verb + "=" + a.Node
+	}
+	return a.Verb
+}
+
+// TimedAction is an action scripted at a time since the load started.
+type TimedAction struct {
+	At time.Duration
+	Action
+}
+
+// validate checks what can be checked before the run.
+func (a Action) validate() error {
+	switch a.Verb {
+	case VerbClients:
+		if a.Count < MinClients || a.Count > MaxClients {
+			return fmt.Errorf("clients=%d: clients must be between %d and %d", a.Count, MinClients, MaxClients)
+		}
+	case VerbNodes:
+		if a.Count < MinNodes || a.Count > MaxNodes {
+			return fmt.Errorf("nodes=%d: nodes must be between %d and %d", a.Count, MinNodes, MaxNodes)
+		}
+	case VerbDataSize:
+		if a.Size < MinDataSize || a.Size > MaxDataSize {
+			return fmt.Errorf("data-size=%d: the data size must be between 1B and 16MiB", a.Size)
+		}
+	case VerbRate:
+		if a.Rate <= 0 || a.Rate > MaxRate {
+			return fmt.Errorf("rate=%g: the rate must be above 0 and at most %g", a.Rate, MaxRate)
+		}
+	case VerbNetDelay:
+		if a.Delay < 0 || a.Delay > 10*time.Second {
+			return fmt.Errorf("net-delay=%v: the delay must be between 0s and 10s", a.Delay)
+		}
+	case VerbDuration:
+		if a.Delay < MinDuration || a.Delay > MaxDuration {
+			return fmt.Errorf("duration=%v: the duration must be between %v and %v", a.Delay, MinDuration, MaxDuration)
+		}
+	case VerbPartition:
+		if a.Node == "" {
+			return errors.New("partition needs a node, as in partition=n3")
+		}
+	case VerbKillLeader, VerbHeal, VerbPause, VerbResume:
+	default:
+		return fmt.Errorf("unknown action %q", a.Verb)
+	}
+	return nil
+}
+
+// ErrNotRunning is returned by Control when no suite is running.
+var ErrNotRunning = errors.New("no suite is running")
+
+type controlReq struct {
+	action Action
+	done   chan error
+}
+
+// Control applies a live change to the running suite. It returns once the
+// change has taken effect (a node being added or drained goes on in the
+// background and reports in the events), or with why it could not.
+func (r *Runner) Control(ctx context.Context, a Action) error {
+	if err := a.validate(); err != nil {
+		return err
+	}
+	req := controlReq{action: a, done: make(chan error, 1)}
+	select {
+	case r.controls <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(r.cfg.Tick * 4):
+		return ErrNotRunning
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// apply carries out a on the running suite, from the runner's goroutine,
+// and opens a new epoch for it.
+func (x *run) apply(sr *suiteRun, a Action) error {
+	if sr.lctx.Err() != nil {
+		return ErrNotRunning
+	}
+	c := x.cluster
+	var err error
+	switch a.Verb {
+	case VerbClients:
+		x.clients = a.Count
+		sr.setClients(a.Count)
+	case VerbRate:
+		if sr.pace == nil {
+			return errors.New("rate= needs an open-loop run: start it with --rate")
+		}
+		x.rate = a.Rate
+		sr.pace.setRate(a.Rate)
+	case VerbDataSize:
+		rs, ok := sr.w.(Resizer)
+		if !ok {
+			return fmt.Errorf("suite %s writes no values to resize", x.suite)
+		}
+		cfg := x.cfg
+		cfg.DataSize = a.Size
+		sz, serr := cfg.size(x.budget)
+		if serr != nil {
+			return serr
+		}
+		if sz.keys < x.keys {
+			return fmt.Errorf("data size %s would not fit the memory budget with the run's %d keys; the most that fits is about %s",
+				metrics.FormatBytes(float64(a.Size)), x.keys, metrics.FormatBytes(float64(x.cfg.DataSize)*float64(sz.keys)/float64(x.keys)))
+		}
+		x.dataSize = a.Size
+		rs.SetDataSize(a.Size)
+	case VerbNetDelay:
+		err = c.SetAllLinks(core.Link{Delay: a.Delay})
+	case VerbDuration:
+		if a.Delay <= time.Since(sr.begun)-sr.paused {
+			sr.duration = a.Delay
+			sr.finish()
+			break
+		}
+		sr.duration = a.Delay
+		if sr.pausedAt.IsZero() {
+			sr.resetEnd()
+		}
+	case VerbKillLeader:
+		shard := x.killNext % c.Shards()
+		x.killNext++
+		x.background(func(ctx context.Context) {
+			if node, err := c.KillLeader(ctx, shard); err != nil {
+				x.eventLater(metrics.EventError, fmt.Sprintf("kill-leader on shard %d failed: %v", shard, err))
+			} else {
+				x.eventLater(metrics.EventInfo, fmt.Sprintf("shard %d leader on %s killed; a new one took over", shard, node))
+			}
+		})
+	case VerbPartition:
+		err = c.Partition(a.Node)
+	case VerbHeal:
+		c.Heal()
+	case VerbPause:
+		if !sr.pause() {
+			return errors.New("already paused")
+		}
+	case VerbResume:
+		if !sr.resume() {
+			return errors.New("not paused")
+		}
+	case VerbNodes:
+		x.background(func(ctx context.Context) { x.resize(ctx, a.Count) })
+	}
+	if err != nil {
+		return err
+	}
+	x.newEpoch(a.String())
+	return nil
+}
+
+// Resizer is a workload whose written values can change size live.
+type Resizer interface {
+	SetDataSize(n int)
+}
+
+// resize adds or removes nodes until the cluster has n; the newest nodes
+// leave first.
+func (x *run) resize(ctx context.Context, n int) {
+	c := x.cluster
+	for {
+		nodes := c.Status().Nodes
+		switch {
+		case len(nodes) < n:
+			id, err := c.AddNode(ctx)
+			if err != nil {
+				x.eventLater(metrics.EventError, "adding a node failed: "+err.Error())
+				return
+			}
+			x.eventLater(metrics.EventInfo, "node "+id+" joined")
+		case len(nodes) > n:
+			id := nodes[len(nodes)-1].ID
+			if err := c.RemoveNode(ctx, id); err != nil {
+				x.eventLater(metrics.EventError, "removing "+id+" failed: "+err.Error())
+				return
+			}
+			x.eventLater(metrics.EventInfo, "node "+id+" left")
+		default:
+			return
+		}
+	}
+}
+
+// background runs a slow change (a node joining, a leader being killed)
+// off the runner's goroutine; the run waits for it before shutting the
+// cluster down.
+func (x *run) background(f func(ctx context.Context)) {
+	x.bg.Add(1)
+	go func() {
+		defer x.bg.Done()
+		defer x.recoverClient(func() {})
+		f(x.bgCtx)
+	}()
+}
+
+// eventLater records an event from a background change; the next tick
+// publishes it.
+func (x *run) eventLater(kind metrics.EventKind, msg string) {
+	x.pendingMu.Lock()
+	x.pending = append(x.pending, metrics.Event{Kind: kind, Message: msg})
+	x.pendingMu.Unlock()
+}
+
+// newEpoch closes the current epoch at a fresh tick and opens one for change.
+func (x *run) newEpoch(change string) {
+	x.tick(time.Now(), metrics.PhaseRunning)
+	x.closeEpoch()
+	x.collector.NewEpoch()
+	x.epochStart, x.epochChange = x.elapsed, change
+	x.event(metrics.EventInfo, fmt.Sprintf("epoch %d: %s", len(x.epochs)+1, change))
+}
+
+// closeEpoch records the current epoch's figures as they stand.
+func (x *run) closeEpoch() {
+	e := metrics.Epoch{Index: len(x.epochs) + 1, Start: x.epochStart, End: x.elapsed, Change: x.epochChange}
+	for _, o := range x.ops {
+		if o.Epoch.Count > 0 || o.Epoch.Errors > 0 || o.Epoch.Elapsed > 0 {
+			e.Ops = append(e.Ops, metrics.EpochOp{Name: o.Name, Suite: o.Suite, Figures: o.Epoch})
+		}
+	}
+	x.epochs = append(x.epochs, e)
+}
+
+// untilNextScripted is how long until the next scripted action is due.
+func (x *run) untilNextScripted() time.Duration {
+	if len(x.script) == 0 {
+		return time.Hour
+	}
+	return max(time.Until(x.loadStart.Add(x.script[0].At)), 0)
+}
+
+// runScripted applies every scripted action that is due.
+func (x *run) runScripted(sr *suiteRun) {
+	for len(x.script) > 0 && time.Since(x.loadStart) >= x.script[0].At {
+		a := x.script[0]
+		x.script = x.script[1:]
+		if err := x.apply(sr, a.Action); err != nil {
+			x.event(metrics.EventError, fmt.Sprintf("--at %v:%s: %v", a.At, a.Action, err))
+		}
+	}
+}

@@ -1,0 +1,160 @@
+package suites
+
+import (
+	"context"
+	"io"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/phantomdb/phantom/suites/metrics"
+)
+
+// whenRunning calls f once the runner's first suite is running.
+func whenRunning(r *Runner, f func()) {
+	go func() {
+		for r.Latest().Phase != metrics.PhaseRunning {
+			time.Sleep(5 * time.Millisecond)
+		}
+		f()
+	}()
+}
+
+// More clients mean more throughput, and the change splits the run into two
+// epochs whose figures add up to the whole.
+func TestClientsChangeOpensAnEpoch(t *testing.T) {
+	f := &fakeSuite{name: "fake", pattern: []time.Duration{time.Millisecond}, pace: 10 * time.Millisecond}
+	cfg := fakeConfig()
+	cfg.Clients = 2
+	cfg.Duration = 1500 * time.Millisecond
+	r := newRunner(cfg, []Suite{f})
+	errc := make(chan error, 1)
+	whenRunning(r, func() {
+		time.Sleep(600 * time.Millisecond)
+		errc <- r.Control(context.Background(), Action{Verb: VerbClients, Count: 8})
+	})
+	report, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("Control: %v", err)
+	}
+	if len(report.Epochs) != 2 {
+		t.Fatalf("%d epochs, want 2: %+v", len(report.Epochs), report.Epochs)
+	}
+	e1, e2 := report.Epochs[0], report.Epochs[1]
+	if e1.Change != "start" || e2.Change != "clients=8" || e1.EndS != e2.StartS {
+		t.Errorf("epochs %+v / %+v: want start then clients=8, back to back", e1, e2)
+	}
+	a, b := e1.Ops["fake.op"], e2.Ops["fake.op"]
+	if total := report.Suites["fake"].Ops["fake.op"].Count; a.Count+b.Count != total {
+		t.Errorf("epochs count %d + %d, the run %d", a.Count, b.Count, total)
+	}
+	if b.OpsPerSec < 2.5*a.OpsPerSec {
+		t.Errorf("8 clients ran %.0f ops/s, 2 ran %.0f: the change did not take", b.OpsPerSec, a.OpsPerSec)
+	}
+}
+
+// Pausing holds the clients and stops the clocks: the suite runs its full
+// load time after resuming.
+func TestPauseHoldsTheLoad(t *testing.T) {
+	f := &fakeSuite{name: "fake", pattern: []time.Duration{time.Millisecond}, pace: time.Millisecond}
+	cfg := fakeConfig()
+	cfg.Duration = time.Second
+	r := newRunner(cfg, []Suite{f})
+	var during atomic.Int64
+	errs := make(chan error, 2)
+	whenRunning(r, func() {
+		time.Sleep(300 * time.Millisecond)
+		errs <- r.Control(context.Background(), Action{Verb: VerbPause})
+		time.Sleep(50 * time.Millisecond) // the ops in flight finish
+		before := f.recorded.Load()
+		time.Sleep(500 * time.Millisecond)
+		during.Store(int64(f.recorded.Load() - before))
+		errs <- r.Control(context.Background(), Action{Verb: VerbResume})
+	})
+	start := time.Now()
+	report, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := during.Load(); n != 0 {
+		t.Errorf("%d ops ran while paused", n)
+	}
+	if took := time.Since(start); took < 1400*time.Millisecond {
+		t.Errorf("the suite took %v: the pause should not count toward its 1s", took)
+	}
+	if el := report.Suites["fake"].Ops["fake.op"].ElapsedSeconds; el > 1.3 {
+		t.Errorf("measured %.2fs of load: paused time counted", el)
+	}
+}
+
+// Scripted actions fire at their time (±1 tick) and reach the core: a
+// network delay shows in the commit latency of the epoch it opens.
+func TestScriptedActionsFireOnTimeAndReachTheCore(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Nodes = 3
+	cfg.Clients = 4
+	cfg.Duration = 2 * time.Second
+	cfg.LogOutput = io.Discard
+	cfg.At = []TimedAction{{At: time.Second, Action: Action{Verb: VerbNetDelay, Delay: 5 * time.Millisecond}}}
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var at float64 = -1
+	for _, e := range report.Events {
+		if strings.Contains(e.Message, "net-delay=5ms") {
+			at = e.AtSeconds
+		}
+	}
+	if at < 1 || at > 1+cfg.Tick.Seconds() {
+		t.Errorf("net-delay fired at %.3fs, want 1s within a tick", at)
+	}
+	if len(report.Epochs) != 2 {
+		t.Fatalf("%d epochs, want 2", len(report.Epochs))
+	}
+	before, after := report.Epochs[0].Ops["consensus.submit"], report.Epochs[1].Ops["consensus.submit"]
+	// A commit needs a round trip to a quorum: at least 2 × 5 ms.
+	if after.LatencyMs.P50 < 10 || before.LatencyMs.P50 >= 5 {
+		t.Errorf("submit p50 %.2fms before, %.2fms after a 5ms one-way delay", before.LatencyMs.P50, after.LatencyMs.P50)
+	}
+}
+
+func TestScriptedActionsAreValidated(t *testing.T) {
+	for _, c := range []struct {
+		a    TimedAction
+		want string
+	}{
+		{TimedAction{At: time.Minute, Action: Action{Verb: VerbHeal}}, "comes after the load ends"},
+		{TimedAction{At: time.Second, Action: Action{Verb: VerbClients, Count: 0}}, "clients must be between"},
+		{TimedAction{At: time.Second, Action: Action{Verb: "explode"}}, `unknown action "explode"`},
+	} {
+		cfg := DefaultConfig()
+		cfg.At = []TimedAction{c.a}
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err = %v, want %q", c.a, err, c.want)
+		}
+	}
+}
+
+func TestControlWithoutARunningSuite(t *testing.T) {
+	r := newRunner(fakeConfig(), nil)
+	if err := r.Control(context.Background(), Action{Verb: VerbHeal}); err != ErrNotRunning {
+		t.Errorf("err = %v, want ErrNotRunning", err)
+	}
+	if err := r.Control(context.Background(), Action{Verb: "nope"}); err == nil || !strings.Contains(err.Error(), "unknown action") {
+		t.Errorf("err = %v, want unknown action", err)
+	}
+}
