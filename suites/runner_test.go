@@ -312,7 +312,7 @@ func TestClusterSuiteChurnsAndRestores(t *testing.T) {
 	cfg.Suites = []string{"cluster"}
 	cfg.Nodes = 3
 	cfg.Clients = 2
-	cfg.Duration = 2*churnEvery + churnEvery/2
+	cfg.Duration = 4*churnEvery + churnEvery/2 // room for slow joins on a busy machine
 	cfg.LogOutput = io.Discard
 	r, err := New(cfg)
 	if err != nil {
