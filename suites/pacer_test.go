@@ -86,8 +86,9 @@ func TestOpenLoopCorrectsCoordinatedOmission(t *testing.T) {
 	if op.LatencyMs.P99 < 100 {
 		t.Errorf("corrected p99 %.1fms, want the stall to show (≥ 100ms)", op.LatencyMs.P99)
 	}
-	if op.ServiceLatencyMs.P99 > 20 {
-		t.Errorf("service time p99 %.1fms, want the target's normal latency", op.ServiceLatencyMs.P99)
+	// Normal ops take half a millisecond; on a busy machine, a few more.
+	if op.ServiceLatencyMs.P99 > 50 || op.ServiceLatencyMs.P99*4 > op.LatencyMs.P99 {
+		t.Errorf("service time p99 %.1fms (corrected %.1fms), want the target's normal latency", op.ServiceLatencyMs.P99, op.LatencyMs.P99)
 	}
 	if op.ServiceLatencyMs.Max < 100 {
 		t.Errorf("service time max %.1fms: the stalled ops themselves should show", op.ServiceLatencyMs.Max)
@@ -96,8 +97,8 @@ func TestOpenLoopCorrectsCoordinatedOmission(t *testing.T) {
 		t.Errorf("load %+v: the clients fell behind and it should say so", report.Load)
 	}
 	// The rate was not lowered: the clients caught up on the schedule.
-	if got := op.OpsPerSec; math.Abs(got-1000)/1000 > 0.05 {
-		t.Errorf("achieved %.0f ops/s after the stall, want 1000 within 5%%", got)
+	if got := op.OpsPerSec; math.Abs(got-1000)/1000 > 0.1 {
+		t.Errorf("achieved %.0f ops/s after the stall, want 1000 within 10%%", got)
 	}
 }
 
