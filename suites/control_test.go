@@ -126,8 +126,10 @@ func TestScriptedActionsFireOnTimeAndReachTheCore(t *testing.T) {
 		t.Fatalf("%d epochs, want 2", len(report.Epochs))
 	}
 	before, after := report.Epochs[0].Ops["consensus.submit"], report.Epochs[1].Ops["consensus.submit"]
-	// A commit needs a round trip to a quorum: at least 2 × 5 ms.
-	if after.LatencyMs.P50 < 10 || before.LatencyMs.P50 >= 5 {
+	// A commit needs a round trip to a quorum: at least 2 × 5 ms, and more
+	// than the same cluster took before the delay (a ratio, not a bound, as
+	// the machine may be busy).
+	if after.LatencyMs.P50 < 10 || after.LatencyMs.P50 <= before.LatencyMs.P50 {
 		t.Errorf("submit p50 %.2fms before, %.2fms after a 5ms one-way delay", before.LatencyMs.P50, after.LatencyMs.P50)
 	}
 }
