@@ -97,38 +97,48 @@ func (c *Cluster) Get(ctx context.Context, key string) ([]byte, error) {
 // readOnLeader is a read-index read, as in the Raft paper (§6.4): it costs a
 // heartbeat round instead of a log entry.
 func readOnLeader(rep *replica, key string, timeout time.Duration, rt *retry) ([]byte, bool, error) {
+	if err := readBarrier(rep, timeout, rt); err != nil {
+		return nil, false, err
+	}
+	v, ok := rep.fsm.get(key)
+	return v, ok, nil
+}
+
+// readBarrier returns once rep's state machine reflects every write
+// acknowledged before the call, or with an error if rep cannot prove it
+// leads. What rep's state machine holds afterwards is linearizable.
+func readBarrier(rep *replica, timeout time.Duration, rt *retry) error {
 	if !rep.enter() {
-		return nil, false, raft.ErrRaftShutdown
+		return raft.ErrRaftShutdown
 	}
 	defer rep.exit()
 	term := rep.raft.CurrentTerm()
 	if rep.readyTerm.Load() != term {
 		if err := rep.apply(noopCommand, timeout); err != nil {
-			return nil, false, err
+			return err
 		}
 	}
 	readIndex := rep.raft.CommitIndex()
 	if err := rep.raft.VerifyLeader().Error(); err != nil {
-		return nil, false, err
+		return err
 	}
 	// A replica leads at most once per term. The same term before and
 	// after VerifyLeader proves it led throughout, from the entry that made
 	// it ready to the quorum round, so readIndex covered every write
 	// acknowledged before the read began.
 	if rep.raft.CurrentTerm() != term {
-		return nil, false, errTermChanged
+		return errTermChanged
 	}
 	for rep.fsm.appliedIndex() < readIndex {
 		if rep.stopped.Load() {
-			return nil, false, raft.ErrRaftShutdown
+			return raft.ErrRaftShutdown
 		}
 		if rt.expired() {
-			return nil, false, errApplyLag
+			return errApplyLag
 		}
 		time.Sleep(applyPoll)
 	}
-	v, ok := rep.fsm.get(key)
-	return v, ok, nil
+	return nil
 }
 
 // LocalGet reads key from the state machine of node's replica, without

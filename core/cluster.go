@@ -50,6 +50,8 @@ type Cluster struct {
 	done   chan struct{} // closed by Close, so that calls waiting out a backoff return at once
 
 	data *dataDir // disk mode's data directory, nil in memory mode (storage.go)
+
+	txn txnCoord // transaction bookkeeping kept by coordinators (txn.go)
 }
 
 // balanceRounds bounds how many times NewCluster moves leaderships onto

@@ -88,6 +88,13 @@ type Config struct {
 	// positive.
 	HeartbeatInterval time.Duration
 
+	// TxnLockTimeout is how old a transaction's lock must be before
+	// whoever meets it may resolve it: look up its decision record and
+	// commit, or write an abort decision (the first decision wins) and
+	// abort. It bounds how long a coordinator that died between prepare and
+	// decision keeps keys locked. 0 means 1 * time.Second; never negative.
+	TxnLockTimeout time.Duration
+
 	// SuspectAfter is how long the meta leader goes without a node's
 	// heartbeat before it marks the node suspect. Longer than
 	// HeartbeatInterval.
@@ -132,6 +139,7 @@ func DefaultConfig() Config {
 		Storage:            StorageMemory,
 		MaxNodes:           MaxNodes,
 		HeartbeatInterval:  100 * time.Millisecond,
+		TxnLockTimeout:     1 * time.Second,
 		SuspectAfter:       300 * time.Millisecond,
 		DownAfter:          1 * time.Second,
 	}
@@ -182,6 +190,9 @@ func (c Config) Validate() error {
 	if c.HeartbeatInterval <= 0 {
 		bad("heartbeat interval must be positive, got %v", c.HeartbeatInterval)
 	}
+	if c.TxnLockTimeout < 0 {
+		bad("txn lock timeout must not be negative, got %v", c.TxnLockTimeout)
+	}
 	if c.SuspectAfter <= c.HeartbeatInterval {
 		bad("suspect-after (%v) must be longer than the heartbeat interval (%v)", c.SuspectAfter, c.HeartbeatInterval)
 	}
@@ -208,4 +219,12 @@ func (c Config) shardCount() int {
 		return c.Nodes
 	}
 	return c.Shards
+}
+
+// txnLockTimeout is TxnLockTimeout with 0 resolved to its default.
+func (c Config) txnLockTimeout() time.Duration {
+	if c.TxnLockTimeout == 0 {
+		return time.Second
+	}
+	return c.TxnLockTimeout
 }

@@ -33,6 +33,24 @@ var (
 
 	// ErrUnknownShard is returned for a shard number outside 0..shards-1.
 	ErrUnknownShard = errors.New("core: unknown shard")
+
+	// ErrAborted is returned by Txn when the transaction aborted: nothing
+	// it wrote is visible. It comes wrapped with the reason, ErrConflict or
+	// ErrConditionFailed, and TxnResult.Abort says which.
+	ErrAborted = errors.New("core: transaction aborted")
+
+	// ErrConflict means a key was locked by another transaction. Conflicts
+	// abort at once rather than wait, so transactions never deadlock; retry
+	// the transaction.
+	ErrConflict = errors.New("core: key locked by another transaction")
+
+	// ErrConditionFailed means an Add would have left a key negative or the
+	// key did not hold an integer, as when a bank transfer overdraws.
+	ErrConditionFailed = errors.New("core: transaction condition failed")
+
+	// ErrSagaFailed is returned by Saga when a step failed and the steps
+	// before it were compensated; SagaResult says which and why.
+	ErrSagaFailed = errors.New("core: saga step failed")
 )
 
 // Internal conditions that client calls retry; none reaches a caller except

@@ -24,6 +24,7 @@ import (
 type fsm struct {
 	mu   sync.RWMutex
 	data map[string][]byte
+	tx   txnState // locks, intents, decisions and saga records (txnfsm.go)
 
 	// applied is the index of the last command or configuration entry
 	// applied, stored after the data it covers so that a reader who sees
@@ -38,7 +39,7 @@ type fsm struct {
 }
 
 func newFSM() *fsm {
-	return &fsm{data: make(map[string][]byte)}
+	return &fsm{data: make(map[string][]byte), tx: newTxnState()}
 }
 
 // ApplyBatch makes fsm a raft.BatchingFSM, which also hands it configuration
@@ -47,7 +48,12 @@ func newFSM() *fsm {
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	resps := make([]any, len(logs))
 	for i, l := range logs {
-		if l.Type == raft.LogCommand {
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		if len(l.Data) > 0 && l.Data[0] >= opTxnPrepare {
+			resps[i] = f.applyTxn(l.Data)
+		} else {
 			resps[i] = f.apply(l.Data)
 		}
 	}
@@ -104,19 +110,21 @@ func (f *fsm) appliedIndex() uint64 { return f.applied.Load() }
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	data := maps.Clone(f.data)
+	tx := f.tx.clone()
 	f.mu.RUnlock()
-	return &kvSnapshot{data: data, applied: f.applied.Load()}, nil
+	return &kvSnapshot{data: data, tx: tx, applied: f.applied.Load()}, nil
 }
 
 // Restore replaces the whole state with a snapshot written by Persist.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	data, applied, err := readSnapshot(bufio.NewReader(rc))
+	data, tx, applied, err := readFullSnapshot(bufio.NewReader(rc))
 	if err != nil {
 		return err
 	}
 	f.mu.Lock()
 	f.data = data
+	f.tx = tx
 	f.mu.Unlock()
 	f.applied.Store(applied)
 	return nil
@@ -124,9 +132,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 
 // Snapshot format: version byte, applied index (uvarint), entry count
 // (uvarint), then per entry the key length (uvarint), the key, the value
-// length (uvarint) and the value.
+// length (uvarint) and the value. Version 2 adds the transaction state
+// after the entries (txnState.write); version 1 snapshots still restore.
 const (
-	snapshotVersion = 1
+	snapshotVersion = 2
 	// maxSnapshotField rejects a corrupt length before it becomes a huge
 	// allocation.
 	maxSnapshotField = 1 << 30
@@ -136,6 +145,7 @@ var errBadSnapshot = errors.New("core: malformed snapshot")
 
 type kvSnapshot struct {
 	data    map[string][]byte
+	tx      txnState
 	applied uint64
 }
 
@@ -165,19 +175,42 @@ func (s *kvSnapshot) write(w io.Writer) error {
 		uvarint(uint64(len(v)))
 		_, _ = bw.Write(v)
 	}
+	if s.tx.locks == nil {
+		s.tx = newTxnState()
+	}
+	s.tx.write(bw)
 	return bw.Flush()
 }
 
-func (s *kvSnapshot) Release() { s.data = nil }
+func (s *kvSnapshot) Release() { s.data, s.tx = nil, txnState{} }
 
 func readSnapshot(r *bufio.Reader) (map[string][]byte, uint64, error) {
+	data, _, applied, err := readFullSnapshot(r)
+	return data, applied, err
+}
+
+func readFullSnapshot(r *bufio.Reader) (map[string][]byte, txnState, uint64, error) {
 	version, err := r.ReadByte()
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %w", errBadSnapshot, err)
+		return nil, txnState{}, 0, fmt.Errorf("%w: %w", errBadSnapshot, err)
 	}
-	if version != snapshotVersion {
-		return nil, 0, fmt.Errorf("%w: version %d, want %d", errBadSnapshot, version, snapshotVersion)
+	if version != 1 && version != snapshotVersion {
+		return nil, txnState{}, 0, fmt.Errorf("%w: version %d, want %d", errBadSnapshot, version, snapshotVersion)
 	}
+	data, applied, err := readEntries(r)
+	if err != nil {
+		return nil, txnState{}, 0, err
+	}
+	tx := newTxnState()
+	if version >= 2 {
+		if tx, err = readTxnState(r); err != nil {
+			return nil, txnState{}, 0, err
+		}
+	}
+	return data, tx, applied, nil
+}
+
+func readEntries(r *bufio.Reader) (map[string][]byte, uint64, error) {
 	applied, err := binary.ReadUvarint(r)
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", errBadSnapshot, err)

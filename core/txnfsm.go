@@ -1,0 +1,429 @@
+package core
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"maps"
+)
+
+// txnState is the part of a shard's state machine that 2PC and sagas use.
+// It lives in the FSM, and so in its snapshots, so that locks, intents and
+// decisions outlive the leader that wrote them. The fsm's mutex guards it;
+// lock and sagaRecord values are immutable once stored (a change stores a
+// new one), so a snapshot may share them.
+type txnState struct {
+	// locks maps a locked key to its lock, which holds the intent: the
+	// value the key gets if its transaction commits. Intents are invisible
+	// to reads until then.
+	locks map[string]*lock
+	// byTxn lists the keys each prepared transaction locks on this shard.
+	byTxn map[uint64][]string
+	// decisions are the decision records of transactions this shard
+	// coordinates: true for commit. The first decision written wins.
+	decisions map[uint64]bool
+	// sagaSteps records every saga step applied, failed or compensated
+	// here, so that replaying one is a no-op. sagaOrder keeps them oldest
+	// first, to forget the oldest past maxSagaRecords.
+	sagaSteps map[sagaKey]*sagaRecord
+	sagaOrder []sagaKey
+}
+
+// maxSagaRecords bounds the saga records a shard keeps. A record is only
+// needed while its saga runs (to make a retried step or compensation a
+// no-op), which is far shorter than the time this many steps take.
+const maxSagaRecords = 1 << 17
+
+type lock struct {
+	holder lockHolder
+	value  []byte // the intent
+	del    bool   // the intent deletes the key
+}
+
+// lockHolder says who holds a lock and where to find its decision.
+type lockHolder struct {
+	txn   uint64
+	coord int   // the shard holding the decision record
+	start int64 // the coordinator's clock at prepare, in Unix nanoseconds
+}
+
+type sagaKey struct {
+	saga uint64
+	step int
+}
+
+type sagaRecord struct {
+	key     string
+	state   stepState
+	kind    opKind
+	delta   int64
+	prev    []byte // the value a set replaced, for its compensation
+	hadPrev bool
+}
+
+type stepState byte
+
+const (
+	stepApplied stepState = 1 + iota
+	stepFailed            // its condition failed; nothing changed
+	stepUndone            // compensated, or compensated before it arrived
+)
+
+func newTxnState() txnState {
+	return txnState{
+		locks:     make(map[string]*lock),
+		byTxn:     make(map[uint64][]string),
+		decisions: make(map[uint64]bool),
+		sagaSteps: make(map[sagaKey]*sagaRecord),
+	}
+}
+
+func (s *txnState) clone() txnState {
+	return txnState{
+		locks:     maps.Clone(s.locks),
+		byTxn:     maps.Clone(s.byTxn),
+		decisions: maps.Clone(s.decisions),
+		sagaSteps: maps.Clone(s.sagaSteps),
+		sagaOrder: append([]sagaKey(nil), s.sagaOrder...),
+	}
+}
+
+// vote is a participant's answer to prepare, and a saga step's outcome.
+type vote byte
+
+const (
+	voteYes       vote = 1 + iota
+	voteConflict       // a key is locked by another transaction
+	voteCondition      // an Add would leave a negative or non-integer value
+)
+
+type voteResp struct {
+	vote    vote
+	holders []lockHolder // with voteConflict, who holds the locks
+}
+
+// applyTxn applies a transaction or saga command and returns its response,
+// which the leader's Apply future carries back to the caller.
+func (f *fsm) applyTxn(data []byte) any {
+	r := rbuf{b: data[1:]}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var resp any
+	switch data[0] {
+	case opTxnPrepare:
+		resp = f.prepareLocked(&r)
+	case opTxnDecide:
+		id, commit := r.uvarint(), r.byte1() == 1
+		n := r.uvarint()
+		for range min(n, uint64(len(r.b))) {
+			delete(f.tx.decisions, r.uvarint())
+		}
+		if r.bad {
+			return errBadCommand
+		}
+		if d, ok := f.tx.decisions[id]; ok {
+			return d
+		}
+		f.tx.decisions[id] = commit
+		return commit
+	case opTxnFinish:
+		id, commit := r.uvarint(), r.byte1() == 1
+		if r.bad {
+			return errBadCommand
+		}
+		f.finishLocked(id, commit)
+		return nil
+	case opSagaStep:
+		resp = f.sagaStepLocked(&r)
+	case opSagaUndo:
+		resp = f.sagaUndoLocked(&r)
+	default:
+		return errBadCommand
+	}
+	if r.bad {
+		return errBadCommand
+	}
+	return resp
+}
+
+func (f *fsm) keep(v []byte) []byte {
+	if f.copyValues {
+		return bytes.Clone(v)
+	}
+	return v
+}
+
+// prepareLocked locks every key of the command or none. A retried prepare
+// of a transaction that already holds its locks votes yes again.
+func (f *fsm) prepareLocked(r *rbuf) any {
+	h := lockHolder{txn: r.uvarint(), coord: int(r.uvarint()), start: r.varint()}
+	n := r.uvarint()
+	if r.bad || n > uint64(len(r.b)) {
+		r.bad = true
+		return nil
+	}
+	if _, ok := f.tx.byTxn[h.txn]; ok {
+		return voteResp{vote: voteYes}
+	}
+	keys := make([]string, 0, n)
+	locks := make([]*lock, 0, n)
+	var conflict []lockHolder
+	cond := false
+	for range n {
+		kind, key, value, delta := r.op()
+		if r.bad {
+			return nil
+		}
+		k := string(key)
+		if l := f.tx.locks[k]; l != nil {
+			conflict = append(conflict, l.holder)
+			continue
+		}
+		l := &lock{holder: h}
+		switch kind {
+		case opSet:
+			l.value = f.keep(value)
+		case opDelete:
+			l.del = true
+		case opAdd:
+			v, had := f.data[k]
+			cur, ok := parseInt(v, had)
+			if !ok || cur+delta < 0 {
+				cond = true
+			}
+			l.value = formatInt(cur + delta)
+		}
+		keys, locks = append(keys, k), append(locks, l)
+	}
+	switch {
+	case conflict != nil:
+		return voteResp{vote: voteConflict, holders: conflict}
+	case cond:
+		return voteResp{vote: voteCondition}
+	}
+	for i, k := range keys {
+		f.tx.locks[k] = locks[i]
+	}
+	f.tx.byTxn[h.txn] = keys
+	return voteResp{vote: voteYes}
+}
+
+// finishLocked applies (commit) or drops (abort) a transaction's intents and
+// releases its locks. Finishing a transaction that holds nothing here is a
+// no-op, so a retried or repeated finish is harmless.
+func (f *fsm) finishLocked(id uint64, commit bool) {
+	for _, k := range f.tx.byTxn[id] {
+		l := f.tx.locks[k]
+		if l == nil || l.holder.txn != id {
+			continue
+		}
+		if commit {
+			if l.del {
+				delete(f.data, k)
+			} else {
+				f.data[k] = l.value
+			}
+		}
+		delete(f.tx.locks, k)
+	}
+	delete(f.tx.byTxn, id)
+}
+
+func (f *fsm) recordSaga(k sagaKey, rec *sagaRecord) {
+	if _, ok := f.tx.sagaSteps[k]; !ok {
+		f.tx.sagaOrder = append(f.tx.sagaOrder, k)
+	}
+	f.tx.sagaSteps[k] = rec
+	for len(f.tx.sagaSteps) > maxSagaRecords {
+		delete(f.tx.sagaSteps, f.tx.sagaOrder[0])
+		f.tx.sagaOrder = f.tx.sagaOrder[1:]
+	}
+}
+
+// sagaStepLocked applies a saga step once: a replay returns the first
+// outcome. A step meets a transaction's lock as a conflict and fails.
+func (f *fsm) sagaStepLocked(r *rbuf) any {
+	k := sagaKey{saga: r.uvarint(), step: int(r.uvarint())}
+	kind, key, value, delta := r.op()
+	if r.bad {
+		return nil
+	}
+	if rec, ok := f.tx.sagaSteps[k]; ok {
+		switch rec.state {
+		case stepApplied:
+			return voteResp{vote: voteYes}
+		default:
+			return voteResp{vote: voteCondition}
+		}
+	}
+	ks := string(key)
+	if l := f.tx.locks[ks]; l != nil {
+		// Not recorded: the orchestrator compensates, which records it.
+		return voteResp{vote: voteConflict, holders: []lockHolder{l.holder}}
+	}
+	prev, had := f.data[ks]
+	rec := &sagaRecord{key: ks, state: stepApplied, kind: kind, delta: delta, prev: prev, hadPrev: had}
+	switch kind {
+	case opSet:
+		f.data[ks] = f.keep(value)
+	case opDelete:
+		delete(f.data, ks)
+	case opAdd:
+		cur, ok := parseInt(prev, had)
+		if !ok || cur+delta < 0 {
+			f.recordSaga(k, &sagaRecord{state: stepFailed})
+			return voteResp{vote: voteCondition}
+		}
+		f.data[ks] = formatInt(cur + delta)
+		rec.prev, rec.hadPrev = nil, false
+	}
+	f.recordSaga(k, rec)
+	return voteResp{vote: voteYes}
+}
+
+// sagaUndoLocked compensates a step once. Compensating a step that never
+// arrived records it as undone, so that a late arrival is a no-op. It
+// answers voteYes when it undid a change, voteCondition when there was
+// nothing to undo, and voteConflict while a transaction locks the key: a
+// compensation waits for the lock rather than clobber the intent's base.
+func (f *fsm) sagaUndoLocked(r *rbuf) any {
+	k := sagaKey{saga: r.uvarint(), step: int(r.uvarint())}
+	if r.bad {
+		return nil
+	}
+	rec, ok := f.tx.sagaSteps[k]
+	if !ok || rec.state != stepApplied {
+		f.recordSaga(k, &sagaRecord{state: stepUndone})
+		return voteResp{vote: voteCondition}
+	}
+	if l := f.tx.locks[rec.key]; l != nil {
+		return voteResp{vote: voteConflict, holders: []lockHolder{l.holder}}
+	}
+	switch rec.kind {
+	case opAdd:
+		// Adding back what the step added keeps every write made since.
+		v, had := f.data[rec.key]
+		cur, _ := parseInt(v, had)
+		f.data[rec.key] = formatInt(cur - rec.delta)
+	default:
+		if rec.hadPrev {
+			f.data[rec.key] = rec.prev
+		} else {
+			delete(f.data, rec.key)
+		}
+	}
+	f.recordSaga(k, &sagaRecord{state: stepUndone})
+	return voteResp{vote: voteYes}
+}
+
+// Snapshot section for txnState, after the key-value entries (fsm.go):
+// lock count, then per lock key, txn, coord, start, del, value; decision
+// count, then per decision txn and commit; saga record count, then per
+// record (oldest first) saga, step, key, state, kind, delta, hadPrev, prev.
+func (s *txnState) write(bw *bufio.Writer) {
+	var num [binary.MaxVarintLen64]byte
+	uv := func(v uint64) { _, _ = bw.Write(binary.AppendUvarint(num[:0], v)) }
+	sv := func(v int64) { _, _ = bw.Write(binary.AppendVarint(num[:0], v)) }
+	bs := func(p []byte) { uv(uint64(len(p))); _, _ = bw.Write(p) }
+	uv(uint64(len(s.locks)))
+	for k, l := range s.locks {
+		bs([]byte(k))
+		uv(l.holder.txn)
+		uv(uint64(l.holder.coord))
+		sv(l.holder.start)
+		_ = bw.WriteByte(boolByte(l.del))
+		bs(l.value)
+	}
+	uv(uint64(len(s.decisions)))
+	for id, d := range s.decisions {
+		uv(id)
+		_ = bw.WriteByte(boolByte(d))
+	}
+	uv(uint64(len(s.sagaSteps)))
+	for _, k := range s.sagaOrder {
+		rec, ok := s.sagaSteps[k]
+		if !ok {
+			continue
+		}
+		uv(k.saga)
+		uv(uint64(k.step))
+		bs([]byte(rec.key))
+		_ = bw.WriteByte(byte(rec.state))
+		_ = bw.WriteByte(byte(rec.kind))
+		sv(rec.delta)
+		_ = bw.WriteByte(boolByte(rec.hadPrev))
+		bs(rec.prev)
+	}
+}
+
+func readTxnState(r *bufio.Reader) (txnState, error) {
+	s := newTxnState()
+	var err error
+	uv := func() uint64 {
+		if err != nil {
+			return 0
+		}
+		var v uint64
+		v, err = binary.ReadUvarint(r)
+		return v
+	}
+	sv := func() int64 {
+		if err != nil {
+			return 0
+		}
+		var v int64
+		v, err = binary.ReadVarint(r)
+		return v
+	}
+	b1 := func() byte {
+		if err != nil {
+			return 0
+		}
+		var v byte
+		v, err = r.ReadByte()
+		return v
+	}
+	bs := func() []byte {
+		n := uv()
+		if err != nil {
+			return nil
+		}
+		if n > maxSnapshotField {
+			err = fmt.Errorf("field of %d bytes", n)
+			return nil
+		}
+		p := make([]byte, n)
+		_, err = io.ReadFull(r, p)
+		return p
+	}
+	for n := uv(); n > 0 && err == nil; n-- {
+		k := string(bs())
+		l := &lock{holder: lockHolder{txn: uv(), coord: int(uv()), start: sv()}}
+		l.del = b1() == 1
+		l.value = bs()
+		s.locks[k] = l
+		s.byTxn[l.holder.txn] = append(s.byTxn[l.holder.txn], k)
+	}
+	for n := uv(); n > 0 && err == nil; n-- {
+		id := uv()
+		s.decisions[id] = b1() == 1
+	}
+	for n := uv(); n > 0 && err == nil; n-- {
+		k := sagaKey{saga: uv(), step: int(uv())}
+		rec := &sagaRecord{key: string(bs())}
+		rec.state, rec.kind, rec.delta = stepState(b1()), opKind(b1()), sv()
+		rec.hadPrev = b1() == 1
+		rec.prev = bs()
+		if !rec.hadPrev {
+			rec.prev = nil
+		}
+		s.sagaSteps[k] = rec
+		s.sagaOrder = append(s.sagaOrder, k)
+	}
+	if err != nil {
+		return txnState{}, fmt.Errorf("%w: %w", errBadSnapshot, err)
+	}
+	return s, nil
+}
