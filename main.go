@@ -191,6 +191,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 		duration, netDelay     time.Duration
 		storage                string
 		rate                   float64
+		transactions, queries  int
 		at                     listFlag
 		seed                   int64
 	)
@@ -204,6 +205,8 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	fs.StringVar(&storage, "storage", def.Storage, "where Raft logs live: memory, or disk (fsync'd, in a temporary directory removed at exit)")
 	fs.Float64Var(&rate, "rate", def.Rate, "open loop: iterations per second over all clients, started on schedule however the cluster answers; latency counts from the scheduled time (0 = closed loop)")
 	fs.Var(&at, "at", "TIME:ACTION, repeatable: a live change at a time since the load started — clients=N, nodes=N, data-size=SIZE, rate=N, net-delay=D, kill-leader, partition=NODE, heal, pause, resume (e.g. --at 10s:clients=50 --at 20s:kill-leader); replaces the profile's list")
+	fs.IntVar(&transactions, "transactions", def.Transactions, "transactions that end the txn suite, if its duration does not first (0 = no bound)")
+	fs.IntVar(&queries, "queries", def.Queries, "queries that end the query suite, if its duration does not first (0 = no bound)")
 	fs.IntVar(&clients, "clients", def.Clients, fmt.Sprintf("concurrent load clients (%d..%d)", suites.MinClients, suites.MaxClients))
 	fs.DurationVar(&duration, "duration", time.Duration(def.Duration), "how long each suite runs (e.g. 10s, 1m)")
 	fs.StringVar(&rf.dataSize, "data-size", def.DataSize.String(), "bytes per written value: 512B, 1KiB, 64KB, 1MB, 1MiB (up to 16MiB)")
@@ -252,6 +255,10 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 			rf.cfg.Storage = storage
 		case "rate":
 			rf.cfg.Rate = rate
+		case "transactions":
+			rf.cfg.Transactions = transactions
+		case "queries":
+			rf.cfg.Queries = queries
 		case "at":
 			var acts []profiles.Action
 			for _, a := range at {
@@ -317,6 +324,7 @@ func configFromProfile(p profiles.Profile) (suites.Config, error) {
 	cfg.Shards = p.Shards
 	cfg.Storage = p.Storage
 	cfg.Rate = p.Rate
+	cfg.Transactions, cfg.Queries = p.Transactions, p.Queries
 	acts, err := p.Actions()
 	if err != nil {
 		return suites.Config{}, fmt.Errorf("profile %s: %w", name, err)

@@ -29,7 +29,10 @@ type Config struct {
 	Shards   int           // Raft groups keys are hash-partitioned over; 0 means one per node
 	NetDelay time.Duration // one-way delay added to every link between nodes
 	Storage  string        // "memory" or "disk" (fsync'd Raft logs in a temporary directory)
-	Clients  int           // concurrent load clients (closed loop: each issues its next op when the last returns)
+	// Transactions and Queries bound the txn and query suites, together
+	// with the duration: whichever comes first ends the suite. 0 = no bound.
+	Transactions, Queries int
+	Clients               int // concurrent load clients (closed loop: each issues its next op when the last returns)
 	// Rate, when above zero, is the open loop: iterations per second over
 	// all clients, each started at its scheduled time however the system
 	// answers, with latency measured from that time.
@@ -85,6 +88,12 @@ func (c Config) Validate() error {
 	}
 	if c.NetDelay < 0 || c.NetDelay > 10*time.Second {
 		errs = append(errs, fmt.Errorf("net delay must be between 0s and 10s, got %v", c.NetDelay))
+	}
+	if c.Transactions < 0 || c.Transactions > 10_000_000 {
+		errs = append(errs, fmt.Errorf("transactions must be between 0 (no bound) and 10000000, got %d", c.Transactions))
+	}
+	if c.Queries < 0 || c.Queries > 10_000_000 {
+		errs = append(errs, fmt.Errorf("queries must be between 0 (no bound) and 10000000, got %d", c.Queries))
 	}
 	if c.Rate < 0 || c.Rate > MaxRate || math.IsNaN(c.Rate) {
 		errs = append(errs, fmt.Errorf("rate must be between 0 (closed loop) and %g ops/s, got %g", MaxRate, c.Rate))

@@ -93,6 +93,8 @@ type Settings struct {
 	TickMs        float64  `json:"tick_ms"`
 	WindowTicks   int      `json:"window_ticks"`
 	Seed          int64    `json:"seed"`
+	Transactions  int      `json:"transactions"`
+	Queries       int      `json:"queries"`
 	Baselines     struct {
 		MaxAvgLatencyMs float64 `json:"max_avg_latency_ms,omitempty"`
 		MaxP99LatencyMs float64 `json:"max_p99_latency_ms,omitempty"`
@@ -104,7 +106,7 @@ type Settings struct {
 func (r *Runner) settings() Settings {
 	c := r.cfg
 	s := Settings{Profile: c.Profile, Nodes: c.Nodes, Shards: c.shards(), NetDelayMs: float64(c.NetDelay) / float64(time.Millisecond), Storage: cmp.Or(c.Storage, core.StorageMemory), Replicas: c.replicas(), Clients: c.Clients, DurationS: c.Duration.Seconds(),
-		DataSizeBytes: c.DataSize, TickMs: float64(c.Tick) / float64(time.Millisecond), WindowTicks: c.Window, Seed: c.Seed}
+		DataSizeBytes: c.DataSize, TickMs: float64(c.Tick) / float64(time.Millisecond), WindowTicks: c.Window, Seed: c.Seed, Transactions: c.Transactions, Queries: c.Queries}
 	for _, su := range r.suites {
 		s.Suites = append(s.Suites, su.Name())
 	}
@@ -220,7 +222,8 @@ func (x *run) do(ctx context.Context) error {
 	for _, s := range x.suites {
 		n := len(s.Ops())
 		if ctx.Err() == nil {
-			env := Env{Cluster: cluster, Nodes: x.cfg.Nodes, Replicas: x.cfg.replicas(), DataSize: x.dataSize, Keys: sz.keys, Seed: x.cfg.Seed}
+			env := Env{Cluster: cluster, Nodes: x.cfg.Nodes, Replicas: x.cfg.replicas(), DataSize: x.dataSize, Keys: sz.keys, Seed: x.cfg.Seed,
+				Transactions: x.cfg.Transactions, Queries: x.cfg.Queries}
 			if err := x.runSuite(ctx, s, env, first, n); err != nil {
 				return err
 			}
@@ -255,6 +258,10 @@ type suiteRun struct {
 // runSuite runs one suite's clients for the configured duration, ticking
 // and applying live changes as they come.
 func (x *run) runSuite(ctx context.Context, s Suite, env Env, first, n int) error {
+	sr := &suiteRun{x: x, first: first, n: n, duration: x.cfg.Duration}
+	sr.lctx, sr.stop = context.WithCancel(ctx)
+	defer sr.stop()
+	env.End = sr.finish
 	w, err := s.Prepare(ctx, env)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -262,12 +269,10 @@ func (x *run) runSuite(ctx context.Context, s Suite, env Env, first, n int) erro
 		}
 		return fmt.Errorf("suite %s could not start: %w", s.Name(), err)
 	}
+	sr.w, sr.begun = w, time.Now()
 	x.suite = s.Name()
 	x.event(metrics.EventInfo, fmt.Sprintf("suite %s started: %d clients for %v", s.Name(), x.clients, x.cfg.Duration))
 
-	sr := &suiteRun{x: x, w: w, first: first, n: n, begun: time.Now(), duration: x.cfg.Duration}
-	sr.lctx, sr.stop = context.WithCancel(ctx)
-	defer sr.stop()
 	x.collector.Activate(first, n)
 	sr.pace = newPacer(x.rate, x.clients, sr.begun)
 	x.pace = sr.pace
@@ -323,6 +328,16 @@ func (x *run) runSuite(ctx context.Context, s Suite, env Env, first, n int) erro
 	sr.wg.Wait()
 	x.tick(time.Now(), metrics.PhaseRunning) // harvest the drained clients
 	x.collector.Deactivate(first, n)
+	if c, ok := w.(Checker); ok {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := c.Check(cctx)
+		cancel()
+		if err != nil {
+			x.event(metrics.EventError, fmt.Sprintf("suite %s: %v", s.Name(), err))
+			return fmt.Errorf("suite %s: %w", s.Name(), err)
+		}
+		x.event(metrics.EventInfo, fmt.Sprintf("suite %s: invariant holds", s.Name()))
+	}
 	if x.pace != nil {
 		x.loadView()
 		x.lateBefore = x.load.Late

@@ -332,3 +332,64 @@ func TestClusterSuiteChurnsAndRestores(t *testing.T) {
 		t.Errorf("cluster ended with %d nodes, started with %d", n, cfg.Nodes)
 	}
 }
+
+// The txn suite on a real cluster: transfers by 2PC and Saga, every phase
+// timed, compensations exercised, the bank's total checked at the end, and
+// the transactions count ending the suite before its duration.
+func TestTxnSuiteConservesTheBank(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Suites = []string{"txn"}
+	cfg.Nodes = 3
+	cfg.Clients = 4
+	cfg.Duration = time.Minute
+	cfg.Transactions = 600
+	cfg.LogOutput = io.Discard
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	report, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("600 transactions took %v: the count did not end the suite", took)
+	}
+	ops := report.Suites["txn"].Ops
+	tpc, saga := ops["txn.2pc"], ops["txn.saga"]
+	if done := tpc.Count + tpc.Errors + saga.Count + saga.Errors; done < 590 || done > 600 {
+		t.Errorf("%d transactions ran, want the 600 asked for (less the few cut short)", done)
+	}
+	for _, phase := range []string{"txn.prepare", "txn.decide", "txn.commit"} {
+		if ops[phase].Count != tpc.Count {
+			t.Errorf("%s timed %d times for %d commits", phase, ops[phase].Count, tpc.Count)
+		}
+	}
+	if ops["txn.compensate"].Count == 0 {
+		t.Error("no saga was compensated, though 5% of second steps fail")
+	}
+	held := false
+	for _, e := range report.Events {
+		held = held || strings.Contains(e.Message, "invariant holds")
+	}
+	if !held {
+		t.Errorf("no invariant check in the events: %+v", report.Events)
+	}
+}
+
+// brokenBank is a workload whose invariant check fails.
+type brokenBank struct{ fakeSuite }
+
+func (b *brokenBank) Prepare(context.Context, Env) (Workload, error) { return b, nil }
+func (b *brokenBank) Check(context.Context) error                    { return errors.New("total balance 7, want 8") }
+
+func TestBrokenInvariantFailsTheRun(t *testing.T) {
+	b := &brokenBank{fakeSuite{name: "fake", pattern: []time.Duration{time.Millisecond}, pace: time.Millisecond}}
+	cfg := fakeConfig()
+	cfg.Duration = 500 * time.Millisecond
+	report, err := newRunner(cfg, []Suite{b}).Run(context.Background())
+	if !errors.Is(err, ErrRunFailed) || !strings.Contains(report.Error, "total balance 7, want 8") {
+		t.Errorf("err %v, report error %q: a broken invariant must fail the run", err, report.Error)
+	}
+}

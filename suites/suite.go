@@ -36,6 +36,12 @@ type Env struct {
 	DataSize int   // bytes per written value
 	Keys     int   // keyspace size that fits the memory budget
 	Seed     int64 // base seed for random generators, so runs repeat
+	// Transactions and Queries bound the txn and query suites: a suite
+	// calls End once it has run that many (0 means no bound).
+	Transactions, Queries int
+	// End ends the suite's load early, as its duration would; any
+	// goroutine may call it.
+	End func()
 }
 
 // Workload makes the clients of one suite run.
@@ -52,6 +58,12 @@ type Prober interface {
 	Probe(ctx context.Context, rec *metrics.Recorder)
 }
 
+// Checker is a workload with an invariant to verify once its load has
+// stopped; a broken invariant fails the run, loudly.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
 // Client is one load worker's view of a workload.
 type Client interface {
 	// Do runs one iteration of the workload, recording every op it ran
@@ -62,7 +74,7 @@ type Client interface {
 
 // All returns every suite phantom knows, in the order they run.
 func All() []Suite {
-	return []Suite{clusterSuite{}, consensusSuite{}}
+	return []Suite{clusterSuite{}, consensusSuite{}, txnSuite{}}
 }
 
 // Lookup finds a suite by name.
@@ -115,6 +127,10 @@ func errorKind(err error) metrics.ErrorKind {
 		return metrics.ErrTimeout
 	case errors.Is(err, core.ErrNoLeader), errors.Is(err, core.ErrClosed):
 		return metrics.ErrUnavailable
+	case errors.Is(err, core.ErrConflict):
+		return metrics.ErrConflict
+	case errors.Is(err, core.ErrConditionFailed):
+		return metrics.ErrCondition
 	}
 	return metrics.ErrOther
 }

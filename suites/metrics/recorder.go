@@ -30,10 +30,11 @@ const (
 	ErrTimeout                      // the operation's deadline passed
 	ErrUnavailable                  // no leader, node down, cluster closed
 	ErrConflict                     // lost a conflict and gave up
+	ErrCondition                    // a condition did not hold (an overdraft refused, say)
 	numErrorKinds
 )
 
-var errorKindNames = [numErrorKinds]string{"other", "timeout", "unavailable", "conflict"}
+var errorKindNames = [numErrorKinds]string{"other", "timeout", "unavailable", "conflict", "condition"}
 
 func (k ErrorKind) String() string {
 	if k < numErrorKinds {

@@ -1,0 +1,133 @@
+package suites
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/phantomdb/phantom/core"
+	"github.com/phantomdb/phantom/suites/metrics"
+)
+
+// txnSuite measures distributed transactions on a bank: money moves
+// between accounts on different shards by two-phase commit or by Saga, and
+// the total must be conserved.
+type txnSuite struct{}
+
+// The txn suite's ops, in the order of Ops.
+const (
+	opTxn2PC        = iota // a transfer by two-phase commit, end to end
+	opTxnPrepare           // its prepare phase: locks and intents on every participant
+	opTxnDecide            // its decision record on the coordinator shard
+	opTxnCommit            // its commit phase on every participant
+	opTxnSaga              // a transfer by Saga: the steps in order
+	opTxnCompensate        // undoing a failed saga's completed steps, in reverse
+)
+
+const (
+	bankAccounts        = 200  // accounts the money moves between
+	bankOpening         = 1000 // each account's opening balance
+	sagaFailProbability = 0.05 // injected failure of a saga's second step, to exercise compensation
+)
+
+func (txnSuite) Name() string { return "txn" }
+
+func (txnSuite) Description() string {
+	return "Distributed transactions: bank transfers by 2PC and Saga, total balance conserved"
+}
+
+func (txnSuite) Ops() []metrics.OpSpec {
+	return []metrics.OpSpec{
+		{Name: "txn.2pc", Suite: "txn", Primary: true},
+		{Name: "txn.prepare", Suite: "txn"},
+		{Name: "txn.decide", Suite: "txn"},
+		{Name: "txn.commit", Suite: "txn"},
+		{Name: "txn.saga", Suite: "txn", Primary: true},
+		{Name: "txn.compensate", Suite: "txn"},
+	}
+}
+
+func (txnSuite) Prepare(ctx context.Context, env Env) (Workload, error) {
+	w := &txnWorkload{cluster: env.Cluster, seed: env.Seed, limit: int64(env.Transactions), end: env.End}
+	for i := range bankAccounts {
+		w.accounts = append(w.accounts, "bank/"+strconv.Itoa(i))
+	}
+	// Open every account in one go per account: the total is known.
+	opening := []byte(strconv.Itoa(bankOpening))
+	for _, a := range w.accounts {
+		if err := env.Cluster.Put(ctx, a, opening); err != nil {
+			return nil, fmt.Errorf("opening the bank's accounts: %w", err)
+		}
+	}
+	return w, nil
+}
+
+type txnWorkload struct {
+	cluster  *core.Cluster
+	accounts []string
+	seed     int64
+	limit    int64 // transactions to run, 0 for no bound
+	started  atomic.Int64
+	end      func()
+}
+
+func (w *txnWorkload) Client(id int) Client {
+	return &txnClient{w: w, rng: rand.New(rand.NewPCG(uint64(w.seed), uint64(id)+0x7a))}
+}
+
+type txnClient struct {
+	w   *txnWorkload
+	rng *rand.Rand
+	n   int
+}
+
+// Do moves 1 to 100 between two random accounts, by 2PC and by Saga in
+// turn. An abort (a conflict, or an overdraft refused) is counted by kind
+// and is no failure of the cluster.
+func (c *txnClient) Do(ctx context.Context, rec *metrics.Recorder) {
+	if w := c.w; w.limit > 0 && w.started.Add(1) > w.limit {
+		if w.end != nil {
+			w.end()
+		}
+		<-ctx.Done()
+		return
+	}
+	from := c.rng.IntN(len(c.w.accounts))
+	to := (from + 1 + c.rng.IntN(len(c.w.accounts)-1)) % len(c.w.accounts)
+	amount := int64(1 + c.rng.IntN(100))
+	debit, credit := core.Add(c.w.accounts[from], -amount), core.Add(c.w.accounts[to], amount)
+	c.n++
+	start := time.Now()
+	if c.n%2 == 0 {
+		res, err := c.w.cluster.Saga(ctx, []core.SagaStep{{Op: debit}, {Op: credit, FailProbability: sagaFailProbability}})
+		if !observe(ctx, rec, opTxnSaga, start, err) && res.Compensated > 0 {
+			rec.Record(opTxnCompensate, res.Compensation)
+		}
+		return
+	}
+	res, err := c.w.cluster.Txn(ctx, core.Txn{Ops: []core.Op{debit, credit}})
+	if observe(ctx, rec, opTxn2PC, start, err) {
+		rec.Record(opTxnPrepare, res.Prepare)
+		rec.Record(opTxnDecide, res.Decide)
+		rec.Record(opTxnCommit, res.Commit)
+	}
+}
+
+// Check resolves any lock a cut-short transaction left and verifies the
+// bank: the total is what was opened and no balance is negative.
+func (w *txnWorkload) Check(ctx context.Context) error {
+	if _, err := w.cluster.ResolveLocks(ctx); err != nil {
+		return fmt.Errorf("resolving the transactions' locks: %w", err)
+	}
+	total, negatives, err := w.cluster.SumInts(ctx, w.accounts)
+	if err != nil {
+		return fmt.Errorf("reading the bank's balances: %w", err)
+	}
+	if want := int64(bankAccounts * bankOpening); total != want || negatives > 0 {
+		return fmt.Errorf("bank invariant broken: total balance %d, want %d; %d negative balances", total, want, negatives)
+	}
+	return nil
+}
