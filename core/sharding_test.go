@@ -43,7 +43,24 @@ func TestShardsSpreadKeysReplicasAndLeaders(t *testing.T) {
 				t.Errorf("ShardOf is not a pure function of the key")
 			}
 
-			st := c.Status()
+			// A busy machine (the race detector slows heartbeats) can start
+			// a spurious election; wait until every shard has one leader.
+			var st Status
+			waitFor(t, "one leader per shard", func() bool {
+				st = c.Status()
+				for _, sh := range st.Shards {
+					leaders := 0
+					for _, r := range sh.Replicas {
+						if r.State == "leader" {
+							leaders++
+						}
+					}
+					if leaders != 1 || sh.Leader == "" {
+						return false
+					}
+				}
+				return true
+			})
 			if len(st.Shards) != tt.wantShards {
 				t.Fatalf("status lists %d shards, want %d", len(st.Shards), tt.wantShards)
 			}
@@ -74,7 +91,9 @@ func TestShardsSpreadKeysReplicasAndLeaders(t *testing.T) {
 			// (the race detector slows heartbeats) may have moved one,
 			// which BalanceLeaders moves back.
 			waitFor(t, "balanced leaderships", func() bool {
+				led := 0
 				for _, n := range c.Status().Nodes {
+					led += n.Leaderships
 					if n.Leaderships > maxLead {
 						if err := c.BalanceLeaders(ctx); err != nil {
 							t.Fatal(err)
@@ -82,7 +101,7 @@ func TestShardsSpreadKeysReplicasAndLeaders(t *testing.T) {
 						return false
 					}
 				}
-				return true
+				return led == tt.wantShards // none mid-election
 			})
 			st = c.Status()
 			lo, hi := tt.wantShards*rf/tt.nodes, (tt.wantShards*rf+tt.nodes-1)/tt.nodes
