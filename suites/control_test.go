@@ -126,11 +126,11 @@ func TestScriptedActionsFireOnTimeAndReachTheCore(t *testing.T) {
 		t.Fatalf("%d epochs, want 2", len(report.Epochs))
 	}
 	before, after := report.Epochs[0].Ops["consensus.submit"], report.Epochs[1].Ops["consensus.submit"]
-	// A commit needs a round trip to a quorum: at least 2 × 5 ms, and more
-	// than the same cluster took before the delay (a ratio, not a bound, as
-	// the machine may be busy).
-	if after.LatencyMs.P50 < 10 || after.LatencyMs.P50 <= before.LatencyMs.P50 {
-		t.Errorf("submit p50 %.2fms before, %.2fms after a 5ms one-way delay", before.LatencyMs.P50, after.LatencyMs.P50)
+	// Every commit after the change waits a round trip to a quorum, at
+	// least 2 × 5 ms, so even the fastest does; before it, the fastest was
+	// quicker. (Minimums, because a busy machine moves every percentile.)
+	if after.LatencyMs.Min < 10 || before.LatencyMs.Min >= after.LatencyMs.Min {
+		t.Errorf("fastest submit %.2fms before, %.2fms after a 5ms one-way delay", before.LatencyMs.Min, after.LatencyMs.Min)
 	}
 }
 
