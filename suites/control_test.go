@@ -126,11 +126,12 @@ func TestScriptedActionsFireOnTimeAndReachTheCore(t *testing.T) {
 		t.Fatalf("%d epochs, want 2", len(report.Epochs))
 	}
 	before, after := report.Epochs[0].Ops["consensus.submit"], report.Epochs[1].Ops["consensus.submit"]
-	// Every commit after the change waits a round trip to a quorum, at
-	// least 2 × 5 ms, so even the fastest does; before it, the fastest was
-	// quicker. (Minimums, because a busy machine moves every percentile.)
-	if after.LatencyMs.Min < 10 || before.LatencyMs.Min >= after.LatencyMs.Min {
-		t.Errorf("fastest submit %.2fms before, %.2fms after a 5ms one-way delay", before.LatencyMs.Min, after.LatencyMs.Min)
+	// A commit after the change waits a round trip to a quorum, at least
+	// 2 × 5 ms, so the median does (a few ops in flight at the change may
+	// not); before it, the fastest commit was quicker than that. No upper
+	// bounds: a busy machine moves every percentile up.
+	if after.LatencyMs.P50 < 10 || before.LatencyMs.Min >= 10 {
+		t.Errorf("submit p50 %.2fms after a 5ms one-way delay, fastest before %.2fms", after.LatencyMs.P50, before.LatencyMs.Min)
 	}
 }
 
