@@ -119,8 +119,11 @@ func TestScriptedActionsFireOnTimeAndReachTheCore(t *testing.T) {
 			at = e.AtSeconds
 		}
 	}
-	if at < 1 || at > 1+cfg.Tick.Seconds() {
-		t.Errorf("net-delay fired at %.3fs, want 1s within a tick", at)
+	// Never early; late by a tick at most on a quiet machine. Test packages
+	// run in parallel under the race detector on 2 cores, which can hold
+	// the runner's goroutine back for a few ticks, so allow four.
+	if at < 1 || at > 1+4*cfg.Tick.Seconds() {
+		t.Errorf("net-delay fired at %.3fs, want 1s, late by a tick or so", at)
 	}
 	if len(report.Epochs) != 2 {
 		t.Fatalf("%d epochs, want 2", len(report.Epochs))
