@@ -74,7 +74,7 @@ type Client interface {
 
 // All returns every suite phantom knows, in the order they run.
 func All() []Suite {
-	return []Suite{clusterSuite{}, consensusSuite{}, txnSuite{}}
+	return []Suite{clusterSuite{}, consensusSuite{}, txnSuite{}, querySuite{}}
 }
 
 // Lookup finds a suite by name.

@@ -1,0 +1,69 @@
+package suites
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+)
+
+func TestQuerySuiteRecordsEveryPhase(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Suites = []string{"query"}
+	cfg.Nodes = 3
+	cfg.Clients = 4
+	cfg.Duration = 1500 * time.Millisecond
+	cfg.LogOutput = io.Discard
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := report.Suites["query"].Ops
+	for _, op := range []string{"query.aggregate", "query.plan", "query.shard_exec", "query.merge"} {
+		if ops[op].Count == 0 || ops[op].Errors != 0 {
+			t.Errorf("%s: %d done, %d errors", op, ops[op].Count, ops[op].Errors)
+		}
+	}
+	agg := ops["query.aggregate"].Count
+	for _, op := range []string{"query.plan", "query.merge"} {
+		if ops[op].Count != agg {
+			t.Errorf("%s timed %d times for %d queries", op, ops[op].Count, agg)
+		}
+	}
+	// One shard_exec sample per shard touched: the fan-out is every shard.
+	if shards := uint64(cfg.shards()); ops["query.shard_exec"].Count != agg*shards {
+		t.Errorf("%d shard executions for %d queries: fan-out %.2f, want %d shards",
+			ops["query.shard_exec"].Count, agg, float64(ops["query.shard_exec"].Count)/float64(max(agg, 1)), shards)
+	}
+	t.Logf("%d queries, %.0f/s", agg, report.Suites["query"].OpsPerSec)
+}
+
+func TestQueryCountEndsTheSuite(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Suites = []string{"query"}
+	cfg.Nodes = 3
+	cfg.Clients = 4
+	cfg.Duration = time.Minute
+	cfg.Queries = 200
+	cfg.LogOutput = io.Discard
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	report, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("200 queries took %v: the count did not end the suite", took)
+	}
+	agg := report.Suites["query"].Ops["query.aggregate"]
+	if done := agg.Count + agg.Errors; done < 190 || done > 200 {
+		t.Errorf("%d queries ran, want the 200 asked for (less the few cut short)", done)
+	}
+}
