@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/phantomdb/phantom/core"
@@ -49,7 +48,7 @@ func (querySuite) Ops() []metrics.OpSpec {
 // Prepare writes the rows the queries aggregate: min(env.Keys, 2000) of
 // them, in groups g0..g9, with seeded amounts and env.DataSize payloads.
 func (querySuite) Prepare(ctx context.Context, env Env) (Workload, error) {
-	w := &queryWorkload{cluster: env.Cluster, seed: env.Seed, limit: int64(env.Queries), end: env.End}
+	w := &queryWorkload{cluster: env.Cluster, seed: env.Seed, bound: countBound{limit: int64(env.Queries), end: env.End}}
 	rows := min(env.Keys, queryMaxRows)
 	if rows < 1 {
 		rows = 1
@@ -72,9 +71,7 @@ func (querySuite) Prepare(ctx context.Context, env Env) (Workload, error) {
 type queryWorkload struct {
 	cluster *core.Cluster
 	seed    int64
-	limit   int64 // queries to run, 0 for no bound
-	started atomic.Int64
-	end     func()
+	bound   countBound // ends the suite after so many queries
 }
 
 func (w *queryWorkload) Client(id int) Client {
@@ -89,11 +86,7 @@ type queryClient struct {
 // Do runs one GROUP BY query with every aggregate and a random amount
 // range, and records its phases.
 func (c *queryClient) Do(ctx context.Context, rec *metrics.Recorder) {
-	if w := c.w; w.limit > 0 && w.started.Add(1) > w.limit {
-		if w.end != nil {
-			w.end()
-		}
-		<-ctx.Done()
+	if !c.w.bound.take(ctx) {
 		return
 	}
 	lo := c.rng.Int64N(queryMaxAmount / 2)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/phantomdb/phantom/core"
 	"github.com/phantomdb/phantom/suites/metrics"
@@ -133,4 +134,25 @@ func errorKind(err error) metrics.ErrorKind {
 		return metrics.ErrCondition
 	}
 	return metrics.ErrOther
+}
+
+// countBound ends a suite once it has started limit operations (none when
+// limit is 0): the profile's transactions and queries counts.
+type countBound struct {
+	limit   int64
+	started atomic.Int64
+	end     func()
+}
+
+// take claims one operation. Past the limit it ends the suite, waits for
+// the end to reach ctx and reports false.
+func (b *countBound) take(ctx context.Context) bool {
+	if b.limit <= 0 || b.started.Add(1) <= b.limit {
+		return true
+	}
+	if b.end != nil {
+		b.end()
+	}
+	<-ctx.Done()
+	return false
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/phantomdb/phantom/core"
@@ -51,7 +50,7 @@ func (txnSuite) Ops() []metrics.OpSpec {
 }
 
 func (txnSuite) Prepare(ctx context.Context, env Env) (Workload, error) {
-	w := &txnWorkload{cluster: env.Cluster, seed: env.Seed, limit: int64(env.Transactions), end: env.End}
+	w := &txnWorkload{cluster: env.Cluster, seed: env.Seed, bound: countBound{limit: int64(env.Transactions), end: env.End}}
 	for i := range bankAccounts {
 		w.accounts = append(w.accounts, "bank/"+strconv.Itoa(i))
 	}
@@ -69,9 +68,7 @@ type txnWorkload struct {
 	cluster  *core.Cluster
 	accounts []string
 	seed     int64
-	limit    int64 // transactions to run, 0 for no bound
-	started  atomic.Int64
-	end      func()
+	bound    countBound // ends the suite after so many transactions
 }
 
 func (w *txnWorkload) Client(id int) Client {
@@ -88,11 +85,7 @@ type txnClient struct {
 // turn. An abort (a conflict, or an overdraft refused) is counted by kind
 // and is no failure of the cluster.
 func (c *txnClient) Do(ctx context.Context, rec *metrics.Recorder) {
-	if w := c.w; w.limit > 0 && w.started.Add(1) > w.limit {
-		if w.end != nil {
-			w.end()
-		}
-		<-ctx.Done()
+	if !c.w.bound.take(ctx) {
 		return
 	}
 	from := c.rng.IntN(len(c.w.accounts))
