@@ -325,6 +325,7 @@ func configFromProfile(p profiles.Profile) (suites.Config, error) {
 	cfg.Storage = p.Storage
 	cfg.Rate = p.Rate
 	cfg.Transactions, cfg.Queries = p.Transactions, p.Queries
+	cfg.KeyDist = suites.KeyDist{Name: p.Keys.Distribution, ZipfS: p.Keys.ZipfS, HotFraction: p.Keys.HotFraction, HotOpsFraction: p.Keys.HotOpsFraction}
 	acts, err := p.Actions()
 	if err != nil {
 		return suites.Config{}, fmt.Errorf("profile %s: %w", name, err)

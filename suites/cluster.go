@@ -86,35 +86,39 @@ func (c *clusterClient) Do(ctx context.Context, rec *metrics.Recorder) {
 }
 
 // Probe adds a node every churnEvery and removes it at the next turn, so
-// membership changes happen while the clients query, and the cluster ends
-// the suite with the nodes it started with.
+// membership changes happen while the clients query.
 func (w *clusterWorkload) Probe(ctx context.Context, rec *metrics.Recorder) {
-	t := time.NewTicker(churnEvery)
+	churn(ctx, w.cluster, rec, churnEvery, opNodeAdd, opNodeRemove)
+}
+
+// churn adds a node every interval and removes it at the next turn,
+// recording each as opAdd and opRemove, and leaves the cluster with the
+// nodes it found: a later suite expects them.
+func churn(ctx context.Context, c *core.Cluster, rec *metrics.Recorder, every time.Duration, opAdd, opRemove int) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	var added string
 	for {
 		select {
 		case <-ctx.Done():
 			if added != "" {
-				// Leave the cluster as the suite found it, whatever the
-				// run's context: a later suite expects the starting nodes.
 				cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				_ = w.cluster.RemoveNode(cctx, added)
+				_ = c.RemoveNode(cctx, added)
 			}
 			return
 		case <-t.C:
 		}
 		start := time.Now()
 		if added == "" {
-			id, err := w.cluster.AddNode(ctx)
-			if observe(ctx, rec, opNodeAdd, start, err) || (err != nil && id != "") {
+			id, err := c.AddNode(ctx)
+			if observe(ctx, rec, opAdd, start, err) || (err != nil && id != "") {
 				added = id
 			}
 			continue
 		}
-		err := w.cluster.RemoveNode(ctx, added)
-		if observe(ctx, rec, opNodeRemove, start, err) {
+		err := c.RemoveNode(ctx, added)
+		if observe(ctx, rec, opRemove, start, err) {
 			added = ""
 		}
 	}

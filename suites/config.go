@@ -32,7 +32,9 @@ type Config struct {
 	// Transactions and Queries bound the txn and query suites, together
 	// with the duration: whichever comes first ends the suite. 0 = no bound.
 	Transactions, Queries int
-	Clients               int // concurrent load clients (closed loop: each issues its next op when the last returns)
+	// KeyDist is how the concurrency suite draws its keys.
+	KeyDist KeyDist
+	Clients int // concurrent load clients (closed loop: each issues its next op when the last returns)
 	// Rate, when above zero, is the open loop: iterations per second over
 	// all clients, each started at its scheduled time however the system
 	// answers, with latency measured from that time.
@@ -94,6 +96,9 @@ func (c Config) Validate() error {
 	}
 	if c.Queries < 0 || c.Queries > 10_000_000 {
 		errs = append(errs, fmt.Errorf("queries must be between 0 (no bound) and 10000000, got %d", c.Queries))
+	}
+	if err := c.KeyDist.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Rate < 0 || c.Rate > MaxRate || math.IsNaN(c.Rate) {
 		errs = append(errs, fmt.Errorf("rate must be between 0 (closed loop) and %g ops/s, got %g", MaxRate, c.Rate))

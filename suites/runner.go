@@ -223,7 +223,7 @@ func (x *run) do(ctx context.Context) error {
 		n := len(s.Ops())
 		if ctx.Err() == nil {
 			env := Env{Cluster: cluster, Nodes: x.cfg.Nodes, Replicas: x.cfg.replicas(), DataSize: x.dataSize, Keys: sz.keys, Seed: x.cfg.Seed,
-				Transactions: x.cfg.Transactions, Queries: x.cfg.Queries}
+				Transactions: x.cfg.Transactions, Queries: x.cfg.Queries, KeyDist: x.cfg.KeyDist}
 			if err := x.runSuite(ctx, s, env, first, n); err != nil {
 				return err
 			}

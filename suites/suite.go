@@ -32,11 +32,12 @@ type Suite interface {
 // Env is what a suite gets to work with.
 type Env struct {
 	Cluster  *core.Cluster
-	Nodes    int   // nodes the cluster started with
-	Replicas int   // replicas of every shard
-	DataSize int   // bytes per written value
-	Keys     int   // keyspace size that fits the memory budget
-	Seed     int64 // base seed for random generators, so runs repeat
+	Nodes    int     // nodes the cluster started with
+	Replicas int     // replicas of every shard
+	DataSize int     // bytes per written value
+	Keys     int     // keyspace size that fits the memory budget
+	KeyDist  KeyDist // how workloads that pick hot keys draw them
+	Seed     int64   // base seed for random generators, so runs repeat
 	// Transactions and Queries bound the txn and query suites: a suite
 	// calls End once it has run that many (0 means no bound).
 	Transactions, Queries int
@@ -75,7 +76,7 @@ type Client interface {
 
 // All returns every suite phantom knows, in the order they run.
 func All() []Suite {
-	return []Suite{clusterSuite{}, consensusSuite{}, txnSuite{}, querySuite{}}
+	return []Suite{clusterSuite{}, consensusSuite{}, txnSuite{}, querySuite{}, concurrencySuite{}}
 }
 
 // Lookup finds a suite by name.
