@@ -344,6 +344,7 @@ func configFromProfile(p profiles.Profile) (suites.Config, error) {
 		MaxP99Latency: time.Duration(p.Baselines.MaxP99Latency),
 		MinThroughput: p.Baselines.MinThroughput,
 		WarmUp:        time.Duration(p.Baselines.WarmUp),
+		MinEfficiency: p.Baselines.MinScalabilityEfficiency,
 	}
 	if err := cfg.Validate(); err != nil {
 		return suites.Config{}, fmt.Errorf("profile %s: %w", name, err)

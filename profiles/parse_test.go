@@ -61,7 +61,7 @@ func TestBuiltinValues(t *testing.T) {
 	want := Default()
 	want.Name = "seed"
 	want.Description = seed.Description
-	want.Suites = []string{"cluster", "consensus", "txn", "query", "concurrency"}
+	want.Suites = []string{"cluster", "consensus", "txn", "query", "concurrency", "scalability"}
 	want.Nodes, want.Clients = 20, 20
 	want.Duration = Duration(60 * time.Second)
 	want.DataSize = 1_000_000

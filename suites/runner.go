@@ -99,6 +99,7 @@ type Settings struct {
 		MaxAvgLatencyMs float64 `json:"max_avg_latency_ms,omitempty"`
 		MaxP99LatencyMs float64 `json:"max_p99_latency_ms,omitempty"`
 		MinOpsPerSec    float64 `json:"min_ops_per_sec,omitempty"`
+		MinEfficiency   float64 `json:"min_scalability_efficiency,omitempty"`
 		WarmUpS         float64 `json:"warm_up_s"`
 	} `json:"baselines"`
 }
@@ -114,6 +115,7 @@ func (r *Runner) settings() Settings {
 	s.Baselines.MaxAvgLatencyMs = ms(c.Baselines.MaxAvgLatency)
 	s.Baselines.MaxP99LatencyMs = ms(c.Baselines.MaxP99Latency)
 	s.Baselines.MinOpsPerSec = c.Baselines.MinThroughput
+	s.Baselines.MinEfficiency = c.Baselines.MinEfficiency
 	s.Baselines.WarmUpS = c.Baselines.WarmUp.Seconds()
 	return s
 }
@@ -137,6 +139,7 @@ type run struct {
 	elapsed     time.Duration
 	errText     string
 	lastCluster metrics.Cluster
+	scal        *metrics.Scalability
 	pace        *pacer        // the running suite's schedule, nil in the closed loop
 	cur         *suiteRun     // the running suite, nil between suites
 	script      []TimedAction // scripted changes not yet run, by time
@@ -223,7 +226,8 @@ func (x *run) do(ctx context.Context) error {
 		n := len(s.Ops())
 		if ctx.Err() == nil {
 			env := Env{Cluster: cluster, Nodes: x.cfg.Nodes, Replicas: x.cfg.replicas(), DataSize: x.dataSize, Keys: sz.keys, Seed: x.cfg.Seed,
-				Transactions: x.cfg.Transactions, Queries: x.cfg.Queries, KeyDist: x.cfg.KeyDist}
+				Transactions: x.cfg.Transactions, Queries: x.cfg.Queries, KeyDist: x.cfg.KeyDist,
+				Clients: x.clients, Duration: x.cfg.Duration}
 			if err := x.runSuite(ctx, s, env, first, n); err != nil {
 				return err
 			}
@@ -337,6 +341,14 @@ func (x *run) runSuite(ctx context.Context, s Suite, env Env, first, n int) erro
 			return fmt.Errorf("suite %s: %w", s.Name(), err)
 		}
 		x.event(metrics.EventInfo, fmt.Sprintf("suite %s: invariant holds", s.Name()))
+	}
+	if sc, ok := w.(Scaler); ok {
+		x.scal = metrics.NewScalability(s.Name(), sc.Scalability())
+		if x.scal.Fit != nil {
+			x.event(metrics.EventInfo, fmt.Sprintf("suite %s: USL fit σ=%.4f κ=%.5f R²=%.3f", s.Name(), x.scal.Fit.Sigma, x.scal.Fit.Kappa, x.scal.Fit.R2))
+		} else {
+			x.event(metrics.EventInfo, fmt.Sprintf("suite %s: no USL fit: %s", s.Name(), x.scal.FitError))
+		}
 	}
 	if x.pace != nil {
 		x.loadView()
@@ -494,7 +506,7 @@ func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 	s := &metrics.Snapshot{
 		Seq: x.seq, At: time.Now(), Elapsed: x.elapsed, Planned: x.planned(), Phase: phase, Suite: x.suite,
 		Ops: x.ops, Verdicts: x.verdicts, Err: x.errText, Load: x.loadView(),
-		Epochs: x.epochs[:len(x.epochs):len(x.epochs)], EpochStart: x.epochStart, EpochChange: x.epochChange,
+		Epochs: x.epochs[:len(x.epochs):len(x.epochs)], EpochStart: x.epochStart, EpochChange: x.epochChange, Scalability: x.scal,
 	}
 	if x.sampler != nil {
 		s.System = x.sampler.Latest()
@@ -565,6 +577,11 @@ func (x *run) finish(err error) *metrics.Report {
 		x.closeEpoch()
 	}
 	final := x.evaluator.Final(x.ops)
+	if x.scal != nil {
+		if v, ok := x.scal.Verdict(x.cfg.Baselines.MinEfficiency); ok {
+			final = append(final, v)
+		}
+	}
 	phase := metrics.PhaseDone
 	if err != nil {
 		phase = metrics.PhaseFailed

@@ -422,3 +422,47 @@ func TestConcurrencySuiteCountsConflictsAndLosesNothing(t *testing.T) {
 		t.Error("no conflict on counters drawn with zipfian skew 2")
 	}
 }
+
+// The scalability suite sweeps the active clients, reports every step with
+// its efficiency and a USL fit, and judges the efficiency baseline.
+func TestScalabilitySuiteSweepsAndFits(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Suites = []string{"scalability"}
+	cfg.Nodes = 3
+	cfg.Clients = 8
+	cfg.Duration = 3 * time.Second
+	cfg.Baselines.MinEfficiency = 0.99 // no real cluster scales this well
+	cfg.LogOutput = io.Discard
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := report.Scalability
+	if sc == nil || len(sc.Points) != 4 {
+		t.Fatalf("scalability %+v, want 4 steps (1, 2, 4, 8 clients)", sc)
+	}
+	for i, want := range []int{1, 2, 4, 8} {
+		if p := sc.Points[i]; p.N != want || p.OpsPerSec <= 0 {
+			t.Errorf("step %d: %+v, want %d clients with throughput", i, p, want)
+		}
+	}
+	if sc.Points[0].Efficiency != 1 {
+		t.Errorf("efficiency at one client %v, want 1 by definition", sc.Points[0].Efficiency)
+	}
+	if sc.Fit == nil {
+		t.Errorf("no USL fit from 4 points: %s", sc.FitError)
+	}
+	var verdict *metrics.BaselineReport
+	for i, b := range report.Baselines {
+		if b.Metric == metrics.MetricEfficiency {
+			verdict = &report.Baselines[i]
+		}
+	}
+	if verdict == nil || verdict.Value != sc.Points[3].Efficiency || verdict.Pass != (verdict.Value >= 0.99) {
+		t.Errorf("efficiency verdict %+v for the last step's %v", verdict, sc.Points[3].Efficiency)
+	}
+}

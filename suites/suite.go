@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/phantomdb/phantom/core"
 	"github.com/phantomdb/phantom/suites/metrics"
@@ -32,12 +33,14 @@ type Suite interface {
 // Env is what a suite gets to work with.
 type Env struct {
 	Cluster  *core.Cluster
-	Nodes    int     // nodes the cluster started with
-	Replicas int     // replicas of every shard
-	DataSize int     // bytes per written value
-	Keys     int     // keyspace size that fits the memory budget
-	KeyDist  KeyDist // how workloads that pick hot keys draw them
-	Seed     int64   // base seed for random generators, so runs repeat
+	Nodes    int           // nodes the cluster started with
+	Replicas int           // replicas of every shard
+	DataSize int           // bytes per written value
+	Keys     int           // keyspace size that fits the memory budget
+	KeyDist  KeyDist       // how workloads that pick hot keys draw them
+	Clients  int           // load clients the suite starts with
+	Duration time.Duration // how long the suite runs
+	Seed     int64         // base seed for random generators, so runs repeat
 	// Transactions and Queries bound the txn and query suites: a suite
 	// calls End once it has run that many (0 means no bound).
 	Transactions, Queries int
@@ -76,7 +79,7 @@ type Client interface {
 
 // All returns every suite phantom knows, in the order they run.
 func All() []Suite {
-	return []Suite{clusterSuite{}, consensusSuite{}, txnSuite{}, querySuite{}, concurrencySuite{}}
+	return []Suite{clusterSuite{}, consensusSuite{}, txnSuite{}, querySuite{}, concurrencySuite{}, scalabilitySuite{}}
 }
 
 // Lookup finds a suite by name.

@@ -17,6 +17,9 @@ type Baselines struct {
 	// WarmUp is how long a suite runs before its window is judged, so
 	// start-up transients raise no violation.
 	WarmUp time.Duration
+	// MinEfficiency is the lowest acceptable scalability efficiency, from 0
+	// to 1 (1 is linear), at the scalability sweep's largest step.
+	MinEfficiency float64
 }
 
 // SeedBaselines are the seed document's limits: average latency under
@@ -45,6 +48,7 @@ const (
 	MetricAvgLatency = "avg_latency"
 	MetricP99Latency = "p99_latency"
 	MetricThroughput = "throughput"
+	MetricEfficiency = "efficiency" // scalability: X(N) / (N · X(1)) at the sweep's largest N
 )
 
 // Verdict is one baseline checked against one op's or suite's figures.
@@ -70,11 +74,14 @@ func (v Verdict) Subject() string {
 // Describe says the verdict in words: "consensus.submit avg latency 1.2 ms < 100 ms".
 func (v Verdict) Describe() string {
 	rel := "<"
-	if v.Metric == MetricThroughput {
+	switch v.Metric {
+	case MetricThroughput:
 		rel = ">"
+	case MetricEfficiency:
+		rel = "≥"
 	}
 	if !v.Pass {
-		rel = map[string]string{"<": "≥", ">": "≤"}[rel]
+		rel = map[string]string{"<": "≥", ">": "≤", "≥": "<"}[rel]
 	}
 	return fmt.Sprintf("%s %s %s %s %s", v.Subject(), metricLabel(v.Metric), formatValue(v.Value, v.Unit), rel, formatValue(v.Limit, v.Unit))
 }
@@ -90,6 +97,9 @@ func metricLabel(m string) string {
 }
 
 func formatValue(v float64, unit string) string {
+	if unit == "of linear" {
+		return fmt.Sprintf("%.2f", v)
+	}
 	if unit == "ms" {
 		return FormatDuration(time.Duration(v * float64(time.Millisecond)))
 	}

@@ -82,7 +82,24 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 
 	p("\n## 4. Scalability validation\n\n")
-	p("Not measured: the scalability suite did not run in this report.\n")
+	if sc := r.Scalability; sc == nil {
+		p("Not measured: the scalability suite did not run in this report.\n")
+	} else {
+		p("| clients | ops/s | efficiency vs linear |\n|--:|--:|--:|\n")
+		for _, pt := range sc.Points {
+			p("| %d | %s | %.2f |\n", pt.N, FormatCount(pt.OpsPerSec), pt.Efficiency)
+		}
+		if f := sc.Fit; f != nil {
+			peak := "never (κ ≤ 0)"
+			if f.PeakN != nil {
+				peak = fmt.Sprintf("%.1f clients, %s ops/s", *f.PeakN, FormatCount(f.PeakOpsPerSec))
+			}
+			p("\nUSL fit: σ = %.4f (contention), κ = %.5f (coherency), λ = %s ops/s per client, R² = %.3f; predicted peak: %s.\n",
+				f.Sigma, f.Kappa, FormatCount(f.Lambda), f.R2, peak)
+		} else {
+			p("\nNo USL fit: %s.\n", mdEscape(sc.FitError))
+		}
+	}
 
 	p("\n## Violations\n\n")
 	if len(r.Violations) == 0 {

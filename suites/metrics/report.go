@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -33,6 +34,32 @@ type Report struct {
 	Cluster        ClusterReport          `json:"cluster"`
 	Load           LoadReport             `json:"load"`
 	Epochs         []EpochReport          `json:"epochs"`
+	Scalability    *ScalabilityReport     `json:"scalability"` // null when the scalability suite did not run
+}
+
+// ScalabilityReport is the sweep: throughput and efficiency at each step
+// and the USL fit (null with fit_error when there is none).
+type ScalabilityReport struct {
+	Points   []ScalePointReport `json:"points"`
+	Fit      *USLReport         `json:"fit"`
+	FitError string             `json:"fit_error,omitempty"`
+}
+
+// ScalePointReport is one step of the sweep.
+type ScalePointReport struct {
+	N          int     `json:"n"`
+	OpsPerSec  float64 `json:"ops_per_sec"`
+	Efficiency float64 `json:"efficiency"`
+}
+
+// USLReport is the Universal Scalability Law fit.
+type USLReport struct {
+	Sigma         float64  `json:"sigma"`
+	Kappa         float64  `json:"kappa"`
+	Lambda        float64  `json:"lambda"`
+	R2            float64  `json:"r2"`
+	PeakN         *float64 `json:"peak_n"` // null when throughput never peaks (κ ≤ 0)
+	PeakOpsPerSec float64  `json:"peak_ops_per_sec,omitempty"`
 }
 
 // EpochReport is one span between live changes.
@@ -204,6 +231,20 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 	r.Resources.Network.TxBytesPerSec = stat(res.NetTx)
 	r.Resources.Disk.ReadBytesPerSec = stat(res.DiskRead)
 	r.Resources.Disk.WriteBytesPerSec = stat(res.DiskWrite)
+	if sc := last.Scalability; sc != nil {
+		sr := &ScalabilityReport{FitError: sc.FitError}
+		for _, p := range sc.Points {
+			sr.Points = append(sr.Points, ScalePointReport(p))
+		}
+		if f := sc.Fit; f != nil {
+			sr.Fit = &USLReport{Sigma: f.Sigma, Kappa: f.Kappa, Lambda: f.Lambda, R2: f.R2, PeakOpsPerSec: f.PeakOpsPerSec}
+			if !math.IsInf(f.PeakN, 0) {
+				peak := f.PeakN
+				sr.Fit.PeakN = &peak
+			}
+		}
+		r.Scalability = sr
+	}
 	r.Epochs = []EpochReport{}
 	for _, e := range last.Epochs {
 		er := EpochReport{Index: e.Index, StartS: e.Start.Seconds(), EndS: e.End.Seconds(), Change: e.Change, Ops: map[string]OpReport{}}

@@ -35,6 +35,8 @@ type Snapshot struct {
 	// EpochStart and EpochChange describe the current epoch.
 	EpochStart  time.Duration
 	EpochChange string
+	// Scalability is the scalability sweep's result once it has run.
+	Scalability *Scalability
 	Err         string // why the run failed, when Phase is PhaseFailed
 }
 

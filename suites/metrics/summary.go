@@ -29,6 +29,22 @@ func WriteSummary(w io.Writer, r *Report) error {
 		}
 	}
 
+	if sc := r.Scalability; sc != nil {
+		fmt.Fprint(ew, "\nscalability ")
+		for _, p := range sc.Points {
+			fmt.Fprintf(ew, " %d→%s ops/s (%.2f)", p.N, FormatCount(p.OpsPerSec), p.Efficiency)
+		}
+		if f := sc.Fit; f != nil {
+			fmt.Fprintf(ew, "\n            USL σ=%.4f κ=%.5f R²=%.3f", f.Sigma, f.Kappa, f.R2)
+			if f.PeakN != nil {
+				fmt.Fprintf(ew, ", peak at %.1f clients", *f.PeakN)
+			}
+		} else {
+			fmt.Fprintf(ew, "\n            no USL fit: %s", sc.FitError)
+		}
+		fmt.Fprintln(ew)
+	}
+
 	if len(r.Baselines) > 0 {
 		fmt.Fprintln(ew, "\nbaselines")
 		for _, b := range r.Baselines {
