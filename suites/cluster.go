@@ -70,19 +70,19 @@ type clusterClient struct {
 // Do sends one heartbeat for a random starting node, then queries status.
 func (c *clusterClient) Do(ctx context.Context, rec *metrics.Recorder) {
 	node := c.w.nodes[c.rng.IntN(len(c.w.nodes))]
-	start := time.Now()
+	start := metrics.Now()
 	err := c.w.cluster.Heartbeat(ctx, node)
 	if errors.Is(err, core.ErrNodeDown) {
 		err = nil // a crashed node cannot beat; not the cluster's failure
 	}
 	observe(ctx, rec, opHeartbeat, start, err)
-	start = time.Now()
+	start = metrics.Now()
 	st := c.w.cluster.Status()
 	if len(st.Nodes) == 0 {
 		rec.Fail(opStatus, metrics.ErrUnavailable)
 		return
 	}
-	rec.Record(opStatus, time.Since(start))
+	rec.Record(opStatus, start.Elapsed())
 }
 
 // Probe adds a node every churnEvery and removes it at the next turn, so
@@ -109,7 +109,7 @@ func churn(ctx context.Context, c *core.Cluster, rec *metrics.Recorder, every ti
 			return
 		case <-t.C:
 		}
-		start := time.Now()
+		start := metrics.Now()
 		if added == "" {
 			id, err := c.AddNode(ctx)
 			if observe(ctx, rec, opAdd, start, err) || (err != nil && id != "") {

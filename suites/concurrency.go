@@ -97,7 +97,7 @@ type ccClient struct {
 // read-modify-write transactions over two counters drawn from the same
 // distribution, so a skewed one makes them conflict.
 func (c *ccClient) Do(ctx context.Context, rec *metrics.Recorder) {
-	start := time.Now()
+	start := metrics.Now()
 	switch r := c.rng.IntN(10); {
 	case r < 5:
 		_, err := c.w.cluster.Get(ctx, c.w.keys[c.keys.next()])

@@ -98,7 +98,7 @@ func (c *consensusClient) Do(ctx context.Context, rec *metrics.Recorder) {
 	key := c.w.keys[c.rng.IntN(len(c.w.keys))]
 	c.n++
 	payload := *c.w.payload.Load()
-	start := time.Now()
+	start := metrics.Now()
 	if c.n%readEvery == readEvery/2 {
 		err := c.w.cluster.PutReplicated(ctx, key, payload)
 		observe(ctx, rec, opReplicate, start, err)
@@ -108,15 +108,15 @@ func (c *consensusClient) Do(ctx context.Context, rec *metrics.Recorder) {
 	if !observe(ctx, rec, opSubmit, start, err) || c.n%readEvery != 0 {
 		return
 	}
-	start = time.Now()
+	start = metrics.Now()
 	_, err = c.w.cluster.Get(ctx, key)
 	observe(ctx, rec, opRead, start, err)
 }
 
 // observe records one op that began at start and reports whether it
 // succeeded. An op cut short because the run ended is not recorded.
-func observe(ctx context.Context, rec *metrics.Recorder, op int, start time.Time, err error) bool {
-	d := time.Since(start)
+func observe(ctx context.Context, rec *metrics.Recorder, op int, start metrics.Stamp, err error) bool {
+	d := start.Elapsed()
 	switch {
 	case err == nil:
 		rec.Record(op, d)

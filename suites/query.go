@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"time"
 
 	"github.com/phantomdb/phantom/core"
 	"github.com/phantomdb/phantom/suites/metrics"
@@ -93,7 +92,7 @@ func (c *queryClient) Do(ctx context.Context, rec *metrics.Recorder) {
 	hi := lo + c.rng.Int64N(queryMaxAmount-lo+1)
 	q := core.Query{Prefix: queryPrefix, MinAmount: &lo, MaxAmount: &hi, GroupBy: true,
 		Aggs: []core.Agg{core.Count, core.Sum, core.Min, core.Max, core.Avg}}
-	start := time.Now()
+	start := metrics.Now()
 	res, err := c.w.cluster.Query(ctx, q)
 	if observe(ctx, rec, opQueryAggregate, start, err) {
 		rec.Record(opQueryPlan, res.Plan)

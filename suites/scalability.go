@@ -84,7 +84,7 @@ func (c *scaleClient) Do(ctx context.Context, rec *metrics.Recorder) {
 		}
 		return
 	}
-	start := time.Now()
+	start := metrics.Now()
 	err := c.w.cluster.Put(ctx, c.w.keys[c.rng.IntN(len(c.w.keys))], c.w.payload)
 	if observe(ctx, rec, opScaleSubmit, start, err) {
 		c.w.done[c.id].n.Add(1)

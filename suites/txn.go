@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"time"
 
 	"github.com/phantomdb/phantom/core"
 	"github.com/phantomdb/phantom/suites/metrics"
@@ -93,7 +92,7 @@ func (c *txnClient) Do(ctx context.Context, rec *metrics.Recorder) {
 	amount := int64(1 + c.rng.IntN(100))
 	debit, credit := core.Add(c.w.accounts[from], -amount), core.Add(c.w.accounts[to], amount)
 	c.n++
-	start := time.Now()
+	start := metrics.Now()
 	if c.n%2 == 0 {
 		res, err := c.w.cluster.Saga(ctx, []core.SagaStep{{Op: debit}, {Op: credit, FailProbability: sagaFailProbability}})
 		if !observe(ctx, rec, opTxnSaga, start, err) && res.Compensated > 0 {
