@@ -41,22 +41,30 @@ func (c *Cluster) Put(ctx context.Context, key string, value []byte) error {
 // put replicates a put through sh's leader, retrying as rt allows, and
 // returns the entry's log index.
 func (c *Cluster) put(sh *shard, key string, value []byte, rt *retry) (uint64, error) {
-	cmd := encodePut(key, value)
+	index, _, err := c.replicate(sh, encodePut(key, value), rt)
+	return index, err
+}
+
+// replicate applies cmd through sh's leader, retrying leader changes as rt
+// allows, and returns the entry's log index and the state machine's
+// response.
+func (c *Cluster) replicate(sh *shard, cmd []byte, rt *retry) (uint64, any, error) {
 	for {
 		timeout, err := rt.begin()
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		rep, err := sh.leaderReplica()
 		if err == nil {
 			var index uint64
-			if index, err = rep.applyAt(cmd, timeout); err == nil {
-				return index, nil
+			var resp any
+			if index, resp, err = rep.applyAt(cmd, timeout); err == nil {
+				return index, resp, nil
 			}
 		}
 		sh.forget(rep)
 		if err := rt.after(err); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
 }

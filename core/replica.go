@@ -170,32 +170,34 @@ func (r *replica) leading() bool {
 // when the entry is applied or leadership is lost, which the leader lease
 // bounds.
 func (r *replica) apply(cmd []byte, timeout time.Duration) error {
-	_, err := r.applyAt(cmd, timeout)
+	_, _, err := r.applyAt(cmd, timeout)
 	return err
 }
 
-// applyAt is apply that also returns the entry's log index.
-func (r *replica) applyAt(cmd []byte, timeout time.Duration) (uint64, error) {
+// applyAt is apply that also returns the entry's log index and the state
+// machine's response to it.
+func (r *replica) applyAt(cmd []byte, timeout time.Duration) (uint64, any, error) {
 	if !r.enter() {
-		return 0, raft.ErrRaftShutdown
+		return 0, nil, raft.ErrRaftShutdown
 	}
 	defer r.exit()
 	if timeout <= 0 {
 		// raft reads a zero timeout as "wait forever".
-		return 0, raft.ErrEnqueueTimeout
+		return 0, nil, raft.ErrEnqueueTimeout
 	}
 	term := r.raft.CurrentTerm()
 	f := r.raft.Apply(cmd, timeout)
 	if err := f.Error(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	// The entry committed in term or later. If later, readyTerm records a
 	// term this replica has left behind, which no read will match.
 	r.markReady(term)
-	if err, ok := f.Response().(error); ok {
-		return 0, err
+	resp := f.Response()
+	if err, ok := resp.(error); ok {
+		return 0, nil, err
 	}
-	return f.Index(), nil
+	return f.Index(), resp, nil
 }
 
 func (r *replica) markReady(term uint64) {

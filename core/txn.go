@@ -402,45 +402,8 @@ func (c *Cluster) finishAll(ctx context.Context, parts []participant, id uint64,
 func (c *Cluster) propose(ctx context.Context, sh *shard, cmd []byte, op string) (any, error) {
 	rt := c.newRetry(ctx, op)
 	defer rt.stop()
-	for {
-		timeout, err := rt.begin()
-		if err != nil {
-			return nil, err
-		}
-		rep, err := sh.leaderReplica()
-		if err == nil {
-			var resp any
-			if resp, err = rep.applyResp(cmd, timeout); err == nil {
-				return resp, nil
-			}
-		}
-		sh.forget(rep)
-		if err := rt.after(err); err != nil {
-			return nil, err
-		}
-	}
-}
-
-// applyResp is applyAt returning the state machine's response.
-func (r *replica) applyResp(cmd []byte, timeout time.Duration) (any, error) {
-	if !r.enter() {
-		return nil, ErrNoLeader
-	}
-	defer r.exit()
-	if timeout <= 0 {
-		return nil, errApplyLag
-	}
-	term := r.raft.CurrentTerm()
-	f := r.raft.Apply(cmd, timeout)
-	if err := f.Error(); err != nil {
-		return nil, err
-	}
-	r.markReady(term)
-	resp := f.Response()
-	if err, ok := resp.(error); ok {
-		return nil, err
-	}
-	return resp, nil
+	_, resp, err := c.replicate(sh, cmd, &rt)
+	return resp, err
 }
 
 // ResolveLocks resolves every lock in the cluster older than
