@@ -2,7 +2,6 @@ package suites
 
 import (
 	"context"
-	"io"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -99,20 +98,13 @@ func TestPauseHoldsTheLoad(t *testing.T) {
 // Scripted actions fire at their time (±1 tick) and reach the core: a
 // network delay shows in the commit latency of the epoch it opens.
 func TestScriptedActionsFireOnTimeAndReachTheCore(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Nodes = 3
-	cfg.Clients = 4
-	cfg.Duration = 2 * time.Second
-	cfg.LogOutput = io.Discard
-	cfg.At = []TimedAction{{At: time.Second, Action: Action{Verb: VerbNetDelay, Delay: 5 * time.Millisecond}}}
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	report, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	var cfg Config
+	report := runReal(t, func(c *Config) {
+		c.Clients = 4
+		c.Duration = 2 * time.Second
+		c.At = []TimedAction{{At: time.Second, Action: Action{Verb: VerbNetDelay, Delay: 5 * time.Millisecond}}}
+		cfg = *c
+	})
 	var at float64 = -1
 	for _, e := range report.Events {
 		if strings.Contains(e.Message, "net-delay=5ms") {

@@ -1,27 +1,18 @@
 package suites
 
 import (
-	"context"
-	"io"
 	"testing"
 	"time"
 )
 
 func TestQuerySuiteRecordsEveryPhase(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Suites = []string{"query"}
-	cfg.Nodes = 3
-	cfg.Clients = 4
-	cfg.Duration = 1500 * time.Millisecond
-	cfg.LogOutput = io.Discard
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	report, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	var cfg Config
+	report := runReal(t, func(c *Config) {
+		c.Suites = []string{"query"}
+		c.Clients = 4
+		c.Duration = 1500 * time.Millisecond
+		cfg = *c
+	})
 	ops := report.Suites["query"].Ops
 	for _, op := range []string{"query.aggregate", "query.plan", "query.shard_exec", "query.merge"} {
 		if ops[op].Count == 0 || ops[op].Errors != 0 {
@@ -43,22 +34,13 @@ func TestQuerySuiteRecordsEveryPhase(t *testing.T) {
 }
 
 func TestQueryCountEndsTheSuite(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Suites = []string{"query"}
-	cfg.Nodes = 3
-	cfg.Clients = 4
-	cfg.Duration = time.Minute
-	cfg.Queries = 200
-	cfg.LogOutput = io.Discard
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
-	report, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	report := runReal(t, func(c *Config) {
+		c.Suites = []string{"query"}
+		c.Clients = 4
+		c.Duration = time.Minute
+		c.Queries = 200
+	})
 	if took := time.Since(start); took > 30*time.Second {
 		t.Errorf("200 queries took %v: the count did not end the suite", took)
 	}

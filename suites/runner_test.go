@@ -17,6 +17,26 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// runReal runs suites on a real 3-node cluster with Raft's logs discarded,
+// after edit has set the rest, and returns the report of a run that must
+// not fail.
+func runReal(t *testing.T, edit func(*Config)) *metrics.Report {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Nodes = 3
+	cfg.LogOutput = io.Discard
+	edit(&cfg)
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return report
+}
+
 // fakeSuite records a known latency pattern, so the runner's figures can be
 // checked exactly, and counts what it recorded.
 type fakeSuite struct {
@@ -258,19 +278,12 @@ func TestSizingFitsTheBudget(t *testing.T) {
 // The consensus suite on a real cluster: puts, one linearizable read per
 // readEvery puts, and a timed election every electionEvery.
 func TestConsensusSuiteMeasuresEveryOp(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Nodes = 3
-	cfg.Clients = 4
-	cfg.Duration = 2*electionEvery + electionEvery/2
-	cfg.LogOutput = io.Discard
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	report, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	var cfg Config
+	report := runReal(t, func(c *Config) {
+		c.Clients = 4
+		c.Duration = 2*electionEvery + electionEvery/2
+		cfg = *c
+	})
 	ops := report.Suites["consensus"].Ops
 	submit, repl, read, election := ops["consensus.submit"], ops["consensus.replicate"], ops["consensus.read"], ops["consensus.election"]
 	if submit.Count == 0 || read.Count == 0 || repl.Count == 0 {
@@ -308,20 +321,13 @@ func TestConsensusSuiteMeasuresEveryOp(t *testing.T) {
 // The cluster suite on a real cluster: queries while nodes join and leave,
 // and the cluster ends the suite with the nodes it started with.
 func TestClusterSuiteChurnsAndRestores(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Suites = []string{"cluster"}
-	cfg.Nodes = 3
-	cfg.Clients = 2
-	cfg.Duration = 4*churnEvery + churnEvery/2 // room for slow joins on a busy machine
-	cfg.LogOutput = io.Discard
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	report, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	var cfg Config
+	report := runReal(t, func(c *Config) {
+		c.Suites = []string{"cluster"}
+		c.Clients = 2
+		c.Duration = 4*churnEvery + churnEvery/2 // room for slow joins on a busy machine
+		cfg = *c
+	})
 	ops := report.Suites["cluster"].Ops
 	for _, name := range []string{"cluster.heartbeat", "cluster.status", "cluster.node_add", "cluster.node_remove"} {
 		if o := ops[name]; o.Count == 0 || o.Errors != 0 {
@@ -337,22 +343,13 @@ func TestClusterSuiteChurnsAndRestores(t *testing.T) {
 // timed, compensations exercised, the bank's total checked at the end, and
 // the transactions count ending the suite before its duration.
 func TestTxnSuiteConservesTheBank(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Suites = []string{"txn"}
-	cfg.Nodes = 3
-	cfg.Clients = 4
-	cfg.Duration = time.Minute
-	cfg.Transactions = 600
-	cfg.LogOutput = io.Discard
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	start := time.Now()
-	report, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	report := runReal(t, func(c *Config) {
+		c.Suites = []string{"txn"}
+		c.Clients = 4
+		c.Duration = time.Minute
+		c.Transactions = 600
+	})
 	if took := time.Since(start); took > 30*time.Second {
 		t.Errorf("600 transactions took %v: the count did not end the suite", took)
 	}
@@ -397,21 +394,12 @@ func TestBrokenInvariantFailsTheRun(t *testing.T) {
 // The concurrency suite under a skewed distribution: conflicts happen, are
 // retried and counted, no increment is lost, and a node joins meanwhile.
 func TestConcurrencySuiteCountsConflictsAndLosesNothing(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Suites = []string{"concurrency"}
-	cfg.Nodes = 3
-	cfg.Clients = 8
-	cfg.Duration = ccChurnEvery + time.Second
-	cfg.KeyDist = KeyDist{Name: DistZipfian, ZipfS: 2}
-	cfg.LogOutput = io.Discard
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	report, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err) // includes a failed lost-update check
-	}
+	report := runReal(t, func(c *Config) {
+		c.Suites = []string{"concurrency"}
+		c.Clients = 8
+		c.Duration = ccChurnEvery + time.Second
+		c.KeyDist = KeyDist{Name: DistZipfian, ZipfS: 2}
+	})
 	ops := report.Suites["concurrency"].Ops
 	for _, name := range []string{"concurrency.read", "concurrency.write", "concurrency.rmw", "concurrency.node_add"} {
 		if ops[name].Count == 0 {
@@ -426,21 +414,12 @@ func TestConcurrencySuiteCountsConflictsAndLosesNothing(t *testing.T) {
 // The scalability suite sweeps the active clients, reports every step with
 // its efficiency and a USL fit, and judges the efficiency baseline.
 func TestScalabilitySuiteSweepsAndFits(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Suites = []string{"scalability"}
-	cfg.Nodes = 3
-	cfg.Clients = 8
-	cfg.Duration = 3 * time.Second
-	cfg.Baselines.MinEfficiency = 0.99 // no real cluster scales this well
-	cfg.LogOutput = io.Discard
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	report, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	report := runReal(t, func(c *Config) {
+		c.Suites = []string{"scalability"}
+		c.Clients = 8
+		c.Duration = 3 * time.Second
+		c.Baselines.MinEfficiency = 0.99 // no real cluster scales this well
+	})
 	sc := report.Scalability
 	if sc == nil || len(sc.Points) != 4 {
 		t.Fatalf("scalability %+v, want 4 steps (1, 2, 4, 8 clients)", sc)
