@@ -17,17 +17,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	p := func(format string, a ...any) { fmt.Fprintf(ew, format, a...) }
 
 	p("# phantom report\n\n")
-	outcome := "PASS — every baseline held"
-	switch {
-	case r.Error != "":
-		outcome = "FAILED — " + r.Error
-	case !r.Passed():
-		outcome = "FAIL — a baseline was violated"
-	}
-	if r.Interrupted {
-		outcome += " (interrupted: partial run)"
-	}
-	p("**Result:** %s  \n", mdEscape(outcome))
+	p("**Result:** %s  \n", mdEscape(r.Outcome(" — ")))
 	p("**Started:** %s · **ended:** %s · **load measured:** %.1f s  \n", r.StartedAt.UTC().Format(time.RFC3339), r.EndedAt.UTC().Format(time.RFC3339), r.ElapsedSeconds)
 	if s := settingsLine(r.Settings); s != "" {
 		p("**Settings:** %s\n", mdEscape(s))

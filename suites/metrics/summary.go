@@ -61,17 +61,7 @@ func WriteSummary(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(ew, "\nresources  %s\n", resourcesLine(r.Resources))
 
-	outcome := "PASS: every baseline held"
-	switch {
-	case r.Error != "":
-		outcome = "FAILED: " + r.Error
-	case !r.Passed():
-		outcome = "FAIL: a baseline was violated"
-	}
-	if r.Interrupted {
-		outcome += " (interrupted: partial run)"
-	}
-	fmt.Fprintf(ew, "result     %s after %.1fs of load\n", outcome, r.ElapsedSeconds)
+	fmt.Fprintf(ew, "result     %s after %.1fs of load\n", r.Outcome(": "), r.ElapsedSeconds)
 	return ew.err
 }
 
@@ -113,4 +103,20 @@ func (e *errWriter) Write(p []byte) (int, error) {
 	n, err := e.w.Write(p)
 	e.err = err
 	return n, err
+}
+
+// Outcome says how the run ended, in one line: "PASS<sep>every baseline
+// held", "FAIL<sep>…" or "FAILED<sep>why", marked when interrupted.
+func (r *Report) Outcome(sep string) string {
+	outcome := "PASS" + sep + "every baseline held"
+	switch {
+	case r.Error != "":
+		outcome = "FAILED" + sep + r.Error
+	case !r.Passed():
+		outcome = "FAIL" + sep + "a baseline was violated"
+	}
+	if r.Interrupted {
+		outcome += " (interrupted: partial run)"
+	}
+	return outcome
 }
