@@ -64,6 +64,7 @@ func TestPauseHoldsTheLoad(t *testing.T) {
 	cfg.Duration = time.Second
 	r := newRunner(cfg, []Suite{f})
 	var during atomic.Int64
+	var shownPaused, shownResumed atomic.Bool
 	errs := make(chan error, 2)
 	whenRunning(r, func() {
 		time.Sleep(300 * time.Millisecond)
@@ -72,7 +73,10 @@ func TestPauseHoldsTheLoad(t *testing.T) {
 		before := f.recorded.Load()
 		time.Sleep(500 * time.Millisecond)
 		during.Store(int64(f.recorded.Load() - before))
+		shownPaused.Store(r.Latest().Paused)
 		errs <- r.Control(context.Background(), Action{Verb: VerbResume})
+		time.Sleep(2 * cfg.Tick)
+		shownResumed.Store(!r.Latest().Paused)
 	})
 	start := time.Now()
 	report, err := r.Run(context.Background())
@@ -86,6 +90,9 @@ func TestPauseHoldsTheLoad(t *testing.T) {
 	}
 	if n := during.Load(); n != 0 {
 		t.Errorf("%d ops ran while paused", n)
+	}
+	if !shownPaused.Load() || !shownResumed.Load() {
+		t.Errorf("snapshots said paused %v while paused, resumed %v after resuming", shownPaused.Load(), shownResumed.Load())
 	}
 	if took := time.Since(start); took < 1400*time.Millisecond {
 		t.Errorf("the suite took %v: the pause should not count toward its 1s", took)

@@ -138,6 +138,7 @@ type run struct {
 	leaders     map[int]string
 	elapsed     time.Duration
 	errText     string
+	paused      bool // the running suite is paused: published in snapshots
 	lastCluster metrics.Cluster
 	scal        *metrics.Scalability
 	pace        *pacer        // the running suite's schedule, nil in the closed loop
@@ -430,6 +431,7 @@ func (sr *suiteRun) pause() bool {
 	g := make(chan struct{})
 	sr.gate.Store(&g)
 	sr.pausedAt = time.Now()
+	sr.x.paused = true
 	sr.end.Stop()
 	sr.x.collector.Deactivate(sr.first, sr.n)
 	return true
@@ -447,6 +449,7 @@ func (sr *suiteRun) resume() bool {
 		sr.pace.shiftNs.Add(int64(d))
 	}
 	sr.pausedAt = time.Time{}
+	sr.x.paused = false
 	g := sr.gate.Swap(nil)
 	close(*g)
 	sr.x.collector.Activate(sr.first, sr.n)
@@ -504,7 +507,7 @@ func (x *run) event(kind metrics.EventKind, msg string) {
 func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 	x.seq++
 	s := &metrics.Snapshot{
-		Seq: x.seq, At: time.Now(), Elapsed: x.elapsed, Planned: x.planned(), Phase: phase, Suite: x.suite,
+		Seq: x.seq, At: time.Now(), Elapsed: x.elapsed, Planned: x.planned(), Phase: phase, Suite: x.suite, Paused: x.paused,
 		Ops: x.ops, Verdicts: x.verdicts, Err: x.errText, Load: x.loadView(),
 		Epochs: x.epochs[:len(x.epochs):len(x.epochs)], EpochStart: x.epochStart, EpochChange: x.epochChange, Scalability: x.scal,
 	}

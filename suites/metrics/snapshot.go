@@ -23,6 +23,7 @@ type Snapshot struct {
 	Planned  time.Duration // load time planned for the whole run
 	Phase    Phase
 	Suite    string // the suite running now
+	Paused   bool   // the load is held by a pause; its clocks are stopped
 	Ops      []OpStats
 	System   System
 	Cluster  Cluster
