@@ -136,6 +136,8 @@ type run struct {
 	verdicts    []metrics.Verdict
 	events      []metrics.Event
 	leaders     map[int]string
+	elected     map[int]core.Election // each shard's latest election record
+	electionSeq uint64                // where the next read of the election log starts
 	elapsed     time.Duration
 	errText     string
 	lastCluster metrics.Cluster
@@ -529,10 +531,20 @@ func (x *run) clusterView() metrics.Cluster {
 	st := x.cluster.Status()
 	v := metrics.Cluster{LeaderChanges: st.LeaderChanges}
 	for _, n := range st.Nodes {
-		v.Nodes = append(v.Nodes, metrics.Node{ID: n.ID, Up: n.Up, Replicas: n.Replicas, Leaderships: n.Leaderships})
+		v.Nodes = append(v.Nodes, metrics.Node{ID: n.ID, Up: n.Up, Replicas: n.Replicas, Leaderships: n.Leaderships,
+			State: n.State, Partitioned: n.Partitioned})
 	}
 	if x.leaders == nil {
 		x.leaders = map[int]string{}
+		x.elected = map[int]core.Election{}
+	}
+	// The core's election log says how long each shard went without a
+	// leader; keep each shard's latest record for the change the status
+	// poll sees, which may come a tick before or after it.
+	var elections []core.Election
+	elections, x.electionSeq = x.cluster.Elections(x.electionSeq)
+	for _, e := range elections {
+		x.elected[e.Shard] = e
 	}
 	for _, sh := range st.Shards {
 		var minApplied uint64
@@ -552,13 +564,27 @@ func (x *run) clusterView() metrics.Cluster {
 		}
 		v.Shards = append(v.Shards, metrics.Shard{ID: sh.ID, Leader: sh.Leader, Term: sh.Term, CommitIndex: commit, MaxLag: lag})
 		if prev, ok := x.leaders[sh.ID]; ok && prev != sh.Leader && sh.Leader != "" {
-			x.event(metrics.EventInfo, fmt.Sprintf("shard %d leader → %s (term %d)", sh.ID, sh.Leader, sh.Term))
+			x.event(metrics.EventElection, leaderChange(sh, x.elected[sh.ID]))
 		}
 		if sh.Leader != "" {
 			x.leaders[sh.ID] = sh.Leader
 		}
 	}
 	return v
+}
+
+// leaderChange describes shard sh's new leader, with how long the shard
+// went without one when e, the shard's latest election record, is of this
+// change.
+func leaderChange(sh core.ShardStatus, e core.Election) string {
+	if e.To == sh.Leader && e.Term == sh.Term && e.Took > 0 {
+		took := e.Took.Round(time.Millisecond) // "94ms", as a person says it
+		if e.Took < time.Millisecond {
+			took = e.Took.Round(time.Microsecond)
+		}
+		return fmt.Sprintf("shard %d leader → %s in %v (term %d)", sh.ID, sh.Leader, took, sh.Term)
+	}
+	return fmt.Sprintf("shard %d leader → %s (term %d)", sh.ID, sh.Leader, sh.Term)
 }
 
 // finish shuts the cluster down and builds the report from the last
