@@ -322,13 +322,19 @@ func (x *run) newEpoch(change string) {
 
 // closeEpoch records the current epoch's figures as they stand.
 func (x *run) closeEpoch() {
-	e := metrics.Epoch{Index: len(x.epochs) + 1, Start: x.epochStart, End: x.elapsed, Change: x.epochChange}
-	for _, o := range x.ops {
+	x.epochs = append(x.epochs, epochOf(len(x.epochs)+1, x.epochStart, x.elapsed, x.epochChange, x.ops))
+}
+
+// epochOf is an epoch with the figures ops hold for it, leaving out the
+// ops that did nothing in it.
+func epochOf(index int, start, end time.Duration, change string, ops []metrics.OpStats) metrics.Epoch {
+	e := metrics.Epoch{Index: index, Start: start, End: end, Change: change}
+	for _, o := range ops {
 		if o.Epoch.Count > 0 || o.Epoch.Errors > 0 || o.Epoch.Elapsed > 0 {
 			e.Ops = append(e.Ops, metrics.EpochOp{Name: o.Name, Suite: o.Suite, Figures: o.Epoch})
 		}
 	}
-	x.epochs = append(x.epochs, e)
+	return e
 }
 
 // untilNextScripted is how long until the next scripted action is due.

@@ -204,6 +204,7 @@ func TestNodeFaultsOnARealCluster(t *testing.T) {
 		fail("waited 30s for %s", what)
 		return false
 	}
+	var mid *metrics.Report
 	done := make(chan struct{})
 	whenRunning(r, func() {
 		defer close(done)
@@ -264,6 +265,10 @@ func TestNodeFaultsOnARealCluster(t *testing.T) {
 				fail("after heal, %s still partitioned", n.ID)
 			}
 		}
+		// The snapshot that shows the new epoch comes a tick later.
+		if waitUntil("the heal epoch", func() bool { return r.Latest().EpochChange == "heal" }) {
+			mid = r.Report()
+		}
 	})
 	report, err := r.Run(ctx)
 	<-done
@@ -297,5 +302,15 @@ func TestNodeFaultsOnARealCluster(t *testing.T) {
 	}
 	for _, e := range report.Events {
 		t.Logf("%6.3fs %-10s %s", e.AtSeconds, e.Kind, e.Message)
+	}
+	if mid == nil {
+		t.Fatal("no mid-run report")
+	}
+	if !mid.Partial || mid.Interrupted {
+		t.Errorf("mid-run report: partial %v, interrupted %v; want partial only", mid.Partial, mid.Interrupted)
+	}
+	// start, then one epoch for each control that took.
+	if n := len(mid.Epochs); n != 5 || mid.Epochs[4].Change != "heal" {
+		t.Errorf("mid-run report has epochs %+v, want five ending with the current one, heal", mid.Epochs)
 	}
 }
