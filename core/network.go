@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,6 +168,14 @@ func (nw *network) heal() {
 	nw.mu.Lock()
 	clear(nw.isolated)
 	nw.mu.Unlock()
+}
+
+// partitioned reports which node slots isolate has cut off, for Status:
+// one lock for the whole poll rather than one per node.
+func (nw *network) partitioned() []bool {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	return slices.Clone(nw.isolated)
 }
 
 // remoteLocked resolves the node at the far end of c. An accepted

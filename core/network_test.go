@@ -233,3 +233,34 @@ func TestAcknowledgedWritesSurvivePartitionedLeader(t *testing.T) {
 	waitCaughtUp(t, c, 0)
 	waitReplicated(t, c, []string{old}, "during", []byte("v2"))
 }
+
+func TestStatusShowsPartitionedNodes(t *testing.T) {
+	c := newTestCluster(t, 3)
+	partitioned := func() []string {
+		var ids []string
+		for _, n := range c.Status().Nodes {
+			if n.Partitioned {
+				ids = append(ids, n.ID)
+			}
+		}
+		return ids
+	}
+	if got := partitioned(); len(got) != 0 {
+		t.Fatalf("before any partition, Status shows %v partitioned", got)
+	}
+	if err := c.Partition("n2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := partitioned(); !slices.Equal(got, []string{"n2"}) {
+		t.Errorf("after Partition(n2), Status shows %v partitioned; want [n2]", got)
+	}
+	for _, n := range c.Status().Nodes {
+		if n.ID == "n2" && !n.Up {
+			t.Error("a partitioned node shows as down; it keeps running")
+		}
+	}
+	c.Heal()
+	if got := partitioned(); len(got) != 0 {
+		t.Errorf("after Heal, Status shows %v partitioned", got)
+	}
+}

@@ -39,6 +39,12 @@ type NodeStatus struct {
 
 	// Meta reports whether the node hosts a voter of the meta group.
 	Meta bool
+
+	// Partitioned reports whether Partition has cut the node off from the
+	// others and no Heal has ended it yet. It is the network's state, not
+	// the node's: a partitioned node keeps running (Up stays true), and
+	// the meta group notices only when its heartbeats stop arriving.
+	Partitioned bool
 }
 
 // ShardStatus describes one shard's Raft group.
@@ -81,10 +87,15 @@ func (c *Cluster) Status() Status {
 		}
 	}
 	now := timeNow()
+	var cut []bool
+	if c.nw != nil {
+		cut = c.nw.partitioned()
+	}
 	pos := make(map[*node]int, len(nodes))
 	for i, n := range nodes {
 		pos[n] = i
 		ns := NodeStatus{ID: n.id, Addr: n.addr(), Up: n.up.Load(), State: stateJoining, HeartbeatAge: c.det.age(n.id, now)}
+		ns.Partitioned = n.index < len(cut) && cut[n.index]
 		for _, seat := range n.seats() {
 			if seat.shard.id == metaShardID {
 				ns.Meta = true

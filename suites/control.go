@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/phantomdb/phantom/core"
@@ -20,13 +21,22 @@ const (
 	VerbNetDelay   = "net-delay"   // Delay: one-way delay on every link
 	VerbDuration   = "duration"    // Delay: the running suite's new duration
 	VerbKillLeader = "kill-leader" // kill the next shard's leader, round robin
-	VerbPartition  = "partition"   // Node: cut the node off from the others
+	VerbCrash      = "crash"       // Node: crash the whole node abruptly; "" lets the runner pick
+	VerbRestart    = "restart"     // Node: restart a crashed node; "" restarts every crashed node
+	VerbPartition  = "partition"   // Node: cut the node off from the others; "" lets the runner pick
 	VerbHeal       = "heal"        // end every partition
 	VerbPause      = "pause"       // hold the clients; clocks stop
 	VerbResume     = "resume"
 )
 
 // Action is one live change. Only the field its verb names is read.
+//
+// For crash and partition, an empty Node lets the runner pick: the node
+// that is up (and, for partition, not partitioned already) and leads the
+// most shards, so the fault costs elections. Crash never takes down a node
+// whose loss would leave a shard, or the meta group, without a quorum of
+// live replicas, picked or named: Control refuses it and says which shard.
+// The events say which node was chosen.
 type Action struct {
 	Verb  string
 	Count int
@@ -47,8 +57,10 @@ func (a Action) String() string {
 		return fmt.Sprintf("%s=%g", a.Verb, a.Rate)
 	case VerbNetDelay, VerbDuration:
 		return fmt.Sprintf("%s=%v", a.Verb, a.Delay)
-	case VerbPartition:
-		return a.Verb + "=" + a.Node
+	case VerbPartition, VerbCrash, VerbRestart:
+		if a.Node != "" {
+			return a.Verb + "=" + a.Node
+		}
 	}
 	return a.Verb
 }
@@ -86,15 +98,22 @@ func (a Action) validate() error {
 		if a.Delay < MinDuration || a.Delay > MaxDuration {
 			return fmt.Errorf("duration=%v: the duration must be between %v and %v", a.Delay, MinDuration, MaxDuration)
 		}
-	case VerbPartition:
-		if a.Node == "" {
-			return errors.New("partition needs a node, as in partition=n3")
+	case VerbPartition, VerbCrash, VerbRestart:
+		if a.Node != "" && !validNodeID(a.Node) {
+			return fmt.Errorf("%s=%s: %q is not a node; name one like n3, or none to let the runner pick", a.Verb, a.Node, a.Node)
 		}
 	case VerbKillLeader, VerbHeal, VerbPause, VerbResume:
 	default:
 		return fmt.Errorf("unknown action %q", a.Verb)
 	}
 	return nil
+}
+
+// validNodeID reports whether id has the shape of a node id, "n" and a
+// number; whether the cluster has it is for apply to say.
+func validNodeID(id string) bool {
+	n, ok := strings.CutPrefix(id, "n")
+	return ok && n != "" && strings.Trim(n, "0123456789") == ""
 }
 
 // ErrNotRunning is returned by Control when no suite is running.
@@ -136,6 +155,7 @@ func (x *run) apply(sr *suiteRun, a Action) error {
 	}
 	c := x.cluster
 	var err error
+	var fault string // what a fault did, for an event after the epoch's
 	switch a.Verb {
 	case VerbClients:
 		x.clients = a.Count
@@ -164,7 +184,9 @@ func (x *run) apply(sr *suiteRun, a Action) error {
 		x.dataSize = a.Size
 		rs.SetDataSize(a.Size)
 	case VerbNetDelay:
-		err = c.SetAllLinks(core.Link{Delay: a.Delay})
+		if err = c.SetAllLinks(core.Link{Delay: a.Delay}); err == nil {
+			fault = fmt.Sprintf("network: %v one-way delay on every link", a.Delay)
+		}
 	case VerbDuration:
 		if a.Delay <= time.Since(sr.begun)-sr.paused {
 			sr.duration = a.Delay
@@ -182,13 +204,40 @@ func (x *run) apply(sr *suiteRun, a Action) error {
 			if node, err := c.KillLeader(ctx, shard); err != nil {
 				x.eventLater(metrics.EventError, fmt.Sprintf("kill-leader on shard %d failed: %v", shard, err))
 			} else {
-				x.eventLater(metrics.EventInfo, fmt.Sprintf("shard %d leader on %s killed; a new one took over", shard, node))
+				x.eventLater(metrics.EventFault, fmt.Sprintf("shard %d leader on %s killed; a new one took over", shard, node))
 			}
 		})
+	case VerbCrash:
+		var why string
+		if a.Node, why, err = crashTarget(c.Status(), a.Node); err == nil {
+			if err = c.CrashNode(a.Node); err == nil {
+				fault = "crashed " + a.Node + why
+			}
+		}
+	case VerbRestart:
+		var ids []string
+		if ids, err = restartTargets(c.Status(), a.Node); err == nil {
+			fault = "restarting " + strings.Join(ids, ", ")
+			x.background(func(ctx context.Context) {
+				for _, id := range ids {
+					if err := c.RestartNode(ctx, id); err != nil {
+						x.eventLater(metrics.EventError, fmt.Sprintf("restarting %s failed: %v", id, err))
+					} else {
+						x.eventLater(metrics.EventFault, id+" restarted; it catches up from its shards' leaders")
+					}
+				}
+			})
+		}
 	case VerbPartition:
-		err = c.Partition(a.Node)
+		var why string
+		if a.Node, why, err = partitionTarget(c.Status(), a.Node); err == nil {
+			if err = c.Partition(a.Node); err == nil {
+				fault = "partitioned " + a.Node + " off the network" + why
+			}
+		}
 	case VerbHeal:
 		c.Heal()
+		fault = "healed every partition"
 	case VerbPause:
 		if !sr.pause() {
 			return errors.New("already paused")
@@ -204,6 +253,9 @@ func (x *run) apply(sr *suiteRun, a Action) error {
 		return err
 	}
 	x.newEpoch(a.String())
+	if fault != "" {
+		x.event(metrics.EventFault, fault)
+	}
 	return nil
 }
 
@@ -225,14 +277,14 @@ func (x *run) resize(ctx context.Context, n int) {
 				x.eventLater(metrics.EventError, "adding a node failed: "+err.Error())
 				return
 			}
-			x.eventLater(metrics.EventInfo, "node "+id+" joined")
+			x.eventLater(metrics.EventMembership, "node "+id+" joined")
 		case len(nodes) > n:
 			id := nodes[len(nodes)-1].ID
 			if err := c.RemoveNode(ctx, id); err != nil {
 				x.eventLater(metrics.EventError, "removing "+id+" failed: "+err.Error())
 				return
 			}
-			x.eventLater(metrics.EventInfo, "node "+id+" left")
+			x.eventLater(metrics.EventMembership, "node "+id+" left")
 		default:
 			return
 		}
@@ -265,18 +317,24 @@ func (x *run) newEpoch(change string) {
 	x.closeEpoch()
 	x.collector.NewEpoch()
 	x.epochStart, x.epochChange = x.elapsed, change
-	x.event(metrics.EventInfo, fmt.Sprintf("epoch %d: %s", len(x.epochs)+1, change))
+	x.event(metrics.EventEpoch, fmt.Sprintf("epoch %d: %s", len(x.epochs)+1, change))
 }
 
 // closeEpoch records the current epoch's figures as they stand.
 func (x *run) closeEpoch() {
-	e := metrics.Epoch{Index: len(x.epochs) + 1, Start: x.epochStart, End: x.elapsed, Change: x.epochChange}
-	for _, o := range x.ops {
+	x.epochs = append(x.epochs, epochOf(len(x.epochs)+1, x.epochStart, x.elapsed, x.epochChange, x.ops))
+}
+
+// epochOf is an epoch with the figures ops hold for it, leaving out the
+// ops that did nothing in it.
+func epochOf(index int, start, end time.Duration, change string, ops []metrics.OpStats) metrics.Epoch {
+	e := metrics.Epoch{Index: index, Start: start, End: end, Change: change}
+	for _, o := range ops {
 		if o.Epoch.Count > 0 || o.Epoch.Errors > 0 || o.Epoch.Elapsed > 0 {
 			e.Ops = append(e.Ops, metrics.EpochOp{Name: o.Name, Suite: o.Suite, Figures: o.Epoch})
 		}
 	}
-	x.epochs = append(x.epochs, e)
+	return e
 }
 
 // untilNextScripted is how long until the next scripted action is due.

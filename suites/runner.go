@@ -25,6 +25,11 @@ type Runner struct {
 	latest   atomic.Pointer[metrics.Snapshot]
 	failed   atomic.Pointer[error] // first panic in a load client
 	controls chan controlReq       // live changes for the running suite
+
+	// For Report, from any goroutine while Run goes on.
+	startedAt   atomic.Pointer[time.Time]
+	liveSampler atomic.Pointer[metrics.Sampler]
+	done        atomic.Pointer[metrics.Report] // a copy of what Run returned
 }
 
 // New checks cfg and returns a runner for it.
@@ -60,6 +65,7 @@ var ErrRunFailed = errors.New("run failed")
 func (r *Runner) Run(ctx context.Context) (*metrics.Report, error) {
 	x := &run{Runner: r, started: time.Now(), evaluator: metrics.NewEvaluator(r.cfg.Baselines),
 		clients: r.cfg.Clients, rate: r.cfg.Rate, dataSize: r.cfg.DataSize, epochChange: "start"}
+	r.startedAt.Store(&x.started)
 	x.script = append([]TimedAction(nil), r.cfg.At...)
 	slices.SortStableFunc(x.script, func(a, b TimedAction) int { return cmp.Compare(a.At, b.At) })
 	err := x.do(ctx)
@@ -73,9 +79,60 @@ func (r *Runner) Run(ctx context.Context) (*metrics.Report, error) {
 	report.Interrupted = ctx.Err() != nil
 	if err != nil {
 		report.Error = err.Error()
+	}
+	kept := *report // the caller may set fields of its own, such as Version
+	r.done.Store(&kept)
+	if err != nil {
 		return report, fmt.Errorf("%w: %w", ErrRunFailed, err)
 	}
 	return report, nil
+}
+
+// Report is the report of the run so far, for saving or showing one
+// before the run ends; any goroutine may call it, while Run goes on too.
+// Until Run has returned, it is built from the latest snapshot and marked
+// Partial, not Interrupted: nothing stopped the run, and a front end that
+// maps Interrupted to an exit code must not see a live run as one. The
+// current epoch is cut at the snapshot, and the baselines are judged on
+// every op's figures so far, as Run's report judges them on the whole
+// run. Once Run has returned, it is a copy of the report Run returned.
+func (r *Runner) Report() *metrics.Report {
+	if done := r.done.Load(); done != nil {
+		cp := *done
+		return &cp
+	}
+	last := r.Latest()
+	s := *last
+	partial := last.Phase != metrics.PhaseDone && last.Phase != metrics.PhaseFailed
+	if partial && len(s.Ops) > 0 {
+		cur := epochOf(len(s.Epochs)+1, s.EpochStart, s.Elapsed, s.EpochChange, s.Ops)
+		s.Epochs = append(s.Epochs[:len(s.Epochs):len(s.Epochs)], cur)
+	}
+	var res metrics.Resources
+	if sm := r.liveSampler.Load(); sm != nil {
+		res = sm.Summary()
+	}
+	report := metrics.NewReport(&s, r.finalVerdicts(&s), res)
+	report.Settings = r.settings()
+	if t := r.startedAt.Load(); t != nil {
+		report.StartedAt = *t
+	}
+	report.EndedAt = last.At
+	report.Partial = partial
+	report.Error = last.Err
+	return report
+}
+
+// finalVerdicts judges a snapshot's whole-run figures against the
+// baselines, the scalability sweep's efficiency included.
+func (r *Runner) finalVerdicts(s *metrics.Snapshot) []metrics.Verdict {
+	final := metrics.NewEvaluator(r.cfg.Baselines).Final(s.Ops)
+	if s.Scalability != nil {
+		if v, ok := s.Scalability.Verdict(r.cfg.Baselines.MinEfficiency); ok {
+			final = append(final, v)
+		}
+	}
+	return final
 }
 
 // Settings is the resolved configuration as a report records it.
@@ -136,6 +193,8 @@ type run struct {
 	verdicts    []metrics.Verdict
 	events      []metrics.Event
 	leaders     map[int]string
+	elected     map[int]core.Election // each shard's latest election record
+	electionSeq uint64                // where the next read of the election log starts
 	elapsed     time.Duration
 	errText     string
 	paused      bool // the running suite is paused: published in snapshots
@@ -179,6 +238,7 @@ func (x *run) do(ctx context.Context) error {
 
 	sctx, stopSampler := context.WithCancel(context.Background())
 	x.sampler = metrics.NewSampler()
+	x.liveSampler.Store(x.sampler)
 	var samplerDone sync.WaitGroup
 	samplerDone.Add(1)
 	go func() { defer samplerDone.Done(); x.sampler.Run(sctx, x.cfg.Tick) }()
@@ -532,10 +592,20 @@ func (x *run) clusterView() metrics.Cluster {
 	st := x.cluster.Status()
 	v := metrics.Cluster{LeaderChanges: st.LeaderChanges}
 	for _, n := range st.Nodes {
-		v.Nodes = append(v.Nodes, metrics.Node{ID: n.ID, Up: n.Up, Replicas: n.Replicas, Leaderships: n.Leaderships})
+		v.Nodes = append(v.Nodes, metrics.Node{ID: n.ID, Up: n.Up, Replicas: n.Replicas, Leaderships: n.Leaderships,
+			State: n.State, Partitioned: n.Partitioned})
 	}
 	if x.leaders == nil {
 		x.leaders = map[int]string{}
+		x.elected = map[int]core.Election{}
+	}
+	// The core's election log says how long each shard went without a
+	// leader; keep each shard's latest record for the change the status
+	// poll sees, which may come a tick before or after it.
+	var elections []core.Election
+	elections, x.electionSeq = x.cluster.Elections(x.electionSeq)
+	for _, e := range elections {
+		x.elected[e.Shard] = e
 	}
 	for _, sh := range st.Shards {
 		var minApplied uint64
@@ -555,13 +625,27 @@ func (x *run) clusterView() metrics.Cluster {
 		}
 		v.Shards = append(v.Shards, metrics.Shard{ID: sh.ID, Leader: sh.Leader, Term: sh.Term, CommitIndex: commit, MaxLag: lag})
 		if prev, ok := x.leaders[sh.ID]; ok && prev != sh.Leader && sh.Leader != "" {
-			x.event(metrics.EventInfo, fmt.Sprintf("shard %d leader → %s (term %d)", sh.ID, sh.Leader, sh.Term))
+			x.event(metrics.EventElection, leaderChange(sh, x.elected[sh.ID]))
 		}
 		if sh.Leader != "" {
 			x.leaders[sh.ID] = sh.Leader
 		}
 	}
 	return v
+}
+
+// leaderChange describes shard sh's new leader, with how long the shard
+// went without one when e, the shard's latest election record, is of this
+// change.
+func leaderChange(sh core.ShardStatus, e core.Election) string {
+	if e.To == sh.Leader && e.Term == sh.Term && e.Took > 0 {
+		took := e.Took.Round(time.Millisecond) // "94ms", as a person says it
+		if e.Took < time.Millisecond {
+			took = e.Took.Round(time.Microsecond)
+		}
+		return fmt.Sprintf("shard %d leader → %s in %v (term %d)", sh.ID, sh.Leader, took, sh.Term)
+	}
+	return fmt.Sprintf("shard %d leader → %s (term %d)", sh.ID, sh.Leader, sh.Term)
 }
 
 // finish shuts the cluster down and builds the report from the last
@@ -579,12 +663,6 @@ func (x *run) finish(err error) *metrics.Report {
 	if len(x.ops) > 0 {
 		x.closeEpoch()
 	}
-	final := x.evaluator.Final(x.ops)
-	if x.scal != nil {
-		if v, ok := x.scal.Verdict(x.cfg.Baselines.MinEfficiency); ok {
-			final = append(final, v)
-		}
-	}
 	phase := metrics.PhaseDone
 	if err != nil {
 		phase = metrics.PhaseFailed
@@ -596,7 +674,7 @@ func (x *run) finish(err error) *metrics.Report {
 	if x.sampler != nil {
 		res = x.sampler.Summary()
 	}
-	return metrics.NewReport(last, final, res)
+	return metrics.NewReport(last, x.finalVerdicts(last), res)
 }
 
 // loadView sums the schedule's state for a snapshot; late and the worst

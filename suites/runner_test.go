@@ -445,3 +445,74 @@ func TestScalabilitySuiteSweepsAndFits(t *testing.T) {
 		t.Errorf("efficiency verdict %+v for the last step's %v", verdict, sc.Points[3].Efficiency)
 	}
 }
+
+// Report may be called from another goroutine at any time: before the
+// run it is empty, during it a partial report of the load so far, after
+// it the report Run returned.
+func TestReportWhileRunning(t *testing.T) {
+	f := &fakeSuite{name: "fake", pattern: []time.Duration{time.Millisecond}, pace: time.Millisecond}
+	cfg := fakeConfig()
+	cfg.Duration = 1500 * time.Millisecond
+	r := newRunner(cfg, []Suite{f})
+	if before := r.Report(); !before.Partial || len(before.Suites) != 0 {
+		t.Errorf("before Run: partial %v with %d suites; want partial and empty", before.Partial, len(before.Suites))
+	}
+	reports := make(chan *metrics.Report, 1)
+	stop := make(chan struct{})
+	whenRunning(r, func() {
+		// Keep calling while the run goes on, for the race detector.
+		var last *metrics.Report
+		for {
+			select {
+			case <-stop:
+				reports <- last
+				return
+			default:
+			}
+			if rep := r.Report(); rep.Partial && rep.Suites["fake"].Ops["fake.op"].Count > 0 {
+				last = rep
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	report, err := r.Run(context.Background())
+	close(stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := <-reports
+	if mid == nil {
+		t.Fatal("no partial report with figures while the run went on")
+	}
+	midCount, total := mid.Suites["fake"].Ops["fake.op"].Count, report.Suites["fake"].Ops["fake.op"].Count
+	if midCount == 0 || midCount > total {
+		t.Errorf("partial report counts %d ops, the run %d", midCount, total)
+	}
+	if mid.Interrupted || !strings.Contains(mid.Outcome(": "), "still going") {
+		t.Errorf("partial report: interrupted %v, outcome %q", mid.Interrupted, mid.Outcome(": "))
+	}
+	if len(mid.Epochs) != 1 || mid.Epochs[0].Change != "start" || mid.Epochs[0].Ops["fake.op"].Count != midCount {
+		t.Errorf("partial report's epochs %+v, want the current one with the figures so far", mid.Epochs)
+	}
+	if len(mid.Baselines) == 0 || mid.StartedAt.IsZero() || mid.Settings == nil {
+		t.Errorf("partial report lacks baselines, start or settings: %+v", mid)
+	}
+	var buf strings.Builder
+	if err := metrics.WriteJSON(&buf, mid); err != nil || !strings.Contains(buf.String(), `"partial": true`) {
+		t.Errorf("partial report JSON (err %v) does not say partial: %.200s", err, buf.String())
+	}
+	buf.Reset()
+	if err := metrics.WriteJSON(&buf, report); err != nil || strings.Contains(buf.String(), `"partial"`) {
+		t.Errorf("final report JSON (err %v) mentions partial", err)
+	}
+
+	after := r.Report()
+	if after.Partial || after.Suites["fake"].Ops["fake.op"].Count != total || len(after.Epochs) != len(report.Epochs) {
+		t.Errorf("after Run: partial %v, %d ops, %d epochs; want Run's report (%d ops, %d epochs)",
+			after.Partial, after.Suites["fake"].Ops["fake.op"].Count, len(after.Epochs), total, len(report.Epochs))
+	}
+	report.Version = "changed by the caller"
+	if r.Report().Version == report.Version {
+		t.Error("Report shares the report Run returned; a caller's change shows through")
+	}
+}

@@ -114,7 +114,17 @@ const (
 	EventViolation EventKind = "violation" // a baseline was crossed
 	EventRecovered EventKind = "recovered" // a crossed baseline holds again
 	EventInfo      EventKind = "info"      // suite started, cluster ready, …
-	EventError     EventKind = "error"     // the run hit a fault
+	EventError     EventKind = "error"     // something failed: a control, a suite's check, the run
+	// EventElection is a shard getting a new leader: "shard 2 leader → n3
+	// in 94ms (term 5)".
+	EventElection EventKind = "election"
+	// EventMembership is a node joining or leaving the cluster.
+	EventMembership EventKind = "membership"
+	// EventFault is a fault injected or ended: kill-leader, crash,
+	// restart, partition, heal, a change of network delay.
+	EventFault EventKind = "fault"
+	// EventEpoch is a live change opening an epoch: "epoch 3: clients=32".
+	EventEpoch EventKind = "epoch"
 )
 
 // Event is something that happened during a run, at a time since its start.

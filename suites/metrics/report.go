@@ -18,23 +18,29 @@ const ReportSchema = "phantom.report/v1"
 
 // Report is the result of a run, as written to JSON.
 type Report struct {
-	Schema         string                 `json:"schema"`
-	Version        string                 `json:"phantom_version"`
-	Settings       any                    `json:"settings"`
-	StartedAt      time.Time              `json:"started_at"`
-	EndedAt        time.Time              `json:"ended_at"`
-	ElapsedSeconds float64                `json:"elapsed_s"` // load time measured
-	Interrupted    bool                   `json:"interrupted"`
-	Error          string                 `json:"error,omitempty"`
-	Suites         map[string]SuiteReport `json:"suites"`
-	Baselines      []BaselineReport       `json:"baselines"`
-	Violations     []EventReport          `json:"violations"`
-	Resources      ResourcesReport        `json:"resources"`
-	Events         []EventReport          `json:"events"`
-	Cluster        ClusterReport          `json:"cluster"`
-	Load           LoadReport             `json:"load"`
-	Epochs         []EpochReport          `json:"epochs"`
-	Scalability    *ScalabilityReport     `json:"scalability"` // null when the scalability suite did not run
+	Schema         string    `json:"schema"`
+	Version        string    `json:"phantom_version"`
+	Settings       any       `json:"settings"`
+	StartedAt      time.Time `json:"started_at"`
+	EndedAt        time.Time `json:"ended_at"`
+	ElapsedSeconds float64   `json:"elapsed_s"` // load time measured
+	Interrupted    bool      `json:"interrupted"`
+	// Partial marks a report taken while the run was still going (see
+	// suites.Runner.Report): its figures stop at EndedAt, the current
+	// epoch is cut there, and baselines are judged on the load so far.
+	// Unlike Interrupted, nothing stopped the run. Absent from the JSON of
+	// a finished run, so those keep the v1 layout.
+	Partial     bool                   `json:"partial,omitempty"`
+	Error       string                 `json:"error,omitempty"`
+	Suites      map[string]SuiteReport `json:"suites"`
+	Baselines   []BaselineReport       `json:"baselines"`
+	Violations  []EventReport          `json:"violations"`
+	Resources   ResourcesReport        `json:"resources"`
+	Events      []EventReport          `json:"events"`
+	Cluster     ClusterReport          `json:"cluster"`
+	Load        LoadReport             `json:"load"`
+	Epochs      []EpochReport          `json:"epochs"`
+	Scalability *ScalabilityReport     `json:"scalability"` // null when the scalability suite did not run
 }
 
 // ScalabilityReport is the sweep: throughput and efficiency at each step

@@ -99,6 +99,14 @@ type Node struct {
 	Up          bool
 	Replicas    int // shard replicas it hosts
 	Leaderships int // shards it leads
+	// State is the node's health as the meta group records it: "up",
+	// "suspect", "down", or "joining" before it is registered. It lags
+	// Up: a crashed node is down at once but "up" until its heartbeats
+	// are missed.
+	State string
+	// Partitioned is whether a partition cuts the node off; it may still
+	// be Up.
+	Partitioned bool
 }
 
 // Shard is one Raft group.

@@ -106,7 +106,8 @@ func (e *errWriter) Write(p []byte) (int, error) {
 }
 
 // Outcome says how the run ended, in one line: "PASS<sep>every baseline
-// held", "FAIL<sep>…" or "FAILED<sep>why", marked when interrupted.
+// held", "FAIL<sep>…" or "FAILED<sep>why", marked when interrupted or
+// taken mid-run.
 func (r *Report) Outcome(sep string) string {
 	outcome := "PASS" + sep + "every baseline held"
 	switch {
@@ -115,8 +116,11 @@ func (r *Report) Outcome(sep string) string {
 	case !r.Passed():
 		outcome = "FAIL" + sep + "a baseline was violated"
 	}
-	if r.Interrupted {
+	switch {
+	case r.Interrupted:
 		outcome += " (interrupted: partial run)"
+	case r.Partial:
+		outcome += " (so far: the run is still going)"
 	}
 	return outcome
 }
