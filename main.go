@@ -116,7 +116,7 @@ func runTUI(stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "phantom: %s\n", oneLine(err.Error()))
 		return exitUsage
 	}
-	cfg, err := configFromProfile(p)
+	cfg, err := p.Config()
 	if err != nil {
 		fmt.Fprintf(stderr, "phantom: %s\n", oneLine(err.Error()))
 		return exitUsage
@@ -204,7 +204,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	fs.DurationVar(&netDelay, "net-delay", time.Duration(def.NetDelay), "one-way delay added to every link between nodes (e.g. 5ms)")
 	fs.StringVar(&storage, "storage", def.Storage, "where Raft logs live: memory, or disk (fsync'd, in a temporary directory removed at exit)")
 	fs.Float64Var(&rate, "rate", def.Rate, "open loop: iterations per second over all clients, started on schedule however the cluster answers; latency counts from the scheduled time (0 = closed loop)")
-	fs.Var(&at, "at", "TIME:ACTION, repeatable: a live change at a time since the load started — clients=N, nodes=N, data-size=SIZE, rate=N, net-delay=D, kill-leader, partition=NODE, heal, pause, resume (e.g. --at 10s:clients=50 --at 20s:kill-leader); replaces the profile's list")
+	fs.Var(&at, "at", "TIME:ACTION, repeatable: a live change at a time since the load started — clients=N, nodes=N, data-size=SIZE, rate=N, net-delay=D, kill-leader, crash=NODE, restart[=NODE], partition=NODE, heal, pause, resume (e.g. --at 10s:clients=50 --at 20s:kill-leader); replaces the profile's list")
 	fs.IntVar(&transactions, "transactions", def.Transactions, "transactions that end the txn suite, if its duration does not first (0 = no bound)")
 	fs.IntVar(&queries, "queries", def.Queries, "queries that end the query suite, if its duration does not first (0 = no bound)")
 	fs.IntVar(&clients, "clients", def.Clients, fmt.Sprintf("concurrent load clients (%d..%d)", suites.MinClients, suites.MaxClients))
@@ -233,7 +233,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	if err != nil {
 		return nil, false, usagef("%s", err)
 	}
-	if rf.cfg, err = configFromProfile(p); err != nil {
+	if rf.cfg, err = p.Config(); err != nil {
 		return nil, false, usagef("%s", err)
 	}
 	rf.profile = p.Name
@@ -269,7 +269,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 				}
 				acts = append(acts, act)
 			}
-			rf.cfg.At = timedActions(acts)
+			rf.cfg.At = profiles.TimedActions(acts)
 		case "duration":
 			rf.cfg.Duration = duration
 		case "seed":
@@ -307,49 +307,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// configFromProfile maps a profile onto a run's configuration. Settings
-// whose machinery is not built yet are refused rather than ignored, so a
-// profile never silently runs something other than what it says.
-func configFromProfile(p profiles.Profile) (suites.Config, error) {
-	name := p.Name
-	if name == "" {
-		name = "(unnamed)"
-	}
-	cfg := suites.DefaultConfig()
-	cfg.Profile = p.Name
-	cfg.Suites = append([]string(nil), p.Suites...)
-	cfg.Nodes = p.Nodes
-	cfg.Shards = p.Shards
-	cfg.Storage = p.Storage
-	cfg.Rate = p.Rate
-	cfg.Transactions, cfg.Queries = p.Transactions, p.Queries
-	cfg.KeyDist = suites.KeyDist{Name: p.Keys.Distribution, ZipfS: p.Keys.ZipfS, HotFraction: p.Keys.HotFraction, HotOpsFraction: p.Keys.HotOpsFraction}
-	acts, err := p.Actions()
-	if err != nil {
-		return suites.Config{}, fmt.Errorf("profile %s: %w", name, err)
-	}
-	cfg.At = timedActions(acts)
-	cfg.NetDelay = time.Duration(p.NetDelay)
-	cfg.Clients = p.Clients
-	cfg.Duration = time.Duration(p.Duration)
-	cfg.DataSize = int(p.DataSize)
-	cfg.Tick = time.Duration(p.Tick)
-	cfg.Window = p.Window
-	cfg.MemoryBudget = int64(p.MemoryBudget)
-	cfg.Seed = p.Seed
-	cfg.Baselines = metrics.Baselines{
-		MaxAvgLatency: time.Duration(p.Baselines.MaxAvgLatency),
-		MaxP99Latency: time.Duration(p.Baselines.MaxP99Latency),
-		MinThroughput: p.Baselines.MinThroughput,
-		WarmUp:        time.Duration(p.Baselines.WarmUp),
-		MinEfficiency: p.Baselines.MinScalabilityEfficiency,
-	}
-	if err := cfg.Validate(); err != nil {
-		return suites.Config{}, fmt.Errorf("profile %s: %w", name, err)
-	}
-	return cfg, nil
 }
 
 // checkWritable fails early on a report path that cannot be written, so a
@@ -600,18 +557,3 @@ type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, " ") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
-
-// timedActions turns parsed profile actions into the runner's.
-func timedActions(acts []profiles.Action) []suites.TimedAction {
-	out := make([]suites.TimedAction, 0, len(acts))
-	for _, a := range acts {
-		node := a.Node
-		if node != "" && strings.Trim(node, "0123456789") == "" {
-			node = "n" + node
-		}
-		out = append(out, suites.TimedAction{At: a.At, Action: suites.Action{
-			Verb: a.Verb, Count: a.Count, Size: int(a.Size), Rate: a.Rate, Delay: a.Delay, Node: node,
-		}})
-	}
-	return out
-}

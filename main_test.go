@@ -10,12 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/phantomdb/phantom/profiles"
+	"github.com/phantomdb/phantom/suites"
 )
 
 func TestBadInputExitsTwoWithOneLine(t *testing.T) {
@@ -67,6 +69,8 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"profile action after the end", []string{"run", "--profile", late}, "at 10m0s:heal comes after the load ends"},
 		{"at unknown action", []string{"run", "--at", "5s:explode"}, `--at 5s:explode: unknown action "explode"`},
 		{"at after the end", []string{"run", "--suites", "consensus", "--duration", "5s", "--at", "6s:heal"}, "comes after the load ends (5s planned)"},
+		{"at crash without a node", []string{"run", "--at", "2s:crash"}, "--at 2s:crash: crash needs a value; write it like crash=n3"},
+		{"at restart of no node", []string{"run", "--at", "2s:restart=all"}, `"all" is not a node`},
 		{"rate negative", []string{"run", "--rate", "-5"}, "rate must be between 0 (closed loop)"},
 		{"unknown storage", []string{"run", "--storage", "tape"}, `storage must be "memory" or "disk", got "tape"`},
 		{"profiles show missing", []string{"profiles", "show", "nope"}, `no profile named "nope"`},
@@ -304,9 +308,25 @@ func TestEveryBuiltinProfileRuns(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", e.Name, err)
 		}
-		if _, err := configFromProfile(p); err != nil {
+		if _, err := p.Config(); err != nil {
 			t.Errorf("built-in %s cannot run: %v", e.Name, err)
 		}
+	}
+}
+
+// --at's crash and restart reach the runner's config as its verbs.
+func TestAtFlagCarriesNodeFaults(t *testing.T) {
+	rf, _, err := parseRunFlags([]string{"--duration", "10s", "--at", "2s:crash=3", "--at", "4s:restart", "--at", "5s:restart=n3"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []suites.TimedAction{
+		{At: 2 * time.Second, Action: suites.Action{Verb: suites.VerbCrash, Node: "n3"}},
+		{At: 4 * time.Second, Action: suites.Action{Verb: suites.VerbRestart}},
+		{At: 5 * time.Second, Action: suites.Action{Verb: suites.VerbRestart, Node: "n3"}},
+	}
+	if !slices.Equal(rf.cfg.At, want) {
+		t.Errorf("--at gave %+v, want %+v", rf.cfg.At, want)
 	}
 }
 

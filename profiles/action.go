@@ -15,7 +15,9 @@ const (
 	ActDataSize   = "data-size"   // data-size=SIZE: set the payload of each write
 	ActRate       = "rate"        // rate=N: set the target ops/s; 0 is a closed loop
 	ActNetDelay   = "net-delay"   // net-delay=D: set the one-way delay of every link
-	ActKillLeader = "kill-leader" // crash the node leading a shard
+	ActKillLeader = "kill-leader" // crash the replica leading a shard; it restarts once another leads
+	ActCrash      = "crash"       // crash=NODE: crash a whole node abruptly
+	ActRestart    = "restart"     // restart=NODE: restart a crashed node; bare restart restarts every crashed node
 	ActPartition  = "partition"   // partition=NODE: cut a node off the network
 	ActHeal       = "heal"        // end every partition
 	ActPause      = "pause"       // stop issuing load
@@ -23,7 +25,7 @@ const (
 )
 
 // actionForms lists the verbs as a user writes them, for error messages.
-const actionForms = "clients=N, nodes=N, data-size=SIZE, rate=N, net-delay=D, kill-leader, partition=NODE, heal, pause or resume"
+const actionForms = "clients=N, nodes=N, data-size=SIZE, rate=N, net-delay=D, kill-leader, crash=NODE, restart or restart=NODE, partition=NODE, heal, pause or resume"
 
 // Action is one scheduled change, parsed from "TIME:ACTION".
 type Action struct {
@@ -39,13 +41,14 @@ type Action struct {
 	Rate float64
 	// Delay is D of net-delay=D (0..10s).
 	Delay time.Duration
-	// Node is NODE of partition=NODE, a node id such as "n3"; the action
-	// may name it "n3" or "3".
+	// Node is NODE of crash=NODE, restart=NODE and partition=NODE, a node
+	// id such as "n3"; the action may name it "n3" or "3". It is empty
+	// for a bare restart, which restarts every crashed node.
 	Node string
 }
 
 // ParseAction reads "TIME:ACTION", such as "10s:clients=50",
-// "30s:net-delay=20ms" or "20s:kill-leader". TIME is a duration of zero or
+// "30s:net-delay=20ms", "20s:kill-leader", "25s:crash=n2" or "40s:restart". TIME is a duration of zero or
 // more; values are checked against the same ranges as the profile's keys.
 // The error says what is wrong without repeating s.
 func ParseAction(s string) (Action, error) {
@@ -122,13 +125,16 @@ func ParseAction(s string) (Action, error) {
 			return Action{}, fmt.Errorf("net-delay=%s is out of range (0s..%s)", FormatDuration(d), FormatDuration(MaxNetDelay))
 		}
 		a.Delay = d
-	case ActPartition:
-		if err := needs("partition=n3"); err != nil {
+	case ActPartition, ActCrash, ActRestart:
+		if verb == ActRestart && !hasVal {
+			break // every crashed node
+		}
+		if err := needs(verb + "=n3"); err != nil {
 			return Action{}, err
 		}
 		n, err := strconv.Atoi(strings.TrimPrefix(val, "n"))
 		if err != nil || n < MinNodes || n > MaxNodes {
-			return Action{}, fmt.Errorf("partition=%s: %q is not a node; name one like n3 (n1..n%d)", val, val, MaxNodes)
+			return Action{}, fmt.Errorf("%s=%s: %q is not a node; name one like n3 (n1..n%d)", verb, val, val, MaxNodes)
 		}
 		a.Node = "n" + strconv.Itoa(n)
 	case ActKillLeader, ActHeal, ActPause, ActResume:
@@ -153,8 +159,10 @@ func (a Action) String() string {
 		s += "=" + formatFloat(a.Rate)
 	case ActNetDelay:
 		s += "=" + FormatDuration(a.Delay)
-	case ActPartition:
-		s += "=" + a.Node
+	case ActPartition, ActCrash, ActRestart:
+		if a.Node != "" {
+			s += "=" + a.Node
+		}
 	}
 	return s
 }

@@ -22,6 +22,11 @@ func TestParseAction(t *testing.T) {
 		{in: "25s:partition=n3", want: Action{At: 25 * time.Second, Verb: ActPartition, Node: "n3"}},
 		{in: "25s:partition=3", want: Action{At: 25 * time.Second, Verb: ActPartition, Node: "n3"}, canon: "25s:partition=n3"},
 		{in: "35s:heal", want: Action{At: 35 * time.Second, Verb: ActHeal}},
+		{in: "12s:crash=n2", want: Action{At: 12 * time.Second, Verb: ActCrash, Node: "n2"}},
+		{in: "12s:crash=2", want: Action{At: 12 * time.Second, Verb: ActCrash, Node: "n2"}, canon: "12s:crash=n2"},
+		{in: "18s:restart=n2", want: Action{At: 18 * time.Second, Verb: ActRestart, Node: "n2"}},
+		{in: "18s:restart=2", want: Action{At: 18 * time.Second, Verb: ActRestart, Node: "n2"}, canon: "18s:restart=n2"},
+		{in: "18s:restart", want: Action{At: 18 * time.Second, Verb: ActRestart}},
 		{in: "40s:pause", want: Action{At: 40 * time.Second, Verb: ActPause}},
 		{in: "45s:resume", want: Action{At: 45 * time.Second, Verb: ActResume}},
 	} {
@@ -63,6 +68,13 @@ func TestParseActionErrors(t *testing.T) {
 		{"10s:partition=leader", "not a node"},
 		{"10s:partition=n0", "not a node"},
 		{"10s:heal=now", "takes no value"},
+		{"10s:crash", "crash needs a value; write it like crash=n3"},
+		{"10s:crash=", "needs a value"},
+		{"10s:crash=leader", `crash=leader: "leader" is not a node`},
+		{"10s:crash=n101", "not a node"},
+		{"10s:restart=", "needs a value"},
+		{"10s:restart=all", `restart=all: "all" is not a node`},
+		{"10s:reboot", "crash=NODE, restart or restart=NODE"},
 	} {
 		_, err := ParseAction(tc.in)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -7,9 +7,10 @@
 // line, the key and what is allowed, so a user can fix it without reading
 // this code.
 //
-// profiles knows nothing about the engine: main maps a Profile onto the
-// runner's configuration, and checks what only the engine knows (which
-// suites exist).
+// A Profile maps onto the runner's configuration (Config), which checks
+// what only the engine knows (which suites exist), and back (FromConfig),
+// so settings tuned live can be saved. profiles imports suites, never the
+// other way round.
 package profiles
 
 import (

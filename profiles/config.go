@@ -1,0 +1,123 @@
+package profiles
+
+import (
+	"cmp"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/phantomdb/phantom/suites"
+	"github.com/phantomdb/phantom/suites/metrics"
+)
+
+// Config maps p onto a run's configuration and checks it as the engine
+// does, which knows what a profile cannot (which suites exist). Settings
+// whose machinery is not built yet are refused rather than ignored, so a
+// profile never silently runs something other than what it says. The
+// error names the profile.
+func (p Profile) Config() (suites.Config, error) {
+	name := cmp.Or(p.Name, "(unnamed)")
+	cfg := suites.DefaultConfig()
+	cfg.Profile = p.Name
+	cfg.Suites = append([]string(nil), p.Suites...)
+	cfg.Nodes = p.Nodes
+	cfg.Shards = p.Shards
+	cfg.Storage = p.Storage
+	cfg.Rate = p.Rate
+	cfg.Transactions, cfg.Queries = p.Transactions, p.Queries
+	cfg.KeyDist = suites.KeyDist{Name: p.Keys.Distribution, ZipfS: p.Keys.ZipfS, HotFraction: p.Keys.HotFraction, HotOpsFraction: p.Keys.HotOpsFraction}
+	acts, err := p.Actions()
+	if err != nil {
+		return suites.Config{}, fmt.Errorf("profile %s: %w", name, err)
+	}
+	cfg.At = TimedActions(acts)
+	cfg.NetDelay = time.Duration(p.NetDelay)
+	cfg.Clients = p.Clients
+	cfg.Duration = time.Duration(p.Duration)
+	cfg.DataSize = int(p.DataSize)
+	cfg.Tick = time.Duration(p.Tick)
+	cfg.Window = p.Window
+	cfg.MemoryBudget = int64(p.MemoryBudget)
+	cfg.Seed = p.Seed
+	cfg.Baselines = metrics.Baselines{
+		MaxAvgLatency: time.Duration(p.Baselines.MaxAvgLatency),
+		MaxP99Latency: time.Duration(p.Baselines.MaxP99Latency),
+		MinThroughput: p.Baselines.MinThroughput,
+		WarmUp:        time.Duration(p.Baselines.WarmUp),
+		MinEfficiency: p.Baselines.MinScalabilityEfficiency,
+	}
+	if err := cfg.Validate(); err != nil {
+		return suites.Config{}, fmt.Errorf("profile %s: %w", name, err)
+	}
+	return cfg, nil
+}
+
+// FromConfig is the profile named name that runs cfg: what the TUI saves
+// when a user has tuned a run live and wants to keep the settings. It
+// keeps every setting a profile has — suites, nodes, shards, clients,
+// duration, data size, rate, network delay, storage, transaction and query
+// counts, key distribution, tick, window, memory budget, seed and
+// baselines — so that Config gives cfg back.
+//
+// It leaves out cfg.At, the scripted changes and faults: they are the
+// history of the session the settings came from, and a saved profile
+// would replay them on every run. Settings cfg leaves at zero where a
+// profile needs a value (storage, the parameters of an unused key
+// distribution) take Default's. cfg's fields outside the profile
+// (LogOutput, OnSnapshot) are not saved either.
+//
+// The profile validates when cfg does; check it with Validate before
+// saving a config that was never validated.
+func FromConfig(name string, cfg suites.Config) Profile {
+	def := Default()
+	p := Profile{
+		Name:         name,
+		Suites:       append([]string(nil), cfg.Suites...),
+		Nodes:        cfg.Nodes,
+		Shards:       cfg.Shards,
+		Clients:      cfg.Clients,
+		Duration:     Duration(cfg.Duration),
+		DataSize:     Size(cfg.DataSize),
+		Rate:         cfg.Rate,
+		NetDelay:     Duration(cfg.NetDelay),
+		Storage:      cmp.Or(cfg.Storage, def.Storage),
+		Transactions: cfg.Transactions,
+		Queries:      cfg.Queries,
+		Tick:         Duration(cfg.Tick),
+		Window:       cfg.Window,
+		MemoryBudget: Size(cfg.MemoryBudget),
+		Seed:         cfg.Seed,
+		Keys: Keys{
+			Distribution:   cmp.Or(cfg.KeyDist.Name, def.Keys.Distribution),
+			ZipfS:          cmp.Or(cfg.KeyDist.ZipfS, def.Keys.ZipfS),
+			HotFraction:    cmp.Or(cfg.KeyDist.HotFraction, def.Keys.HotFraction),
+			HotOpsFraction: cmp.Or(cfg.KeyDist.HotOpsFraction, def.Keys.HotOpsFraction),
+		},
+		Baselines: Baselines{
+			MaxAvgLatency:            Duration(cfg.Baselines.MaxAvgLatency),
+			MaxP99Latency:            Duration(cfg.Baselines.MaxP99Latency),
+			MinThroughput:            cfg.Baselines.MinThroughput,
+			MinScalabilityEfficiency: cfg.Baselines.MinEfficiency,
+			WarmUp:                   Duration(cfg.Baselines.WarmUp),
+		},
+	}
+	if cfg.Profile != "" && cfg.Profile != name {
+		p.Description = "Saved from a run of profile " + cfg.Profile + "."
+	}
+	return p
+}
+
+// TimedActions turns parsed profile actions into the runner's.
+func TimedActions(acts []Action) []suites.TimedAction {
+	out := make([]suites.TimedAction, 0, len(acts))
+	for _, a := range acts {
+		node := a.Node
+		if node != "" && strings.Trim(node, "0123456789") == "" {
+			node = "n" + node // "3" from an Action built by hand
+		}
+		out = append(out, suites.TimedAction{At: a.At, Action: suites.Action{
+			Verb: a.Verb, Count: a.Count, Size: int(a.Size), Rate: a.Rate, Delay: a.Delay, Node: node,
+		}})
+	}
+	return out
+}
