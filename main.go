@@ -111,6 +111,12 @@ func runTUI(stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "phantom: the terminal UI needs a terminal; to run headless use: phantom run --suites consensus --duration 10s")
 		return exitUsage
 	}
+	if os.Getenv(envTUIChild) == "" {
+		if code, ok := superviseTUI(stdout.(*os.File), stdout, stderr); ok {
+			return code
+		}
+	}
+	crashTest()
 	p, err := profiles.Find(profiles.DefaultName)
 	if err != nil {
 		fmt.Fprintf(stderr, "phantom: %s\n", oneLine(err.Error()))

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -109,7 +110,86 @@ func (c latencyChart) View() string {
 		}
 	}
 	caption = strings.Repeat(" ", indent) + st.Dim.Render(caption)
+	if marks := c.marks(min(shown, len(h))); marks != "" {
+		caption = strings.Repeat(" ", indent) + st.Violation.Render(marks) + st.Dim.Render(" ✗ window avg over the baseline")
+	}
 	return fit(title+"\n"+body+"\n"+caption, c.width)
+}
+
+// marks is a row under the newest n points of the plot, one cell each: ✗
+// under a point whose window average broke the latency baseline, "" when
+// none did.
+func (c latencyChart) marks(n int) string {
+	if c.baseline <= 0 || n <= 0 {
+		return ""
+	}
+	h := c.op.History[len(c.op.History)-n:]
+	row := make([]rune, n)
+	any := false
+	for i, p := range h {
+		row[i] = ' '
+		if p.Avg > c.baseline {
+			row[i], any = '✗', true
+		}
+	}
+	if !any {
+		return ""
+	}
+	return strings.TrimRight(string(row), " ")
+}
+
+// rateChart draws the selected op's throughput history.
+type rateChart struct {
+	sh            *shared
+	width, height int
+	op            metrics.OpStats
+	has           bool
+}
+
+func newRateChart(sh *shared) rateChart { return rateChart{sh: sh} }
+
+func (c rateChart) SetSize(width, height int) rateChart {
+	c.width, c.height = width, height
+	return c
+}
+
+func (c rateChart) SetOp(op metrics.OpStats, ok bool) rateChart {
+	c.op, c.has = op, ok
+	return c
+}
+
+func (c rateChart) View() string {
+	if c.height < 4 || c.width < 20 {
+		return ""
+	}
+	st := c.sh.styles
+	name := "no op yet"
+	if c.has {
+		name = c.op.Name
+	}
+	h := c.op.History
+	rate := make([]float64, len(h))
+	for i, p := range h {
+		rate[i] = p.OpsPerSec
+	}
+	title := st.Section.Render("THROUGHPUT") + " " + st.Value.Render(name) + st.Dim.Render(" (ops/s)")
+	opts := plotOptions{width: c.width, height: c.height - 1, label: formatRateAxis, strokes: []asciigraph.CharSet{asciigraph.DefaultCharSet}}
+	if st.Color {
+		opts.colors, opts.axis = []asciigraph.AnsiColor{st.ChartRate}, st.ChartAxis
+	}
+	body, _, _ := plot([][]float64{rate}, opts)
+	return fit(title+"\n"+body, c.width)
+}
+
+// formatRateAxis labels a throughput axis: 950, 12.5k, 1.20M.
+func formatRateAxis(v float64) string {
+	switch a := abs(v); {
+	case a >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'f', 2, 64) + "M"
+	case a >= 1e4:
+		return strconv.FormatFloat(v/1e3, 'f', 1, 64) + "k"
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
 }
 
 // clockOrSeconds prints a short span in seconds, a long one as a clock.
@@ -125,6 +205,7 @@ type plotOptions struct {
 	strokes       []asciigraph.CharSet
 	colors        []asciigraph.AnsiColor // nil: no colour
 	axis          asciigraph.AnsiColor
+	label         func(float64) string // y axis labels; nil: milliseconds
 }
 
 // plot is the only door to asciigraph, which panics on an empty series and
@@ -147,8 +228,12 @@ func plot(series [][]float64, o plotOptions) (out string, shown, indent int) {
 	if len(clean) == 0 {
 		clean = append(clean, finite(nil))
 	}
+	label := o.label
+	if label == nil {
+		label = formatMs
+	}
 	lo, hi := bounds(clean)
-	labelW := max(len(formatMs(hi)), len(formatMs(lo)), len(formatMs(0.001))) + 1
+	labelW := max(len(label(hi)), len(label(lo)), len(label(0.001))) + 1
 	cols := max(o.width-labelW-3, 2)
 	for i, s := range clean {
 		if len(s) > cols {
@@ -162,7 +247,7 @@ func plot(series [][]float64, o plotOptions) (out string, shown, indent int) {
 		asciigraph.LowerBound(lo),
 		asciigraph.UpperBound(hi),
 		asciigraph.Offset(3),
-		asciigraph.YAxisValueFormatter(formatMs),
+		asciigraph.YAxisValueFormatter(label),
 	}
 	if len(o.strokes) > 0 {
 		opts = append(opts, asciigraph.SeriesChars(o.strokes...))

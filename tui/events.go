@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/phantomdb/phantom/suites/metrics"
 )
@@ -44,17 +45,9 @@ func (e eventLog) View() string {
 	}
 	out := make([]string, 0, len(evs))
 	for _, ev := range evs {
-		mark, style := "·", st.Dim
-		switch ev.Kind {
-		case metrics.EventViolation:
-			mark, style = "✗", st.Violation
-		case metrics.EventRecovered:
-			mark, style = "✓", st.Recovered
-		case metrics.EventError:
-			mark, style = "!", st.Violation
-		}
+		mark, style, plain := eventMark(st, ev.Kind)
 		line := fit(clock(ev.At)+" "+mark+" "+oneLine(ev.Message), e.width)
-		if ev.Kind == metrics.EventInfo {
+		if plain {
 			out = append(out, line)
 		} else {
 			out = append(out, style.Render(line))
@@ -66,4 +59,28 @@ func (e eventLog) View() string {
 // oneLine keeps a message that spans lines on one.
 func oneLine(s string) string {
 	return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ")
+}
+
+// eventMark is how an event of kind shows: its mark, its style and
+// whether it is plain text. Violations and errors are red, recoveries
+// green, faults yellow; elections, membership changes and epochs carry a
+// mark of their own.
+func eventMark(st Styles, kind metrics.EventKind) (string, lipgloss.Style, bool) {
+	switch kind {
+	case metrics.EventViolation:
+		return "✗", st.Violation, false
+	case metrics.EventRecovered:
+		return "✓", st.Recovered, false
+	case metrics.EventError:
+		return "!", st.Violation, false
+	case metrics.EventFault:
+		return "↯", st.Warn, false
+	case metrics.EventElection:
+		return "★", st.Label, false
+	case metrics.EventMembership:
+		return "±", st.Label, false
+	case metrics.EventEpoch:
+		return "▸", st.Selected, false
+	}
+	return "·", st.Dim, true
 }

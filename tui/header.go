@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"strconv"
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -47,8 +48,14 @@ func (h header) View() string {
 	if !ok {
 		style = st.Header
 	}
-	if h.stopping && s.Phase != metrics.PhaseDone && s.Phase != metrics.PhaseFailed {
+	switch {
+	case h.stopping && s.Phase != metrics.PhaseDone && s.Phase != metrics.PhaseFailed:
 		phase, style = "STOPPING…", st.Phase[string(metrics.PhaseStopping)]
+	case s.Paused && s.Phase == metrics.PhaseRunning:
+		phase, style = "PAUSED", st.Phase["paused"]
+	}
+	if s.Phase != metrics.PhaseStarting {
+		parts = append(parts, "epoch "+st.Value.Render(strconv.Itoa(len(s.Epochs)+1)))
 	}
 	// The clock and the phase matter most: on a narrow screen the names
 	// before them give way.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,6 +34,30 @@ type fakeRunner struct {
 	cancelled atomic.Bool
 	report    *metrics.Report
 	err       error
+
+	mu         sync.Mutex
+	actions    []suites.Action
+	controlErr error // what Control returns
+}
+
+func (f *fakeRunner) Control(ctx context.Context, a suites.Action) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.actions = append(f.actions, a)
+	return f.controlErr
+}
+
+// Actions are the actions Control was given, oldest first.
+func (f *fakeRunner) Actions() []suites.Action {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]suites.Action(nil), f.actions...)
+}
+
+func (f *fakeRunner) Report() *metrics.Report {
+	r := *f.report
+	r.Interrupted = true
+	return &r
 }
 
 func newFakeRunner(s *metrics.Snapshot) *fakeRunner {
@@ -64,12 +89,35 @@ func (f *fakeRunner) Run(ctx context.Context) (*metrics.Report, error) {
 // testModel is the setup screen at w×h for cfg; its runs use f.
 func testModelFor(t *testing.T, cfg suites.Config, f *fakeRunner, w, h int) model {
 	t.Helper()
-	m := newModel(cfg, func(suites.Config) (runner, error) { return f, nil })
+	m := newModel(cfg, fakeDeps(f))
 	// Pin the picker to one suite so the key paths in tests do not depend
 	// on how many suites are registered (TestPickerListsEverySuite covers
 	// the real list).
 	m.picker.items = []pickItem{{name: "consensus", desc: "Raft", on: true}}
 	return update(t, m, tea.WindowSizeMsg{Width: w, Height: h})
+}
+
+// fakeDeps run f, offer two profiles (the second is "demo": 5 nodes, 32
+// clients), save nowhere and export nowhere, recording what they were given.
+func fakeDeps(f *fakeRunner) deps {
+	return deps{
+		newRun:   func(suites.Config) (runner, error) { return f, nil },
+		profiles: func() []string { return []string{"quick", "demo"} },
+		load: func(name string) (suites.Config, error) {
+			cfg := suites.DefaultConfig()
+			cfg.Profile = name
+			if name == "demo" {
+				cfg.Nodes, cfg.Clients, cfg.Suites = 5, 32, []string{"consensus"}
+			}
+			return cfg, nil
+		},
+		save: func(name string, cfg suites.Config) (string, error) {
+			return "/profiles/" + name + ".toml", nil
+		},
+		export: func(r *metrics.Report) ([]string, error) {
+			return []string{"report.json", "report.md"}, nil
+		},
+	}
 }
 
 func testModel(t *testing.T, f *fakeRunner, w, h int) model {
@@ -104,6 +152,7 @@ func keyMsg(k string) tea.KeyMsg {
 	types := map[string]tea.KeyType{
 		"enter": tea.KeyEnter, "up": tea.KeyUp, "down": tea.KeyDown, "left": tea.KeyLeft, "right": tea.KeyRight,
 		"tab": tea.KeyTab, "shift+tab": tea.KeyShiftTab, "esc": tea.KeyEsc, "ctrl+c": tea.KeyCtrlC,
+		"backspace": tea.KeyBackspace,
 	}
 	if t, ok := types[k]; ok {
 		return tea.KeyMsg{Type: t}

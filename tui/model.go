@@ -32,7 +32,10 @@ const frame = 100 * time.Millisecond
 // tickMsg asks for a redraw from the latest snapshot. Each run's ticks
 // carry a new id, so a tick still in flight from an earlier run is dropped
 // instead of starting a second tick loop.
-type tickMsg struct{ id int }
+type tickMsg struct {
+	id int
+	at time.Time
+}
 
 // snapshotMsg hands the components a new snapshot.
 type snapshotMsg struct{ snap *metrics.Snapshot }
@@ -40,26 +43,41 @@ type snapshotMsg struct{ snap *metrics.Snapshot }
 // signalMsg is SIGINT or SIGTERM, forwarded by Run.
 type signalMsg struct{ sig os.Signal }
 
+// deps are the model's doors to the world outside the screen; tests
+// replace them with fakes.
+type deps struct {
+	newRun   func(suites.Config) (runner, error)
+	profiles func() []string                                      // names the profile knob offers
+	load     func(name string) (suites.Config, error)             // a profile's settings
+	save     func(name string, cfg suites.Config) (string, error) // saves a profile, returns its path
+	export   func(r *metrics.Report) ([]string, error)            // writes a report, returns the paths
+}
+
 // model is the phantom TUI: the root model, which owns every component by
 // value and forwards each only the messages it needs. The header names the
 // profile the settings started from ("custom" when none).
 type model struct {
 	sh       *shared
+	d        deps
 	base     suites.Config // settings the screens do not tune
-	newRun   func(suites.Config) (runner, error)
+	runCfg   suites.Config // the run's settings as started
 	sess     *session
 	screen   screen
 	setupErr string
 	showHelp bool
 	help     help.Model
+	prompt   prompt
+	notice   notice
+	now      time.Time // the latest tick's time: the model's clock
 
 	header  header
 	picker  suitePicker
 	tuning  tuning
 	table   opTable
 	chart   latencyChart
+	rate    rateChart
 	gauges  gauges
-	cluster clusterLine
+	cluster clusterPanel
 	events  eventLog
 	summary summary
 
@@ -68,19 +86,24 @@ type model struct {
 	finished bool // run's runner has returned
 	stopping bool // the user asked the run to stop
 	quitting bool // quit once the runner returns
+	paused   bool // the latest snapshot says the load is paused
+	pendAt   time.Time
 }
 
-// newModel is the setup screen for cfg; newRun makes the runner when the
-// user starts.
-func newModel(cfg suites.Config, newRun func(suites.Config) (runner, error)) model {
+// newModel is the setup screen for cfg.
+func newModel(cfg suites.Config, d deps) model {
 	sh := &shared{styles: newStyles(lipgloss.DefaultRenderer()), keys: DefaultKeyMap(), width: 80, height: 24}
 	h := help.New()
 	h.Styles = sh.styles.Help
+	var names []string
+	if d.profiles != nil {
+		names = d.profiles()
+	}
 	m := model{
-		sh: sh, base: cfg, newRun: newRun, sess: &session{}, help: h,
-		header: newHeader(sh, profileName(cfg)), picker: newSuitePicker(sh, cfg), tuning: newTuning(sh, cfg),
-		table: newOpTable(sh), chart: newLatencyChart(sh, cfg.Baselines.MaxAvgLatency),
-		gauges: newGauges(sh), cluster: newClusterLine(sh), events: newEventLog(sh), summary: newSummary(sh),
+		sh: sh, d: d, base: cfg, sess: &session{}, help: h, prompt: newPrompt(sh),
+		header: newHeader(sh, profileName(cfg)), picker: newSuitePicker(sh, cfg), tuning: newTuning(sh, cfg, names),
+		table: newOpTable(sh), chart: newLatencyChart(sh, cfg.Baselines.MaxAvgLatency), rate: newRateChart(sh),
+		gauges: newGauges(sh), cluster: newClusterPanel(sh), events: newEventLog(sh), summary: newSummary(sh),
 	}
 	m.picker.focused = true
 	m.setScreen(screenSetup)
@@ -101,10 +124,21 @@ func (m model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.onTick(msg)
 	case runDoneMsg:
 		return m.onRunDone(msg)
+	case controlDoneMsg:
+		return m.onControlDone(msg), nil
+	case savedMsg:
+		return m.onSaved(msg), nil
+	case exportedMsg:
+		return m.onExported(msg), nil
 	case signalMsg:
 		return m.quit()
 	case tea.KeyMsg:
 		return m.onKey(msg)
+	}
+	if m.prompt.active {
+		var cmd tea.Cmd
+		m.prompt, cmd = m.prompt.Update(msg)
+		return m, cmd
 	}
 	return m, nil
 }
@@ -116,7 +150,14 @@ func (m *model) setScreen(s screen) {
 
 func (m model) onKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	k := m.sh.keys
+	if msg.Type == tea.KeyCtrlC {
+		return m.quit()
+	}
 	switch {
+	case m.prompt.active:
+		return m.onPromptKey(msg)
+	case m.tuning.Editing():
+		return m.retune(msg)
 	case key.Matches(msg, k.Quit):
 		return m.quit()
 	case key.Matches(msg, k.Help):
@@ -128,20 +169,29 @@ func (m model) onKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			m.showHelp = false
 		}
 		return m, nil
+	case key.Matches(msg, k.Save):
+		return m.askSave()
+	case key.Matches(msg, k.Export) && m.run != nil:
+		return m.exportReport()
 	}
 	switch m.screen {
 	case screenSetup:
 		return m.onSetupKey(msg)
+	case screenDashboard:
+		return m.onDashboardKey(msg)
 	case screenSummary:
 		// Only once the runner has returned: the old cluster must be
 		// down before a new one starts, and Run waits only for the last.
 		if key.Matches(msg, k.Again) && m.finished {
 			m.setScreen(screenSetup)
 			m.header.snap = nil
+			m.tuning = m.tuning.Setup()
 			return m.layout(), nil
 		}
 	}
-	m.table, _ = m.table.Update(msg)
+	if key.Matches(msg, k.Up, k.Down, k.Next, k.Prev) {
+		m.table, _ = m.table.Update(msg)
+	}
 	return m.syncChart(), nil
 }
 
@@ -176,9 +226,35 @@ func (m model) onSetupKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.picker.focused, m.tuning.focused = !m.picker.focused, m.picker.focused
 	default:
 		m.picker, _ = m.picker.Update(msg)
+		before := m.tuning.profile()
 		m.tuning, _ = m.tuning.Update(msg)
+		if after := m.tuning.profile(); after != before {
+			m.loadProfile(after)
+		}
 	}
 	return m.layout(), nil
+}
+
+// loadProfile makes the named profile the setup screen's settings: the
+// suites it runs, its knobs, everything it sets that no knob shows.
+func (m *model) loadProfile(name string) {
+	if m.d.load == nil {
+		return
+	}
+	cfg, err := m.d.load(name)
+	if err != nil {
+		m.setupErr = oneLine(err.Error())
+		return
+	}
+	m.base = cfg
+	names, cursor := m.tuning.profiles, m.tuning.cursor
+	m.tuning = newTuning(m.sh, cfg, names)
+	m.tuning.cursor, m.tuning.focused = cursor, true
+	focused, pc := m.picker.focused, m.picker.cursor
+	m.picker = newSuitePicker(m.sh, cfg)
+	m.picker.focused, m.picker.cursor = focused, pc
+	m.header.profile = profileName(cfg)
+	m.chart = newLatencyChart(m.sh, cfg.Baselines.MaxAvgLatency)
 }
 
 // moveFocus walks the setup rows, suites first, then knobs.
@@ -197,8 +273,12 @@ func (m *model) moveFocus(d int) {
 	}
 }
 
-// config is the run the setup screen describes.
+// config is the run the setup screen describes, or on the dashboard the
+// run as retuned so far.
 func (m model) config() suites.Config {
+	if m.screen != screenSetup && m.run != nil {
+		return m.tuning.apply(m.runCfg)
+	}
 	cfg := m.tuning.apply(m.base)
 	cfg.Suites = m.picker.Chosen()
 	return cfg
@@ -212,18 +292,25 @@ func (m model) start() (tea.Model, tea.Cmd) {
 		m.setupErr = oneLine(err.Error())
 		return m, nil
 	}
-	r, err := m.newRun(cfg)
+	r, err := m.d.newRun(cfg)
 	if err != nil {
 		m.setupErr = oneLine(err.Error())
 		return m, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.run = m.sess.newLaunch(r, cancel)
-	m.finished, m.stopping, m.quitting, m.showHelp = false, false, false, false
+	m.runCfg = cfg
+	m.now = time.Now() // the ticks keep it from here
+	m.finished, m.stopping, m.quitting, m.showHelp, m.paused = false, false, false, false, false
 	m.header.stopping = false
 	m.table = newOpTable(m.sh)
 	m.chart = newLatencyChart(m.sh, cfg.Baselines.MaxAvgLatency)
+	m.rate = newRateChart(m.sh)
+	m.cluster = newClusterPanel(m.sh)
 	m.summary = newSummary(m.sh)
+	m.tuning = m.tuning.Live()
+	m.tuning.focused = true
+	m.notice = notice{}
 	m.setScreen(screenDashboard)
 	m.tickID++
 	m = m.apply(r.Latest())
@@ -232,15 +319,17 @@ func (m model) start() (tea.Model, tea.Cmd) {
 
 func (m model) tick() tea.Cmd {
 	id := m.tickID
-	return tea.Tick(frame, func(time.Time) tea.Msg { return tickMsg{id: id} })
+	return tea.Tick(frame, func(t time.Time) tea.Msg { return tickMsg{id: id, at: t} })
 }
 
 func (m model) onTick(msg tickMsg) (tea.Model, tea.Cmd) {
 	if msg.id != m.tickID || m.run == nil || m.finished {
 		return m, nil
 	}
+	m.now = msg.at
 	m = m.apply(m.run.runner.Latest())
-	return m, m.tick()
+	m, cmd := m.applySettled()
+	return m, tea.Batch(cmd, m.tick())
 }
 
 func (m model) onRunDone(msg runDoneMsg) (tea.Model, tea.Cmd) {
@@ -265,6 +354,7 @@ func (m model) apply(s *metrics.Snapshot) model {
 	}
 	msg := snapshotMsg{snap: s}
 	rows := m.table.Len()
+	m.paused = s.Paused
 	m.header, _ = m.header.Update(msg)
 	m.table, _ = m.table.Update(msg)
 	m.gauges, _ = m.gauges.Update(msg)
@@ -290,6 +380,7 @@ func (m model) syncChart() model {
 		violated = m.table.violated[idx]
 	}
 	m.chart = m.chart.SetOp(op, ok, violated)
+	m.rate = m.rate.SetOp(op, ok)
 	return m
 }
 
@@ -311,7 +402,6 @@ func (m model) layout() model {
 	m.picker = m.picker.SetSize(w)
 	m.tuning = m.tuning.SetSize(w)
 	m.gauges = m.gauges.SetSize(w)
-	m.cluster = m.cluster.SetSize(w)
 	body := max(h-2, 1)
 	events := min(max(body/7, 1), maxEvents)
 	rows := max(m.table.Len(), 1)
@@ -328,34 +418,40 @@ func (m model) layout() model {
 		}
 		m.chart = m.chart.SetSize(w, chartH)
 		m.events = m.events.SetSize(w, max(rest-chartH, 0))
+		m.rate = m.rate.SetSize(w, 0)
 		return m
 	}
 
-	fixed := m.gauges.Height() + 1 // gauges, cluster line
-	side := w >= sideBySide
-	avail := body - fixed
-	if !side {
-		avail -= events
+	clusterH := 1
+	if h >= 40 {
+		clusterH = 3
 	}
+	m.cluster = m.cluster.SetSize(w, clusterH)
+	fixed := 1 + m.gauges.Height() + clusterH // the tuning line, gauges, cluster
+	avail := body - fixed - events
 	tableRows := min(rows, max(avail-minChart-1, 1))
 	chartH := avail - (tableRows + 1)
 	if chartH < minChart {
 		// No room for a chart: the table and the log share its lines,
 		// the log keeping at least one.
-		side = false
-		avail = body - fixed - 1
-		tableRows = min(rows, max(avail-1, 1))
 		chartH = 0
+		tableRows = min(rows, max(body-fixed-2, 1))
 		events = max(body-fixed-(tableRows+1), 0)
 	}
 	m.table = m.table.SetSize(w, tableRows+1)
-	if side {
-		chartW := w * 3 / 5
-		m.chart = m.chart.SetSize(chartW, chartH)
-		m.events = m.events.SetSize(w-chartW-2, chartH)
-	} else {
+	m.events = m.events.SetSize(w, events)
+	switch {
+	case w >= sideBySide:
+		latW := w * 3 / 5
+		m.chart = m.chart.SetSize(latW, chartH)
+		m.rate = m.rate.SetSize(w-latW-2, chartH)
+	case chartH >= 2*minChart+2:
+		latH := chartH * 3 / 5
+		m.chart = m.chart.SetSize(w, latH)
+		m.rate = m.rate.SetSize(w, chartH-latH)
+	default:
 		m.chart = m.chart.SetSize(w, chartH)
-		m.events = m.events.SetSize(w, events)
+		m.rate = m.rate.SetSize(w, 0)
 	}
 	return m
 }
@@ -370,6 +466,8 @@ func (m model) View() string {
 	bodyH := max(h-2, 0)
 	var body string
 	switch {
+	case m.prompt.active:
+		body = m.prompt.View(w, bodyH)
 	case m.showHelp:
 		body = m.helpView(w, bodyH)
 	case m.screen == screenSetup:
@@ -409,19 +507,19 @@ func baselineText(d time.Duration) string {
 }
 
 func (m model) dashboardView() string {
-	parts := []string{m.table.View()}
-	if m.sh.width >= sideBySide && m.chart.height > 0 {
-		chart := block(m.chart.View(), m.chart.height)
-		events := block(m.events.View(), m.events.height)
-		parts = append(parts, lipgloss.JoinHorizontal(lipgloss.Top, chart, "  ", events))
-		parts = append(parts, m.gauges.View(), m.cluster.View())
-	} else {
-		if m.chart.height > 0 {
-			parts = append(parts, block(m.chart.View(), m.chart.height))
+	parts := []string{m.table.View(), m.tuning.View()}
+	switch {
+	case m.chart.height == 0:
+	case m.sh.width >= sideBySide:
+		parts = append(parts, lipgloss.JoinHorizontal(lipgloss.Top,
+			block(m.chart.View(), m.chart.height), "  ", block(m.rate.View(), m.rate.height)))
+	default:
+		parts = append(parts, block(m.chart.View(), m.chart.height))
+		if m.rate.height > 0 {
+			parts = append(parts, block(m.rate.View(), m.rate.height))
 		}
-		parts = append(parts, m.gauges.View(), m.cluster.View(), m.events.View())
 	}
-	return strings.Join(parts, "\n")
+	return strings.Join(append(parts, m.gauges.View(), m.cluster.View(), m.events.View()), "\n")
 }
 
 func (m model) summaryView() string {
@@ -432,18 +530,63 @@ func (m model) summaryView() string {
 	return strings.Join(append(parts, m.events.View()), "\n")
 }
 
+// helpView is the overlay of every key that works on this screen: one
+// block per group, packed side by side as the width allows, stacked
+// otherwise.
 func (m model) helpView(w, h int) string {
 	st := m.sh.styles
-	hm := m.help
-	hm.Width = max(w-4, 10)
-	box := st.Overlay.Render(st.Section.Render("KEYS") + "\n\n" + hm.FullHelpView(m.sh.keys.FullHelp()) +
-		"\n\n" + st.Dim.Render("? or esc closes this"))
-	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, box)
+	var blocks []string
+	for _, group := range m.sh.keys.FullHelp() {
+		if b := helpBlock(st, group); b != "" {
+			blocks = append(blocks, b)
+		}
+	}
+	room := max(w-6, 10) // the box's border and padding
+	var rows []string
+	var row []string
+	rowW := 0
+	for _, b := range blocks {
+		bw := lipgloss.Width(b)
+		if len(row) > 0 && rowW+3+bw > room {
+			rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
+			row, rowW = nil, 0
+		}
+		if len(row) > 0 {
+			row, rowW = append(row, "   "), rowW+3
+		}
+		row, rowW = append(row, b), rowW+bw
+	}
+	if len(row) > 0 {
+		rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
+	}
+	body := st.Section.Render("KEYS") + "\n\n" + strings.Join(rows, "\n\n") + "\n\n" + st.Dim.Render("? or esc closes this")
+	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, st.Overlay.Render(fit(body, room)))
+}
+
+// helpBlock is a group of enabled bindings, keys in one column and what
+// they do in the next.
+func helpBlock(st Styles, group []key.Binding) string {
+	keyW := 0
+	var on []key.Binding
+	for _, b := range group {
+		if b.Enabled() && b.Help().Key != "" {
+			on = append(on, b)
+			keyW = max(keyW, lipgloss.Width(b.Help().Key))
+		}
+	}
+	lines := make([]string, len(on))
+	for i, b := range on {
+		lines[i] = st.Help.FullKey.Render(pad(b.Help().Key, keyW)) + " " + st.Help.FullDesc.Render(b.Help().Desc)
+	}
+	return strings.Join(lines, "\n")
 }
 
 func (m model) footer() string {
 	if m.screen == screenDashboard && m.stopping && !m.finished {
 		return fit(m.sh.styles.Warn.Render("stopping… the cluster is shutting down (q again to quit at once)"), m.sh.width)
+	}
+	if n := m.noticeView(); n != "" {
+		return fit(n, m.sh.width)
 	}
 	return fit(m.help.ShortHelpView(m.sh.keys.ShortHelp()), m.sh.width)
 }

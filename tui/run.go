@@ -21,6 +21,10 @@ type runner interface {
 	Run(ctx context.Context) (*metrics.Report, error)
 	// Latest is the newest snapshot: immutable, never nil, cheap.
 	Latest() *metrics.Snapshot
+	// Control applies a live change or fault to the running suite.
+	Control(ctx context.Context, a suites.Action) error
+	// Report is the run so far, for an export while it goes on.
+	Report() *metrics.Report
 }
 
 // newRunner makes the real runner.

@@ -216,7 +216,7 @@ func TestRunAgain(t *testing.T) {
 	}
 	// Settings are kept, and enter starts a second run.
 	f.snap.Store(fixture())
-	m = press(t, m, "down", "right", "enter")
+	m = press(t, m, "down", "down", "right", "enter")
 	if m.screen != screenDashboard || m.run == first || m.run.id != first.id+1 {
 		t.Fatalf("second run: screen %v, run %+v", m.screen, m.run)
 	}
@@ -233,7 +233,7 @@ func TestRunAgain(t *testing.T) {
 // the live dashboard, q, and the program ends once the runner returns.
 func TestProgram(t *testing.T) {
 	f := newFakeRunner(fixture())
-	m := newModel(suites.DefaultConfig(), func(suites.Config) (runner, error) { return f, nil })
+	m := newModel(suites.DefaultConfig(), fakeDeps(f))
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(80, 24))
 	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte("TUNING")) },
 		teatest.WithDuration(5*time.Second))
@@ -272,5 +272,59 @@ func TestRunnerPanic(t *testing.T) {
 	begin := time.Now()
 	if report, err := s.settle(time.Minute, nil, io.Discard); report != nil || err != nil || time.Since(begin) > time.Second {
 		t.Errorf("settle after a panic: %v, %v after %v", report, err, time.Since(begin))
+	}
+}
+
+// TestProgramLiveControl drives a run as a user would through the whole
+// program: retune clients, kill a leader, pause, open and close help,
+// resize the window, save the settings, then quit. Every action reaches
+// the runner and the screen answers each key.
+func TestProgramLiveControl(t *testing.T) {
+	f := newFakeRunner(fixture())
+	d := fakeDeps(f)
+	saved := make(chan string, 1)
+	d.save = func(name string, cfg suites.Config) (string, error) {
+		saved <- name
+		return "/p/" + name + ".toml", nil
+	}
+	tm := teatest.NewTestModel(t, newModel(suites.DefaultConfig(), d), teatest.WithInitialTermSize(80, 24))
+	see := func(what string) {
+		t.Helper()
+		teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(what)) },
+			teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(10*time.Millisecond))
+	}
+	see("TUNING")
+	tm.Send(keyMsg("enter"))
+	see("consensus.submit")
+	tm.Send(keyMsg("tab"))
+	tm.Send(keyMsg("right"))
+	tm.Send(keyMsg("right"))
+	see("32…") // pending until it settles, then applied as one action
+	see("✓ clients=32")
+	tm.Send(keyMsg("k"))
+	see("✓ kill-leader")
+	tm.Send(keyMsg("space"))
+	see("✓ pause")
+	tm.Send(keyMsg("?"))
+	see("restart crashed nodes")
+	tm.Send(keyMsg("esc"))
+	tm.Send(sizeMsg(120, 40))
+	see("nodes   n1★2") // the cluster panel's node line needs 40 lines
+	tm.Send(keyMsg("s"))
+	see("save these settings")
+	tm.Send(keyMsg("enter"))
+	select {
+	case name := <-saved:
+		if name != "custom-tuned" {
+			t.Errorf("saved as %q", name)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the profile was not saved")
+	}
+	see("saved profile custom-tuned")
+	tm.Send(keyMsg("q"))
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+	if got := verbs(f.Actions()); got != "clients=32 kill-leader pause" {
+		t.Errorf("actions %q", got)
 	}
 }

@@ -68,7 +68,7 @@ func duration(c suites.Config) any { return c.Duration }
 func dataSize(c suites.Config) any { return c.DataSize }
 
 func TestSetupKnobShowsValue(t *testing.T) {
-	m := press(t, testModel(t, newFakeRunner(fixture()), 80, 24), "down", "down", "down", "down", "right")
+	m := press(t, testModel(t, newFakeRunner(fixture()), 80, 24), append(repeat("down", knobDataSize+1), "right")...)
 	if l := lineWith(m.View(), "data size"); !strings.Contains(l, "4KiB") || !strings.HasPrefix(strings.TrimSpace(l), "›") {
 		t.Errorf("data size row should be focused and read 4KiB: %q", l)
 	}
@@ -90,9 +90,9 @@ func TestSetupFocus(t *testing.T) {
 	}{
 		{"starts on the first suite", nil, focus{true, 0}},
 		{"up at the top stays", []string{"up", "up"}, focus{true, 0}},
-		{"down from the last suite to the first knob", []string{"down"}, focus{false, knobNodes}},
-		{"down through the knobs", []string{"down", "down", "down"}, focus{false, knobDuration}},
-		{"down at the bottom stays", repeat("down", 10), focus{false, knobDataSize}},
+		{"down from the last suite to the first knob", []string{"down"}, focus{false, knobProfile}},
+		{"down through the knobs", []string{"down", "down", "down"}, focus{false, knobClients}},
+		{"down at the bottom stays", repeat("down", 10), focus{false, knobNetDelay}},
 		{"up from the first knob to the suites", []string{"down", "up"}, focus{true, 0}},
 		{"tab to tuning", []string{"tab"}, focus{false, 0}},
 		{"tab back to suites", []string{"tab", "shift+tab"}, focus{true, 0}},
@@ -152,7 +152,7 @@ func TestSetupEnter(t *testing.T) {
 	t.Run("valid config starts the run", func(t *testing.T) {
 		// The real runner constructor: it validates but starts nothing
 		// until the returned command runs, which this test never does.
-		m := newModel(suites.DefaultConfig(), newRunner)
+		m := newModel(suites.DefaultConfig(), defaultDeps())
 		next, cmd := m.Update(keyMsg("enter"))
 		m = next.(model)
 		if cmd == nil {
@@ -228,7 +228,7 @@ func TestSetupQuitAndHelp(t *testing.T) {
 }
 
 func TestPickerListsEverySuite(t *testing.T) {
-	m := newModel(suites.DefaultConfig(), newRunner)
+	m := newModel(suites.DefaultConfig(), defaultDeps())
 	var names []string
 	for _, it := range m.picker.items {
 		names = append(names, it.name)

@@ -54,7 +54,7 @@ type Styles struct {
 	// The chart's legend, in its series' colours.
 	P99, P50 lipgloss.Style
 	// Chart series colours, for asciigraph, which writes its own escapes.
-	ChartP99, ChartP50, ChartBaseline, ChartAxis asciigraph.AnsiColor
+	ChartP99, ChartP50, ChartBaseline, ChartRate, ChartAxis asciigraph.AnsiColor
 
 	Help help.Styles
 }
@@ -81,6 +81,7 @@ func newStyles(r *lipgloss.Renderer) Styles {
 			"starting": s().Bold(true).Foreground(paint(ansiYellow)),
 			"running":  s().Bold(true).Foreground(paint(ansiGreen)),
 			"stopping": s().Bold(true).Foreground(paint(ansiYellow)),
+			"paused":   s().Bold(true).Foreground(paint(ansiYellow)),
 			"done":     s().Bold(true).Foreground(paint(ansiBlue)),
 			"failed":   s().Bold(true).Foreground(paint(ansiRed)),
 		},
@@ -89,6 +90,7 @@ func newStyles(r *lipgloss.Renderer) Styles {
 		ChartP99:      asciigraph.AnsiColor(ansiMagenta),
 		ChartP50:      asciigraph.AnsiColor(ansiCyan),
 		ChartBaseline: asciigraph.AnsiColor(ansiRed),
+		ChartRate:     asciigraph.AnsiColor(ansiGreen),
 		ChartAxis:     asciigraph.AnsiColor(ansiGray),
 	}
 	key := s().Foreground(paint(ansiCyan))

@@ -44,7 +44,7 @@ func (s summary) Height() int { return lines(s.View()) }
 
 func (s summary) View() string {
 	st := s.sh.styles
-	hint := st.Dim.Render("press q to quit, r to run again")
+	hint := st.Dim.Render("q quits · r sets up a new run · e exports the report · s saves the settings as a profile")
 	r := s.report
 	if r == nil {
 		return fit(st.Section.Render("RESULT")+" "+st.Warn.Render("finishing…"), s.width)

@@ -34,7 +34,7 @@ import (
 // same as q; a second one, or a runner that takes longer than a bound to
 // stop, makes Run give up waiting and say so in the error.
 func Run(cfg suites.Config) (*metrics.Report, error) {
-	m := newModel(cfg, newRunner)
+	m := newModel(cfg, defaultDeps())
 	// bubbletea's own handler turns the first SIGINT or SIGTERM into an
 	// immediate quit and then stops listening, so a second signal would
 	// kill the process with the cluster half shut down. Ours forwards every

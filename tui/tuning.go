@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -8,16 +9,24 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/phantomdb/phantom/profiles"
 	"github.com/phantomdb/phantom/suites"
 )
 
 // knob is one tunable setting stepped through values that make sense for
-// it, clamped to the limits the runner accepts.
+// it, clamped to the limits the runner accepts. A knob with a parse func
+// also takes a typed value.
 type knob struct {
 	name   string
+	short  string // the name on the dashboard's one line
 	value  int64
 	steps  []int64 // ascending: the lower limit, the steps within, the upper limit
 	format func(int64) string
+	parse  func(string) (int64, error) // nil: ←/→ only
+	// live is whether a running suite can take a new value; applied is
+	// the value it has (the dashboard applies value when they differ).
+	live    bool
+	applied int64
 }
 
 // newKnob makes a knob over steps clamped to [lo, hi]; a value between two
@@ -32,8 +41,13 @@ func newKnob(name string, value, lo, hi int64, steps []int64, format func(int64)
 	if hi > lo {
 		s = append(s, hi)
 	}
-	return knob{name: name, value: min(max(value, lo), hi), steps: s, format: format}
+	v := min(max(value, lo), hi)
+	return knob{name: name, short: name, value: v, applied: v, steps: s, format: format}
 }
+
+func (k knob) named(short string) knob                      { k.short = short; return k }
+func (k knob) typed(parse func(string) (int64, error)) knob { k.parse = parse; return k }
+func (k knob) liveKnob() knob                               { k.live = true; return k }
 
 // up moves to the next step above the value; at the upper limit it stays.
 func (k knob) up() knob {
@@ -57,20 +71,41 @@ func (k knob) down() knob {
 	return k
 }
 
-func (k knob) atMin() bool { return k.value <= k.steps[0] }
-func (k knob) atMax() bool { return k.value >= k.steps[len(k.steps)-1] }
+func (k knob) lo() int64     { return k.steps[0] }
+func (k knob) hi() int64     { return k.steps[len(k.steps)-1] }
+func (k knob) atMin() bool   { return k.value <= k.lo() }
+func (k knob) atMax() bool   { return k.value >= k.hi() }
+func (k knob) pending() bool { return k.value != k.applied }
 
-// Knob indexes in the tuning panel.
+// set parses a typed value and checks it against the knob's limits.
+func (k knob) set(s string) (knob, error) {
+	v, err := k.parse(strings.TrimSpace(s))
+	if err != nil {
+		return k, errors.New(k.name + ": " + err.Error())
+	}
+	if v < k.lo() || v > k.hi() {
+		return k, errors.New(k.name + " must be between " + k.format(k.lo()) + " and " + k.format(k.hi()))
+	}
+	k.value = v
+	return k, nil
+}
+
+// Knob indexes in the tuning panel, in the order it lists them. The
+// profile knob is on the setup screen only: a run keeps its profile.
 const (
-	knobNodes = iota
+	knobProfile = iota
+	knobNodes
 	knobClients
 	knobDuration
 	knobDataSize
+	knobRate
+	knobNetDelay
 )
 
 // Steps: small clusters one by one, then odd sizes (a Raft quorum gains
 // nothing from an even one), then the round numbers profiles use; clients
-// in powers of two; durations and sizes in the steps people type.
+// in powers of two; durations, sizes, rates and delays in the steps people
+// type.
 var (
 	nodeSteps     = []int64{1, 2, 3, 4, 5, 7, 9, 11, 15, 20, 25, 30, 40, 50, 75, 100}
 	durationSteps = []int64{
@@ -80,7 +115,16 @@ var (
 		int64(2 * time.Hour), int64(4 * time.Hour), int64(8 * time.Hour), int64(12 * time.Hour),
 	}
 	dataSizeSteps = []int64{64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20}
+	rateSteps     = []int64{100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000}
+	delaySteps    = []int64{
+		int64(time.Millisecond), int64(2 * time.Millisecond), int64(5 * time.Millisecond), int64(10 * time.Millisecond),
+		int64(20 * time.Millisecond), int64(50 * time.Millisecond), int64(100 * time.Millisecond),
+		int64(200 * time.Millisecond), int64(500 * time.Millisecond), int64(time.Second),
+	}
 )
+
+// maxNetDelay is the most one-way delay a link takes (suites' net-delay).
+const maxNetDelay = 10 * time.Second
 
 func powersOfTwo(hi int64) []int64 {
 	var out []int64
@@ -90,31 +134,97 @@ func powersOfTwo(hi int64) []int64 {
 	return out
 }
 
-// tuning is the panel of knobs: nodes, clients, duration, data size.
+// tuning is the panel of knobs. On the setup screen it is a column with
+// the profile first; on the dashboard (live) a line of the knobs a running
+// suite takes, where the focused one is the one ←/→ and typing change.
 type tuning struct {
-	sh      *shared
-	knobs   []knob
-	cursor  int
-	focused bool
-	width   int
+	sh       *shared
+	knobs    []knob
+	profiles []string // the profile knob's names, by value
+	cursor   int
+	focused  bool
+	live     bool
+	width    int
+	editing  bool   // a value is being typed into the focused knob
+	input    string // what has been typed so far
+	err      string // why the last typed value was refused
 }
 
-func newTuning(sh *shared, cfg suites.Config) tuning {
-	return tuning{sh: sh, knobs: []knob{
-		knobNodes:    newKnob("nodes", int64(cfg.Nodes), suites.MinNodes, suites.MaxNodes, nodeSteps, formatInt),
-		knobClients:  newKnob("clients", int64(cfg.Clients), suites.MinClients, suites.MaxClients, powersOfTwo(suites.MaxClients), formatInt),
-		knobDuration: newKnob("duration", int64(cfg.Duration), int64(suites.MinDuration), int64(suites.MaxDuration), durationSteps, formatDurationKnob),
-		knobDataSize: newKnob("data size", int64(cfg.DataSize), suites.MinDataSize, suites.MaxDataSize, dataSizeSteps, formatSize),
-	}}
+// newTuning is the panel for cfg; names are the profiles the profile knob
+// steps through (cfg.Profile among them, or added).
+func newTuning(sh *shared, cfg suites.Config, names []string) tuning {
+	t := tuning{sh: sh}
+	t.profiles, t.knobs = profileKnob(names, cfg.Profile)
+	t.knobs = append(t.knobs[:1],
+		newKnob("nodes", int64(cfg.Nodes), suites.MinNodes, suites.MaxNodes, nodeSteps, formatInt).typed(parseCount).liveKnob(),
+		newKnob("clients", int64(cfg.Clients), suites.MinClients, suites.MaxClients, powersOfTwo(suites.MaxClients), formatInt).typed(parseCount).liveKnob(),
+		newKnob("duration", int64(cfg.Duration), int64(suites.MinDuration), int64(suites.MaxDuration), durationSteps, formatDurationKnob).typed(parseDuration).liveKnob().named("dur"),
+		newKnob("data size", int64(cfg.DataSize), suites.MinDataSize, suites.MaxDataSize, dataSizeSteps, formatSize).typed(parseSize).liveKnob().named("size"),
+		newKnob("rate", int64(cfg.Rate), 0, int64(suites.MaxRate), rateSteps, formatRate).typed(parseRate).liveKnob(),
+		newKnob("net delay", int64(cfg.NetDelay), 0, int64(maxNetDelay), delaySteps, formatDelay).typed(parseDuration).liveKnob().named("delay"),
+	)
+	return t
 }
 
-// apply writes the knobs into cfg.
+// profileKnob is the profile knob over names, with current added when the
+// list lacks it ("custom" stands for no profile).
+func profileKnob(names []string, current string) ([]string, []knob) {
+	if current == "" {
+		current = "custom"
+	}
+	idx := -1
+	for i, n := range names {
+		if n == current {
+			idx = i
+		}
+	}
+	names = append([]string(nil), names...)
+	if idx < 0 {
+		names = append(names, current)
+		idx = len(names) - 1
+	}
+	steps := make([]int64, len(names))
+	for i := range steps {
+		steps[i] = int64(i)
+	}
+	format := func(v int64) string {
+		if v >= 0 && int(v) < len(names) {
+			return names[v]
+		}
+		return "?"
+	}
+	return names, []knob{newKnob("profile", int64(idx), 0, int64(len(names)-1), steps, format)}
+}
+
+// profile is the name the profile knob shows.
+func (t tuning) profile() string { return t.profiles[t.knobs[knobProfile].value] }
+
+// apply writes the knobs into cfg (not the profile: choosing one loads it).
 func (t tuning) apply(cfg suites.Config) suites.Config {
 	cfg.Nodes = int(t.knobs[knobNodes].value)
 	cfg.Clients = int(t.knobs[knobClients].value)
 	cfg.Duration = time.Duration(t.knobs[knobDuration].value)
 	cfg.DataSize = int(t.knobs[knobDataSize].value)
+	cfg.Rate = float64(t.knobs[knobRate].value)
+	cfg.NetDelay = time.Duration(t.knobs[knobNetDelay].value)
 	return cfg
+}
+
+// Live is the panel for a run: the knobs a running suite takes, each
+// applied as it stands.
+func (t tuning) Live() tuning {
+	t.live, t.editing, t.input, t.err = true, false, "", ""
+	for i := range t.knobs {
+		t.knobs[i].applied = t.knobs[i].value
+	}
+	t.cursor = max(t.cursor, knobNodes)
+	return t
+}
+
+// Setup is the panel back on the setup screen.
+func (t tuning) Setup() tuning {
+	t.live, t.editing, t.input, t.err = false, false, "", ""
+	return t
 }
 
 func (t tuning) SetSize(width int) tuning { t.width = width; return t }
@@ -122,22 +232,85 @@ func (t tuning) SetSize(width int) tuning { t.width = width; return t }
 // Len is the number of rows.
 func (t tuning) Len() int { return len(t.knobs) }
 
-// Update adjusts the focused knob.
+// first is the first row the cursor may take.
+func (t tuning) first() int {
+	if t.live {
+		return knobNodes
+	}
+	return 0
+}
+
+// move steps the cursor by d, wrapping on the dashboard.
+func (t tuning) move(d int) tuning {
+	first, n := t.first(), len(t.knobs)-t.first()
+	t.cursor = first + ((t.cursor-first+d)%n+n)%n
+	t.editing, t.input, t.err = false, "", ""
+	return t
+}
+
+// Update adjusts the focused knob with ←/→, or takes a typed value: a
+// digit starts it, enter sets it, esc drops it.
 func (t tuning) Update(msg tea.Msg) (tuning, tea.Cmd) {
 	km, ok := msg.(tea.KeyMsg)
 	if !ok || !t.focused {
 		return t, nil
 	}
+	k := &t.knobs[t.cursor]
+	if t.editing {
+		switch km.Type {
+		case tea.KeyEnter:
+			nk, err := k.set(t.input)
+			t.editing, t.input = false, ""
+			if err != nil {
+				t.err = err.Error()
+			} else {
+				*k = nk
+			}
+		case tea.KeyEsc:
+			t.editing, t.input = false, ""
+		case tea.KeyBackspace:
+			if t.input != "" {
+				t.input = t.input[:len(t.input)-1]
+			}
+			t.editing = t.input != ""
+		case tea.KeyRunes:
+			t.input += string(km.Runes)
+		}
+		return t, nil
+	}
+	t.err = ""
 	switch {
 	case key.Matches(km, t.sh.keys.Left):
-		t.knobs[t.cursor] = t.knobs[t.cursor].down()
+		*k = k.down()
 	case key.Matches(km, t.sh.keys.Right):
-		t.knobs[t.cursor] = t.knobs[t.cursor].up()
+		*k = k.up()
+	case km.Type == tea.KeyRunes && len(km.Runes) == 1 && km.Runes[0] >= '0' && km.Runes[0] <= '9' && k.parse != nil:
+		t.editing, t.input = true, string(km.Runes)
 	}
 	return t, nil
 }
 
+// Editing is whether keys go to a value being typed.
+func (t tuning) Editing() bool { return t.editing }
+
+// value shows knob i: the typed input while it is being typed.
+func (t tuning) value(i int) string {
+	st := t.sh.styles
+	k := t.knobs[i]
+	if t.editing && i == t.cursor {
+		return st.Selected.Render("[" + t.input + "▏]")
+	}
+	v := st.Value.Render(k.format(k.value))
+	if t.live && k.pending() {
+		v += st.Warn.Render("…")
+	}
+	return v
+}
+
 func (t tuning) View() string {
+	if t.live {
+		return t.lineView()
+	}
 	st := t.sh.styles
 	var b strings.Builder
 	b.WriteString(st.Section.Render("TUNING"))
@@ -160,9 +333,36 @@ func (t tuning) View() string {
 		if k.atMax() {
 			right = st.Dim.Render(" ")
 		}
-		b.WriteString(cursor + name + "  " + left + " " + st.Value.Render(k.format(k.value)) + " " + right)
+		b.WriteString(cursor + name + "  " + left + " " + t.value(i) + " " + right)
+		if t.focused && i == t.cursor && k.parse != nil && !t.editing {
+			b.WriteString(st.Dim.Render("  type a value"))
+		}
+	}
+	if t.err != "" {
+		b.WriteString("\n" + st.Error.Render("  ✗ "+t.err))
 	}
 	return fit(b.String(), t.width)
+}
+
+// lineView is the dashboard's one line: every live knob, the focused one
+// marked ‹ › (or its typed value), pending ones with …
+func (t tuning) lineView() string {
+	st := t.sh.styles
+	parts := make([]string, 0, len(t.knobs))
+	for i := t.first(); i < len(t.knobs); i++ {
+		name := st.Label.Render(t.knobs[i].short)
+		v := t.value(i)
+		if i == t.cursor && !t.editing {
+			name = st.Selected.Render(t.knobs[i].short)
+			v = st.Selected.Render("‹") + v + st.Selected.Render("›")
+		}
+		parts = append(parts, name+" "+v)
+	}
+	line := st.Section.Render("TUNE") + " " + strings.Join(parts, "  ")
+	if t.err != "" {
+		line = st.Section.Render("TUNE") + " " + st.Error.Render("✗ "+t.err)
+	}
+	return fit(line, t.width)
 }
 
 func formatInt(v int64) string { return strconv.FormatInt(v, 10) }
@@ -182,6 +382,31 @@ func formatDurationKnob(v int64) string {
 	return d.String()
 }
 
+// formatDelay is a delay knob's value; zero is no shaping at all.
+func formatDelay(v int64) string {
+	if v == 0 {
+		return "none"
+	}
+	return formatDurationKnob(v)
+}
+
+// formatRate is a rate knob's value: zero is the closed loop.
+func formatRate(v int64) string {
+	if v == 0 {
+		return "closed"
+	}
+	return formatCount(v) + "/s"
+}
+
+// formatCount groups thousands: 12,000.
+func formatCount(v int64) string {
+	s := strconv.FormatInt(v, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
 // formatSize prints a byte size in the largest binary unit that divides
 // it: 64B, 1KiB, 16MiB; 1500B stays 1500B.
 func formatSize(v int64) string {
@@ -194,4 +419,39 @@ func formatSize(v int64) string {
 		}
 	}
 	return strconv.FormatInt(v, 10) + "B"
+}
+
+// Parsers of typed values, with the units the command line takes.
+
+func parseCount(s string) (int64, error) {
+	v, err := strconv.ParseInt(strings.ReplaceAll(s, ",", ""), 10, 64)
+	if err != nil {
+		return 0, errors.New(strconv.Quote(s) + " is not a whole number")
+	}
+	return v, nil
+}
+
+func parseDuration(s string) (int64, error) {
+	d, err := profiles.ParseDuration(s)
+	if err != nil {
+		return 0, errors.New(strconv.Quote(s) + " is not a duration; write it with a unit, like 30s or 5ms")
+	}
+	return int64(d), nil
+}
+
+func parseSize(s string) (int64, error) {
+	v, err := profiles.ParseSize(s)
+	if err != nil {
+		return 0, errors.New(strconv.Quote(s) + " is not a size; write it like 512B, 4KiB or 1MB")
+	}
+	return int64(v), nil
+}
+
+func parseRate(s string) (int64, error) {
+	s = strings.TrimSuffix(strings.ReplaceAll(s, ",", ""), "/s")
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 || v != v {
+		return 0, errors.New(strconv.Quote(s) + " is not a rate in ops/s; 0 is the closed loop")
+	}
+	return int64(v), nil
 }

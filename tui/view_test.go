@@ -34,11 +34,12 @@ func TestDashboardView(t *testing.T) {
 				{"memory used missing", "MEM", "used n/a"},
 				{"network", "NET", "↓12.0MiB/s ↑11.0MiB/s"},
 				{"disk missing", "DISK", "r n/a w n/a"},
-				{"cluster nodes", "CLUSTER", "n1★2 n2★ n3✗"},
-				{"cluster figures", "CLUSTER", "2/3 up · leader changes 2 · max lag 17"},
+				{"cluster nodes", "n1★2", "n1★2 n2★ n3✗"},
+				{"cluster figures", "CLUSTER", "2/3 up · 3 shards · leader changes 2 · max lag 17"},
 				{"violation event", "00:31 ✗", "violation: txn.2pc avg latency 132ms"},
 				{"recovery event", "00:40 ✓", "recovered: consensus.submit"},
-				{"footer", "q stop and quit", "? help"},
+				{"footer", "? all keys", "k kill leader"},
+				{"tuning line", "TUNE", "nodes ‹3›  clients 8  dur 10s  size 1KiB  rate closed  delay none"},
 			}
 			for _, w := range wants {
 				if l := lineWith(view, w.line); !strings.Contains(l, w.has) {
@@ -82,8 +83,8 @@ func TestDashboardSelectOp(t *testing.T) {
 	for _, step := range []struct {
 		key, want string
 	}{
-		{"tab", "txn.2pc"}, {"tab", "consensus.submit"}, {"down", "txn.2pc"}, {"down", "txn.2pc"},
-		{"up", "consensus.submit"}, {"shift+tab", "txn.2pc"},
+		{"down", "txn.2pc"}, {"down", "txn.2pc"}, {"up", "consensus.submit"}, {"up", "consensus.submit"},
+		{"down", "txn.2pc"},
 	} {
 		m = press(t, m, step.key)
 		if l := lineWith(m.View(), "LATENCY"); !strings.Contains(l, step.want+" (ms)") {
@@ -164,7 +165,7 @@ func TestSummaryView(t *testing.T) {
 	for _, want := range []string{
 		"DONE", "RESULT FAIL: a baseline was violated after 42.0s of load",
 		"PASS consensus.submit avg latency 280µs < 100ms", "FAIL txn.2pc avg latency 132ms ≥ 100ms",
-		"press q to quit, r to run again",
+		"q quits · r sets up a new run",
 		"consensus.submit   71,204", // whole-run figures
 	} {
 		if !strings.Contains(view, want) {

@@ -1,0 +1,66 @@
+package tui
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/phantomdb/phantom/profiles"
+	"github.com/phantomdb/phantom/suites"
+	"github.com/phantomdb/phantom/suites/metrics"
+)
+
+// defaultDeps are the real doors: the suites runner, the profile store,
+// report files in the working directory.
+func defaultDeps() deps {
+	return deps{
+		newRun:   newRunner,
+		profiles: profileNames,
+		load: func(name string) (suites.Config, error) {
+			p, err := profiles.Find(name)
+			if err != nil {
+				return suites.Config{}, err
+			}
+			return p.Config()
+		},
+		save: func(name string, cfg suites.Config) (string, error) {
+			return profiles.Save(profiles.FromConfig(name, cfg))
+		},
+		export: func(r *metrics.Report) ([]string, error) {
+			return exportFiles(r, "phantom-report-"+time.Now().Format("20060102-150405"))
+		},
+	}
+}
+
+// profileNames are the profiles the setup screen offers: the built-ins and
+// the user's that load.
+func profileNames() []string {
+	list, err := profiles.List()
+	if err != nil {
+		return nil
+	}
+	var names []string
+	seen := map[string]bool{}
+	for _, e := range list {
+		if e.Err == nil && !seen[e.Name] {
+			names, seen[e.Name] = append(names, e.Name), true
+		}
+	}
+	return names
+}
+
+// exportFiles writes r as base.json and base.md, each atomically.
+func exportFiles(r *metrics.Report, base string) ([]string, error) {
+	files := []struct {
+		path  string
+		write func(io.Writer, *metrics.Report) error
+	}{{base + ".json", metrics.WriteJSON}, {base + ".md", metrics.WriteMarkdown}}
+	var paths []string
+	for _, f := range files {
+		if err := metrics.WriteFileAtomic(f.path, func(w io.Writer) error { return f.write(w, r) }); err != nil {
+			return paths, fmt.Errorf("writing %s: %w", f.path, err)
+		}
+		paths = append(paths, f.path)
+	}
+	return paths, nil
+}
