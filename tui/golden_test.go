@@ -94,3 +94,27 @@ func BenchmarkDashboardView(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFrame is one tick's whole work at 160×48: take a new snapshot
+// (as the runner publishes one per tick), hand it to every component and
+// draw. Ten of these a second is what the dashboard costs.
+func BenchmarkFrame(b *testing.B) {
+	f := newFakeRunner(fixture())
+	next, _ := newModel(suites.DefaultConfig(), fakeDeps(f)).Update(sizeMsg(160, 48))
+	next, _ = next.Update(keyMsg("enter"))
+	m := next.(model)
+	snaps := [2]*metrics.Snapshot{fixture(), fixture()}
+	snaps[1].Seq++
+	at := time.Unix(1, 0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		f.snap.Store(snaps[i%2])
+		at = at.Add(frame)
+		next, _ = m.Update(tickMsg{id: m.tickID, at: at})
+		m = next.(model)
+		_ = m.View()
+		i++
+	}
+}
