@@ -36,7 +36,9 @@ const (
 // most shards, so the fault costs elections. Crash never takes down a node
 // whose loss would leave a shard, or the meta group, without a quorum of
 // live replicas, picked or named: Control refuses it and says which shard.
-// The events say which node was chosen.
+// The events say which node was chosen. A restart goes on in the
+// background, as kill-leader does: Control returns once it has begun, and
+// an event reports when each node is back.
 type Action struct {
 	Verb  string
 	Count int
@@ -47,6 +49,8 @@ type Action struct {
 }
 
 // String is the action as written after --at's colon: "clients=50".
+// A crash or partition the runner picks for is a bare "crash" or
+// "partition", which only Control takes: --at names the node.
 func (a Action) String() string {
 	switch a.Verb {
 	case VerbClients, VerbNodes:
