@@ -25,6 +25,7 @@ import (
 
 	"github.com/phantomdb/phantom/core"
 	"github.com/phantomdb/phantom/profiles"
+	"github.com/phantomdb/phantom/profiles/runconfig"
 	"github.com/phantomdb/phantom/suites"
 	"github.com/phantomdb/phantom/suites/metrics"
 	"github.com/phantomdb/phantom/tui"
@@ -122,7 +123,7 @@ func runTUI(stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "phantom: %s\n", oneLine(err.Error()))
 		return exitUsage
 	}
-	cfg, err := p.Config()
+	cfg, err := runconfig.Config(p)
 	if err != nil {
 		fmt.Fprintf(stderr, "phantom: %s\n", oneLine(err.Error()))
 		return exitUsage
@@ -239,7 +240,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	if err != nil {
 		return nil, false, usagef("%s", err)
 	}
-	if rf.cfg, err = p.Config(); err != nil {
+	if rf.cfg, err = runconfig.Config(p); err != nil {
 		return nil, false, usagef("%s", err)
 	}
 	rf.profile = p.Name
@@ -275,7 +276,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 				}
 				acts = append(acts, act)
 			}
-			rf.cfg.At = profiles.TimedActions(acts)
+			rf.cfg.At = runconfig.TimedActions(acts)
 		case "duration":
 			rf.cfg.Duration = duration
 		case "seed":

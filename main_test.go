@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/phantomdb/phantom/profiles"
+	"github.com/phantomdb/phantom/profiles/runconfig"
 	"github.com/phantomdb/phantom/suites"
 )
 
@@ -308,7 +309,7 @@ func TestEveryBuiltinProfileRuns(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", e.Name, err)
 		}
-		if _, err := p.Config(); err != nil {
+		if _, err := runconfig.Config(p); err != nil {
 			t.Errorf("built-in %s cannot run: %v", e.Name, err)
 		}
 	}

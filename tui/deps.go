@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/phantomdb/phantom/profiles"
+	"github.com/phantomdb/phantom/profiles/runconfig"
 	"github.com/phantomdb/phantom/suites"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
@@ -21,10 +22,10 @@ func defaultDeps() deps {
 			if err != nil {
 				return suites.Config{}, err
 			}
-			return p.Config()
+			return runconfig.Config(p)
 		},
 		save: func(name string, cfg suites.Config) (string, error) {
-			return profiles.Save(profiles.FromConfig(name, cfg))
+			return profiles.Save(runconfig.FromConfig(name, cfg))
 		},
 		export: func(r *metrics.Report) ([]string, error) {
 			return exportFiles(r, "phantom-report-"+time.Now().Format("20060102-150405"))

@@ -1,4 +1,4 @@
-package profiles
+package runconfig
 
 import (
 	"reflect"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phantomdb/phantom/profiles"
 	"github.com/phantomdb/phantom/suites"
 )
 
@@ -13,19 +14,23 @@ import (
 // scripted actions aside, for every built-in and for a config tuned the
 // way the TUI tunes one.
 func TestFromConfigRoundTrips(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // the built-ins only
+	list, err := profiles.List()
+	if err != nil {
+		t.Fatal(err)
+	}
 	configs := map[string]suites.Config{}
-	for _, name := range builtinNames {
-		data, err := builtinFS.ReadFile("builtin/" + name + ".toml")
+	for _, e := range list {
+		p, err := profiles.Find(e.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := parseBuiltin(name, data)
-		if err != nil {
-			t.Fatal(err)
+		if configs[e.Name], err = Config(p); err != nil {
+			t.Fatalf("%s: %v", e.Name, err)
 		}
-		if configs[name], err = p.Config(); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+	}
+	if len(configs) < 5 {
+		t.Fatalf("%d built-in profiles, want every one", len(configs))
 	}
 	tuned := suites.DefaultConfig()
 	tuned.Profile = "quick"
@@ -56,15 +61,15 @@ func TestFromConfigRoundTrips(t *testing.T) {
 			if len(p.At) != 0 {
 				t.Errorf("FromConfig kept the scripted actions %v", p.At)
 			}
-			data, err := Marshal(p)
+			data, err := profiles.Marshal(p)
 			if err != nil {
 				t.Fatal(err)
 			}
-			back, err := Parse("saved.toml", data)
+			back, err := profiles.Parse("saved.toml", data)
 			if err != nil {
 				t.Fatalf("Parse(Marshal(FromConfig)): %v\n%s", err, data)
 			}
-			got, err := back.Config()
+			got, err := Config(back)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,17 +91,17 @@ func TestFromConfigFillsWhatAProfileNeeds(t *testing.T) {
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if p.Storage != StorageMemory || p.Keys != Default().Keys {
+	if p.Storage != profiles.StorageMemory || p.Keys != profiles.Default().Keys {
 		t.Errorf("storage %q, keys %+v; want the defaults", p.Storage, p.Keys)
 	}
 }
 
 func TestConfigCarriesActionsAndNamesTheProfile(t *testing.T) {
-	p := Default()
+	p := profiles.Default()
 	p.Name = "faults"
 	p.Nodes = 5
 	p.At = []string{"1s:crash=2", "2s:restart", "3s:restart=n2", "4s:partition=3", "5s:heal"}
-	cfg, err := p.Config()
+	cfg, err := Config(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +114,7 @@ func TestConfigCarriesActionsAndNamesTheProfile(t *testing.T) {
 	}
 
 	p.Suites = []string{"nosuch"}
-	if _, err := p.Config(); err == nil || !strings.HasPrefix(err.Error(), "profile faults: ") || !strings.Contains(err.Error(), "nosuch") {
+	if _, err := Config(p); err == nil || !strings.HasPrefix(err.Error(), "profile faults: ") || !strings.Contains(err.Error(), "nosuch") {
 		t.Errorf("err = %v, want one naming the profile and the suite", err)
 	}
 }

@@ -1,4 +1,8 @@
-package profiles
+// Package runconfig binds profiles to the runner: a profile becomes a
+// suites.Config to run, and a config tuned live becomes a profile to save.
+// It lives apart so that package profiles needs nothing but the standard
+// library and TOML, and the engine knows nothing of profiles.
+package runconfig
 
 import (
 	"cmp"
@@ -6,16 +10,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phantomdb/phantom/profiles"
 	"github.com/phantomdb/phantom/suites"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
 
-// Config maps p onto a run's configuration and checks it as the engine
+// Config maps profile p onto a run's configuration and checks it as the engine
 // does, which knows what a profile cannot (which suites exist). Settings
 // whose machinery is not built yet are refused rather than ignored, so a
 // profile never silently runs something other than what it says. The
 // error names the profile.
-func (p Profile) Config() (suites.Config, error) {
+func Config(p profiles.Profile) (suites.Config, error) {
 	name := cmp.Or(p.Name, "(unnamed)")
 	cfg := suites.DefaultConfig()
 	cfg.Profile = p.Name
@@ -68,37 +73,37 @@ func (p Profile) Config() (suites.Config, error) {
 //
 // The profile validates when cfg does; check it with Validate before
 // saving a config that was never validated.
-func FromConfig(name string, cfg suites.Config) Profile {
-	def := Default()
-	p := Profile{
+func FromConfig(name string, cfg suites.Config) profiles.Profile {
+	def := profiles.Default()
+	p := profiles.Profile{
 		Name:         name,
 		Suites:       append([]string(nil), cfg.Suites...),
 		Nodes:        cfg.Nodes,
 		Shards:       cfg.Shards,
 		Clients:      cfg.Clients,
-		Duration:     Duration(cfg.Duration),
-		DataSize:     Size(cfg.DataSize),
+		Duration:     profiles.Duration(cfg.Duration),
+		DataSize:     profiles.Size(cfg.DataSize),
 		Rate:         cfg.Rate,
-		NetDelay:     Duration(cfg.NetDelay),
+		NetDelay:     profiles.Duration(cfg.NetDelay),
 		Storage:      cmp.Or(cfg.Storage, def.Storage),
 		Transactions: cfg.Transactions,
 		Queries:      cfg.Queries,
-		Tick:         Duration(cfg.Tick),
+		Tick:         profiles.Duration(cfg.Tick),
 		Window:       cfg.Window,
-		MemoryBudget: Size(cfg.MemoryBudget),
+		MemoryBudget: profiles.Size(cfg.MemoryBudget),
 		Seed:         cfg.Seed,
-		Keys: Keys{
+		Keys: profiles.Keys{
 			Distribution:   cmp.Or(cfg.KeyDist.Name, def.Keys.Distribution),
 			ZipfS:          cmp.Or(cfg.KeyDist.ZipfS, def.Keys.ZipfS),
 			HotFraction:    cmp.Or(cfg.KeyDist.HotFraction, def.Keys.HotFraction),
 			HotOpsFraction: cmp.Or(cfg.KeyDist.HotOpsFraction, def.Keys.HotOpsFraction),
 		},
-		Baselines: Baselines{
-			MaxAvgLatency:            Duration(cfg.Baselines.MaxAvgLatency),
-			MaxP99Latency:            Duration(cfg.Baselines.MaxP99Latency),
+		Baselines: profiles.Baselines{
+			MaxAvgLatency:            profiles.Duration(cfg.Baselines.MaxAvgLatency),
+			MaxP99Latency:            profiles.Duration(cfg.Baselines.MaxP99Latency),
 			MinThroughput:            cfg.Baselines.MinThroughput,
 			MinScalabilityEfficiency: cfg.Baselines.MinEfficiency,
-			WarmUp:                   Duration(cfg.Baselines.WarmUp),
+			WarmUp:                   profiles.Duration(cfg.Baselines.WarmUp),
 		},
 	}
 	if cfg.Profile != "" && cfg.Profile != name {
@@ -108,7 +113,7 @@ func FromConfig(name string, cfg suites.Config) Profile {
 }
 
 // TimedActions turns parsed profile actions into the runner's.
-func TimedActions(acts []Action) []suites.TimedAction {
+func TimedActions(acts []profiles.Action) []suites.TimedAction {
 	out := make([]suites.TimedAction, 0, len(acts))
 	for _, a := range acts {
 		node := a.Node
