@@ -9,7 +9,6 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/phantomdb/phantom/suites"
-	"github.com/phantomdb/phantom/suites/metrics"
 )
 
 // Live control: the dashboard's knobs and fault keys become runner
@@ -259,25 +258,25 @@ func knobValue(a suites.Action) int64 {
 }
 
 // exportReport writes the report: the run so far while it goes on, the
-// final one on the summary.
+// final one on the summary. Building and writing it happen in the
+// command, off the UI's goroutine.
 func (m model) exportReport() (tea.Model, tea.Cmd) {
 	if m.d.export == nil {
 		return m, nil
 	}
-	var r *metrics.Report
-	if m.finished {
-		r = m.summary.report
-	} else {
-		r = m.run.runner.Report()
-	}
-	if r == nil {
-		m.say("no report yet", true)
+	final, r := m.summary.report, m.run.runner
+	if m.finished && final == nil {
+		m.say("no report: the run failed before it began", true)
 		return m, nil
 	}
 	export := m.d.export
 	m.say("writing the report…", false)
 	return m, func() tea.Msg {
-		paths, err := export(r)
+		report := final
+		if report == nil {
+			report = r.Report()
+		}
+		paths, err := export(report)
 		return exportedMsg{paths: paths, err: err}
 	}
 }
