@@ -9,6 +9,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/phantomdb/phantom/suites"
+	"github.com/phantomdb/phantom/suites/metrics"
 )
 
 // Live control: the dashboard's knobs and fault keys become runner
@@ -241,6 +242,7 @@ func (m model) onControlDone(msg controlDoneMsg) model {
 		m.paused = m.run.runner.Latest().Paused
 	}
 	m.say(msg.action.String()+": "+oneLine(msg.err.Error()), true)
+	m.events = m.events.Note(metrics.EventError, "refused "+msg.action.String()+": "+oneLine(msg.err.Error()))
 	return m
 }
 

@@ -1,7 +1,9 @@
 package tui
 
 import (
+	"slices"
 	"strings"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -9,12 +11,14 @@ import (
 	"github.com/phantomdb/phantom/suites/metrics"
 )
 
-// eventLog is the newest events, oldest at the top: violations in red,
-// recoveries in green.
+// eventLog is the newest events, oldest at the top: the run's, and the
+// UI's own notes of actions the run refused, in time order.
 type eventLog struct {
 	sh            *shared
 	width, height int
-	events        []metrics.Event
+	events        []metrics.Event // the run's
+	notes         []metrics.Event // the UI's
+	at            time.Duration   // the run's clock at the latest snapshot
 }
 
 func newEventLog(sh *shared) eventLog { return eventLog{sh: sh} }
@@ -27,8 +31,33 @@ func (e eventLog) SetSize(width, height int) eventLog {
 func (e eventLog) Update(msg tea.Msg) (eventLog, tea.Cmd) {
 	if m, ok := msg.(snapshotMsg); ok {
 		e.events = m.snap.Events // shared, never written: snapshots are immutable
+		e.at = m.snap.Elapsed
 	}
 	return e, nil
+}
+
+// Note adds the UI's own event, stamped with the run's clock.
+func (e eventLog) Note(kind metrics.EventKind, msg string) eventLog {
+	e.notes = append(e.notes[:len(e.notes):len(e.notes)], metrics.Event{At: e.at, Kind: kind, Message: msg})
+	return e
+}
+
+// last is the newest n events of the run and the notes together, oldest
+// first.
+func (e eventLog) last(n int) []metrics.Event {
+	a, b := e.events, e.notes
+	out := make([]metrics.Event, 0, min(n, len(a)+len(b)))
+	for len(out) < n && (len(a) > 0 || len(b) > 0) {
+		// Walk back from the newest; a note goes after run events of
+		// the same instant, as it answered them.
+		if len(b) == 0 || len(a) > 0 && a[len(a)-1].At > b[len(b)-1].At {
+			out, a = append(out, a[len(a)-1]), a[:len(a)-1]
+		} else {
+			out, b = append(out, b[len(b)-1]), b[:len(b)-1]
+		}
+	}
+	slices.Reverse(out)
+	return out
 }
 
 func (e eventLog) View() string {
@@ -36,13 +65,10 @@ func (e eventLog) View() string {
 		return ""
 	}
 	st := e.sh.styles
-	if len(e.events) == 0 {
+	if len(e.events)+len(e.notes) == 0 {
 		return fit(st.Section.Render("EVENTS")+" "+st.Dim.Render("none yet"), e.width)
 	}
-	evs := e.events
-	if len(evs) > e.height {
-		evs = evs[len(evs)-e.height:]
-	}
+	evs := e.last(e.height)
 	out := make([]string, 0, len(evs))
 	for _, ev := range evs {
 		mark, style, plain := eventMark(st, ev.Kind)

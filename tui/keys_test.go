@@ -202,6 +202,11 @@ func TestRefusedRetuneReverts(t *testing.T) {
 	if !strings.Contains(m.View(), "✗ data-size=4.00KiB: data size 16MiB would not fit") {
 		t.Errorf("footer: %q", lineWith(m.View(), "data-size"))
 	}
+	// The log keeps it after the notice fades, after the run's last event.
+	m = update(t, m, tickMsg{id: m.tickID, at: m.now.Add(noticeFor + time.Second)})
+	if l := lineWith(m.View(), "refused"); !strings.Contains(l, "00:42 ! refused data-size=4.00KiB: data size 16MiB") {
+		t.Errorf("event log: %q", l)
+	}
 }
 
 // A notice fades after noticeFor on the dashboard.

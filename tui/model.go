@@ -307,6 +307,7 @@ func (m model) start() (tea.Model, tea.Cmd) {
 	m.chart = newLatencyChart(m.sh, cfg.Baselines.MaxAvgLatency)
 	m.rate = newRateChart(m.sh)
 	m.cluster = newClusterPanel(m.sh)
+	m.events = newEventLog(m.sh).SetSize(m.events.width, m.events.height) // no notes from a run before
 	m.summary = newSummary(m.sh)
 	m.tuning = m.tuning.Live()
 	m.tuning.focused = true

@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"github.com/charmbracelet/lipgloss"
+
 	"strings"
 	"testing"
 	"time"
@@ -187,5 +189,21 @@ func TestSummaryFailedRun(t *testing.T) {
 	view := m.View()
 	if !strings.Contains(view, "FAILED: the cluster did not start: port in use") || !strings.Contains(view, "FAILED") {
 		t.Errorf("failure not shown:\n%s", view)
+	}
+}
+
+// The log interleaves the run's events and the UI's notes by time, newest
+// at the bottom, within its height.
+func TestEventLogMergesNotes(t *testing.T) {
+	sh := &shared{styles: newStyles(lipgloss.DefaultRenderer()), width: 80, height: 24}
+	e := newEventLog(sh).SetSize(80, 3)
+	e, _ = e.Update(snapshotMsg{snap: &metrics.Snapshot{Elapsed: 20 * time.Second, Events: []metrics.Event{
+		{At: 10 * time.Second, Message: "a"}, {At: 20 * time.Second, Message: "b"}, {At: 30 * time.Second, Message: "d"},
+	}}})
+	e = e.Note(metrics.EventError, "c") // at 20s, after b
+	got := strings.Split(e.View(), "\n")
+	want := []string{"00:20 · b", "00:20 ! c", "00:30 · d"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("log %q, want %q", got, want)
 	}
 }
