@@ -135,13 +135,17 @@ func (r *Runner) Control(ctx context.Context, a Action) error {
 	if err := a.validate(); err != nil {
 		return err
 	}
+	open := r.accepting.Load()
+	if open == nil {
+		return ErrNotRunning
+	}
 	req := controlReq{action: a, done: make(chan error, 1)}
 	select {
 	case r.controls <- req:
+	case <-*open:
+		return ErrNotRunning
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(r.cfg.Tick * 4):
-		return ErrNotRunning
 	}
 	select {
 	case err := <-req.done:

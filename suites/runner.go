@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,9 @@ type Runner struct {
 	latest   atomic.Pointer[metrics.Snapshot]
 	failed   atomic.Pointer[error] // first panic in a load client
 	controls chan controlReq       // live changes for the running suite
+	// accepting is non-nil while a suite takes controls; it is closed
+	// when that suite stops taking them.
+	accepting atomic.Pointer[chan struct{}]
 
 	// For Report, from any goroutine while Run goes on.
 	startedAt   atomic.Pointer[time.Time]
@@ -261,7 +265,7 @@ func (x *run) do(ctx context.Context) error {
 		return fmt.Errorf("the cluster did not start: %w", err)
 	}
 	x.cluster = cluster
-	x.event(metrics.EventInfo, fmt.Sprintf("cluster ready: %d nodes, %d shards of %d replicas", x.cfg.Nodes, cluster.Shards(), x.cfg.replicas()))
+	x.event(metrics.EventInfo, fmt.Sprintf("cluster ready: %s, %s of %s", plural(x.cfg.Nodes, "node"), plural(cluster.Shards(), "shard"), plural(x.cfg.replicas(), "replica")))
 	if d := x.cfg.NetDelay; d > 0 {
 		if err := cluster.SetAllLinks(core.Link{Delay: d}); err != nil {
 			return fmt.Errorf("cannot shape the network: %w", err)
@@ -336,7 +340,7 @@ func (x *run) runSuite(ctx context.Context, s Suite, env Env, first, n int) erro
 	}
 	sr.w, sr.begun = w, time.Now()
 	x.suite = s.Name()
-	x.event(metrics.EventInfo, fmt.Sprintf("suite %s started: %d clients for %v", s.Name(), x.clients, x.cfg.Duration))
+	x.event(metrics.EventInfo, fmt.Sprintf("suite %s started: %s for %v", s.Name(), plural(x.clients, "client"), x.cfg.Duration))
 
 	x.collector.Activate(first, n)
 	sr.pace = newPacer(x.rate, x.clients, sr.begun)
@@ -356,6 +360,9 @@ func (x *run) runSuite(ctx context.Context, s Suite, env Env, first, n int) erro
 	}
 	x.cur = sr
 	defer func() { x.cur = nil }()
+	open := make(chan struct{})
+	x.accepting.Store(&open)
+	defer func() { x.accepting.Store(nil); close(open) }()
 
 	ticker := time.NewTicker(x.cfg.Tick)
 	defer ticker.Stop()
@@ -689,4 +696,12 @@ func (x *run) loadView() metrics.Load {
 		x.load.MaxLag = max(x.load.MaxLag, worst)
 	}
 	return x.load
+}
+
+// plural is n and noun, with an s unless n is 1: "1 node", "3 nodes".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

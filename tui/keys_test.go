@@ -331,3 +331,29 @@ func TestSetupTypedValues(t *testing.T) {
 		})
 	}
 }
+
+// Fast typing or a paste arrives as one key with several runes: all of
+// them are the value.
+func TestTypedValuePasted(t *testing.T) {
+	m, f := live(t)
+	m = do(t, m, "tab")
+	m = update(t, m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("120")})
+	m = do(t, m, "enter")
+	if got := verbs(f.Actions()); got != "clients=120" {
+		t.Errorf("actions %q", got)
+	}
+}
+
+// A throughput verdict marks the op's row, but the latency chart says
+// "over baseline" only for a latency verdict.
+func TestChartViolationIsLatencyOnly(t *testing.T) {
+	s := fixture()
+	s.Verdicts = []metrics.Verdict{{Suite: "consensus", Metric: metrics.MetricThroughput, Limit: 1000, Value: 800, Unit: "ops/s"}}
+	m := dashboard(t, s, 80, 24)
+	if l := lineWith(m.View(), "consensus.submit   71,204"); !strings.Contains(l, "✗") {
+		t.Errorf("the row should carry the throughput violation: %q", l)
+	}
+	if l := lineWith(m.View(), "LATENCY"); strings.Contains(l, "over baseline") {
+		t.Errorf("chart title %q: latency is far under its baseline", l)
+	}
+}

@@ -377,8 +377,8 @@ func (m model) apply(s *metrics.Snapshot) model {
 func (m model) syncChart() model {
 	op, ok := m.table.Selected()
 	violated := false
-	if idx := m.table.index(); idx >= 0 && idx < len(m.table.violated) {
-		violated = m.table.violated[idx]
+	if idx := m.table.index(); idx >= 0 && idx < len(m.table.slow) {
+		violated = m.table.slow[idx]
 	}
 	m.chart = m.chart.SetOp(op, ok, violated)
 	m.rate = m.rate.SetOp(op, ok)

@@ -18,7 +18,8 @@ type opTable struct {
 	sh            *shared
 	width, height int // height counts the header line
 	ops           []metrics.OpStats
-	violated      []bool
+	violated      []bool // by op: any baseline broken
+	slow          []bool // by op: a latency baseline broken
 	selected      string // op name, kept across snapshots
 	total         bool   // show Total figures instead of Window
 }
@@ -60,9 +61,10 @@ func (t opTable) Update(msg tea.Msg) (opTable, tea.Cmd) {
 	case snapshotMsg:
 		s := msg.snap
 		t.ops = s.Ops
-		t.violated = make([]bool, len(s.Ops))
+		t.violated, t.slow = make([]bool, len(s.Ops)), make([]bool, len(s.Ops))
 		for i, o := range s.Ops {
 			t.violated[i] = s.Violated(o.OpSpec)
+			t.slow[i] = latencyViolated(s.Verdicts, o.Name)
 		}
 		if t.index() < 0 && len(t.ops) > 0 {
 			t.selected = t.ops[0].Name
@@ -266,3 +268,14 @@ func sparkline(vs []float64, width int) string {
 }
 
 func finiteValue(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// latencyViolated is whether a latency baseline of op failed in verdicts:
+// the chart's "over baseline", which a throughput verdict must not raise.
+func latencyViolated(verdicts []metrics.Verdict, op string) bool {
+	for _, v := range verdicts {
+		if !v.Pass && v.Op == op && (v.Metric == metrics.MetricAvgLatency || v.Metric == metrics.MetricP99Latency) {
+			return true
+		}
+	}
+	return false
+}

@@ -284,7 +284,9 @@ func (t tuning) Update(msg tea.Msg) (tuning, tea.Cmd) {
 		*k = k.down()
 	case key.Matches(km, t.sh.keys.Right):
 		*k = k.up()
-	case km.Type == tea.KeyRunes && len(km.Runes) == 1 && km.Runes[0] >= '0' && km.Runes[0] <= '9' && k.parse != nil:
+	case km.Type == tea.KeyRunes && len(km.Runes) > 0 && km.Runes[0] >= '0' && km.Runes[0] <= '9' && k.parse != nil:
+		// Several runes at once are fast typing or a paste: all of them
+		// are the value.
 		t.editing, t.input = true, string(km.Runes)
 	}
 	return t, nil
