@@ -1,6 +1,7 @@
 package core
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -120,7 +121,12 @@ func (s *shard) bootstrap() error {
 		servers[i] = raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(st.node.id), Address: st.addr}
 	}
 	for _, st := range seats {
-		if err := st.replica().raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+		err := st.replica().raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+		// A replica bootstrapped first may already have won an election
+		// and replicated to this one (a busy machine can take longer than
+		// an election timeout between two bootstraps): it then holds the
+		// same configuration, from the leader, and refuses a second one.
+		if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 			return fmt.Errorf("core: bootstrap shard %d on %s: %w", s.id, st.node.id, err)
 		}
 	}
