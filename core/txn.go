@@ -116,36 +116,45 @@ type TxnResult struct {
 
 // txnCoord is the cluster's coordinator-side bookkeeping: decision records
 // whose transactions have finished on every participant, waiting to be
-// dropped by the next decision their coordinator shard writes.
+// dropped by the next decision their coordinator shard writes, and the
+// records of sagas that ended, waiting for the next saga command their
+// shard applies.
 type txnCoord struct {
-	mu     sync.Mutex
-	forget map[int][]uint64
+	mu     sync.Mutex // guards Resolved counts in Txn
+	forget forgetQueue[uint64]
+	sagas  forgetQueue[sagaKey]
 
 	// onUndo is a test hook called after each compensation.
 	onUndo func(saga uint64, step int, undone bool)
 }
 
-// maxForget bounds the ids one decision carries.
+// maxForget bounds the ids one command carries.
 const maxForget = 512
 
-func (t *txnCoord) push(shard int, id uint64) {
-	t.mu.Lock()
-	if t.forget == nil {
-		t.forget = make(map[int][]uint64)
-	}
-	t.forget[shard] = append(t.forget[shard], id)
-	t.mu.Unlock()
+// forgetQueue holds, per shard, records that shard may drop.
+type forgetQueue[T any] struct {
+	mu  sync.Mutex
+	ids map[int][]T
 }
 
-func (t *txnCoord) take(shard int) []uint64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	ids := t.forget[shard]
+func (q *forgetQueue[T]) push(shard int, ids ...T) {
+	q.mu.Lock()
+	if q.ids == nil {
+		q.ids = make(map[int][]T)
+	}
+	q.ids[shard] = append(q.ids[shard], ids...)
+	q.mu.Unlock()
+}
+
+func (q *forgetQueue[T]) take(shard int) []T {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ids := q.ids[shard]
 	if len(ids) <= maxForget {
-		delete(t.forget, shard)
+		delete(q.ids, shard)
 		return ids
 	}
-	t.forget[shard] = ids[maxForget:]
+	q.ids[shard] = ids[maxForget:]
 	return ids[:maxForget:maxForget]
 }
 
@@ -278,7 +287,7 @@ func (c *Cluster) Txn(ctx context.Context, t Txn) (TxnResult, error) {
 		// remaining locks commits them.
 		return res, nil
 	}
-	c.txn.push(coord.id, res.ID)
+	c.txn.forget.push(coord.id, res.ID)
 	return res, nil
 }
 
@@ -367,13 +376,11 @@ func (c *Cluster) resolve(ctx context.Context, sh *shard, h lockHolder) error {
 // decide writes a decision record on coord, or reads the one already there,
 // and returns the decision that holds: true for commit.
 func (c *Cluster) decide(ctx context.Context, coord *shard, id uint64, commit bool) (bool, error) {
-	forget := c.txn.take(coord.id)
+	forget := c.txn.forget.take(coord.id)
 	resp, err := c.propose(ctx, coord, encodeDecide(id, commit, forget), "txn decide")
 	if err != nil {
 		// The forgets may not have applied; dropping them twice is harmless.
-		for _, f := range forget {
-			c.txn.push(coord.id, f)
-		}
+		c.txn.forget.push(coord.id, forget...)
 		return false, err
 	}
 	return resp.(bool), nil
@@ -395,14 +402,46 @@ func (c *Cluster) finishAll(ctx context.Context, parts []participant, id uint64,
 	return errors.Join(errs...)
 }
 
-// propose replicates cmd through sh's leader, retrying leader changes until
-// ctx's deadline (or Config.OpTimeout), and returns the state machine's
-// response. A command may apply more than once across a retry, so every
-// transaction command is idempotent.
+// propose replicates cmd through sh's leader, in a batch with whatever
+// other transaction commands go to sh at the same time, retrying leader
+// changes until ctx's deadline (or Config.OpTimeout), and returns the state
+// machine's response. A command may apply more than once across a retry,
+// so every transaction command is idempotent.
 func (c *Cluster) propose(ctx context.Context, sh *shard, cmd []byte, op string) (any, error) {
 	rt := c.newRetry(ctx, op)
 	defer rt.stop()
-	_, resp, err := c.replicate(sh, cmd, &rt)
+	for {
+		timeout, err := rt.begin()
+		if err != nil {
+			return nil, err
+		}
+		var resp any
+		resp, err = sh.batch.do(cmd, func(entry []byte) (any, error) {
+			return sendEntry(sh, entry, timeout)
+		})
+		if err == nil {
+			if e, ok := resp.(error); ok {
+				err = e
+			} else {
+				return resp, nil
+			}
+		}
+		if err = rt.after(err); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// sendEntry makes one attempt at replicating entry through sh's leader.
+func sendEntry(sh *shard, entry []byte, timeout time.Duration) (any, error) {
+	rep, err := sh.leaderReplica()
+	if err != nil {
+		return nil, err
+	}
+	_, resp, err := rep.applyAt(entry, timeout)
+	if err != nil {
+		sh.forget(rep)
+	}
 	return resp, err
 }
 

@@ -15,6 +15,9 @@ const (
 	opTxnFinish
 	opSagaStep
 	opSagaUndo
+	// opTxnBatch is a log entry holding several of the commands above
+	// (batch.go): the command count, then each command length-prefixed.
+	opTxnBatch
 )
 
 // wbuf appends a command's fields.
@@ -141,21 +144,33 @@ func encodeFinish(id uint64, commit bool) []byte {
 	return b
 }
 
-func encodeSagaStep(id uint64, step int, o Op) []byte {
-	b := make(wbuf, 0, 32+len(o.Key)+len(o.Value))
+// Saga steps and compensations carry the keys of records their shard may
+// forget, as decisions carry the ids of decisions to forget.
+func encodeSagaStep(id uint64, step int, o Op, forget []sagaKey) []byte {
+	b := make(wbuf, 0, 32+len(o.Key)+len(o.Value)+len(forget)*2*binary.MaxVarintLen64)
 	b.byte1(opSagaStep)
 	b.uvarint(id)
 	b.uvarint(uint64(step))
 	b.op(o)
+	b.sagaKeys(forget)
 	return b
 }
 
-func encodeSagaUndo(id uint64, step int) []byte {
-	b := make(wbuf, 0, 24)
+func encodeSagaUndo(id uint64, step int, forget []sagaKey) []byte {
+	b := make(wbuf, 0, 24+len(forget)*2*binary.MaxVarintLen64)
 	b.byte1(opSagaUndo)
 	b.uvarint(id)
 	b.uvarint(uint64(step))
+	b.sagaKeys(forget)
 	return b
+}
+
+func (b *wbuf) sagaKeys(ks []sagaKey) {
+	b.uvarint(uint64(len(ks)))
+	for _, k := range ks {
+		b.uvarint(k.saga)
+		b.uvarint(uint64(k.step))
+	}
 }
 
 func boolByte(v bool) byte {

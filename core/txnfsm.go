@@ -25,16 +25,24 @@ type txnState struct {
 	// coordinates: true for commit. The first decision written wins.
 	decisions map[uint64]bool
 	// sagaSteps records every saga step applied, failed or compensated
-	// here, so that replaying one is a no-op. sagaOrder keeps them oldest
-	// first, to forget the oldest past maxSagaRecords.
+	// here, so that replaying one is a no-op. Orchestrators drop the
+	// records of sagas that ended cleanly (sagaForgetLocked). sagaOrder
+	// keeps the rest oldest first, to drop the oldest past maxSagaRecords;
+	// an entry whose seq is not its record's any more is stale.
 	sagaSteps map[sagaKey]*sagaRecord
-	sagaOrder []sagaKey
+	sagaOrder []sagaSlot
+	sagaSeq   uint64
 }
 
 // maxSagaRecords bounds the saga records a shard keeps. A record is only
 // needed while its saga runs (to make a retried step or compensation a
 // no-op), which is far shorter than the time this many steps take.
 const maxSagaRecords = 1 << 17
+
+type sagaSlot struct {
+	key sagaKey
+	seq uint64
+}
 
 type lock struct {
 	holder lockHolder
@@ -55,6 +63,7 @@ type sagaKey struct {
 }
 
 type sagaRecord struct {
+	seq     uint64 // its place in sagaOrder, kept when a record replaces another
 	key     string
 	state   stepState
 	kind    opKind
@@ -86,7 +95,8 @@ func (s *txnState) clone() txnState {
 		byTxn:     maps.Clone(s.byTxn),
 		decisions: maps.Clone(s.decisions),
 		sagaSteps: maps.Clone(s.sagaSteps),
-		sagaOrder: append([]sagaKey(nil), s.sagaOrder...),
+		sagaOrder: append([]sagaSlot(nil), s.sagaOrder...),
+		sagaSeq:   s.sagaSeq,
 	}
 }
 
@@ -104,12 +114,48 @@ type voteResp struct {
 	holders []lockHolder // with voteConflict, who holds the locks
 }
 
-// applyTxn applies a transaction or saga command and returns its response,
-// which the leader's Apply future carries back to the caller.
+// applyTxn applies a transaction or saga command, or a batch of them, and
+// returns its response, which the leader's Apply future carries back to the
+// caller. A batch's response is a []any with one response per command, in
+// order; the batch applies under one hold of the lock, so no reader sees it
+// half applied.
 func (f *fsm) applyTxn(data []byte) any {
-	r := rbuf{b: data[1:]}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if data[0] != opTxnBatch {
+		return f.applyTxnLocked(data)
+	}
+	r := rbuf{b: data[1:]}
+	n := r.uvarint()
+	if r.bad || n > uint64(len(r.b)) {
+		return errBadCommand
+	}
+	resps := make([]any, n)
+	for i := range resps {
+		cmd := r.bytes()
+		if r.bad {
+			return errBadCommand
+		}
+		if len(cmd) == 0 || cmd[0] == opTxnBatch {
+			resps[i] = errBadCommand
+			continue
+		}
+		if keepsValues(cmd[0]) && !f.copyValues {
+			// What the state machine keeps aliases the command. Copying the
+			// command lets it keep that small buffer rather than the whole
+			// entry, which would otherwise live as long as any one value.
+			cmd = bytes.Clone(cmd)
+		}
+		resps[i] = f.applyTxnLocked(cmd)
+	}
+	return resps
+}
+
+// keepsValues reports the commands whose state aliases the command bytes.
+func keepsValues(op byte) bool { return op == opTxnPrepare || op == opSagaStep }
+
+func (f *fsm) applyTxnLocked(data []byte) any {
+	r := rbuf{b: data[1:]}
 	var resp any
 	switch data[0] {
 	case opTxnPrepare:
@@ -232,13 +278,49 @@ func (f *fsm) finishLocked(id uint64, commit bool) {
 }
 
 func (f *fsm) recordSaga(k sagaKey, rec *sagaRecord) {
-	if _, ok := f.tx.sagaSteps[k]; !ok {
-		f.tx.sagaOrder = append(f.tx.sagaOrder, k)
+	f.tx.recordSaga(k, rec)
+}
+
+func (s *txnState) recordSaga(k sagaKey, rec *sagaRecord) {
+	if old, ok := s.sagaSteps[k]; ok {
+		rec.seq = old.seq
+	} else {
+		s.sagaSeq++
+		rec.seq = s.sagaSeq
+		s.sagaOrder = append(s.sagaOrder, sagaSlot{key: k, seq: rec.seq})
 	}
-	f.tx.sagaSteps[k] = rec
-	for len(f.tx.sagaSteps) > maxSagaRecords {
-		delete(f.tx.sagaSteps, f.tx.sagaOrder[0])
-		f.tx.sagaOrder = f.tx.sagaOrder[1:]
+	s.sagaSteps[k] = rec
+	for len(s.sagaSteps) > maxSagaRecords {
+		if old := s.sagaOrder[0]; s.live(old) {
+			delete(s.sagaSteps, old.key)
+		}
+		s.sagaOrder = s.sagaOrder[1:]
+	}
+}
+
+func (s *txnState) live(o sagaSlot) bool {
+	rec, ok := s.sagaSteps[o.key]
+	return ok && rec.seq == o.seq
+}
+
+// sagaForgetLocked drops the records of steps whose sagas ended without a
+// doubt: every command of theirs returned, so no copy of one is left to
+// apply (a retried copy applies before the retry that succeeded, or never).
+func (f *fsm) sagaForgetLocked(r *rbuf) {
+	n := r.uvarint()
+	for range min(n, uint64(len(r.b))) {
+		k := sagaKey{saga: r.uvarint(), step: int(r.uvarint())}
+		delete(f.tx.sagaSteps, k)
+	}
+	// Stale slots go once they outnumber the live ones.
+	if o := f.tx.sagaOrder; len(o) > 1024 && len(o) > 2*len(f.tx.sagaSteps) {
+		live := make([]sagaSlot, 0, 2*len(f.tx.sagaSteps))
+		for _, sl := range o {
+			if f.tx.live(sl) {
+				live = append(live, sl)
+			}
+		}
+		f.tx.sagaOrder = live
 	}
 }
 
@@ -247,6 +329,7 @@ func (f *fsm) recordSaga(k sagaKey, rec *sagaRecord) {
 func (f *fsm) sagaStepLocked(r *rbuf) any {
 	k := sagaKey{saga: r.uvarint(), step: int(r.uvarint())}
 	kind, key, value, delta := r.op()
+	f.sagaForgetLocked(r)
 	if r.bad {
 		return nil
 	}
@@ -290,6 +373,7 @@ func (f *fsm) sagaStepLocked(r *rbuf) any {
 // compensation waits for the lock rather than clobber the intent's base.
 func (f *fsm) sagaUndoLocked(r *rbuf) any {
 	k := sagaKey{saga: r.uvarint(), step: int(r.uvarint())}
+	f.sagaForgetLocked(r)
 	if r.bad {
 		return nil
 	}
@@ -342,11 +426,11 @@ func (s *txnState) write(bw *bufio.Writer) {
 		_ = bw.WriteByte(boolByte(d))
 	}
 	uv(uint64(len(s.sagaSteps)))
-	for _, k := range s.sagaOrder {
-		rec, ok := s.sagaSteps[k]
-		if !ok {
+	for _, sl := range s.sagaOrder {
+		if !s.live(sl) {
 			continue
 		}
+		k, rec := sl.key, s.sagaSteps[sl.key]
 		uv(k.saga)
 		uv(uint64(k.step))
 		bs([]byte(rec.key))
@@ -419,8 +503,7 @@ func readTxnState(r *bufio.Reader) (txnState, error) {
 		if !rec.hadPrev {
 			rec.prev = nil
 		}
-		s.sagaSteps[k] = rec
-		s.sagaOrder = append(s.sagaOrder, k)
+		s.recordSaga(k, rec)
 	}
 	if err != nil {
 		return txnState{}, fmt.Errorf("%w: %w", errBadSnapshot, err)
