@@ -15,6 +15,7 @@ const (
 	opTxnFinish
 	opSagaStep
 	opSagaUndo
+	opTxnCommit
 	// opTxnBatch is a log entry holding several of the commands above
 	// (batch.go): the command count, then each command length-prefixed.
 	opTxnBatch
@@ -117,6 +118,27 @@ func encodePrepare(id uint64, coord int, start int64, ops []Op) []byte {
 	b.uvarint(id)
 	b.uvarint(uint64(coord))
 	b.varint(start)
+	b.uvarint(uint64(len(ops)))
+	for _, o := range ops {
+		b.op(o)
+	}
+	return b
+}
+
+// encodeCommit is the coordinator's commit: its own writes, applied at
+// once, and the decision record, in one command.
+func encodeCommit(id uint64, forget []uint64, ops []Op) []byte {
+	size := 16 + len(forget)*binary.MaxVarintLen64
+	for _, o := range ops {
+		size += len(o.Key) + len(o.Value) + 2*binary.MaxVarintLen64
+	}
+	b := make(wbuf, 0, size)
+	b.byte1(opTxnCommit)
+	b.uvarint(id)
+	b.uvarint(uint64(len(forget)))
+	for _, f := range forget {
+		b.uvarint(f)
+	}
 	b.uvarint(uint64(len(ops)))
 	for _, o := range ops {
 		b.op(o)

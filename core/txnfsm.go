@@ -107,6 +107,7 @@ const (
 	voteYes       vote = 1 + iota
 	voteConflict       // a key is locked by another transaction
 	voteCondition      // an Add would leave a negative or non-integer value
+	voteResolved       // the transaction was already decided to abort
 )
 
 type voteResp struct {
@@ -152,7 +153,9 @@ func (f *fsm) applyTxn(data []byte) any {
 }
 
 // keepsValues reports the commands whose state aliases the command bytes.
-func keepsValues(op byte) bool { return op == opTxnPrepare || op == opSagaStep }
+func keepsValues(op byte) bool {
+	return op == opTxnPrepare || op == opSagaStep || op == opTxnCommit
+}
 
 func (f *fsm) applyTxnLocked(data []byte) any {
 	r := rbuf{b: data[1:]}
@@ -162,10 +165,7 @@ func (f *fsm) applyTxnLocked(data []byte) any {
 		resp = f.prepareLocked(&r)
 	case opTxnDecide:
 		id, commit := r.uvarint(), r.byte1() == 1
-		n := r.uvarint()
-		for range min(n, uint64(len(r.b))) {
-			delete(f.tx.decisions, r.uvarint())
-		}
+		f.forgetDecisionsLocked(&r)
 		if r.bad {
 			return errBadCommand
 		}
@@ -185,6 +185,8 @@ func (f *fsm) applyTxnLocked(data []byte) any {
 		resp = f.sagaStepLocked(&r)
 	case opSagaUndo:
 		resp = f.sagaUndoLocked(&r)
+	case opTxnCommit:
+		resp = f.commitLocked(&r)
 	default:
 		return errBadCommand
 	}
@@ -253,6 +255,81 @@ func (f *fsm) prepareLocked(r *rbuf) any {
 		f.tx.locks[k] = locks[i]
 	}
 	f.tx.byTxn[h.txn] = keys
+	return voteResp{vote: voteYes}
+}
+
+func (f *fsm) forgetDecisionsLocked(r *rbuf) {
+	n := r.uvarint()
+	for range min(n, uint64(len(r.b))) {
+		delete(f.tx.decisions, r.uvarint())
+	}
+}
+
+// commitLocked is the coordinator's part of a transaction whose other
+// participants have all prepared: it writes the decision record and, in
+// the same step, applies the coordinator's own writes, which so never need
+// locks. It checks them as prepare would, and on a conflict or a failed
+// condition writes nothing: no decision record means abort. A decision
+// already there wins: a retried commit answers yes again without writing
+// twice, and one that a resolver beat to it answers voteResolved.
+func (f *fsm) commitLocked(r *rbuf) any {
+	id := r.uvarint()
+	f.forgetDecisionsLocked(r)
+	n := r.uvarint()
+	if r.bad || n > uint64(len(r.b)) {
+		r.bad = true
+		return nil
+	}
+	if d, ok := f.tx.decisions[id]; ok {
+		if d {
+			return voteResp{vote: voteYes}
+		}
+		return voteResp{vote: voteResolved}
+	}
+	keys := make([]string, 0, n)
+	locks := make([]lock, 0, n) // the writes, as intents that apply at once
+	var conflict []lockHolder
+	cond := false
+	for range n {
+		kind, key, value, delta := r.op()
+		if r.bad {
+			return nil
+		}
+		k := string(key)
+		if l := f.tx.locks[k]; l != nil {
+			conflict = append(conflict, l.holder)
+			continue
+		}
+		var w lock
+		switch kind {
+		case opSet:
+			w.value = f.keep(value)
+		case opDelete:
+			w.del = true
+		case opAdd:
+			v, had := f.data[k]
+			cur, ok := parseInt(v, had)
+			if !ok || cur+delta < 0 {
+				cond = true
+			}
+			w.value = formatInt(cur + delta)
+		}
+		keys, locks = append(keys, k), append(locks, w)
+	}
+	switch {
+	case conflict != nil:
+		return voteResp{vote: voteConflict, holders: conflict}
+	case cond:
+		return voteResp{vote: voteCondition}
+	}
+	for i, k := range keys {
+		if locks[i].del {
+			delete(f.data, k)
+		} else {
+			f.data[k] = locks[i].value
+		}
+	}
+	f.tx.decisions[id] = true
 	return voteResp{vote: voteYes}
 }
 
