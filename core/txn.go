@@ -106,7 +106,8 @@ func (r AbortReason) String() string {
 
 // TxnResult reports a transaction's outcome and how long each phase took.
 // Decide and Commit are zero when the transaction aborted in prepare; the
-// abort's own round is then in Commit.
+// abort's own round is then in Commit. A transaction on one shard has no
+// Prepare or Commit: its Decide commits it.
 type TxnResult struct {
 	ID           uint64
 	Committed    bool
