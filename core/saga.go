@@ -148,10 +148,13 @@ func (c *Cluster) compensate(ctx context.Context, done []SagaStep, res SagaResul
 // key to go, and resolving it once it has expired.
 func (c *Cluster) undoStep(ctx context.Context, id uint64, step int, key string) (bool, error) {
 	sh := c.shardFor(key)
+	// A compensation retried across a leader change may have undone the
+	// step already; the token lets its replay say so.
+	token := rand.Uint64() | 1 // never 0, which marks a step found with nothing to undo
 	backoff := minBackoff
 	for {
 		forget := c.txn.sagas.take(sh.id)
-		resp, err := c.propose(ctx, sh, encodeSagaUndo(id, step, forget), "saga compensate")
+		resp, err := c.propose(ctx, sh, encodeSagaUndo(id, step, token, forget), "saga compensate")
 		if err != nil {
 			c.txn.sagas.push(sh.id, forget...)
 			return false, err

@@ -162,7 +162,7 @@ func TestSagaOrderCompacts(t *testing.T) {
 	}
 	for len(forget) > 0 {
 		k := min(len(forget), maxForget)
-		f.applyTxn(encodeSagaUndo(1<<40, 0, forget[:k]))
+		f.applyTxn(encodeSagaUndo(1<<40, 0, 1, forget[:k]))
 		forget = forget[k:]
 	}
 	if len(f.tx.sagaSteps) != 11 || len(f.tx.sagaOrder) > 2*n/3 {
@@ -187,5 +187,46 @@ func TestSagaOrderCompacts(t *testing.T) {
 	want := []uint64{n - 10, n - 9, n - 8, n - 7, n - 6, n - 5, n - 4, n - 3, n - 2, n - 1, 1 << 40}
 	if !slices.Equal(got, want) {
 		t.Errorf("restored order %v, want %v", got, want)
+	}
+}
+
+// A compensation's command retried after it applied (its answer lost in a
+// leader change) still reports the step undone, and a snapshot keeps what
+// tells the two apart; another compensation of the step finds nothing to
+// undo.
+func TestSagaUndoReplayReportsUndone(t *testing.T) {
+	f := newFSM()
+	undo := func(f *fsm, token uint64) vote {
+		return f.applyTxn(encodeSagaUndo(7, 0, token, nil)).(voteResp).vote
+	}
+	f.applyTxn(encodeSagaStep(7, 0, Add("k", 5), nil))
+	if v := undo(f, 11); v != voteYes {
+		t.Fatalf("compensation = %v, want yes", v)
+	}
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	restored := newFSM()
+	if err := restored.Restore(nopCloser{&sink.Buffer}); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range map[string]*fsm{"live": f, "restored": restored} {
+		if v := undo(f, 11); v != voteYes {
+			t.Errorf("%s: replayed compensation = %v, want yes", name, v)
+		}
+		if v := undo(f, 12); v != voteCondition {
+			t.Errorf("%s: another compensation = %v, want condition", name, v)
+		}
+		if v := undo(f, 11); v != voteYes {
+			t.Errorf("%s: replay after another compensation = %v, want yes", name, v)
+		}
+		if got := string(f.data["k"]); got != "0" {
+			t.Errorf("%s: k = %s after compensations, want 0", name, got)
+		}
 	}
 }

@@ -178,11 +178,14 @@ func encodeSagaStep(id uint64, step int, o Op, forget []sagaKey) []byte {
 	return b
 }
 
-func encodeSagaUndo(id uint64, step int, forget []sagaKey) []byte {
-	b := make(wbuf, 0, 24+len(forget)*2*binary.MaxVarintLen64)
+// encodeSagaUndo's token identifies one compensation, however often its
+// command is retried.
+func encodeSagaUndo(id uint64, step int, token uint64, forget []sagaKey) []byte {
+	b := make(wbuf, 0, 40+len(forget)*2*binary.MaxVarintLen64)
 	b.byte1(opSagaUndo)
 	b.uvarint(id)
 	b.uvarint(uint64(step))
+	b.uvarint(token)
 	b.sagaKeys(forget)
 	return b
 }

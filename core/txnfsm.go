@@ -70,6 +70,10 @@ type sagaRecord struct {
 	delta   int64
 	prev    []byte // the value a set replaced, for its compensation
 	hadPrev bool
+	// undoBy is, once a compensation undid the step, that compensation's
+	// token: its replay answers as it did, another one finds nothing to
+	// undo.
+	undoBy uint64
 }
 
 type stepState byte
@@ -445,18 +449,26 @@ func (f *fsm) sagaStepLocked(r *rbuf) any {
 
 // sagaUndoLocked compensates a step once. Compensating a step that never
 // arrived records it as undone, so that a late arrival is a no-op. It
-// answers voteYes when it undid a change, voteCondition when there was
-// nothing to undo, and voteConflict while a transaction locks the key: a
-// compensation waits for the lock rather than clobber the intent's base.
+// answers voteYes when it undid a change (or is a replay of the command
+// that did), voteCondition when there was nothing to undo, and
+// voteConflict while a transaction locks the key: a compensation waits for
+// the lock rather than clobber the intent's base.
 func (f *fsm) sagaUndoLocked(r *rbuf) any {
 	k := sagaKey{saga: r.uvarint(), step: int(r.uvarint())}
+	token := r.uvarint()
 	f.sagaForgetLocked(r)
 	if r.bad {
 		return nil
 	}
 	rec, ok := f.tx.sagaSteps[k]
-	if !ok || rec.state != stepApplied {
+	if ok && rec.state == stepUndone && rec.undoBy == token {
+		return voteResp{vote: voteYes}
+	}
+	if !ok {
 		f.recordSaga(k, &sagaRecord{state: stepUndone})
+		return voteResp{vote: voteCondition}
+	}
+	if rec.state != stepApplied {
 		return voteResp{vote: voteCondition}
 	}
 	if l := f.tx.locks[rec.key]; l != nil {
@@ -475,7 +487,7 @@ func (f *fsm) sagaUndoLocked(r *rbuf) any {
 			delete(f.data, rec.key)
 		}
 	}
-	f.recordSaga(k, &sagaRecord{state: stepUndone})
+	f.recordSaga(k, &sagaRecord{state: stepUndone, undoBy: token})
 	return voteResp{vote: voteYes}
 }
 
@@ -516,10 +528,11 @@ func (s *txnState) write(bw *bufio.Writer) {
 		sv(rec.delta)
 		_ = bw.WriteByte(boolByte(rec.hadPrev))
 		bs(rec.prev)
+		uv(rec.undoBy)
 	}
 }
 
-func readTxnState(r *bufio.Reader) (txnState, error) {
+func readTxnState(r *bufio.Reader, version byte) (txnState, error) {
 	s := newTxnState()
 	var err error
 	uv := func() uint64 {
@@ -579,6 +592,9 @@ func readTxnState(r *bufio.Reader) (txnState, error) {
 		rec.prev = bs()
 		if !rec.hadPrev {
 			rec.prev = nil
+		}
+		if version >= 3 {
+			rec.undoBy = uv()
 		}
 		s.recordSaga(k, rec)
 	}
