@@ -238,7 +238,10 @@ func TestBankInvariantNodeCrash(t *testing.T) {
 	var victim string
 	keys := runBank(t, c, func(done func() int64, total int64) {
 		waitFor(t, "transfers to get going", func() bool { return done() >= total/8 })
-		victim = c.Status().Shards[0].Leader
+		waitFor(t, "shard 0 to have a leader", func() bool {
+			victim = c.Status().Shards[0].Leader
+			return victim != ""
+		})
 		if err := c.CrashNode(victim); err != nil {
 			t.Errorf("CrashNode(%s): %v", victim, err)
 			return
