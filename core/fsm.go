@@ -133,9 +133,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 // Snapshot format: version byte, applied index (uvarint), entry count
 // (uvarint), then per entry the key length (uvarint), the key, the value
 // length (uvarint) and the value. Version 2 adds the transaction state
-// after the entries (txnState.write); version 1 snapshots still restore.
+// after the entries (txnState.write), version 3 the token of a saga step's
+// compensation; older snapshots still restore.
 const (
-	snapshotVersion = 2
+	snapshotVersion = 3
 	// maxSnapshotField rejects a corrupt length before it becomes a huge
 	// allocation.
 	maxSnapshotField = 1 << 30
@@ -194,7 +195,7 @@ func readFullSnapshot(r *bufio.Reader) (map[string][]byte, txnState, uint64, err
 	if err != nil {
 		return nil, txnState{}, 0, fmt.Errorf("%w: %w", errBadSnapshot, err)
 	}
-	if version != 1 && version != snapshotVersion {
+	if version < 1 || version > snapshotVersion {
 		return nil, txnState{}, 0, fmt.Errorf("%w: version %d, want %d", errBadSnapshot, version, snapshotVersion)
 	}
 	data, applied, err := readEntries(r)
@@ -203,7 +204,7 @@ func readFullSnapshot(r *bufio.Reader) (map[string][]byte, txnState, uint64, err
 	}
 	tx := newTxnState()
 	if version >= 2 {
-		if tx, err = readTxnState(r); err != nil {
+		if tx, err = readTxnState(r, version); err != nil {
 			return nil, txnState{}, 0, err
 		}
 	}

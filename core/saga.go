@@ -68,8 +68,11 @@ func (c *Cluster) Saga(ctx context.Context, steps []SagaStep) (SagaResult, error
 			cause = fmt.Errorf("%w: step %d: injected failure", ErrSagaFailed, i)
 			break
 		}
-		resp, err := c.propose(ctx, c.shardFor(s.Op.Key), encodeSagaStep(res.ID, i, s.Op), "saga step")
+		sh := c.shardFor(s.Op.Key)
+		forget := c.txn.sagas.take(sh.id)
+		resp, err := c.propose(ctx, sh, encodeSagaStep(res.ID, i, s.Op, forget), "saga step")
 		if err != nil {
+			c.txn.sagas.push(sh.id, forget...)
 			// The step may have applied: compensate it too. Undoing a step
 			// that never arrived records it so that it never will.
 			res.FailedStep, res.Reason = i, AbortError
@@ -93,9 +96,28 @@ func (c *Cluster) Saga(ctx context.Context, steps []SagaStep) (SagaResult, error
 	res.Execution = time.Since(start)
 	if cause == nil {
 		res.Completed = true
+		c.forgetSaga(res.ID, steps)
 		return res, nil
 	}
-	return c.compensate(ctx, steps[:res.FailedStep], res, cause)
+	res, err := c.compensate(ctx, steps[:res.FailedStep], res, cause)
+	if err == cause { // compensated: every command was answered
+		sent := res.FailedStep
+		if !res.Injected {
+			sent++ // the failed step's shard has a record too
+		}
+		c.forgetSaga(res.ID, steps[:sent])
+	}
+	return res, err
+}
+
+// forgetSaga lets the shards of steps drop their records of saga id, which
+// ended with every command it sent answered. A saga that saw an error
+// keeps its records (until maxSagaRecords pushes them out): a copy of a
+// command whose answer it never got may still apply, and must find them.
+func (c *Cluster) forgetSaga(id uint64, steps []SagaStep) {
+	for i, s := range steps {
+		c.txn.sagas.push(c.shardFor(s.Op.Key).id, sagaKey{saga: id, step: i})
+	}
 }
 
 // compensate undoes done in reverse order. It keeps going after ctx ends,
@@ -126,11 +148,15 @@ func (c *Cluster) compensate(ctx context.Context, done []SagaStep, res SagaResul
 // key to go, and resolving it once it has expired.
 func (c *Cluster) undoStep(ctx context.Context, id uint64, step int, key string) (bool, error) {
 	sh := c.shardFor(key)
-	cmd := encodeSagaUndo(id, step)
+	// A compensation retried across a leader change may have undone the
+	// step already; the token lets its replay say so.
+	token := rand.Uint64() | 1 // never 0, which marks a step found with nothing to undo
 	backoff := minBackoff
 	for {
-		resp, err := c.propose(ctx, sh, cmd, "saga compensate")
+		forget := c.txn.sagas.take(sh.id)
+		resp, err := c.propose(ctx, sh, encodeSagaUndo(id, step, token, forget), "saga compensate")
 		if err != nil {
+			c.txn.sagas.push(sh.id, forget...)
 			return false, err
 		}
 		v := resp.(voteResp)

@@ -75,7 +75,7 @@ func TestSagaStepsAreIdempotent(t *testing.T) {
 	c := newTestCluster(t, 3)
 	key := keyOn(c, 1, "k")
 	sh := c.shardFor(key)
-	step := encodeSagaStep(99, 0, Add(key, 5))
+	step := encodeSagaStep(99, 0, Add(key, 5), nil)
 	for range 3 {
 		if _, err := c.propose(testContext(t), sh, step, "test"); err != nil {
 			t.Fatal(err)
@@ -97,10 +97,136 @@ func TestSagaStepsAreIdempotent(t *testing.T) {
 	if undone, err := c.undoStep(testContext(t), 100, 0, key); err != nil || undone {
 		t.Fatal(undone, err)
 	}
-	if _, err := c.propose(testContext(t), sh, encodeSagaStep(100, 0, Add(key, 5)), "test"); err != nil {
+	if _, err := c.propose(testContext(t), sh, encodeSagaStep(100, 0, Add(key, 5), nil), "test"); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, c, key); got != "0" {
 		t.Fatalf("late step applied after its compensation: %s", got)
+	}
+}
+
+// The records of a saga that ended cleanly go with the next saga command
+// their shard applies; those of a saga that saw an error stay.
+func TestSagaRecordsForgotten(t *testing.T) {
+	c := newTestCluster(t, 3)
+	a, b := keyOn(c, 0, "a"), keyOn(c, 1, "b")
+	records := func(shard int, saga uint64) int {
+		rep, err := c.shards[shard].leaderReplica()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep.fsm.mu.RLock()
+		defer rep.fsm.mu.RUnlock()
+		n := 0
+		for k := range rep.fsm.tx.sagaSteps {
+			if k.saga == saga {
+				n++
+			}
+		}
+		return n
+	}
+	first, err := c.Saga(testContext(t), []SagaStep{{Op: Add(a, 1)}, {Op: Add(b, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if records(0, first.ID) != 1 || records(1, first.ID) != 1 {
+		t.Fatal("a running saga's steps are not recorded")
+	}
+	failed, err := c.Saga(testContext(t), []SagaStep{{Op: Add(a, 1)}, {Op: Add(b, -5)}})
+	if !errors.Is(err, ErrSagaFailed) {
+		t.Fatal(err)
+	}
+	if records(0, first.ID) != 0 || records(1, first.ID) != 0 {
+		t.Error("records of a completed saga outlived the next saga's commands")
+	}
+	if _, err := c.Saga(testContext(t), []SagaStep{{Op: Add(a, 1)}, {Op: Add(b, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if records(0, failed.ID) != 0 || records(1, failed.ID) != 0 {
+		t.Error("records of a compensated saga outlived the next saga's commands")
+	}
+}
+
+// Forgotten records leave stale slots in the eviction order, which are
+// dropped once they outnumber the live ones; a snapshot holds the live
+// records only, and restores their order.
+func TestSagaOrderCompacts(t *testing.T) {
+	f := newFSM()
+	const n = 3000
+	for i := range n {
+		f.recordSaga(sagaKey{saga: uint64(i), step: 0}, &sagaRecord{key: "k", state: stepApplied})
+	}
+	var forget []sagaKey
+	for i := range n - 10 {
+		forget = append(forget, sagaKey{saga: uint64(i)})
+	}
+	for len(forget) > 0 {
+		k := min(len(forget), maxForget)
+		f.applyTxn(encodeSagaUndo(1<<40, 0, 1, forget[:k]))
+		forget = forget[k:]
+	}
+	if len(f.tx.sagaSteps) != 11 || len(f.tx.sagaOrder) > 2*n/3 {
+		t.Fatalf("%d records in %d slots, want 11 records and the stale slots gone", len(f.tx.sagaSteps), len(f.tx.sagaOrder))
+	}
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	dst := newFSM()
+	if err := dst.Restore(nopCloser{&sink.Buffer}); err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	for _, sl := range dst.tx.sagaOrder {
+		got = append(got, sl.key.saga)
+	}
+	want := []uint64{n - 10, n - 9, n - 8, n - 7, n - 6, n - 5, n - 4, n - 3, n - 2, n - 1, 1 << 40}
+	if !slices.Equal(got, want) {
+		t.Errorf("restored order %v, want %v", got, want)
+	}
+}
+
+// A compensation's command retried after it applied (its answer lost in a
+// leader change) still reports the step undone, and a snapshot keeps what
+// tells the two apart; another compensation of the step finds nothing to
+// undo.
+func TestSagaUndoReplayReportsUndone(t *testing.T) {
+	f := newFSM()
+	undo := func(f *fsm, token uint64) vote {
+		return f.applyTxn(encodeSagaUndo(7, 0, token, nil)).(voteResp).vote
+	}
+	f.applyTxn(encodeSagaStep(7, 0, Add("k", 5), nil))
+	if v := undo(f, 11); v != voteYes {
+		t.Fatalf("compensation = %v, want yes", v)
+	}
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	restored := newFSM()
+	if err := restored.Restore(nopCloser{&sink.Buffer}); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range map[string]*fsm{"live": f, "restored": restored} {
+		if v := undo(f, 11); v != voteYes {
+			t.Errorf("%s: replayed compensation = %v, want yes", name, v)
+		}
+		if v := undo(f, 12); v != voteCondition {
+			t.Errorf("%s: another compensation = %v, want condition", name, v)
+		}
+		if v := undo(f, 11); v != voteYes {
+			t.Errorf("%s: replay after another compensation = %v, want yes", name, v)
+		}
+		if got := string(f.data["k"]); got != "0" {
+			t.Errorf("%s: k = %s after compensations, want 0", name, got)
+		}
 	}
 }

@@ -29,6 +29,10 @@ type shard struct {
 	// the replicas on every call, checked before each use.
 	leader atomic.Pointer[replica]
 
+	// batch combines the transaction commands sent to the shard at the
+	// same time into one log entry (batch.go).
+	batch batcher
+
 	leaderChanges atomic.Uint64
 	elections     *electionLog
 

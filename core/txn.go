@@ -11,14 +11,19 @@ import (
 
 // Two-phase commit over the shards' Raft groups.
 //
-// Prepare: each participant shard replicates a prepare command that locks
-// the transaction's keys there and stores its intents (the values the keys
-// get on commit) in the state machine; a key already locked makes the shard
-// vote no, so transactions never wait on each other and cannot deadlock.
-// Decide: the coordinator shard (the shard of the first key) replicates the
-// decision record, keyed by the transaction id; the first decision written
-// for an id wins. Commit: every participant replicates a finish command
-// that applies or drops the intents and releases the locks.
+// Prepare: each participant shard but the coordinator's (the shard of the
+// first key) replicates a prepare command that locks the transaction's keys
+// there and stores its intents (the values the keys get on commit) in the
+// state machine; a key already locked makes the shard vote no, so
+// transactions never wait on each other and cannot deadlock. Decide: once
+// every other participant voted yes, the coordinator shard replicates one
+// command that writes the decision record, keyed by the transaction id, and
+// applies the coordinator's own writes, checked as a prepare would check
+// them (the last participant decides, so its keys need no locks). The first
+// decision written for an id wins. Commit: every other participant
+// replicates a finish command that applies or drops the intents and
+// releases the locks. A transaction on one shard is thus one command, and
+// one on two shards three, in three rounds.
 //
 // Aborts are presumed: a transaction that aborts before deciding writes no
 // decision record, and a lock whose transaction has none is aborted by
@@ -101,7 +106,8 @@ func (r AbortReason) String() string {
 
 // TxnResult reports a transaction's outcome and how long each phase took.
 // Decide and Commit are zero when the transaction aborted in prepare; the
-// abort's own round is then in Commit.
+// abort's own round is then in Commit. A transaction on one shard has no
+// Prepare or Commit: its Decide commits it.
 type TxnResult struct {
 	ID           uint64
 	Committed    bool
@@ -116,36 +122,45 @@ type TxnResult struct {
 
 // txnCoord is the cluster's coordinator-side bookkeeping: decision records
 // whose transactions have finished on every participant, waiting to be
-// dropped by the next decision their coordinator shard writes.
+// dropped by the next decision their coordinator shard writes, and the
+// records of sagas that ended, waiting for the next saga command their
+// shard applies.
 type txnCoord struct {
-	mu     sync.Mutex
-	forget map[int][]uint64
+	mu     sync.Mutex // guards Resolved counts in Txn
+	forget forgetQueue[uint64]
+	sagas  forgetQueue[sagaKey]
 
 	// onUndo is a test hook called after each compensation.
 	onUndo func(saga uint64, step int, undone bool)
 }
 
-// maxForget bounds the ids one decision carries.
+// maxForget bounds the ids one command carries.
 const maxForget = 512
 
-func (t *txnCoord) push(shard int, id uint64) {
-	t.mu.Lock()
-	if t.forget == nil {
-		t.forget = make(map[int][]uint64)
-	}
-	t.forget[shard] = append(t.forget[shard], id)
-	t.mu.Unlock()
+// forgetQueue holds, per shard, records that shard may drop.
+type forgetQueue[T any] struct {
+	mu  sync.Mutex
+	ids map[int][]T
 }
 
-func (t *txnCoord) take(shard int) []uint64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	ids := t.forget[shard]
+func (q *forgetQueue[T]) push(shard int, ids ...T) {
+	q.mu.Lock()
+	if q.ids == nil {
+		q.ids = make(map[int][]T)
+	}
+	q.ids[shard] = append(q.ids[shard], ids...)
+	q.mu.Unlock()
+}
+
+func (q *forgetQueue[T]) take(shard int) []T {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ids := q.ids[shard]
 	if len(ids) <= maxForget {
-		delete(t.forget, shard)
+		delete(q.ids, shard)
 		return ids
 	}
-	t.forget[shard] = ids[maxForget:]
+	q.ids[shard] = ids[maxForget:]
 	return ids[:maxForget:maxForget]
 }
 
@@ -205,32 +220,32 @@ func (c *Cluster) Txn(ctx context.Context, t Txn) (TxnResult, error) {
 	}
 	res.ID = rand.Uint64() | 1
 	res.Participants = len(parts)
-	coord := parts[0].sh
+	coord, others := parts[0], parts[1:]
 
 	start := time.Now()
-	votes := make([]voteResp, len(parts))
-	errs := make([]error, len(parts))
-	fanout(len(parts), func(i int) {
-		cmd := encodePrepare(res.ID, coord.id, start.UnixNano(), parts[i].ops)
-		var n int
-		votes[i], n, errs[i] = c.prepareOn(ctx, parts[i].sh, cmd)
-		if n > 0 {
-			c.txn.mu.Lock()
-			res.Resolved += n
-			c.txn.mu.Unlock()
-		}
-	})
-	res.Prepare = time.Since(start)
+	votes := make([]voteResp, len(others))
+	errs := make([]error, len(others))
+	if len(others) > 0 {
+		fanout(len(others), func(i int) {
+			cmd := encodePrepare(res.ID, coord.sh.id, start.UnixNano(), others[i].ops)
+			var n int
+			votes[i], n, errs[i] = c.prepareOn(ctx, others[i].sh, cmd)
+			if n > 0 {
+				c.txn.mu.Lock()
+				res.Resolved += n
+				c.txn.mu.Unlock()
+			}
+		})
+		res.Prepare = time.Since(start)
+	}
 
 	var abortErr error
-	for i := range parts {
+	for i := range others {
 		switch {
 		case errs[i] != nil:
 			res.Abort, abortErr = AbortError, errs[i]
-		case votes[i].vote == voteConflict && abortErr == nil:
-			res.Abort, abortErr = AbortConflict, fmt.Errorf("%w: %w", ErrAborted, ErrConflict)
-		case votes[i].vote == voteCondition && abortErr == nil:
-			res.Abort, abortErr = AbortCondition, fmt.Errorf("%w: %w", ErrAborted, ErrConditionFailed)
+		case abortErr == nil && votes[i].vote != voteYes:
+			res.Abort, abortErr = abortFor(votes[i].vote)
 		}
 	}
 	if abortErr != nil {
@@ -238,7 +253,7 @@ func (c *Cluster) Txn(ctx context.Context, t Txn) (TxnResult, error) {
 		// failed are told too, in case it applied after all.
 		t0 := time.Now()
 		var undo []participant
-		for i, p := range parts {
+		for i, p := range others {
 			if errs[i] != nil || votes[i].vote == voteYes {
 				undo = append(undo, p)
 			}
@@ -252,34 +267,78 @@ func (c *Cluster) Txn(ctx context.Context, t Txn) (TxnResult, error) {
 	}
 
 	t0 := time.Now()
-	committed, err := c.decide(ctx, coord, res.ID, true)
+	v, n, err := c.commitOn(ctx, coord, res.ID)
 	res.Decide = time.Since(t0)
+	res.Resolved += n
 	if err != nil {
 		return res, fmt.Errorf("core: transaction %x has an unknown outcome until its locks are resolved: %w", res.ID, err)
 	}
-	if !committed {
-		// Someone resolved our locks as expired before we decided.
+	if v != voteYes {
 		t0 = time.Now()
-		_ = c.finishAll(ctx, parts, res.ID, false)
+		_ = c.finishAll(ctx, others, res.ID, false)
 		res.Commit = time.Since(t0)
-		res.Abort = AbortResolved
-		return res, fmt.Errorf("%w: %w: its locks expired and were resolved", ErrAborted, ErrConflict)
+		res.Abort, abortErr = abortFor(v)
+		return res, abortErr
 	}
 	res.Committed = true
 	if t.stopAfter == phaseDecide {
 		return res, errTxnStopped
 	}
 
-	t0 = time.Now()
-	err = c.finishAll(ctx, parts, res.ID, true)
-	res.Commit = time.Since(t0)
-	if err != nil {
-		// Committed: the decision record stays, so that whoever meets the
-		// remaining locks commits them.
-		return res, nil
+	if len(others) > 0 {
+		t0 = time.Now()
+		err = c.finishAll(ctx, others, res.ID, true)
+		res.Commit = time.Since(t0)
+		if err != nil {
+			// Committed: the decision record stays, so that whoever meets
+			// the remaining locks commits them.
+			return res, nil
+		}
 	}
-	c.txn.push(coord.id, res.ID)
+	c.txn.forget.push(coord.sh.id, res.ID)
 	return res, nil
+}
+
+// abortFor returns the reason and error of a transaction aborted by v.
+func abortFor(v vote) (AbortReason, error) {
+	switch v {
+	case voteCondition:
+		return AbortCondition, fmt.Errorf("%w: %w", ErrAborted, ErrConditionFailed)
+	case voteResolved:
+		// Someone resolved our locks as expired before we decided.
+		return AbortResolved, fmt.Errorf("%w: %w: its locks expired and were resolved", ErrAborted, ErrConflict)
+	default:
+		return AbortConflict, fmt.Errorf("%w: %w", ErrAborted, ErrConflict)
+	}
+}
+
+// commitOn decides id on its coordinator shard and applies the
+// coordinator's own writes there in the same command. Like prepareOn, it
+// resolves expired locks it meets and tries once more. It returns voteYes
+// once the transaction has committed, and how many locks it resolved.
+func (c *Cluster) commitOn(ctx context.Context, coord participant, id uint64) (vote, int, error) {
+	forget := c.txn.forget.take(coord.sh.id)
+	try := func() (voteResp, error) {
+		resp, err := c.propose(ctx, coord.sh, encodeCommit(id, forget, coord.ops), "txn commit")
+		if err != nil {
+			// The forgets may not have applied; dropping them twice is
+			// harmless.
+			c.txn.forget.push(coord.sh.id, forget...)
+			return voteResp{}, err
+		}
+		forget = nil
+		return resp.(voteResp), nil
+	}
+	v, err := try()
+	if err != nil || v.vote != voteConflict {
+		return v.vote, 0, err
+	}
+	n, err := c.resolveHolders(ctx, coord.sh, v.holders)
+	if err != nil || n == 0 {
+		return v.vote, n, nil
+	}
+	v, err = try()
+	return v.vote, n, err
 }
 
 // fanout runs f(0..n-1) in parallel, the last on the calling goroutine.
@@ -367,13 +426,11 @@ func (c *Cluster) resolve(ctx context.Context, sh *shard, h lockHolder) error {
 // decide writes a decision record on coord, or reads the one already there,
 // and returns the decision that holds: true for commit.
 func (c *Cluster) decide(ctx context.Context, coord *shard, id uint64, commit bool) (bool, error) {
-	forget := c.txn.take(coord.id)
+	forget := c.txn.forget.take(coord.id)
 	resp, err := c.propose(ctx, coord, encodeDecide(id, commit, forget), "txn decide")
 	if err != nil {
 		// The forgets may not have applied; dropping them twice is harmless.
-		for _, f := range forget {
-			c.txn.push(coord.id, f)
-		}
+		c.txn.forget.push(coord.id, forget...)
 		return false, err
 	}
 	return resp.(bool), nil
@@ -395,14 +452,46 @@ func (c *Cluster) finishAll(ctx context.Context, parts []participant, id uint64,
 	return errors.Join(errs...)
 }
 
-// propose replicates cmd through sh's leader, retrying leader changes until
-// ctx's deadline (or Config.OpTimeout), and returns the state machine's
-// response. A command may apply more than once across a retry, so every
-// transaction command is idempotent.
+// propose replicates cmd through sh's leader, in a batch with whatever
+// other transaction commands go to sh at the same time, retrying leader
+// changes until ctx's deadline (or Config.OpTimeout), and returns the state
+// machine's response. A command may apply more than once across a retry,
+// so every transaction command is idempotent.
 func (c *Cluster) propose(ctx context.Context, sh *shard, cmd []byte, op string) (any, error) {
 	rt := c.newRetry(ctx, op)
 	defer rt.stop()
-	_, resp, err := c.replicate(sh, cmd, &rt)
+	for {
+		timeout, err := rt.begin()
+		if err != nil {
+			return nil, err
+		}
+		var resp any
+		resp, err = sh.batch.do(cmd, func(entry []byte) (any, error) {
+			return sendEntry(sh, entry, timeout)
+		})
+		if err == nil {
+			if e, ok := resp.(error); ok {
+				err = e
+			} else {
+				return resp, nil
+			}
+		}
+		if err = rt.after(err); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// sendEntry makes one attempt at replicating entry through sh's leader.
+func sendEntry(sh *shard, entry []byte, timeout time.Duration) (any, error) {
+	rep, err := sh.leaderReplica()
+	if err != nil {
+		return nil, err
+	}
+	_, resp, err := rep.applyAt(entry, timeout)
+	if err != nil {
+		sh.forget(rep)
+	}
 	return resp, err
 }
 

@@ -87,3 +87,27 @@ func BenchmarkSaga2Step(b *testing.B) {
 	})
 	b.ReportMetric(float64(done.Load())/time.Since(start).Seconds(), "sagas/s")
 }
+
+// BenchmarkTxnPutCeiling runs BenchmarkTxn2PC's clients doing plain puts of
+// the same values on the same cluster: the ceiling, in Raft commands per
+// second, that a transaction's several commands share.
+func BenchmarkTxnPutCeiling(b *testing.B) {
+	c := benchTxnCluster(b)
+	keys := txnBenchKeys(c, 4096)
+	value := bytes.Repeat([]byte{'v'}, 128)
+	var seq atomic.Int64
+	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0))) // 64 clients
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			i := int(seq.Add(1))
+			if err := c.Put(ctx, keys[i%len(keys)][i%4096], value); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "puts/s")
+}

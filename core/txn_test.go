@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -60,9 +61,10 @@ func TestTxnRejectsBadInput(t *testing.T) {
 
 func TestTxnConflictAbortsWithoutWaiting(t *testing.T) {
 	c := newTestCluster(t, 3)
-	a, b := keyOn(c, 0, "a"), keyOn(c, 1, "b")
-	// The first transaction's coordinator "dies" holding a's lock.
-	if _, err := c.Txn(testContext(t), Txn{Ops: []Op{Set(a, []byte("held"))}, stopAfter: phasePrepare}); !errors.Is(err, errTxnStopped) {
+	a, b, d := keyOn(c, 0, "a"), keyOn(c, 1, "b"), keyOn(c, 2, "d")
+	// The first transaction's coordinator (d's shard, which takes no locks)
+	// "dies" holding a's lock.
+	if _, err := c.Txn(testContext(t), Txn{Ops: []Op{Set(d, []byte("held")), Set(a, []byte("held"))}, stopAfter: phasePrepare}); !errors.Is(err, errTxnStopped) {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -102,9 +104,10 @@ func TestTxnConditionFailureLeavesNoIntent(t *testing.T) {
 	}
 }
 
-// A coordinator that dies after prepare leaves locks that a later
-// transaction resolves once they expire: aborted with no decision record,
-// committed with one.
+// A coordinator that dies after prepare leaves locks on the other
+// participants that a later transaction resolves once they expire: aborted
+// with no decision record, committed with one. The coordinator's own keys
+// are written with the decision, so they never hold locks.
 func TestTxnCoordinatorDeathIsResolved(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
@@ -116,8 +119,8 @@ func TestTxnCoordinatorDeathIsResolved(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newTestCluster(t, 3, shortLocks)
-			a, b := keyOn(c, 0, "a"), keyOn(c, 2, "b")
-			res, err := c.Txn(testContext(t), Txn{Ops: []Op{Set(a, []byte("dead")), Set(b, []byte("dead"))}, stopAfter: tt.phase})
+			coord, a, b := keyOn(c, 1, "coord"), keyOn(c, 0, "a"), keyOn(c, 2, "b")
+			res, err := c.Txn(testContext(t), Txn{Ops: []Op{Set(coord, []byte("dead")), Set(a, []byte("dead")), Set(b, []byte("dead"))}, stopAfter: tt.phase})
 			if !errors.Is(err, errTxnStopped) {
 				t.Fatal(err)
 			}
@@ -146,8 +149,10 @@ func TestTxnCoordinatorDeathIsResolved(t *testing.T) {
 			if got := mustGet(t, c, a); got != "later" {
 				t.Errorf("%s = %s, want later", a, got)
 			}
-			if got := mustGet(t, c, b); got != wantB {
-				t.Errorf("%s = %s, want %s", b, got, wantB)
+			for _, k := range []string{b, coord} {
+				if got := mustGet(t, c, k); got != wantB {
+					t.Errorf("%s = %s, want %s", k, got, wantB)
+				}
 			}
 		})
 	}
@@ -155,8 +160,10 @@ func TestTxnCoordinatorDeathIsResolved(t *testing.T) {
 
 func TestTxnLocksSurviveLeaderKill(t *testing.T) {
 	c := newTestCluster(t, 3, shortLocks)
-	a, b := keyOn(c, 0, "a"), keyOn(c, 1, "b")
-	if _, err := c.Txn(testContext(t), Txn{Ops: []Op{Set(a, []byte("x")), Set(b, []byte("x"))}, stopAfter: phaseDecide}); !errors.Is(err, errTxnStopped) {
+	a, b, d := keyOn(c, 0, "a"), keyOn(c, 1, "b"), keyOn(c, 2, "d")
+	// a's shard coordinates: it holds the decision record, and b and d
+	// the locks.
+	if _, err := c.Txn(testContext(t), Txn{Ops: []Op{Set(a, []byte("x")), Set(b, []byte("x")), Set(d, []byte("x"))}, stopAfter: phaseDecide}); !errors.Is(err, errTxnStopped) {
 		t.Fatal(err)
 	}
 	for _, sh := range []int{0, 1} {
@@ -172,8 +179,8 @@ func TestTxnLocksSurviveLeaderKill(t *testing.T) {
 		t.Fatalf("ResolveLocks = %d, %v; want 2", n, err)
 	}
 	// The decision record survived shard 0's leader change: commit.
-	if ga, gb := mustGet(t, c, a), mustGet(t, c, b); ga != "x" || gb != "x" {
-		t.Errorf("after recovery %s=%s %s=%s, want both x", a, ga, b, gb)
+	if ga, gb, gd := mustGet(t, c, a), mustGet(t, c, b), mustGet(t, c, d); ga != "x" || gb != "x" || gd != "x" {
+		t.Errorf("after recovery %s=%s %s=%s %s=%s, want all x", a, ga, b, gb, d, gd)
 	}
 }
 
@@ -216,7 +223,55 @@ func (nopCloser) Close() error { return nil }
 // and checks that the total is conserved and no balance went negative.
 func TestBankInvariant(t *testing.T) {
 	c := newTestCluster(t, 3, shortLocks)
-	const accounts, initial = 8, 100
+	runBank(t, c, func(func() int64, int64) {
+		if _, err := c.KillLeader(testContext(t), 1); err != nil {
+			t.Errorf("KillLeader: %v", err)
+		}
+	})
+}
+
+// TestBankInvariantNodeCrash is TestBankInvariant with a whole node (the
+// one leading shard 0) crashed once transfers are under way and restarted
+// while they go on; the restarted node must catch up to the same balances.
+func TestBankInvariantNodeCrash(t *testing.T) {
+	c := newTestCluster(t, 3, shortLocks)
+	var victim string
+	keys := runBank(t, c, func(done func() int64, total int64) {
+		waitFor(t, "transfers to get going", func() bool { return done() >= total/8 })
+		waitFor(t, "shard 0 to have a leader", func() bool {
+			victim = c.Status().Shards[0].Leader
+			return victim != ""
+		})
+		if err := c.CrashNode(victim); err != nil {
+			t.Errorf("CrashNode(%s): %v", victim, err)
+			return
+		}
+		before := done()
+		waitFor(t, "transfers without "+victim, func() bool { return done() >= min(total, before+total/4) })
+		if err := c.RestartNode(testContext(t), victim); err != nil {
+			t.Errorf("RestartNode(%s): %v", victim, err)
+		}
+	})
+	for sh := range c.Shards() {
+		waitCaughtUp(t, c, sh)
+	}
+	for _, k := range keys {
+		want := mustGet(t, c, k)
+		got, ok, err := c.LocalGet(victim, k)
+		if err != nil || !ok || string(got) != want {
+			t.Errorf("restarted %s has %s = %q (%v, %v), leader has %s", victim, k, got, ok, err, want)
+		}
+	}
+}
+
+// runBank funds accounts on every shard, runs concurrent 2PC and saga
+// transfers between them while fault runs (given how many transfers are
+// done so far, and how many there will be), and checks once all are done
+// and stray locks resolved that the total is what it was and no balance is
+// negative. It returns the accounts' keys.
+func runBank(t *testing.T, c *Cluster, fault func(done func() int64, total int64)) []string {
+	const accounts, initial, workers, rounds = 8, 100, 8, 25
+	var done atomic.Int64
 	keys := make([]string, accounts)
 	var ops []Op
 	for i := range keys {
@@ -229,10 +284,10 @@ func TestBankInvariant(t *testing.T) {
 	var mu sync.Mutex
 	counts := map[string]int{}
 	var wg sync.WaitGroup
-	for w := range 8 {
+	for w := range workers {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(w), 1))
-			for i := range 25 {
+			for i := range rounds {
 				from, to := r.IntN(accounts), r.IntN(accounts-1)
 				if to >= from {
 					to++
@@ -268,12 +323,11 @@ func TestBankInvariant(t *testing.T) {
 				mu.Lock()
 				counts[outcome]++
 				mu.Unlock()
+				done.Add(1)
 			}
 		})
 	}
-	if _, err := c.KillLeader(testContext(t), 1); err != nil {
-		t.Errorf("KillLeader: %v", err)
-	}
+	fault(done.Load, workers*rounds)
 	wg.Wait()
 	t.Logf("outcomes: %v", counts)
 	if counts["txn.commit"] == 0 || counts["saga.done"] == 0 {
@@ -292,5 +346,97 @@ func TestBankInvariant(t *testing.T) {
 	}
 	if n := c.Locks(); n != 0 {
 		t.Errorf("%d locks left", n)
+	}
+	return keys
+}
+
+// The coordinator's commit writes its keys and the decision in one
+// command: a replay (a retry across a leader change) answers yes without
+// adding twice, a decision a resolver wrote first wins, and a locked key or
+// a failed condition writes nothing at all.
+func TestCommitCommand(t *testing.T) {
+	f := newFSM()
+	apply := func(cmd []byte) vote {
+		t.Helper()
+		resp, ok := f.applyTxn(cmd).(voteResp)
+		if !ok {
+			t.Fatalf("response %v", f.applyTxn(cmd))
+		}
+		return resp.vote
+	}
+	commit := encodeCommit(1, nil, []Op{Add("n", 5), Set("s", []byte("v"))})
+	for range 2 {
+		if v := apply(commit); v != voteYes {
+			t.Fatalf("commit = %v, want yes", v)
+		}
+	}
+	if n, s := string(f.data["n"]), string(f.data["s"]); n != "5" || s != "v" {
+		t.Errorf("n=%s s=%s after a commit and its replay, want 5 and v", n, s)
+	}
+	f.applyTxn(encodeDecide(2, false, nil)) // a resolver aborted txn 2
+	if v := apply(encodeCommit(2, nil, []Op{Add("n", 1)})); v != voteResolved {
+		t.Errorf("commit after an abort decision = %v, want resolved", v)
+	}
+	if v := apply(encodePrepare(3, 1, 0, []Op{Set("locked", nil)})); v != voteYes {
+		t.Fatal(v)
+	}
+	if v := apply(encodeCommit(4, nil, []Op{Add("n", 1), Set("locked", nil)})); v != voteConflict {
+		t.Errorf("commit on a locked key = %v, want conflict", v)
+	}
+	if v := apply(encodeCommit(5, nil, []Op{Add("n", 1), Add("m", -1)})); v != voteCondition {
+		t.Errorf("commit of an overdraft = %v, want condition", v)
+	}
+	if n := string(f.data["n"]); n != "5" {
+		t.Errorf("n = %s after aborted commits, want 5", n)
+	}
+	for _, id := range []uint64{4, 5} {
+		if _, ok := f.tx.decisions[id]; ok {
+			t.Errorf("aborted commit %d wrote a decision record", id)
+		}
+	}
+	f.applyTxn(encodeCommit(6, []uint64{1}, []Op{Add("n", 1)}))
+	if _, ok := f.tx.decisions[1]; ok {
+		t.Error("a commit's forget list did not drop decision 1")
+	}
+}
+
+// A transaction on one shard is one command: no locks, no finish.
+func TestTxnOnOneShardCommitsInOneStep(t *testing.T) {
+	c := newTestCluster(t, 3)
+	a, b := keyOn(c, 1, "a"), keyOn(c, 1, "b")
+	res, err := c.Txn(testContext(t), Txn{Ops: []Op{Add(a, 3), Set(b, []byte("x"))}})
+	if err != nil || !res.Committed || res.Participants != 1 || res.Prepare != 0 || res.Commit != 0 || res.Decide <= 0 {
+		t.Fatalf("Txn = %+v, %v; want committed in the decide step alone", res, err)
+	}
+	if ga, gb := mustGet(t, c, a), mustGet(t, c, b); ga != "3" || gb != "x" {
+		t.Errorf("%s=%s %s=%s, want 3 and x", a, ga, b, gb)
+	}
+	res, err = c.Txn(testContext(t), Txn{Ops: []Op{Add(a, -4), Set(b, []byte("y"))}})
+	if !errors.Is(err, ErrConditionFailed) || res.Abort != AbortCondition {
+		t.Fatalf("overdraft: %+v, %v; want a condition abort", res, err)
+	}
+	if ga, gb := mustGet(t, c, a), mustGet(t, c, b); ga != "3" || gb != "x" {
+		t.Errorf("%s=%s %s=%s after an abort, want 3 and x", a, ga, b, gb)
+	}
+}
+
+// A conflict on the coordinator's own keys, found only when it decides,
+// aborts the transaction and releases the other participants' locks.
+func TestTxnCoordinatorConflictReleasesLocks(t *testing.T) {
+	c := newTestCluster(t, 3)
+	a, b, d := keyOn(c, 0, "a"), keyOn(c, 1, "b"), keyOn(c, 2, "d")
+	// d's shard coordinates the held transaction, which locks a.
+	if _, err := c.Txn(testContext(t), Txn{Ops: []Op{Set(d, []byte("held")), Set(a, []byte("held"))}, stopAfter: phasePrepare}); !errors.Is(err, errTxnStopped) {
+		t.Fatal(err)
+	}
+	res, err := c.Txn(testContext(t), Txn{Ops: []Op{Set(a, []byte("x")), Set(b, []byte("x"))}})
+	if !errors.Is(err, ErrConflict) || res.Abort != AbortConflict || res.Decide <= 0 {
+		t.Fatalf("Txn = %+v, %v; want a conflict abort when deciding", res, err)
+	}
+	if n := c.Locks(); n != 1 {
+		t.Errorf("%d locks, want only the held txn's one", n)
+	}
+	if got := mustGet(t, c, b); got != "<none>" {
+		t.Errorf("aborted txn's write is visible: %s = %s", b, got)
 	}
 }

@@ -15,6 +15,10 @@ const (
 	opTxnFinish
 	opSagaStep
 	opSagaUndo
+	opTxnCommit
+	// opTxnBatch is a log entry holding several of the commands above
+	// (batch.go): the command count, then each command length-prefixed.
+	opTxnBatch
 )
 
 // wbuf appends a command's fields.
@@ -121,6 +125,27 @@ func encodePrepare(id uint64, coord int, start int64, ops []Op) []byte {
 	return b
 }
 
+// encodeCommit is the coordinator's commit: its own writes, applied at
+// once, and the decision record, in one command.
+func encodeCommit(id uint64, forget []uint64, ops []Op) []byte {
+	size := 16 + len(forget)*binary.MaxVarintLen64
+	for _, o := range ops {
+		size += len(o.Key) + len(o.Value) + 2*binary.MaxVarintLen64
+	}
+	b := make(wbuf, 0, size)
+	b.byte1(opTxnCommit)
+	b.uvarint(id)
+	b.uvarint(uint64(len(forget)))
+	for _, f := range forget {
+		b.uvarint(f)
+	}
+	b.uvarint(uint64(len(ops)))
+	for _, o := range ops {
+		b.op(o)
+	}
+	return b
+}
+
 func encodeDecide(id uint64, commit bool, forget []uint64) []byte {
 	b := make(wbuf, 0, 16+len(forget)*binary.MaxVarintLen64)
 	b.byte1(opTxnDecide)
@@ -141,21 +166,36 @@ func encodeFinish(id uint64, commit bool) []byte {
 	return b
 }
 
-func encodeSagaStep(id uint64, step int, o Op) []byte {
-	b := make(wbuf, 0, 32+len(o.Key)+len(o.Value))
+// Saga steps and compensations carry the keys of records their shard may
+// forget, as decisions carry the ids of decisions to forget.
+func encodeSagaStep(id uint64, step int, o Op, forget []sagaKey) []byte {
+	b := make(wbuf, 0, 32+len(o.Key)+len(o.Value)+len(forget)*2*binary.MaxVarintLen64)
 	b.byte1(opSagaStep)
 	b.uvarint(id)
 	b.uvarint(uint64(step))
 	b.op(o)
+	b.sagaKeys(forget)
 	return b
 }
 
-func encodeSagaUndo(id uint64, step int) []byte {
-	b := make(wbuf, 0, 24)
+// encodeSagaUndo's token identifies one compensation, however often its
+// command is retried.
+func encodeSagaUndo(id uint64, step int, token uint64, forget []sagaKey) []byte {
+	b := make(wbuf, 0, 40+len(forget)*2*binary.MaxVarintLen64)
 	b.byte1(opSagaUndo)
 	b.uvarint(id)
 	b.uvarint(uint64(step))
+	b.uvarint(token)
+	b.sagaKeys(forget)
 	return b
+}
+
+func (b *wbuf) sagaKeys(ks []sagaKey) {
+	b.uvarint(uint64(len(ks)))
+	for _, k := range ks {
+		b.uvarint(k.saga)
+		b.uvarint(uint64(k.step))
+	}
 }
 
 func boolByte(v bool) byte {

@@ -25,16 +25,24 @@ type txnState struct {
 	// coordinates: true for commit. The first decision written wins.
 	decisions map[uint64]bool
 	// sagaSteps records every saga step applied, failed or compensated
-	// here, so that replaying one is a no-op. sagaOrder keeps them oldest
-	// first, to forget the oldest past maxSagaRecords.
+	// here, so that replaying one is a no-op. Orchestrators drop the
+	// records of sagas that ended cleanly (sagaForgetLocked). sagaOrder
+	// keeps the rest oldest first, to drop the oldest past maxSagaRecords;
+	// an entry whose seq is not its record's any more is stale.
 	sagaSteps map[sagaKey]*sagaRecord
-	sagaOrder []sagaKey
+	sagaOrder []sagaSlot
+	sagaSeq   uint64
 }
 
 // maxSagaRecords bounds the saga records a shard keeps. A record is only
 // needed while its saga runs (to make a retried step or compensation a
 // no-op), which is far shorter than the time this many steps take.
 const maxSagaRecords = 1 << 17
+
+type sagaSlot struct {
+	key sagaKey
+	seq uint64
+}
 
 type lock struct {
 	holder lockHolder
@@ -55,12 +63,17 @@ type sagaKey struct {
 }
 
 type sagaRecord struct {
+	seq     uint64 // its place in sagaOrder, kept when a record replaces another
 	key     string
 	state   stepState
 	kind    opKind
 	delta   int64
 	prev    []byte // the value a set replaced, for its compensation
 	hadPrev bool
+	// undoBy is, once a compensation undid the step, that compensation's
+	// token: its replay answers as it did, another one finds nothing to
+	// undo.
+	undoBy uint64
 }
 
 type stepState byte
@@ -86,7 +99,8 @@ func (s *txnState) clone() txnState {
 		byTxn:     maps.Clone(s.byTxn),
 		decisions: maps.Clone(s.decisions),
 		sagaSteps: maps.Clone(s.sagaSteps),
-		sagaOrder: append([]sagaKey(nil), s.sagaOrder...),
+		sagaOrder: append([]sagaSlot(nil), s.sagaOrder...),
+		sagaSeq:   s.sagaSeq,
 	}
 }
 
@@ -97,6 +111,7 @@ const (
 	voteYes       vote = 1 + iota
 	voteConflict       // a key is locked by another transaction
 	voteCondition      // an Add would leave a negative or non-integer value
+	voteResolved       // the transaction was already decided to abort
 )
 
 type voteResp struct {
@@ -104,22 +119,57 @@ type voteResp struct {
 	holders []lockHolder // with voteConflict, who holds the locks
 }
 
-// applyTxn applies a transaction or saga command and returns its response,
-// which the leader's Apply future carries back to the caller.
+// applyTxn applies a transaction or saga command, or a batch of them, and
+// returns its response, which the leader's Apply future carries back to the
+// caller. A batch's response is a []any with one response per command, in
+// order; the batch applies under one hold of the lock, so no reader sees it
+// half applied.
 func (f *fsm) applyTxn(data []byte) any {
-	r := rbuf{b: data[1:]}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if data[0] != opTxnBatch {
+		return f.applyTxnLocked(data)
+	}
+	r := rbuf{b: data[1:]}
+	n := r.uvarint()
+	if r.bad || n > uint64(len(r.b)) {
+		return errBadCommand
+	}
+	resps := make([]any, n)
+	for i := range resps {
+		cmd := r.bytes()
+		if r.bad {
+			return errBadCommand
+		}
+		if len(cmd) == 0 || cmd[0] == opTxnBatch {
+			resps[i] = errBadCommand
+			continue
+		}
+		if keepsValues(cmd[0]) && !f.copyValues {
+			// What the state machine keeps aliases the command. Copying the
+			// command lets it keep that small buffer rather than the whole
+			// entry, which would otherwise live as long as any one value.
+			cmd = bytes.Clone(cmd)
+		}
+		resps[i] = f.applyTxnLocked(cmd)
+	}
+	return resps
+}
+
+// keepsValues reports the commands whose state aliases the command bytes.
+func keepsValues(op byte) bool {
+	return op == opTxnPrepare || op == opSagaStep || op == opTxnCommit
+}
+
+func (f *fsm) applyTxnLocked(data []byte) any {
+	r := rbuf{b: data[1:]}
 	var resp any
 	switch data[0] {
 	case opTxnPrepare:
 		resp = f.prepareLocked(&r)
 	case opTxnDecide:
 		id, commit := r.uvarint(), r.byte1() == 1
-		n := r.uvarint()
-		for range min(n, uint64(len(r.b))) {
-			delete(f.tx.decisions, r.uvarint())
-		}
+		f.forgetDecisionsLocked(&r)
 		if r.bad {
 			return errBadCommand
 		}
@@ -139,6 +189,8 @@ func (f *fsm) applyTxn(data []byte) any {
 		resp = f.sagaStepLocked(&r)
 	case opSagaUndo:
 		resp = f.sagaUndoLocked(&r)
+	case opTxnCommit:
+		resp = f.commitLocked(&r)
 	default:
 		return errBadCommand
 	}
@@ -210,6 +262,81 @@ func (f *fsm) prepareLocked(r *rbuf) any {
 	return voteResp{vote: voteYes}
 }
 
+func (f *fsm) forgetDecisionsLocked(r *rbuf) {
+	n := r.uvarint()
+	for range min(n, uint64(len(r.b))) {
+		delete(f.tx.decisions, r.uvarint())
+	}
+}
+
+// commitLocked is the coordinator's part of a transaction whose other
+// participants have all prepared: it writes the decision record and, in
+// the same step, applies the coordinator's own writes, which so never need
+// locks. It checks them as prepare would, and on a conflict or a failed
+// condition writes nothing: no decision record means abort. A decision
+// already there wins: a retried commit answers yes again without writing
+// twice, and one that a resolver beat to it answers voteResolved.
+func (f *fsm) commitLocked(r *rbuf) any {
+	id := r.uvarint()
+	f.forgetDecisionsLocked(r)
+	n := r.uvarint()
+	if r.bad || n > uint64(len(r.b)) {
+		r.bad = true
+		return nil
+	}
+	if d, ok := f.tx.decisions[id]; ok {
+		if d {
+			return voteResp{vote: voteYes}
+		}
+		return voteResp{vote: voteResolved}
+	}
+	keys := make([]string, 0, n)
+	locks := make([]lock, 0, n) // the writes, as intents that apply at once
+	var conflict []lockHolder
+	cond := false
+	for range n {
+		kind, key, value, delta := r.op()
+		if r.bad {
+			return nil
+		}
+		k := string(key)
+		if l := f.tx.locks[k]; l != nil {
+			conflict = append(conflict, l.holder)
+			continue
+		}
+		var w lock
+		switch kind {
+		case opSet:
+			w.value = f.keep(value)
+		case opDelete:
+			w.del = true
+		case opAdd:
+			v, had := f.data[k]
+			cur, ok := parseInt(v, had)
+			if !ok || cur+delta < 0 {
+				cond = true
+			}
+			w.value = formatInt(cur + delta)
+		}
+		keys, locks = append(keys, k), append(locks, w)
+	}
+	switch {
+	case conflict != nil:
+		return voteResp{vote: voteConflict, holders: conflict}
+	case cond:
+		return voteResp{vote: voteCondition}
+	}
+	for i, k := range keys {
+		if locks[i].del {
+			delete(f.data, k)
+		} else {
+			f.data[k] = locks[i].value
+		}
+	}
+	f.tx.decisions[id] = true
+	return voteResp{vote: voteYes}
+}
+
 // finishLocked applies (commit) or drops (abort) a transaction's intents and
 // releases its locks. Finishing a transaction that holds nothing here is a
 // no-op, so a retried or repeated finish is harmless.
@@ -232,13 +359,49 @@ func (f *fsm) finishLocked(id uint64, commit bool) {
 }
 
 func (f *fsm) recordSaga(k sagaKey, rec *sagaRecord) {
-	if _, ok := f.tx.sagaSteps[k]; !ok {
-		f.tx.sagaOrder = append(f.tx.sagaOrder, k)
+	f.tx.recordSaga(k, rec)
+}
+
+func (s *txnState) recordSaga(k sagaKey, rec *sagaRecord) {
+	if old, ok := s.sagaSteps[k]; ok {
+		rec.seq = old.seq
+	} else {
+		s.sagaSeq++
+		rec.seq = s.sagaSeq
+		s.sagaOrder = append(s.sagaOrder, sagaSlot{key: k, seq: rec.seq})
 	}
-	f.tx.sagaSteps[k] = rec
-	for len(f.tx.sagaSteps) > maxSagaRecords {
-		delete(f.tx.sagaSteps, f.tx.sagaOrder[0])
-		f.tx.sagaOrder = f.tx.sagaOrder[1:]
+	s.sagaSteps[k] = rec
+	for len(s.sagaSteps) > maxSagaRecords {
+		if old := s.sagaOrder[0]; s.live(old) {
+			delete(s.sagaSteps, old.key)
+		}
+		s.sagaOrder = s.sagaOrder[1:]
+	}
+}
+
+func (s *txnState) live(o sagaSlot) bool {
+	rec, ok := s.sagaSteps[o.key]
+	return ok && rec.seq == o.seq
+}
+
+// sagaForgetLocked drops the records of steps whose sagas ended without a
+// doubt: every command of theirs returned, so no copy of one is left to
+// apply (a retried copy applies before the retry that succeeded, or never).
+func (f *fsm) sagaForgetLocked(r *rbuf) {
+	n := r.uvarint()
+	for range min(n, uint64(len(r.b))) {
+		k := sagaKey{saga: r.uvarint(), step: int(r.uvarint())}
+		delete(f.tx.sagaSteps, k)
+	}
+	// Stale slots go once they outnumber the live ones.
+	if o := f.tx.sagaOrder; len(o) > 1024 && len(o) > 2*len(f.tx.sagaSteps) {
+		live := make([]sagaSlot, 0, 2*len(f.tx.sagaSteps))
+		for _, sl := range o {
+			if f.tx.live(sl) {
+				live = append(live, sl)
+			}
+		}
+		f.tx.sagaOrder = live
 	}
 }
 
@@ -247,6 +410,7 @@ func (f *fsm) recordSaga(k sagaKey, rec *sagaRecord) {
 func (f *fsm) sagaStepLocked(r *rbuf) any {
 	k := sagaKey{saga: r.uvarint(), step: int(r.uvarint())}
 	kind, key, value, delta := r.op()
+	f.sagaForgetLocked(r)
 	if r.bad {
 		return nil
 	}
@@ -285,17 +449,26 @@ func (f *fsm) sagaStepLocked(r *rbuf) any {
 
 // sagaUndoLocked compensates a step once. Compensating a step that never
 // arrived records it as undone, so that a late arrival is a no-op. It
-// answers voteYes when it undid a change, voteCondition when there was
-// nothing to undo, and voteConflict while a transaction locks the key: a
-// compensation waits for the lock rather than clobber the intent's base.
+// answers voteYes when it undid a change (or is a replay of the command
+// that did), voteCondition when there was nothing to undo, and
+// voteConflict while a transaction locks the key: a compensation waits for
+// the lock rather than clobber the intent's base.
 func (f *fsm) sagaUndoLocked(r *rbuf) any {
 	k := sagaKey{saga: r.uvarint(), step: int(r.uvarint())}
+	token := r.uvarint()
+	f.sagaForgetLocked(r)
 	if r.bad {
 		return nil
 	}
 	rec, ok := f.tx.sagaSteps[k]
-	if !ok || rec.state != stepApplied {
+	if ok && rec.state == stepUndone && rec.undoBy == token {
+		return voteResp{vote: voteYes}
+	}
+	if !ok {
 		f.recordSaga(k, &sagaRecord{state: stepUndone})
+		return voteResp{vote: voteCondition}
+	}
+	if rec.state != stepApplied {
 		return voteResp{vote: voteCondition}
 	}
 	if l := f.tx.locks[rec.key]; l != nil {
@@ -314,7 +487,7 @@ func (f *fsm) sagaUndoLocked(r *rbuf) any {
 			delete(f.data, rec.key)
 		}
 	}
-	f.recordSaga(k, &sagaRecord{state: stepUndone})
+	f.recordSaga(k, &sagaRecord{state: stepUndone, undoBy: token})
 	return voteResp{vote: voteYes}
 }
 
@@ -342,11 +515,11 @@ func (s *txnState) write(bw *bufio.Writer) {
 		_ = bw.WriteByte(boolByte(d))
 	}
 	uv(uint64(len(s.sagaSteps)))
-	for _, k := range s.sagaOrder {
-		rec, ok := s.sagaSteps[k]
-		if !ok {
+	for _, sl := range s.sagaOrder {
+		if !s.live(sl) {
 			continue
 		}
+		k, rec := sl.key, s.sagaSteps[sl.key]
 		uv(k.saga)
 		uv(uint64(k.step))
 		bs([]byte(rec.key))
@@ -355,10 +528,11 @@ func (s *txnState) write(bw *bufio.Writer) {
 		sv(rec.delta)
 		_ = bw.WriteByte(boolByte(rec.hadPrev))
 		bs(rec.prev)
+		uv(rec.undoBy)
 	}
 }
 
-func readTxnState(r *bufio.Reader) (txnState, error) {
+func readTxnState(r *bufio.Reader, version byte) (txnState, error) {
 	s := newTxnState()
 	var err error
 	uv := func() uint64 {
@@ -419,8 +593,10 @@ func readTxnState(r *bufio.Reader) (txnState, error) {
 		if !rec.hadPrev {
 			rec.prev = nil
 		}
-		s.sagaSteps[k] = rec
-		s.sagaOrder = append(s.sagaOrder, k)
+		if version >= 3 {
+			rec.undoBy = uv()
+		}
+		s.recordSaga(k, rec)
 	}
 	if err != nil {
 		return txnState{}, fmt.Errorf("%w: %w", errBadSnapshot, err)

@@ -18,9 +18,9 @@ type txnSuite struct{}
 // The txn suite's ops, in the order of Ops.
 const (
 	opTxn2PC        = iota // a transfer by two-phase commit, end to end
-	opTxnPrepare           // its prepare phase: locks and intents on every participant
-	opTxnDecide            // its decision record on the coordinator shard
-	opTxnCommit            // its commit phase on every participant
+	opTxnPrepare           // its prepare phase: locks and intents on every participant but the coordinator
+	opTxnDecide            // its decision record, with the coordinator's own writes
+	opTxnCommit            // its commit phase on the other participants
 	opTxnSaga              // a transfer by Saga: the steps in order
 	opTxnCompensate        // undoing a failed saga's completed steps, in reverse
 )

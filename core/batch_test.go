@@ -1,0 +1,149 @@
+package core
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/hashicorp/raft"
+)
+
+// While the batcher's slots are taken, commands gather into one entry, and
+// each caller gets its own command's response, or the entry's error.
+func TestBatcherCombinesWaitingCommands(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail=%v", fail), func(t *testing.T) {
+			var b batcher
+			release := make(chan struct{})
+			var mu sync.Mutex
+			var entries [][]byte
+			send := func(entry []byte) (any, error) {
+				mu.Lock()
+				entries = append(entries, entry)
+				mu.Unlock()
+				<-release
+				if fail {
+					return nil, raft.ErrNotLeader
+				}
+				if entry[0] != opTxnBatch {
+					return "resp " + string(entry), nil
+				}
+				r := rbuf{b: entry[1:]}
+				resps := make([]any, r.uvarint())
+				for i := range resps {
+					resps[i] = "resp " + string(r.bytes())
+				}
+				return resps, nil
+			}
+			const n = batchInFlight + 5
+			resps := make([]any, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				if i == batchInFlight {
+					waitFor(t, "the first commands to take every slot", func() bool {
+						mu.Lock()
+						defer mu.Unlock()
+						return len(entries) == batchInFlight
+					})
+				}
+				wg.Go(func() { resps[i], errs[i] = b.do(fmt.Appendf(nil, "%c%d", opSagaStep, i), send) })
+			}
+			waitFor(t, "the rest to queue", func() bool {
+				b.mu.Lock()
+				defer b.mu.Unlock()
+				return len(b.queue) == 1 && len(b.queue[0].cmds) == n-batchInFlight
+			})
+			close(release)
+			wg.Wait()
+			if len(entries) != batchInFlight+1 || entries[batchInFlight][0] != opTxnBatch {
+				t.Fatalf("sent %d entries, want %d alone and then one batch", len(entries), batchInFlight)
+			}
+			for i := range n {
+				want := fmt.Sprintf("resp %c%d", opSagaStep, i)
+				switch {
+				case fail && !errors.Is(errs[i], raft.ErrNotLeader):
+					t.Errorf("command %d: err = %v, want the entry's error", i, errs[i])
+				case !fail && (errs[i] != nil || resps[i] != want):
+					t.Errorf("command %d: %v, %v; want %q", i, resps[i], errs[i], want)
+				}
+			}
+			if b.inFlight != 0 || len(b.queue) != 0 {
+				t.Errorf("batcher left with %d in flight and %d queued", b.inFlight, len(b.queue))
+			}
+		})
+	}
+}
+
+// The state machine applies a batch's commands in order, answers each on
+// its own (a malformed one with an error, without harming the rest), and a
+// snapshot taken after it holds all their state.
+func TestFSMAppliesBatch(t *testing.T) {
+	value := []byte("v")
+	cmds := [][]byte{
+		encodePrepare(1, 0, 42, []Op{Set("a", value), Set("b", value)}),
+		encodePrepare(2, 0, 42, []Op{Set("b", value)}), // b is locked by 1
+		{opTxnFinish, 0xff}, // malformed
+		encodeDecide(1, true, nil),
+		encodeFinish(1, true),
+		encodePrepare(3, 0, 42, []Op{Add("n", 5)}),
+		encodeSagaStep(9, 0, Add("s", 3), nil),
+		encodeSagaStep(9, 0, Add("s", 3), nil),           // a replay
+		encodeBatch([][]byte{encodeFinish(3, true)}, 16), // no nesting
+	}
+	size := 0
+	for _, c := range cmds {
+		size += len(c) + 8
+	}
+	src := newFSM()
+	out := src.ApplyBatch([]*raft.Log{{Index: 1, Type: raft.LogCommand, Data: encodeBatch(cmds, size)}})
+	resps, ok := out[0].([]any)
+	if !ok || len(resps) != len(cmds) {
+		t.Fatalf("response %#v, want one per command", out[0])
+	}
+	want := []any{
+		voteResp{vote: voteYes},
+		voteResp{vote: voteConflict, holders: []lockHolder{{txn: 1, coord: 0, start: 42}}},
+		errBadCommand,
+		true,
+		nil,
+		voteResp{vote: voteYes},
+		voteResp{vote: voteYes},
+		voteResp{vote: voteYes},
+		errBadCommand,
+	}
+	for i := range want {
+		if fmt.Sprint(resps[i]) != fmt.Sprint(want[i]) {
+			t.Errorf("command %d: response %v, want %v", i, resps[i], want[i])
+		}
+	}
+
+	snap, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	dst := newFSM()
+	if err := dst.Restore(nopCloser{&sink.Buffer}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*fsm{src, dst} {
+		if !bytes.Equal(f.data["a"], value) || !bytes.Equal(f.data["b"], value) || string(f.data["s"]) != "3" {
+			t.Errorf("data %q: want a and b committed and s = 3", f.data)
+		}
+		if l := f.tx.locks["n"]; len(f.tx.locks) != 1 || l == nil || string(l.value) != "5" {
+			t.Errorf("locks %v: want txn 3's on n only", f.tx.locks)
+		}
+		if d, ok := f.tx.decisions[1]; !ok || !d {
+			t.Error("txn 1's decision is missing")
+		}
+		if r := f.tx.sagaSteps[sagaKey{9, 0}]; r == nil || r.state != stepApplied {
+			t.Errorf("saga record %+v, want step applied", r)
+		}
+	}
+}
