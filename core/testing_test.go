@@ -24,9 +24,11 @@ func TestMain(m *testing.M) {
 }
 
 // waitTimeout bounds every wait in the tests. It is generous because the
-// race detector on a two-core machine slows raft a lot; a healthy run waits
-// milliseconds.
-const waitTimeout = 10 * time.Second
+// race detector on a two-core machine, shared with the other packages'
+// tests, slows raft a lot (a 20-node cluster has taken over 10s to start
+// there); a healthy run waits milliseconds, and the bound only catches a
+// hang.
+const waitTimeout = 30 * time.Second
 
 // logWriter sends raft's log lines to t.Log, so they show only when a test
 // fails. It goes quiet when the test ends, because testing panics on a Log
