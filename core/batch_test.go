@@ -120,18 +120,7 @@ func TestFSMAppliesBatch(t *testing.T) {
 		}
 	}
 
-	snap, err := src.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sink memSink
-	if err := snap.Persist(&sink); err != nil {
-		t.Fatal(err)
-	}
-	dst := newFSM()
-	if err := dst.Restore(nopCloser{&sink.Buffer}); err != nil {
-		t.Fatal(err)
-	}
+	dst := snapshotCopy(t, src)
 	for _, f := range []*fsm{src, dst} {
 		if !bytes.Equal(f.data["a"], value) || !bytes.Equal(f.data["b"], value) || string(f.data["s"]) != "3" {
 			t.Errorf("data %q: want a and b committed and s = 3", f.data)

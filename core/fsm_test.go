@@ -141,6 +141,24 @@ func keysOf(m map[string][]byte) []string {
 	return ks
 }
 
+// snapshotCopy is a new state machine restored from a snapshot of src.
+func snapshotCopy(t *testing.T, src *fsm) *fsm {
+	t.Helper()
+	snap, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	dst := newFSM()
+	if err := dst.Restore(nopCloser{&sink.Buffer}); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
 type memSink struct {
 	bytes.Buffer
 	closed bool

@@ -168,18 +168,7 @@ func TestSagaOrderCompacts(t *testing.T) {
 	if len(f.tx.sagaSteps) != 11 || len(f.tx.sagaOrder) > 2*n/3 {
 		t.Fatalf("%d records in %d slots, want 11 records and the stale slots gone", len(f.tx.sagaSteps), len(f.tx.sagaOrder))
 	}
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sink memSink
-	if err := snap.Persist(&sink); err != nil {
-		t.Fatal(err)
-	}
-	dst := newFSM()
-	if err := dst.Restore(nopCloser{&sink.Buffer}); err != nil {
-		t.Fatal(err)
-	}
+	dst := snapshotCopy(t, f)
 	var got []uint64
 	for _, sl := range dst.tx.sagaOrder {
 		got = append(got, sl.key.saga)
@@ -203,18 +192,7 @@ func TestSagaUndoReplayReportsUndone(t *testing.T) {
 	if v := undo(f, 11); v != voteYes {
 		t.Fatalf("compensation = %v, want yes", v)
 	}
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sink memSink
-	if err := snap.Persist(&sink); err != nil {
-		t.Fatal(err)
-	}
-	restored := newFSM()
-	if err := restored.Restore(nopCloser{&sink.Buffer}); err != nil {
-		t.Fatal(err)
-	}
+	restored := snapshotCopy(t, f)
 	for name, f := range map[string]*fsm{"live": f, "restored": restored} {
 		if v := undo(f, 11); v != voteYes {
 			t.Errorf("%s: replayed compensation = %v, want yes", name, v)

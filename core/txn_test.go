@@ -190,18 +190,7 @@ func TestTxnStateSurvivesSnapshot(t *testing.T) {
 	src.tx.byTxn[7] = []string{"k"}
 	src.tx.decisions[9] = true
 	src.recordSaga(sagaKey{saga: 3, step: 1}, &sagaRecord{key: "s", state: stepApplied, kind: opAdd, delta: -4})
-	snap, err := src.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sink memSink
-	if err := snap.Persist(&sink); err != nil {
-		t.Fatal(err)
-	}
-	dst := newFSM()
-	if err := dst.Restore(nopCloser{&sink.Buffer}); err != nil {
-		t.Fatal(err)
-	}
+	dst := snapshotCopy(t, src)
 	l := dst.tx.locks["k"]
 	if l == nil || l.holder != (lockHolder{txn: 7, coord: 1, start: 42}) || !bytes.Equal(l.value, []byte("v")) || len(dst.tx.byTxn[7]) != 1 {
 		t.Errorf("lock not restored: %+v", l)

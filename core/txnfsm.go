@@ -219,44 +219,14 @@ func (f *fsm) prepareLocked(r *rbuf) any {
 	if _, ok := f.tx.byTxn[h.txn]; ok {
 		return voteResp{vote: voteYes}
 	}
-	keys := make([]string, 0, n)
-	locks := make([]*lock, 0, n)
-	var conflict []lockHolder
-	cond := false
-	for range n {
-		kind, key, value, delta := r.op()
-		if r.bad {
-			return nil
-		}
-		k := string(key)
-		if l := f.tx.locks[k]; l != nil {
-			conflict = append(conflict, l.holder)
-			continue
-		}
-		l := &lock{holder: h}
-		switch kind {
-		case opSet:
-			l.value = f.keep(value)
-		case opDelete:
-			l.del = true
-		case opAdd:
-			v, had := f.data[k]
-			cur, ok := parseInt(v, had)
-			if !ok || cur+delta < 0 {
-				cond = true
-			}
-			l.value = formatInt(cur + delta)
-		}
-		keys, locks = append(keys, k), append(locks, l)
-	}
-	switch {
-	case conflict != nil:
-		return voteResp{vote: voteConflict, holders: conflict}
-	case cond:
-		return voteResp{vote: voteCondition}
+	keys, locks, vote, ok := f.stageLocked(r, n)
+	if !ok {
+		return vote
 	}
 	for i, k := range keys {
-		f.tx.locks[k] = locks[i]
+		l := locks[i]
+		l.holder = h
+		f.tx.locks[k] = &l
 	}
 	f.tx.byTxn[h.txn] = keys
 	return voteResp{vote: voteYes}
@@ -267,6 +237,50 @@ func (f *fsm) forgetDecisionsLocked(r *rbuf) {
 	for range min(n, uint64(len(r.b))) {
 		delete(f.tx.decisions, r.uvarint())
 	}
+}
+
+// stageLocked reads a command's n ops and works out each key's write, as
+// prepare locks it and the coordinator's commit applies it. ok is false
+// when nothing may be written: a key is locked by another transaction
+// (vote says which), an Add would overdraw, or the command is malformed
+// (vote is nil and r.bad is set).
+func (f *fsm) stageLocked(r *rbuf, n uint64) (keys []string, writes []lock, vote any, ok bool) {
+	keys, writes = make([]string, 0, n), make([]lock, 0, n)
+	var conflict []lockHolder
+	cond := false
+	for range n {
+		kind, key, value, delta := r.op()
+		if r.bad {
+			return nil, nil, nil, false
+		}
+		k := string(key)
+		if l := f.tx.locks[k]; l != nil {
+			conflict = append(conflict, l.holder)
+			continue
+		}
+		var w lock
+		switch kind {
+		case opSet:
+			w.value = f.keep(value)
+		case opDelete:
+			w.del = true
+		case opAdd:
+			v, had := f.data[k]
+			cur, ok := parseInt(v, had)
+			if !ok || cur+delta < 0 {
+				cond = true
+			}
+			w.value = formatInt(cur + delta)
+		}
+		keys, writes = append(keys, k), append(writes, w)
+	}
+	switch {
+	case conflict != nil:
+		return nil, nil, voteResp{vote: voteConflict, holders: conflict}, false
+	case cond:
+		return nil, nil, voteResp{vote: voteCondition}, false
+	}
+	return keys, writes, nil, true
 }
 
 // commitLocked is the coordinator's part of a transaction whose other
@@ -290,47 +304,15 @@ func (f *fsm) commitLocked(r *rbuf) any {
 		}
 		return voteResp{vote: voteResolved}
 	}
-	keys := make([]string, 0, n)
-	locks := make([]lock, 0, n) // the writes, as intents that apply at once
-	var conflict []lockHolder
-	cond := false
-	for range n {
-		kind, key, value, delta := r.op()
-		if r.bad {
-			return nil
-		}
-		k := string(key)
-		if l := f.tx.locks[k]; l != nil {
-			conflict = append(conflict, l.holder)
-			continue
-		}
-		var w lock
-		switch kind {
-		case opSet:
-			w.value = f.keep(value)
-		case opDelete:
-			w.del = true
-		case opAdd:
-			v, had := f.data[k]
-			cur, ok := parseInt(v, had)
-			if !ok || cur+delta < 0 {
-				cond = true
-			}
-			w.value = formatInt(cur + delta)
-		}
-		keys, locks = append(keys, k), append(locks, w)
-	}
-	switch {
-	case conflict != nil:
-		return voteResp{vote: voteConflict, holders: conflict}
-	case cond:
-		return voteResp{vote: voteCondition}
+	keys, writes, vote, ok := f.stageLocked(r, n)
+	if !ok {
+		return vote
 	}
 	for i, k := range keys {
-		if locks[i].del {
+		if writes[i].del {
 			delete(f.data, k)
 		} else {
-			f.data[k] = locks[i].value
+			f.data[k] = writes[i].value
 		}
 	}
 	f.tx.decisions[id] = true
