@@ -3,9 +3,11 @@ package core
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // BenchmarkPutLarge is BenchmarkPut with the seed's 1 MiB values, sized as
@@ -32,4 +34,38 @@ func BenchmarkPutLarge(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkPutNetDelay is Put on 1 shard of 3 nodes with 5 ms one-way delay
+// on every link, from 1, 8 and 32 clients. Its p50 should be one round
+// trip to a quorum, 10 ms and a little.
+func BenchmarkPutNetDelay(b *testing.B) {
+	const oneWay = 5 * time.Millisecond
+	for _, clients := range []int{1, 8, 32} {
+		b.Run("clients="+strconv.Itoa(clients), func(b *testing.B) {
+			c := newTestCluster(b, 3, oneShard, func(cfg *Config) { cfg.LogOutput = nil })
+			if err := c.SetAllLinks(Link{Delay: oneWay}); err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			// Long enough for heartbeats to measure the links and for
+			// replication to settle into its steady state.
+			for i := range 100 {
+				if err := c.Put(ctx, "warm-"+strconv.Itoa(i%8), []byte("v")); err != nil {
+					b.Fatal(err)
+				}
+			}
+			value := bytes.Repeat([]byte{'x'}, benchValueSize)
+			lat := make([]time.Duration, b.N)
+			runClients(b, clients, func(i uint64) error {
+				start := time.Now()
+				err := c.Put(ctx, "key-"+strconv.FormatUint(i%benchKeys, 10), value)
+				lat[i] = time.Since(start)
+				return err
+			})
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2])/float64(time.Millisecond), "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100])/float64(time.Millisecond), "p99-ms")
+		})
+	}
 }
