@@ -104,12 +104,11 @@ type voteResp struct {
 	holders []lockHolder // with voteConflict, who holds the locks
 }
 
-// applyTxn applies a transaction or saga command and returns its response,
-// which the leader's Apply future carries back to the caller.
-func (f *fsm) applyTxn(data []byte) any {
+// applyTxnLocked applies a transaction or saga command and returns its
+// response, which the leader's Apply future carries back to the caller.
+// f.mu must be held.
+func (f *fsm) applyTxnLocked(data []byte) any {
 	r := rbuf{b: data[1:]}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	var resp any
 	switch data[0] {
 	case opTxnPrepare:
