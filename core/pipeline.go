@@ -17,9 +17,10 @@ const (
 	// more CPU per write and saves nothing noticeable.
 	pipelineMinRTT = time.Millisecond
 	// rttWindow is how long a heartbeat's round trip counts towards a
-	// link's estimate: long enough to hold dozens of heartbeats, short
-	// enough to follow a delay set on the link within a second.
-	rttWindow = 500 * time.Millisecond
+	// link's estimate: long enough to hold a dozen heartbeats even over a
+	// slow link, short enough to follow a delay set on the link within
+	// half a second.
+	rttWindow = 250 * time.Millisecond
 )
 
 // pipelinedTransport is raft's NetworkTransport, with pipelined replication
@@ -47,7 +48,9 @@ const (
 //
 // raft asks for a pipeline after every successful synchronous append; the
 // transport refuses one, with raft.ErrPipelineReplicationNotSupported, until
-// heartbeats show the peer's round trip to be at least pipelineMinRTT.
+// heartbeats show the peer's round trip to be at least pipelineMinRTT. A
+// pipeline closes itself once the round trip falls below half that, and raft
+// goes back to synchronous appends.
 //
 // Every other method is the NetworkTransport's own, so raft still finds
 // its optional interfaces (Close, RequestPreVote).
@@ -57,7 +60,8 @@ type pipelinedTransport struct {
 	mu   sync.Mutex
 	rtts map[raft.ServerAddress]*minRTT
 
-	pipelines atomic.Int64 // pipelines opened, for tests
+	// For tests: pipelines opened, and those whose relay still runs.
+	pipelines, relaying atomic.Int64
 }
 
 func newPipelinedTransport(t *raft.NetworkTransport) *pipelinedTransport {
@@ -104,10 +108,12 @@ func (t *pipelinedTransport) AppendEntriesPipeline(id raft.ServerID, target raft
 		return nil, err
 	}
 	t.pipelines.Add(1)
-	return newRelayPipeline(p), nil
+	t.relaying.Add(1)
+	linkFast := func() bool { return t.rtt(target) < pipelineMinRTT/2 }
+	return newRelayPipeline(p, linkFast, func() { t.relaying.Add(-1) }), nil
 }
 
-// rtt is the estimated round trip to target, 0 before any heartbeat.
+// rtt is the estimated round trip to target, 0 while unknown.
 func (t *pipelinedTransport) rtt(target raft.ServerAddress) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -120,7 +126,9 @@ func (t *pipelinedTransport) rtt(target raft.ServerAddress) time.Duration {
 // minRTT estimates a link's round trip as the fastest sample of the current
 // and the previous rttWindow. A busy CPU only ever adds to a round trip, so
 // the fastest is the link's own; windows let the estimate rise when the
-// link slows down.
+// link slows down. Until a window has passed the estimate is 0, unknown:
+// a link's first heartbeat includes the dial, and a starting cluster is
+// busy.
 type minRTT struct {
 	start     time.Time     // when the current window began
 	cur, prev time.Duration // fastest sample of each window, 0 for none
@@ -135,20 +143,20 @@ func (m *minRTT) add(now time.Time, d time.Duration) {
 }
 
 func (m *minRTT) estimate() time.Duration {
-	if m.prev == 0 {
-		return m.cur
-	}
 	return min(m.prev, m.cur)
 }
 
 // relayPipeline relays a pipeline's responses to raft through a goroutine
-// of its own, which closes the pipeline at the first failed response.
+// of its own, which closes the pipeline at the first failed response, or
+// when linkFast says pipelining no longer pays.
 //
 // Concurrency: raft calls AppendEntries from its sender goroutine, reads
 // Consumer from its decoder goroutine, and calls Close from the sender once
 // the decoder has stopped; Close may also run while a relay is under way.
 type relayPipeline struct {
 	raft.AppendPipeline // the real pipeline: AppendEntries goes straight to it
+	linkFast            func() bool
+	onExit              func() // called when the relay goroutine returns
 
 	out     chan raft.AppendFuture
 	closing chan struct{} // closed by Close
@@ -156,9 +164,11 @@ type relayPipeline struct {
 	done    chan struct{} // closed when the relay goroutine has returned
 }
 
-func newRelayPipeline(p raft.AppendPipeline) *relayPipeline {
+func newRelayPipeline(p raft.AppendPipeline, linkFast func() bool, onExit func()) *relayPipeline {
 	r := &relayPipeline{
 		AppendPipeline: p,
+		linkFast:       linkFast,
+		onExit:         onExit,
 		// Unbuffered like the real pipeline's own: the relay holds at most
 		// one response, so one more request may be in flight than the
 		// transport's MaxRPCsInFlight says.
@@ -172,6 +182,7 @@ func newRelayPipeline(p raft.AppendPipeline) *relayPipeline {
 
 func (r *relayPipeline) relay() {
 	defer close(r.done)
+	defer r.onExit()
 	in := r.AppendPipeline.Consumer()
 	for {
 		var f raft.AppendFuture
@@ -183,9 +194,12 @@ func (r *relayPipeline) relay() {
 		// The real pipeline answers a future before handing it over, so
 		// Error does not wait. Response is valid only without an error.
 		failed := f.Error() != nil || !f.Response().Success
-		if failed {
-			// raft stops reading responses at this one; no request sent
-			// after it may wait for a reader.
+		last := failed || r.linkFast()
+		if last {
+			// raft stops reading responses at a failed one; no request
+			// sent after it may wait for a reader. After a good one raft
+			// reads on, but the next send fails and raft falls back to
+			// synchronous appends from the last acknowledged entry.
 			_ = r.AppendPipeline.Close()
 		}
 		select {
@@ -193,7 +207,7 @@ func (r *relayPipeline) relay() {
 		case <-r.closing:
 			return
 		}
-		if failed {
+		if last {
 			return
 		}
 	}

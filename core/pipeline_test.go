@@ -145,11 +145,12 @@ func TestMinRTTFollowsTheLinkNotTheNoise(t *testing.T) {
 		want    time.Duration
 	}{
 		{"none", nil, 0},
-		{"one", []sample{{0, 3 * ms}}, 3 * ms},
-		{"spikes do not count", []sample{{0, 10 * ms}, {5 * ms, 40 * ms}, {10 * ms, 11 * ms}}, 10 * ms},
+		{"unknown within the first window", []sample{{0, 3 * ms}, {ms, 3 * ms}}, 0},
+		{"known after a window", []sample{{0, 3 * ms}, {rttWindow, 4 * ms}}, 3 * ms},
+		{"spikes do not count", []sample{{0, 10 * ms}, {5 * ms, 40 * ms}, {rttWindow, 11 * ms}}, 10 * ms},
 		{"a slower link shows within two windows", []sample{{0, ms / 10}, {rttWindow, 10 * ms}, {2 * rttWindow, 10 * ms}}, 10 * ms},
 		{"the previous window still counts", []sample{{0, ms / 10}, {rttWindow, 10 * ms}}, ms / 10},
-		{"a faster link shows at once", []sample{{0, 10 * ms}, {ms, ms / 10}}, ms / 10},
+		{"a faster link shows at once", []sample{{0, 10 * ms}, {rttWindow, 10 * ms}, {rttWindow + ms, ms / 10}}, ms / 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,5 +162,45 @@ func TestMinRTTFollowsTheLinkNotTheNoise(t *testing.T) {
 				t.Errorf("estimate = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestPipelineEndsWhenTheLinkSpeedsUp slows the links until replication is
+// pipelined, then lifts the delay: the pipelines must close themselves, and
+// no write may be lost on the way back to synchronous appends.
+func TestPipelineEndsWhenTheLinkSpeedsUp(t *testing.T) {
+	c := newTestCluster(t, 3, oneShard)
+	ctx := testContext(t)
+	relaying := func() (n int64) {
+		for _, st := range c.shards[0].seats() {
+			n += st.replica().trans.relaying.Load()
+		}
+		return n
+	}
+	i := 0
+	put := func() {
+		key := "k" + strconv.Itoa(i)
+		i++
+		if err := c.Put(ctx, key, []byte(key)); err != nil {
+			t.Fatalf("Put %s: %v", key, err)
+		}
+	}
+	if err := c.SetAllLinks(Link{Delay: pipelineMinRTT}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "pipelined replication", func() bool { put(); return relaying() > 0 })
+	if err := c.SetAllLinks(Link{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "pipelines to close", func() bool { put(); return relaying() == 0 })
+	put()
+	waitCaughtUp(t, c, 0)
+	for j := range i {
+		key := "k" + strconv.Itoa(j)
+		for _, node := range shardNodes(c, 0) {
+			if got, ok, _ := c.LocalGet(node, key); !ok || string(got) != key {
+				t.Fatalf("acknowledged %s on %s: got %q, %v", key, node, got, ok)
+			}
+		}
 	}
 }
