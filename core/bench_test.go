@@ -69,3 +69,21 @@ func BenchmarkPutNetDelay(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPutSeed is Put on the seed profile's cluster, 20 nodes and 20
+// shards, from 20 clients writing 1 KiB values over 1024 keys.
+func BenchmarkPutSeed(b *testing.B) {
+	c := newTestCluster(b, 20, func(cfg *Config) {
+		cfg.Shards = 20
+		cfg.LogOutput = nil
+	})
+	value := bytes.Repeat([]byte{'x'}, 1024)
+	keys := make([]string, benchKeys)
+	for i := range keys {
+		keys[i] = "key-" + strconv.Itoa(i)
+	}
+	ctx := context.Background()
+	runClients(b, 20, func(i uint64) error {
+		return c.Put(ctx, keys[i%benchKeys], value)
+	})
+}
