@@ -87,3 +87,37 @@ func BenchmarkPutSeed(b *testing.B) {
 		return c.Put(ctx, keys[i%benchKeys], value)
 	})
 }
+
+// BenchmarkKillLeaderElection kills the leader of a 3-node shard b.N times
+// under the default 50 ms Raft timeouts and reports how long the shard was
+// without a leader, as the observers record it (Election.Took). Run it with
+// -benchtime=100x or more for a meaningful p99.
+func BenchmarkKillLeaderElection(b *testing.B) {
+	c := newTestCluster(b, 3, oneShard, func(cfg *Config) { cfg.LogOutput = nil })
+	ctx := context.Background()
+	var took []time.Duration
+	for b.Loop() {
+		_, since := c.Elections(0)
+		if _, err := c.KillLeader(ctx, 0); err != nil {
+			b.Fatal(err)
+		}
+		events, _ := c.Elections(since)
+		for _, e := range events {
+			if e.Took > 0 {
+				took = append(took, e.Took)
+			}
+		}
+		// Let the restarted replica catch up, as between the suite's kills.
+		if err := c.Put(ctx, "k", []byte("v")); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if len(took) == 0 {
+		b.Fatal("no election recorded")
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2])/float64(time.Millisecond), "p50-ms")
+	b.ReportMetric(float64(took[len(took)*99/100])/float64(time.Millisecond), "p99-ms")
+	b.ReportMetric(float64(took[len(took)-1])/float64(time.Millisecond), "max-ms")
+	b.ReportMetric(float64(len(took)), "elections")
+}
