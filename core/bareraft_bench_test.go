@@ -105,7 +105,7 @@ func newBareGroup(b *testing.B, n int) (*bareGroup, *raft.Raft) {
 	}
 	for i, trans := range g.transs {
 		store := raft.NewInmemStore()
-		r, err := raft.NewRaft(raftConfig(cfg, string(servers[i].ID), logger), nopFSM{}, store, store, raft.NewInmemSnapshotStore(), trans)
+		r, err := raft.NewRaft(raftConfig(cfg, string(servers[i].ID), logger), nopFSM{}, store, store, raft.NewInmemSnapshotStore(), newPipelinedTransport(trans))
 		if err != nil {
 			b.Fatal(err)
 		}

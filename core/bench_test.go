@@ -3,9 +3,11 @@ package core
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // BenchmarkPutLarge is BenchmarkPut with the seed's 1 MiB values, sized as
@@ -32,4 +34,90 @@ func BenchmarkPutLarge(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkPutNetDelay is Put on 1 shard of 3 nodes with 5 ms one-way delay
+// on every link, from 1, 8 and 32 clients. Its p50 should be one round
+// trip to a quorum, 10 ms and a little.
+func BenchmarkPutNetDelay(b *testing.B) {
+	const oneWay = 5 * time.Millisecond
+	for _, clients := range []int{1, 8, 32} {
+		b.Run("clients="+strconv.Itoa(clients), func(b *testing.B) {
+			c := newTestCluster(b, 3, oneShard, func(cfg *Config) { cfg.LogOutput = nil })
+			if err := c.SetAllLinks(Link{Delay: oneWay}); err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			// Long enough for heartbeats to measure the links and for
+			// replication to settle into its steady state.
+			for i := range 100 {
+				if err := c.Put(ctx, "warm-"+strconv.Itoa(i%8), []byte("v")); err != nil {
+					b.Fatal(err)
+				}
+			}
+			value := bytes.Repeat([]byte{'x'}, benchValueSize)
+			lat := make([]time.Duration, b.N)
+			runClients(b, clients, func(i uint64) error {
+				start := time.Now()
+				err := c.Put(ctx, "key-"+strconv.FormatUint(i%benchKeys, 10), value)
+				lat[i] = time.Since(start)
+				return err
+			})
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2])/float64(time.Millisecond), "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100])/float64(time.Millisecond), "p99-ms")
+		})
+	}
+}
+
+// BenchmarkPutSeed is Put on the seed profile's cluster, 20 nodes and 20
+// shards, from 20 clients writing 1 KiB values over 1024 keys.
+func BenchmarkPutSeed(b *testing.B) {
+	c := newTestCluster(b, 20, func(cfg *Config) {
+		cfg.Shards = 20
+		cfg.LogOutput = nil
+	})
+	value := bytes.Repeat([]byte{'x'}, 1024)
+	keys := make([]string, benchKeys)
+	for i := range keys {
+		keys[i] = "key-" + strconv.Itoa(i)
+	}
+	ctx := context.Background()
+	runClients(b, 20, func(i uint64) error {
+		return c.Put(ctx, keys[i%benchKeys], value)
+	})
+}
+
+// BenchmarkKillLeaderElection kills the leader of a 3-node shard b.N times
+// under the default 50 ms Raft timeouts and reports how long the shard was
+// without a leader, as the observers record it (Election.Took). Run it with
+// -benchtime=100x or more for a meaningful p99.
+func BenchmarkKillLeaderElection(b *testing.B) {
+	c := newTestCluster(b, 3, oneShard, func(cfg *Config) { cfg.LogOutput = nil })
+	ctx := context.Background()
+	var took []time.Duration
+	for b.Loop() {
+		_, since := c.Elections(0)
+		if _, err := c.KillLeader(ctx, 0); err != nil {
+			b.Fatal(err)
+		}
+		events, _ := c.Elections(since)
+		for _, e := range events {
+			if e.Took > 0 {
+				took = append(took, e.Took)
+			}
+		}
+		// Let the restarted replica catch up, as between the suite's kills.
+		if err := c.Put(ctx, "k", []byte("v")); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if len(took) == 0 {
+		b.Fatal("no election recorded")
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2])/float64(time.Millisecond), "p50-ms")
+	b.ReportMetric(float64(took[len(took)*99/100])/float64(time.Millisecond), "p99-ms")
+	b.ReportMetric(float64(took[len(took)-1])/float64(time.Millisecond), "max-ms")
+	b.ReportMetric(float64(len(took)), "elections")
 }

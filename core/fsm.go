@@ -2,7 +2,6 @@ package core
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"maps"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/hashicorp/raft"
 )
@@ -45,18 +45,24 @@ func newFSM() *fsm {
 // ApplyBatch makes fsm a raft.BatchingFSM, which also hands it configuration
 // entries; counting those in applied keeps the read index reachable after a
 // membership change, which no command follows.
+//
+// It takes the lock once per batch rather than once per entry: the leader's
+// callers wait for this goroutine, so its time per entry is on every
+// write's path.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	resps := make([]any, len(logs))
+	f.mu.Lock()
 	for i, l := range logs {
 		if l.Type != raft.LogCommand {
 			continue
 		}
 		if len(l.Data) > 0 && l.Data[0] >= opTxnPrepare {
-			resps[i] = f.applyTxn(l.Data)
+			resps[i] = f.applyTxnEntryLocked(l.Data)
 		} else {
-			resps[i] = f.apply(l.Data)
+			resps[i] = f.applyLocked(l.Data)
 		}
 	}
+	f.mu.Unlock()
 	if n := len(logs); n > 0 {
 		f.applied.Store(logs[n-1].Index)
 	}
@@ -68,9 +74,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 	return f.ApplyBatch([]*raft.Log{l})[0]
 }
 
-// apply returns nil or an error, which the leader's Apply future carries
-// back to Put.
-func (f *fsm) apply(data []byte) error {
+// applyLocked returns nil or an error, which the leader's Apply future
+// carries back to Put. f.mu must be held.
+func (f *fsm) applyLocked(data []byte) error {
 	cmd, err := decodeCommand(data)
 	if err != nil {
 		return err
@@ -78,20 +84,23 @@ func (f *fsm) apply(data []byte) error {
 	if cmd.op != opPut {
 		return nil
 	}
-	// The value aliases the log entry's buffer rather than copying it: the
-	// in-memory log store and raft's transport both hand over buffers they
-	// never write again, and with megabyte values the copy was a third of
-	// the cluster's CPU. Once raft compacts the entry away, the map holds
-	// the only reference. A log store that reuses buffers (a disk store
-	// with pooled reads, say) must set copyValues.
-	value := cmd.value
-	if f.copyValues {
-		value = bytes.Clone(value)
-	}
-	f.mu.Lock()
-	f.data[string(cmd.key)] = value
-	f.mu.Unlock()
+	f.data[f.keyOf(cmd.key)] = f.keep(cmd.value)
 	return nil
+}
+
+// keep and keyOf return a value and a key to store. They alias the log
+// entry's buffer rather than copying it: the in-memory log store and raft's
+// transport both hand over buffers they never write again, and with
+// megabyte values the copy was a third of the cluster's CPU. Once raft
+// compacts the entry away, the map holds the only reference; a map
+// assignment replaces the key too, so an overwritten key does not keep its
+// old entry alive. A log store that reuses buffers (a disk store with
+// pooled reads, say) must set copyValues.
+func (f *fsm) keyOf(b []byte) string {
+	if f.copyValues || len(b) == 0 {
+		return string(b)
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // get returns the stored value itself: callers must copy it before handing

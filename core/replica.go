@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -17,15 +18,14 @@ const (
 	// transportMaxPool is how many idle connections a transport keeps per
 	// peer: enough for heartbeats, appends and votes to go at once.
 	transportMaxPool = 3
-	// transportMaxInFlight of 1 turns off raft's pipelined replication,
-	// which deadlocks: at raft's default of 2 its netPipeline channels are
-	// unbuffered, and when a follower answers Success=false the decoder
-	// quits while the sender may park one more AppendEntries on a channel
-	// nobody reads, so replication to that follower stops for good and
-	// Shutdown hangs. Many shards with leader changes hit it within
-	// minutes; synchronous AppendEntries still batch up to
-	// Config.MaxAppendEntries entries per round trip.
-	transportMaxInFlight = 1
+	// transportMaxInFlight is how many appends a leader may have on the
+	// wire to one follower once replication to it is pipelined, which
+	// pipelinedTransport does on links with a long round trip. Writes
+	// arrive faster than round trips return there, and each in-flight
+	// append holds those of one dispatch, so a window of 2, raft's default,
+	// makes new entries wait for a slot, about half a round trip at 8
+	// clients over a 5 ms link.
+	transportMaxInFlight = 8
 	// handlerExitTimeout bounds how long stopping a replica waits for raft's
 	// connection handlers to return after their connections are cut.
 	handlerExitTimeout = 2 * time.Second
@@ -68,7 +68,7 @@ type replica struct {
 	seat   *seat
 	fsm    *fsm
 	stream *streamLayer
-	trans  *raft.NetworkTransport
+	trans  *pipelinedTransport
 	raft   *raft.Raft
 
 	// observer reports this replica's leader changes to its shard; see
@@ -97,14 +97,14 @@ type replica struct {
 func startReplica(st *seat, stream *streamLayer, cfg Config, logger hclog.Logger) (*replica, error) {
 	shardID, n := st.shard.id, st.node
 	logger = logger.Named(fmt.Sprintf("s%d.%s", shardID, n.id))
-	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	trans := newPipelinedTransport(raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:          stream,
 		MaxPool:         transportMaxPool,
-		MaxRPCsInFlight: transportMaxInFlight,
+		MaxRPCsInFlight: cmp.Or(cfg.maxInFlight, transportMaxInFlight),
 		Timeout:         transportTimeout,
 		// Without it the transport logs to stderr.
 		Logger: logger.Named("net"),
-	})
+	}))
 	rep := &replica{
 		shard:  shardID,
 		node:   n,

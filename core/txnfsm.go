@@ -119,14 +119,12 @@ type voteResp struct {
 	holders []lockHolder // with voteConflict, who holds the locks
 }
 
-// applyTxn applies a transaction or saga command, or a batch of them, and
-// returns its response, which the leader's Apply future carries back to the
-// caller. A batch's response is a []any with one response per command, in
-// order; the batch applies under one hold of the lock, so no reader sees it
-// half applied.
-func (f *fsm) applyTxn(data []byte) any {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// applyTxnEntryLocked applies a log entry of transaction or saga commands:
+// one command, or a batch of them, and returns its response, which the
+// leader's Apply future carries back to the caller. A batch's response is
+// a []any with one response per command, in order; the caller holds f.mu
+// for the whole batch, so no reader sees it half applied.
+func (f *fsm) applyTxnEntryLocked(data []byte) any {
 	if data[0] != opTxnBatch {
 		return f.applyTxnLocked(data)
 	}
@@ -161,6 +159,9 @@ func keepsValues(op byte) bool {
 	return op == opTxnPrepare || op == opSagaStep || op == opTxnCommit
 }
 
+// applyTxnLocked applies a transaction or saga command and returns its
+// response, which the leader's Apply future carries back to the caller.
+// f.mu must be held.
 func (f *fsm) applyTxnLocked(data []byte) any {
 	r := rbuf{b: data[1:]}
 	var resp any

@@ -1,0 +1,226 @@
+package core
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+const (
+	// pipelineMinRTT is the round trip from which replication to a peer is
+	// pipelined. A pipeline sends each new entry at once instead of after
+	// the append in flight returns, which saves up to a round trip per
+	// write; but it sends more, smaller appends, and on loopback, where a
+	// round trip is a tenth of a millisecond, that costs about a fifth
+	// more CPU per write and saves nothing noticeable.
+	pipelineMinRTT = time.Millisecond
+	// rttWindow is how long a heartbeat's round trip counts towards a
+	// link's estimate: long enough to hold a dozen heartbeats even over a
+	// slow link, short enough to follow a delay set on the link within
+	// half a second.
+	rttWindow = 250 * time.Millisecond
+)
+
+// pipelinedTransport is raft's NetworkTransport, with pipelined replication
+// to peers whose round trip is long and append pipelines that cannot wedge
+// replication.
+//
+// raft v1.8.0's pipelined replication stalls for good when a follower
+// refuses an append. Its netPipeline hands each sent request to a decoder
+// goroutine over a channel of MaxRPCsInFlight-2 slots and each decoded
+// response to raft's pipelineDecode over another. pipelineDecode quits at
+// the first response that failed (an error, or Success false) and leaves
+// the pipeline open for raft's sender to close once it notices. Until then
+// the sender goes on sending; the decoder, unable to hand over its next
+// response, stops taking requests, and the sender parks in AppendEntries
+// on a full channel that nobody will read. It never gets to close the
+// pipeline, replication to that follower stops, and Shutdown waits for it
+// forever. A larger MaxRPCsInFlight only makes the wait take more sends.
+//
+// relayPipeline closes the real pipeline itself as soon as it sees a
+// failed response, before raft's pipelineDecode can see it and quit. A
+// parked or later AppendEntries then fails with raft.ErrPipelineShutdown
+// (or a write error on the closed connection), the sender stops, and raft
+// goes back to synchronous replication, which retries from the follower's
+// answer and opens a new pipeline once it catches up.
+//
+// raft asks for a pipeline after every successful synchronous append; the
+// transport refuses one, with raft.ErrPipelineReplicationNotSupported, until
+// heartbeats show the peer's round trip to be at least pipelineMinRTT. A
+// pipeline closes itself once the round trip falls below half that, and raft
+// goes back to synchronous appends.
+//
+// Every other method is the NetworkTransport's own, so raft still finds
+// its optional interfaces (Close, RequestPreVote).
+type pipelinedTransport struct {
+	*raft.NetworkTransport
+
+	mu   sync.Mutex
+	rtts map[raft.ServerAddress]*minRTT
+
+	// For tests: pipelines opened, and those whose relay still runs.
+	pipelines, relaying atomic.Int64
+}
+
+func newPipelinedTransport(t *raft.NetworkTransport) *pipelinedTransport {
+	return &pipelinedTransport{NetworkTransport: t, rtts: make(map[raft.ServerAddress]*minRTT)}
+}
+
+// AppendEntries implements raft.Transport. It times heartbeats, which a
+// follower answers without touching its log, so that they measure the link
+// rather than the follower's disk.
+func (t *pipelinedTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	if !isHeartbeat(args) {
+		return t.NetworkTransport.AppendEntries(id, target, args, resp)
+	}
+	start := time.Now()
+	err := t.NetworkTransport.AppendEntries(id, target, args, resp)
+	if err == nil {
+		now := time.Now()
+		t.mu.Lock()
+		m := t.rtts[target]
+		if m == nil {
+			m = &minRTT{}
+			t.rtts[target] = m
+		}
+		m.add(now, now.Sub(start))
+		t.mu.Unlock()
+	}
+	return err
+}
+
+// isHeartbeat is raft's own test (NetworkTransport.handleCommand) for an
+// append its follower answers on the fast path.
+func isHeartbeat(a *raft.AppendEntriesRequest) bool {
+	return a.PrevLogEntry == 0 && a.PrevLogTerm == 0 && len(a.Entries) == 0 && a.LeaderCommitIndex == 0
+}
+
+// AppendEntriesPipeline implements raft.Transport.
+func (t *pipelinedTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
+	if t.rtt(target) < pipelineMinRTT {
+		// raft compares with ==, and falls back without logging.
+		return nil, raft.ErrPipelineReplicationNotSupported
+	}
+	p, err := t.NetworkTransport.AppendEntriesPipeline(id, target)
+	if err != nil {
+		return nil, err
+	}
+	t.pipelines.Add(1)
+	t.relaying.Add(1)
+	linkFast := func() bool { return t.rtt(target) < pipelineMinRTT/2 }
+	return newRelayPipeline(p, linkFast, func() { t.relaying.Add(-1) }), nil
+}
+
+// rtt is the estimated round trip to target, 0 while unknown.
+func (t *pipelinedTransport) rtt(target raft.ServerAddress) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if m := t.rtts[target]; m != nil {
+		return m.estimate()
+	}
+	return 0
+}
+
+// minRTT estimates a link's round trip as the fastest sample of the current
+// and the previous rttWindow. A busy CPU only ever adds to a round trip, so
+// the fastest is the link's own; windows let the estimate rise when the
+// link slows down. Until a window has passed the estimate is 0, unknown:
+// a link's first heartbeat includes the dial, and a starting cluster is
+// busy.
+type minRTT struct {
+	start     time.Time     // when the current window began
+	cur, prev time.Duration // fastest sample of each window, 0 for none
+}
+
+func (m *minRTT) add(now time.Time, d time.Duration) {
+	if now.Sub(m.start) >= rttWindow {
+		m.prev, m.cur, m.start = m.cur, d, now
+		return
+	}
+	m.cur = min(m.cur, d)
+}
+
+func (m *minRTT) estimate() time.Duration {
+	return min(m.prev, m.cur)
+}
+
+// relayPipeline relays a pipeline's responses to raft through a goroutine
+// of its own, which closes the pipeline at the first failed response, or
+// when linkFast says pipelining no longer pays.
+//
+// Concurrency: raft calls AppendEntries from its sender goroutine, reads
+// Consumer from its decoder goroutine, and calls Close from the sender once
+// the decoder has stopped; Close may also run while a relay is under way.
+type relayPipeline struct {
+	raft.AppendPipeline // the real pipeline: AppendEntries goes straight to it
+	linkFast            func() bool
+	onExit              func() // called when the relay goroutine returns
+
+	out     chan raft.AppendFuture
+	closing chan struct{} // closed by Close
+	once    sync.Once
+	done    chan struct{} // closed when the relay goroutine has returned
+}
+
+func newRelayPipeline(p raft.AppendPipeline, linkFast func() bool, onExit func()) *relayPipeline {
+	r := &relayPipeline{
+		AppendPipeline: p,
+		linkFast:       linkFast,
+		onExit:         onExit,
+		// Unbuffered like the real pipeline's own: the relay holds at most
+		// one response, so one more request may be in flight than the
+		// transport's MaxRPCsInFlight says.
+		out:     make(chan raft.AppendFuture),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	go r.relay()
+	return r
+}
+
+func (r *relayPipeline) relay() {
+	defer close(r.done)
+	defer r.onExit()
+	in := r.AppendPipeline.Consumer()
+	for {
+		var f raft.AppendFuture
+		select {
+		case f = <-in:
+		case <-r.closing:
+			return
+		}
+		// The real pipeline answers a future before handing it over, so
+		// Error does not wait. Response is valid only without an error.
+		failed := f.Error() != nil || !f.Response().Success
+		last := failed || r.linkFast()
+		if last {
+			// raft stops reading responses at a failed one; no request
+			// sent after it may wait for a reader. After a good one raft
+			// reads on, but the next send fails and raft falls back to
+			// synchronous appends from the last acknowledged entry.
+			_ = r.AppendPipeline.Close()
+		}
+		select {
+		case r.out <- f:
+		case <-r.closing:
+			return
+		}
+		if last {
+			return
+		}
+	}
+}
+
+// Consumer implements raft.AppendPipeline.
+func (r *relayPipeline) Consumer() <-chan raft.AppendFuture { return r.out }
+
+// Close implements raft.AppendPipeline. It returns once the relay goroutine
+// has, which never waits for anything but Close.
+func (r *relayPipeline) Close() error {
+	r.once.Do(func() { close(r.closing) })
+	err := r.AppendPipeline.Close()
+	<-r.done
+	return err
+}
