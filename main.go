@@ -15,6 +15,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -55,8 +56,8 @@ func (e usageError) Error() string { return e.msg }
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
 func realMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		return runTUI(stdout, stderr)
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") && !slices.Contains([]string{"-h", "-help", "--help", "--version"}, args[0]) {
+		return runTUI(args, stdout, stderr)
 	}
 	var code int
 	var err error
@@ -91,7 +92,9 @@ func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), 
 const mainHelp = `phantom — an interactive load tester for the PhantomDB distributed core.
 
 Usage:
-  phantom                 open the terminal UI (setup screen, then a live dashboard)
+  phantom [--profile NAME]
+                          open the terminal UI (setup screen, then a live dashboard),
+                          its settings from profile NAME (default quick)
   phantom run [flags]     run headless: progress on stderr, summary on stdout
   phantom profiles        list built-in and user profiles
   phantom profiles show NAME
@@ -107,18 +110,23 @@ Exit codes: 0 every baseline held · 1 a baseline was violated · 2 bad usage ·
 3 the run failed · 130 interrupted (the report is still written).
 `
 
-func runTUI(stdout, stderr io.Writer) int {
-	if f, ok := stdout.(*os.File); !ok || !(isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
-		fmt.Fprintln(stderr, "phantom: the terminal UI needs a terminal; to run headless use: phantom run --suites consensus --duration 10s")
+// runTUI opens the terminal UI on the profile --profile names (quick by
+// default): the only flag it takes, the rest being set on its screens.
+func runTUI(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("phantom", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	name := fs.String("profile", profiles.DefaultName, "")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		msg := "run 'phantom help' to see the commands"
+		if err != nil {
+			msg = err.Error() + "; the terminal UI takes only --profile NAME"
+		} else {
+			msg = "unknown command " + strconv.Quote(fs.Arg(0)) + "; " + msg
+		}
+		fmt.Fprintf(stderr, "phantom: %s\n", msg)
 		return exitUsage
 	}
-	if os.Getenv(envTUIChild) == "" {
-		if code, ok := superviseTUI(stdout.(*os.File), stdout, stderr); ok {
-			return code
-		}
-	}
-	crashTest()
-	p, err := profiles.Find(profiles.DefaultName)
+	p, err := profiles.Find(*name)
 	if err != nil {
 		fmt.Fprintf(stderr, "phantom: %s\n", oneLine(err.Error()))
 		return exitUsage
@@ -128,6 +136,16 @@ func runTUI(stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "phantom: %s\n", oneLine(err.Error()))
 		return exitUsage
 	}
+	if f, ok := stdout.(*os.File); !ok || !(isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
+		fmt.Fprintln(stderr, "phantom: the terminal UI needs a terminal; to run headless use: phantom run --suites consensus --duration 10s")
+		return exitUsage
+	}
+	if os.Getenv(envTUIChild) == "" {
+		if code, ok := superviseTUI(stdout.(*os.File), args, stdout, stderr); ok {
+			return code
+		}
+	}
+	crashTest()
 	report, err := tui.Run(cfg)
 	if report != nil {
 		if werr := metrics.WriteSummary(stdout, report); werr != nil && err == nil {

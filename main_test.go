@@ -44,6 +44,10 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		want string
 	}{
 		{"unknown command", []string{"bogus"}, `unknown command "bogus"`},
+		{"tui unknown profile", []string{"--profile", "nosuch"}, `no profile named "nosuch"`},
+		{"tui broken profile", []string{"--profile", badTOML}, "bad.toml"},
+		{"tui unknown flag", []string{"--nodes", "3"}, "the terminal UI takes only --profile NAME"},
+		{"tui extra argument", []string{"--profile", "demo", "extra"}, `unknown command "extra"`},
 		{"unknown suite", []string{"run", "--suites", "nope"}, `unknown suite "nope"`},
 		{"nodes 0", []string{"run", "--nodes", "0"}, "nodes must be between 1 and 100, got 0"},
 		{"nodes 100000", []string{"run", "--nodes", "100000"}, "nodes must be between"},

@@ -38,10 +38,11 @@ const resetTerminal = "\x1b[?1049l\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b
 // tail, where a panic's trace ends.
 const stderrKeep = 256 << 10
 
-// superviseTUI runs the TUI in a child process and returns its exit code.
+// superviseTUI runs the TUI in a child process, phantom again with args,
+// and returns its exit code.
 // ok is false when the child cannot be started (no executable path, the
 // terminal's state unreadable); the caller then runs the TUI itself.
-func superviseTUI(tty *os.File, stdout io.Writer, stderr io.Writer) (code int, ok bool) {
+func superviseTUI(tty *os.File, args []string, stdout io.Writer, stderr io.Writer) (code int, ok bool) {
 	exe, err := os.Executable()
 	if err != nil {
 		return 0, false
@@ -50,7 +51,7 @@ func superviseTUI(tty *os.File, stdout io.Writer, stderr io.Writer) (code int, o
 	if err != nil {
 		return 0, false
 	}
-	child := exec.Command(exe)
+	child := exec.Command(exe, args...)
 	child.Env = append(os.Environ(), envTUIChild+"=1")
 	child.Stdin, child.Stdout = os.Stdin, stdout
 	tail := &tailBuffer{max: stderrKeep}

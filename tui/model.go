@@ -492,7 +492,7 @@ func (m model) setupView() string {
 		m.tuning.View(),
 		"",
 		fit(st.Dim.Render("replicas "+strconv.Itoa(min(3, cfg.Nodes))+" per shard · planned load "+clock(planned)+
-			" · baseline avg latency "+baselineText(cfg.Baselines.MaxAvgLatency)), m.sh.width),
+			" · baseline avg latency "+baselineText(cfg.Baselines.MaxAvgLatency)+scripted(cfg.At)), m.sh.width),
 	}
 	if m.setupErr != "" {
 		parts = append(parts, "", st.Error.Render(fit("✗ "+m.setupErr, m.sh.width)))
@@ -612,4 +612,17 @@ func profileName(cfg suites.Config) string {
 		return "custom"
 	}
 	return cfg.Profile
+}
+
+// scripted names the profile's scripted changes, which run as they are
+// whatever the knobs say: " · scripted: 10s clients=20, 20s kill-leader".
+func scripted(at []suites.TimedAction) string {
+	if len(at) == 0 {
+		return ""
+	}
+	parts := make([]string, len(at))
+	for i, a := range at {
+		parts[i] = formatDurationKnob(int64(a.At)) + " " + a.Action.String()
+	}
+	return " · scripted: " + strings.Join(parts, ", ")
 }

@@ -240,3 +240,17 @@ func TestPickerListsEverySuite(t *testing.T) {
 		t.Errorf("chosen %v, want the config's %v", got, suites.DefaultConfig().Suites)
 	}
 }
+
+// A profile's scripted changes are named on the setup screen: they run
+// whatever the knobs say.
+func TestSetupNamesScriptedChanges(t *testing.T) {
+	cfg := suites.DefaultConfig()
+	cfg.At = []suites.TimedAction{
+		{At: 10 * time.Second, Action: suites.Action{Verb: suites.VerbClients, Count: 20}},
+		{At: 20 * time.Second, Action: suites.Action{Verb: suites.VerbKillLeader}},
+	}
+	m := testModelFor(t, cfg, newFakeRunner(fixture()), 160, 48)
+	if l := lineWith(m.View(), "planned load"); !strings.Contains(l, "scripted: 10s clients=20, 20s kill-leader") {
+		t.Errorf("setup line %q", l)
+	}
+}
