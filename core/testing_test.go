@@ -64,6 +64,16 @@ func newTestCluster(t testing.TB, n int, opts ...func(*Config)) *Cluster {
 	cfg := DefaultConfig()
 	cfg.Nodes = n
 	cfg.LogOutput = w
+	if raceEnabled && n >= bigCluster {
+		// Under the race detector the heartbeats of a big cluster's many
+		// groups (every 5 ms to every follower at 50 ms timeouts) take
+		// both cores, replies come later than election timeouts, and
+		// votes split for many rounds. Tests of a big cluster check
+		// placement and routing, not timing: give raft room.
+		cfg.HeartbeatTimeout *= raceTimeoutScale
+		cfg.ElectionTimeout *= raceTimeoutScale
+		cfg.LeaderLeaseTimeout *= raceTimeoutScale
+	}
 	for _, opt := range opts {
 		opt(&cfg)
 	}
@@ -78,6 +88,13 @@ func newTestCluster(t testing.TB, n int, opts ...func(*Config)) *Cluster {
 	})
 	return c
 }
+
+// A cluster of bigCluster nodes or more runs with raft's timeouts
+// raceTimeoutScale times longer under the race detector.
+const (
+	bigCluster       = 10
+	raceTimeoutScale = 4
+)
 
 // testContext ends after waitTimeout or with the test.
 func testContext(t testing.TB) context.Context {
