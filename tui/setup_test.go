@@ -254,3 +254,31 @@ func TestSetupNamesScriptedChanges(t *testing.T) {
 		t.Errorf("setup line %q", l)
 	}
 }
+
+// The keys that are not the dashboard's do what they say on setup: s saves
+// the settings as a profile (named after it), e and the fault keys do
+// nothing before a run.
+func TestSetupSaveAndInertKeys(t *testing.T) {
+	var saved string
+	var savedCfg suites.Config
+	cfg := suites.DefaultConfig()
+	cfg.Profile = "quick"
+	m := testModelFor(t, cfg, newFakeRunner(fixture()), 80, 24)
+	m.d.save = func(name string, c suites.Config) (string, error) {
+		saved, savedCfg = name, c
+		return "/p/" + name + ".toml", nil
+	}
+	m = do(t, m, "down", "down", "down", "right") // clients 16
+	m = do(t, m, "e", "k", "x", "p", "h", "u", "d")
+	if m.screen != screenSetup || m.notice.text != "" || m.run != nil {
+		t.Fatalf("a dashboard key acted on setup: screen %v, notice %q", m.screen, m.notice.text)
+	}
+	m = do(t, m, "s")
+	if !m.prompt.active || m.prompt.Value() != "quick" {
+		t.Fatalf("prompt %v %q, want one offering the profile's name", m.prompt.active, m.prompt.Value())
+	}
+	m = do(t, m, "enter")
+	if saved != "quick" || savedCfg.Clients != 16 || !strings.Contains(m.View(), "saved profile quick to /p/quick.toml") {
+		t.Errorf("saved %q with %d clients; footer %q", saved, savedCfg.Clients, lineWith(m.View(), "saved"))
+	}
+}
