@@ -229,7 +229,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	fs.DurationVar(&netDelay, "net-delay", time.Duration(def.NetDelay), "one-way delay added to every link between nodes (e.g. 5ms)")
 	fs.StringVar(&storage, "storage", def.Storage, "where Raft logs live: memory, or disk (fsync'd, in a temporary directory removed at exit)")
 	fs.Float64Var(&rate, "rate", def.Rate, "open loop: iterations per second over all clients, started on schedule however the cluster answers; latency counts from the scheduled time (0 = closed loop)")
-	fs.Var(&at, "at", "TIME:ACTION, repeatable: a live change at a time since the load started — clients=N, nodes=N, data-size=SIZE, rate=N, net-delay=D, kill-leader, crash=NODE, restart[=NODE], partition=NODE, heal, pause, resume (e.g. --at 10s:clients=50 --at 20s:kill-leader); replaces the profile's list")
+	fs.Var(&at, "at", "TIME:ACTION, repeatable: a live change at a time since the load started — clients=N, nodes=N, data-size=SIZE, rate=N, net-delay=D, kill-leader, crash[=NODE], restart[=NODE], partition[=NODE], heal, pause, resume (e.g. --at 10s:clients=50 --at 20s:kill-leader); replaces the profile's list")
 	fs.IntVar(&transactions, "transactions", def.Transactions, "transactions that end the txn suite, if its duration does not first (0 = no bound)")
 	fs.IntVar(&queries, "queries", def.Queries, "queries that end the query suite, if its duration does not first (0 = no bound)")
 	fs.IntVar(&clients, "clients", def.Clients, fmt.Sprintf("concurrent load clients (%d..%d)", suites.MinClients, suites.MaxClients))

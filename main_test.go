@@ -74,7 +74,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"profile action after the end", []string{"run", "--profile", late}, "at 10m0s:heal comes after the load ends"},
 		{"at unknown action", []string{"run", "--at", "5s:explode"}, `--at 5s:explode: unknown action "explode"`},
 		{"at after the end", []string{"run", "--suites", "consensus", "--duration", "5s", "--at", "6s:heal"}, "comes after the load ends (5s planned)"},
-		{"at crash without a node", []string{"run", "--at", "2s:crash"}, "--at 2s:crash: crash needs a value; write it like crash=n3"},
+		{"at crash of an unknown node", []string{"run", "--at", "2s:crash=leader"}, `--at 2s:crash=leader: crash=leader: "leader" is not a node`},
 		{"at restart of no node", []string{"run", "--at", "2s:restart=all"}, `"all" is not a node`},
 		{"rate negative", []string{"run", "--rate", "-5"}, "rate must be between 0 (closed loop)"},
 		{"unknown storage", []string{"run", "--storage", "tape"}, `storage must be "memory" or "disk", got "tape"`},

@@ -16,16 +16,16 @@ const (
 	ActRate       = "rate"        // rate=N: set the target ops/s; 0 is a closed loop
 	ActNetDelay   = "net-delay"   // net-delay=D: set the one-way delay of every link
 	ActKillLeader = "kill-leader" // crash the replica leading a shard; it restarts once another leads
-	ActCrash      = "crash"       // crash=NODE: crash a whole node abruptly
+	ActCrash      = "crash"       // crash=NODE: crash a whole node abruptly; bare crash picks the node leading the most shards
 	ActRestart    = "restart"     // restart=NODE: restart a crashed node; bare restart restarts every crashed node
-	ActPartition  = "partition"   // partition=NODE: cut a node off the network
+	ActPartition  = "partition"   // partition=NODE: cut a node off the network; bare partition picks as crash does
 	ActHeal       = "heal"        // end every partition
 	ActPause      = "pause"       // stop issuing load
 	ActResume     = "resume"      // issue load again
 )
 
 // actionForms lists the verbs as a user writes them, for error messages.
-const actionForms = "clients=N, nodes=N, data-size=SIZE, rate=N, net-delay=D, kill-leader, crash=NODE, restart or restart=NODE, partition=NODE, heal, pause or resume"
+const actionForms = "clients=N, nodes=N, data-size=SIZE, rate=N, net-delay=D, kill-leader, crash or crash=NODE, restart or restart=NODE, partition or partition=NODE, heal, pause or resume"
 
 // Action is one scheduled change, parsed from "TIME:ACTION".
 type Action struct {
@@ -48,8 +48,9 @@ type Action struct {
 }
 
 // ParseAction reads "TIME:ACTION", such as "10s:clients=50",
-// "30s:net-delay=20ms", "20s:kill-leader", "25s:crash=n2" or "40s:restart". TIME is a duration of zero or
-// more; values are checked against the same ranges as the profile's keys.
+// "30s:net-delay=20ms", "20s:kill-leader", "25s:crash=n2", "25s:crash" or
+// "40s:restart". TIME is a duration of zero or more; values are checked
+// against the same ranges as the profile's keys.
 // The error says what is wrong without repeating s.
 func ParseAction(s string) (Action, error) {
 	when, act, ok := strings.Cut(strings.TrimSpace(s), ":")
@@ -126,8 +127,11 @@ func ParseAction(s string) (Action, error) {
 		}
 		a.Delay = d
 	case ActPartition, ActCrash, ActRestart:
-		if verb == ActRestart && !hasVal {
-			break // every crashed node
+		if !hasVal {
+			// The runner picks: for crash and partition the node leading
+			// the most shards (a crash that would cost a shard its quorum
+			// is refused), for restart every crashed node.
+			break
 		}
 		if err := needs(verb + "=n3"); err != nil {
 			return Action{}, err
