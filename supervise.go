@@ -57,8 +57,9 @@ func superviseTUI(tty *os.File, args []string, stdout io.Writer, stderr io.Write
 	tail := &tailBuffer{max: stderrKeep}
 	child.Stderr = tail
 
-	// The terminal sends SIGINT to the whole foreground process group, the
-	// child too; SIGTERM and SIGHUP sent to this process are passed on.
+	// Signals sent to this process are passed on. When the terminal is not
+	// raw, its Ctrl-C reaches the child directly as well; the child takes
+	// a twin arriving at once as one (tui.Run).
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -73,9 +74,7 @@ func superviseTUI(tty *os.File, args []string, stdout io.Writer, stderr io.Write
 		for {
 			select {
 			case s := <-sigs:
-				if s != os.Interrupt {
-					child.Process.Signal(s)
-				}
+				child.Process.Signal(s)
 			case <-done:
 				return
 			}

@@ -328,3 +328,40 @@ func TestProgramLiveControl(t *testing.T) {
 		t.Errorf("actions %q", got)
 	}
 }
+
+// A signal repeated at once is one signal (the terminal's and the
+// supervisor's copies of one Ctrl-C); repeated later, it is two.
+func TestTwinSignals(t *testing.T) {
+	in := make(chan os.Signal, 4)
+	done := make(chan struct{})
+	defer close(done)
+	out := twins(in, 200*time.Millisecond, done)
+	in <- syscall.SIGINT
+	in <- syscall.SIGINT
+	in <- syscall.SIGTERM // another signal is never a twin
+	for _, want := range []os.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		select {
+		case got := <-out:
+			if got != want {
+				t.Fatalf("got %v, want %v", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %v", want)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	in <- syscall.SIGTERM
+	select {
+	case got := <-out:
+		if got != syscall.SIGTERM {
+			t.Fatalf("got %v after the window", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a later signal was dropped")
+	}
+	select {
+	case got := <-out:
+		t.Errorf("the twin came through: %v", got)
+	default:
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -40,9 +41,12 @@ func Run(cfg suites.Config) (*metrics.Report, error) {
 	// kill the process with the cluster half shut down. Ours forwards every
 	// signal to the model, which stops the run first.
 	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithoutSignalHandler())
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	raw := make(chan os.Signal, 4)
+	signal.Notify(raw, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(raw)
+	done := make(chan struct{})
+	defer close(done)
+	sigs := twins(raw, twinWindow, done)
 
 	quit := make(chan struct{})
 	var forwarding sync.WaitGroup
@@ -67,4 +71,39 @@ func Run(cfg suites.Config) (*metrics.Report, error) {
 	}
 	report, runErr := m.sess.settle(stopTimeout, sigs, os.Stderr)
 	return report, errors.Join(uiErr, runErr)
+}
+
+// twinWindow is how close a repeated signal must follow the one before to
+// be the same one twice.
+const twinWindow = 250 * time.Millisecond
+
+// twins passes on the signals from in, but drops one that repeats the one
+// before within window: when the terminal is not raw, Ctrl-C reaches
+// phantom's whole process group, and the TUI gets it from the terminal and
+// again from its supervisor, which forwards the signals sent to it. Two
+// presses of Ctrl-C further apart than window stay two. It stops when done
+// is closed.
+func twins(in <-chan os.Signal, window time.Duration, done <-chan struct{}) <-chan os.Signal {
+	out := make(chan os.Signal, 4)
+	go func() {
+		var last os.Signal
+		var at time.Time
+		for {
+			select {
+			case s := <-in:
+				now := time.Now()
+				if s == last && now.Sub(at) < window {
+					continue
+				}
+				last, at = s, now
+				select {
+				case out <- s:
+				default: // four waiting already: one more says nothing new
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return out
 }
