@@ -50,7 +50,7 @@ type Action struct {
 
 // String is the action as written after --at's colon: "clients=50".
 // A crash or partition the runner picks for is a bare "crash" or
-// "partition", which only Control takes: --at names the node.
+// "partition", as --at writes it too.
 func (a Action) String() string {
 	switch a.Verb {
 	case VerbClients, VerbNodes:

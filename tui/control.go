@@ -164,7 +164,7 @@ func (m model) applyPending() (tea.Model, tea.Cmd) {
 	var cmds []tea.Cmd
 	for i := range m.tuning.knobs {
 		k := &m.tuning.knobs[i]
-		if !k.live || !k.pending() {
+		if !k.pending() {
 			continue
 		}
 		a, why := knobAction(i, *k, m.runCfg)
@@ -230,10 +230,10 @@ func (m model) onControlDone(msg controlDoneMsg) model {
 	if msg.knob >= 0 {
 		// The run kept its value: the knob shows it again, unless the
 		// user has moved on to another value meanwhile.
-		k := &m.tuning.knobs[msg.knob]
-		if k.applied == knobValue(msg.action) {
+		k, sent := &m.tuning.knobs[msg.knob], knobValue(msg.action)
+		if k.applied == sent {
 			k.applied = msg.prev
-			if !k.pending() || k.value == knobValue(msg.action) {
+			if k.value == sent {
 				k.value = msg.prev
 			}
 		}

@@ -23,9 +23,8 @@ type knob struct {
 	steps  []int64 // ascending: the lower limit, the steps within, the upper limit
 	format func(int64) string
 	parse  func(string) (int64, error) // nil: ←/→ only
-	// live is whether a running suite can take a new value; applied is
-	// the value it has (the dashboard applies value when they differ).
-	live    bool
+	// applied is the value the run has; the dashboard applies value when
+	// they differ. The profile knob is never moved during a run.
 	applied int64
 }
 
@@ -47,7 +46,6 @@ func newKnob(name string, value, lo, hi int64, steps []int64, format func(int64)
 
 func (k knob) named(short string) knob                      { k.short = short; return k }
 func (k knob) typed(parse func(string) (int64, error)) knob { k.parse = parse; return k }
-func (k knob) liveKnob() knob                               { k.live = true; return k }
 
 // up moves to the next step above the value; at the upper limit it stays.
 func (k knob) up() knob {
@@ -156,12 +154,12 @@ func newTuning(sh *shared, cfg suites.Config, names []string) tuning {
 	t := tuning{sh: sh}
 	t.profiles, t.knobs = profileKnob(names, cfg.Profile)
 	t.knobs = append(t.knobs[:1],
-		newKnob("nodes", int64(cfg.Nodes), suites.MinNodes, suites.MaxNodes, nodeSteps, formatInt).typed(parseCount).liveKnob(),
-		newKnob("clients", int64(cfg.Clients), suites.MinClients, suites.MaxClients, powersOfTwo(suites.MaxClients), formatInt).typed(parseCount).liveKnob(),
-		newKnob("duration", int64(cfg.Duration), int64(suites.MinDuration), int64(suites.MaxDuration), durationSteps, formatDurationKnob).typed(parseDuration).liveKnob().named("dur"),
-		newKnob("data size", int64(cfg.DataSize), suites.MinDataSize, suites.MaxDataSize, dataSizeSteps, formatSize).typed(parseSize).liveKnob().named("size"),
-		newKnob("rate", int64(cfg.Rate), 0, int64(suites.MaxRate), rateSteps, formatRate).typed(parseRate).liveKnob(),
-		newKnob("net delay", int64(cfg.NetDelay), 0, int64(maxNetDelay), delaySteps, formatDelay).typed(parseDuration).liveKnob().named("delay"),
+		newKnob("nodes", int64(cfg.Nodes), suites.MinNodes, suites.MaxNodes, nodeSteps, formatInt).typed(parseCount),
+		newKnob("clients", int64(cfg.Clients), suites.MinClients, suites.MaxClients, powersOfTwo(suites.MaxClients), formatInt).typed(parseCount),
+		newKnob("duration", int64(cfg.Duration), int64(suites.MinDuration), int64(suites.MaxDuration), durationSteps, formatDurationKnob).typed(parseDuration).named("dur"),
+		newKnob("data size", int64(cfg.DataSize), suites.MinDataSize, suites.MaxDataSize, dataSizeSteps, formatSize).typed(parseSize).named("size"),
+		newKnob("rate", int64(cfg.Rate), 0, int64(suites.MaxRate), rateSteps, formatRate).typed(parseRate),
+		newKnob("net delay", int64(cfg.NetDelay), 0, int64(maxNetDelay), delaySteps, formatDelay).typed(parseDuration).named("delay"),
 	)
 	return t
 }
