@@ -34,8 +34,8 @@ const envCrashTest = "PHANTOM_CRASH_TEST"
 // bubbletea program may have left on.
 const resetTerminal = "\x1b[?1049l\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\x1b[0m\r\n"
 
-// stderrKeep is how much of the child's stderr the supervisor keeps: the
-// tail, where a panic's trace ends.
+// stderrKeep is how much of the child's stderr the supervisor keeps to
+// show again after a crash: the tail, where a panic's trace ends.
 const stderrKeep = 256 << 10
 
 // superviseTUI runs the TUI in a child process, phantom again with args,
@@ -54,7 +54,10 @@ func superviseTUI(tty *os.File, args []string, stdout io.Writer, stderr io.Write
 	child := exec.Command(exe, args...)
 	child.Env = append(os.Environ(), envTUIChild+"=1")
 	child.Stdin, child.Stdout = os.Stdin, stdout
-	tail := &tailBuffer{max: stderrKeep}
+	// The child's stderr goes on to ours as it comes ("stopping the run…"
+	// must show while the cluster shuts down); the tail is kept too, for
+	// a panic's trace, which the alternate screen would swallow.
+	tail := &tailBuffer{out: stderr, max: stderrKeep}
 	child.Stderr = tail
 
 	// Signals sent to this process are passed on. When the terminal is not
@@ -91,8 +94,8 @@ func superviseTUI(tty *os.File, args []string, stdout io.Writer, stderr io.Write
 		term.SetState(tty.Fd(), saved)
 		io.WriteString(tty, resetTerminal)
 	}
-	stderr.Write(tail.Bytes())
 	if crashed {
+		stderr.Write(tail.Bytes())
 		fmt.Fprintf(stderr, "phantom: the terminal UI crashed (%v); the terminal has been restored\n", child.ProcessState)
 		return exitRunFailed, true
 	}
@@ -110,14 +113,16 @@ func crashTest() {
 	}()
 }
 
-// tailBuffer keeps the last max bytes written to it.
+// tailBuffer writes on to out and keeps the last max bytes written.
 type tailBuffer struct {
+	out io.Writer
 	mu  sync.Mutex
 	buf []byte
 	max int
 }
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.out.Write(p) // a stderr that fails must not stop the child
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, p...)
