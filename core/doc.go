@@ -15,6 +15,8 @@
 // partitions nodes (SetLink, SetAllLinks, Partition, Heal). Faults:
 // CrashNode, RestartNode over the same stores, KillLeader, TransferLeader;
 // raft observers record every election with how long it took (Elections).
+// Followers that see a crashed leader's connections close elect a successor
+// without waiting for raft's random timers (failover.go).
 //
 // A meta group, one more Raft group of min(3, nodes) voters, holds
 // membership, node health and placement (meta.go). Every node heartbeats to

@@ -159,6 +159,11 @@ func (nw *network) isolate(node int) {
 		s.mu.Unlock()
 	}
 	nw.mu.Unlock()
+	// Both ends are marked before either is closed, so that neither reads
+	// the other's close as a crash.
+	for _, c := range cut {
+		c.severed.Store(true)
+	}
 	for _, c := range cut {
 		c.cut()
 	}

@@ -53,7 +53,8 @@ const (
 // goes back to synchronous appends.
 //
 // Every other method is the NetworkTransport's own, so raft still finds
-// its optional interfaces (Close, RequestPreVote).
+// its optional interfaces (Close). RequestPreVote may ask again, for fast
+// failover (failover.go).
 type pipelinedTransport struct {
 	*raft.NetworkTransport
 
@@ -62,6 +63,24 @@ type pipelinedTransport struct {
 
 	// For tests: pipelines opened, and those whose relay still runs.
 	pipelines, relaying atomic.Int64
+
+	// preVoteRetry, once set, is asked after a peer refused a pre-vote
+	// whether to ask again; it waits until then. See failover.go.
+	preVoteRetry atomic.Pointer[func(try int) bool]
+}
+
+// RequestPreVote implements raft.WithPreVote. A refused pre-vote is asked
+// again while the replica's fast failover says so (replica.preVoteRetry);
+// raft sees the last answer. Each peer's pre-vote has a goroutine of its
+// own in raft, so the wait holds up no other.
+func (t *pipelinedTransport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
+	err := t.NetworkTransport.RequestPreVote(id, target, args, resp)
+	retry := t.preVoteRetry.Load()
+	for try := 1; err == nil && !resp.Granted && retry != nil && (*retry)(try); try++ {
+		*resp = raft.RequestPreVoteResponse{}
+		err = t.NetworkTransport.RequestPreVote(id, target, args, resp)
+	}
+	return err
 }
 
 func newPipelinedTransport(t *raft.NetworkTransport) *pipelinedTransport {

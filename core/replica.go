@@ -85,6 +85,9 @@ type replica struct {
 	stopped atomic.Bool
 	calls   atomic.Int64
 
+	// failover is the pending fast-failover check, see failover.go.
+	failover failover
+
 	// readyTerm is a term in which this replica, as leader, has had an entry
 	// of its own term committed and applied. Until that happens a new
 	// leader's commit index may miss entries its predecessor committed, so
@@ -135,6 +138,7 @@ func startReplica(st *seat, stream *streamLayer, cfg Config, logger hclog.Logger
 	}
 	rep.raft = r
 	r.RegisterObserver(rep.observer)
+	rep.watchPeers()
 	st.cur.Store(rep)
 	return rep, nil
 }
@@ -238,6 +242,7 @@ func (r *replica) stop() error {
 	}
 	// After this returns raft reports nothing more to the shard.
 	r.raft.DeregisterObserver(r.observer)
+	r.stopFailover()
 	errTrans := r.trans.Close()
 	deadline := time.Now().Add(callDrainTimeout)
 	for r.calls.Load() > 0 {

@@ -1,11 +1,14 @@
 package core
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -39,6 +42,10 @@ type streamLayer struct {
 	// has not closed yet, so that stopping a replica can wait for those
 	// goroutines to end.
 	handlers atomic.Int64
+
+	// peerClosed, once set, is called when the far end of an accepted
+	// connection closes it; see trackedConn.Read.
+	peerClosed atomic.Pointer[func()]
 }
 
 var _ raft.StreamLayer = (*streamLayer)(nil)
@@ -232,9 +239,31 @@ type trackedConn struct {
 	remote   atomic.Int32 // node index of the far end, -1 until known
 	once     sync.Once
 
+	// severed is set before this end is cut by its own layer or by a
+	// partition, so that a read failing on it is not taken for the far
+	// end closing.
+	severed atomic.Bool
+
 	shaperMu sync.Mutex
 	shaper   atomic.Pointer[shaper] // nil until a write meets shaping
 	cutDone  bool                   // guarded by shaperMu
+}
+
+// Read reads from the socket. On an accepted connection, a read that ends
+// because the far end closed it (EOF or a reset) tells the layer's
+// peerClosed. That is what a peer's crash looks like from here: the kernel
+// closes a dead process's sockets. A partition cuts both ends and tells
+// nothing, as a real one would say nothing. Raft's handler goroutine is
+// always reading an accepted connection, so the news comes at once.
+func (c *trackedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil && c.accepted && !c.severed.Load() &&
+		(err == io.EOF || errors.Is(err, syscall.ECONNRESET)) {
+		if f := c.s.peerClosed.Load(); f != nil {
+			(*f)()
+		}
+	}
+	return n, err
 }
 
 // Write sends p straight to the socket until shaping is first turned on.
@@ -270,6 +299,7 @@ func (c *trackedConn) startShaper() *shaper {
 // cut closes the socket and stops the shaper, leaving the accounting to
 // Close.
 func (c *trackedConn) cut() {
+	c.severed.Store(true)
 	_ = c.Conn.Close()
 	c.shaperMu.Lock()
 	c.cutDone = true

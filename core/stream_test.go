@@ -2,6 +2,8 @@ package core
 
 import (
 	"io"
+	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,5 +63,76 @@ func TestStreamLayerCloseCutsConnections(t *testing.T) {
 	b.waitHandlers(time.Second)
 	if got := b.handlers.Load(); got != 0 {
 		t.Fatalf("%d open accepted connections after the owner closed it, want 0", got)
+	}
+}
+
+// TestStreamLayerTellsWhenAPeerCloses checks what fast failover hears: a
+// peer closing a connection it dialled, or its whole layer going down as in
+// a crash, is told to the accepting layer once; a partition's cut and the
+// acceptor's own close are not.
+func TestStreamLayerTellsWhenAPeerCloses(t *testing.T) {
+	cases := []struct {
+		name string
+		act  func(nw *network, dialer *streamLayer, out, in net.Conn)
+		want int64
+	}{
+		{"peer closes the connection", func(_ *network, _ *streamLayer, out, _ net.Conn) { out.Close() }, 1},
+		{"peer crashes", func(_ *network, dialer *streamLayer, _, _ net.Conn) { dialer.Close() }, 1},
+		{"partition", func(nw *network, _ *streamLayer, _, _ net.Conn) { nw.isolate(0) }, 0},
+		{"acceptor closes", func(_ *network, _ *streamLayer, _, in net.Conn) { in.Close() }, 0},
+	}
+	// Each case runs a few times: which end of a partitioned connection is
+	// cut first varies.
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 8 {
+				peerCloseRound(t, tc.act, tc.want)
+			}
+		})
+	}
+}
+
+func peerCloseRound(t *testing.T, act func(nw *network, dialer *streamLayer, out, in net.Conn), want int64) {
+	t.Helper()
+	nw := newNetwork(2)
+	a, err := listenOn("127.0.0.1:0", nw, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := listenOn("127.0.0.1:0", nw, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { a.Close(); b.Close(); nw.writers.Wait() }()
+	var told atomic.Int64
+	hook := func() { told.Add(1) }
+	b.peerClosed.Store(&hook)
+	a.peerClosed.Store(&hook) // the dialer's end must never tell
+	out, err := a.Dial(b.addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	in, err := b.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+
+	// Raft's handler is always reading an accepted connection, so
+	// the read is under way when the cut comes.
+	read := make(chan error, 1)
+	go func() {
+		_, err := in.Read(make([]byte, 1))
+		read <- err
+	}()
+	time.Sleep(time.Millisecond)
+	act(nw, a, out, in)
+	if err := <-read; err == nil {
+		t.Fatal("read after the cut succeeded")
+	}
+	_, _ = out.Read(make([]byte, 1))
+	if got := told.Load(); got != want {
+		t.Errorf("peerClosed told %d times, want %d", got, want)
 	}
 }
