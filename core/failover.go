@@ -179,8 +179,9 @@ func (r *replica) preVoteRetry(try int) bool {
 		return false
 	}
 	s := r.stagger()
+	window := nudged.Add(r.raft.ReloadableConfig().HeartbeatTimeout)
 	due := nudged.Add(time.Duration(try)*s + s/2)
-	if due.Sub(nudged) > r.raft.ReloadableConfig().HeartbeatTimeout {
+	if due.After(window) || time.Now().After(window) {
 		return false
 	}
 	t := time.NewTimer(time.Until(due))
