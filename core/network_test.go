@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"slices"
 	"strconv"
 	"testing"
@@ -16,12 +17,20 @@ import (
 // connection dialled from the first to the second.
 func linkedPair(t *testing.T) (nw *network, out, in io.ReadWriteCloser) {
 	t.Helper()
+	nw, _, _, o, i := layerPair(t)
+	return nw, o, i
+}
+
+// layerPair is linkedPair with the layers: a on node 0 dialled, b on node 1
+// accepted. All is closed when the test ends.
+func layerPair(t *testing.T) (nw *network, a, b *streamLayer, out, in net.Conn) {
+	t.Helper()
 	nw = newNetwork(2)
 	a, err := listenOn("127.0.0.1:0", nw, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := listenOn("127.0.0.1:0", nw, 1)
+	b, err = listenOn("127.0.0.1:0", nw, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,16 +39,14 @@ func linkedPair(t *testing.T) (nw *network, out, in io.ReadWriteCloser) {
 		b.Close()
 		nw.writers.Wait()
 	})
-	o, err := a.Dial(b.addr, time.Second)
-	if err != nil {
+	if out, err = a.Dial(b.addr, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	i, err := b.Accept()
-	if err != nil {
+	if in, err = b.Accept(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { o.Close(); i.Close() })
-	return nw, o, i
+	t.Cleanup(func() { out.Close(); in.Close() })
+	return nw, a, b, out, in
 }
 
 func TestShapedLinkDelaysInOrder(t *testing.T) {

@@ -94,30 +94,11 @@ func TestStreamLayerTellsWhenAPeerCloses(t *testing.T) {
 
 func peerCloseRound(t *testing.T, act func(nw *network, dialer *streamLayer, out, in net.Conn), want int64) {
 	t.Helper()
-	nw := newNetwork(2)
-	a, err := listenOn("127.0.0.1:0", nw, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := listenOn("127.0.0.1:0", nw, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { a.Close(); b.Close(); nw.writers.Wait() }()
+	nw, a, b, out, in := layerPair(t)
 	var told atomic.Int64
 	hook := func() { told.Add(1) }
 	b.peerClosed.Store(&hook)
 	a.peerClosed.Store(&hook) // the dialer's end must never tell
-	out, err := a.Dial(b.addr, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	in, err := b.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
 
 	// Raft's handler is always reading an accepted connection, so
 	// the read is under way when the cut comes.
