@@ -85,7 +85,7 @@ type replica struct {
 	stopped atomic.Bool
 	calls   atomic.Int64
 
-	// failover is the pending fast-failover check, see failover.go.
+	// failover is the replica's fast-failover state, see failover.go.
 	failover failover
 
 	// readyTerm is a term in which this replica, as leader, has had an entry

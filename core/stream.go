@@ -28,6 +28,9 @@ import (
 // link from its sender to the receiver, and a partition refuses dials and
 // cuts connections. Each replica has a listener of its own, which keeps
 // shards independent at the price of a port per replica.
+//
+// And it tells the replica when a peer closes a connection to it, which is
+// how a follower learns at once that its leader crashed (failover.go).
 type streamLayer struct {
 	ln   net.Listener
 	addr raft.ServerAddress
