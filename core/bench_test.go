@@ -182,7 +182,7 @@ func reportTook(b *testing.B, took []time.Duration) {
 
 // writeInBackground has n clients Put 128-byte values to c until the
 // returned stop is called.
-func writeInBackground(b *testing.B, c *Cluster, n int) (stop func()) {
+func writeInBackground(b testing.TB, c *Cluster, n int) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	value := bytes.Repeat([]byte{'x'}, benchValueSize)

@@ -34,9 +34,10 @@ import (
 // leader and stands, and the next one refuses it its pre-vote, as it still
 // knows a leader. When the next checks in turn it stands, and wins if its
 // log is at least as long: the first, now without a leader, grants it. If
-// its log is shorter, the first refuses it; so a candidate whose pre-vote
-// was refused during a fast failover asks again half a stagger after the
-// next one's check (preVoteRetry), when that one no longer knows a leader.
+// its log is shorter, the first refuses it; and raft's own timer may make
+// any of them stand before its check. So a candidate refused a pre-vote
+// soon after such news asks again, half a stagger after each follower's
+// check (preVoteRetry), when one more of them no longer knows a leader.
 // A pre-vote changes nothing on the voter, so asking again is safe; a voter
 // that still hears from a live leader keeps refusing.
 //
@@ -54,7 +55,7 @@ const failoverStagger = 5
 type failover struct {
 	mu      sync.Mutex
 	timer   *time.Timer // the pending check; nil when none
-	nudged  time.Time   // when nudge last ran
+	base    time.Time   // the first follower's check after the latest news: last contact + heartbeat timeout
 	stopped bool
 	done    chan struct{} // closed by stopFailover
 }
@@ -91,13 +92,14 @@ func (r *replica) peerClosed() {
 		return
 	}
 	last := r.raft.LastContact()
-	due := last.Add(r.raft.ReloadableConfig().HeartbeatTimeout +
-		time.Duration(r.failoverRank(string(leader)))*r.stagger())
+	base := last.Add(r.raft.ReloadableConfig().HeartbeatTimeout)
+	due := base.Add(time.Duration(r.failoverRank(string(leader))) * r.stagger())
 	r.failover.mu.Lock()
 	defer r.failover.mu.Unlock()
 	if r.failover.stopped {
 		return
 	}
+	r.failover.base = base
 	if r.failover.timer != nil {
 		r.failover.timer.Stop()
 	}
@@ -160,31 +162,34 @@ func (r *replica) nudge() {
 		r.logger.Warn("fast failover: reload config", "error", err)
 		return
 	}
-	r.failover.nudged = time.Now()
 	if err := r.raft.ReloadConfig(was); err != nil {
 		r.logger.Error("fast failover: restore raft timeouts", "error", err)
 	}
 }
 
 // preVoteRetry is asked by the transport after a peer refused this
-// replica's pre-vote for the try-th time. Within a heartbeat timeout of a
-// nudge, while this replica stands, it waits until the next try is due, at
-// nudge + (try + ½) staggers, and returns true; otherwise, or once the
+// replica's pre-vote. Within two heartbeat timeouts of the first follower's
+// check after news of a closed connection, while this replica stands, it
+// waits until the next half-way point between followers' checks
+// (base + (k + ½) staggers) and returns true; otherwise, or once the
 // replica stops, it returns false at once.
-func (r *replica) preVoteRetry(try int) bool {
+func (r *replica) preVoteRetry() bool {
 	r.failover.mu.Lock()
-	nudged, stopped, done := r.failover.nudged, r.failover.stopped, r.failover.done
+	base, stopped, done := r.failover.base, r.failover.stopped, r.failover.done
 	r.failover.mu.Unlock()
-	if stopped || nudged.IsZero() || r.raft.State() != raft.Candidate {
+	if stopped || base.IsZero() || r.raft.State() != raft.Candidate {
 		return false
 	}
 	s := r.stagger()
-	window := nudged.Add(r.raft.ReloadableConfig().HeartbeatTimeout)
-	due := nudged.Add(time.Duration(try)*s + s/2)
-	if due.After(window) || time.Now().After(window) {
+	end := base.Add(2 * r.raft.ReloadableConfig().HeartbeatTimeout)
+	next := base.Add(s / 2)
+	if now := time.Now(); next.Before(now) {
+		next = next.Add((now.Sub(next)/s + 1) * s)
+	}
+	if next.After(end) {
 		return false
 	}
-	t := time.NewTimer(time.Until(due))
+	t := time.NewTimer(time.Until(next))
 	defer t.Stop()
 	select {
 	case <-t.C:

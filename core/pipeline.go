@@ -66,21 +66,47 @@ type pipelinedTransport struct {
 
 	// preVoteRetry, once set, is asked after a peer refused a pre-vote
 	// whether to ask again; it waits until then. See failover.go.
-	preVoteRetry atomic.Pointer[func(try int) bool]
+	preVoteRetry atomic.Pointer[func() bool]
 }
 
-// RequestPreVote implements raft.WithPreVote. A refused pre-vote is asked
-// again while the replica's fast failover says so (replica.preVoteRetry);
-// raft sees the last answer. Each peer's pre-vote has a goroutine of its
-// own in raft, so the wait holds up no other.
+// RequestPreVote implements raft.WithPreVote. A refused or failed pre-vote
+// is asked again while the replica's fast failover says so
+// (replica.preVoteRetry); raft sees the last answer. Each peer's pre-vote
+// has a goroutine of its own in raft, so the wait holds up no other.
 func (t *pipelinedTransport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
-	err := t.NetworkTransport.RequestPreVote(id, target, args, resp)
-	retry := t.preVoteRetry.Load()
-	for try := 1; err == nil && !resp.Granted && retry != nil && (*retry)(try); try++ {
+	ask := func() error {
 		*resp = raft.RequestPreVoteResponse{}
-		err = t.NetworkTransport.RequestPreVote(id, target, args, resp)
+		return t.NetworkTransport.RequestPreVote(id, target, args, resp)
+	}
+	err := retryOnFreshConn(ask)
+	retry := t.preVoteRetry.Load()
+	for !resp.Granted && retry != nil && (*retry)() {
+		err = retryOnFreshConn(ask)
 	}
 	return err
+}
+
+// RequestVote implements raft.Transport, asking again once on a fresh
+// connection if the first fails; see retryOnFreshConn. A voter answers a
+// repeated request from the same candidate in the same term alike.
+func (t *pipelinedTransport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
+	return retryOnFreshConn(func() error {
+		*resp = raft.RequestVoteResponse{}
+		return t.NetworkTransport.RequestVote(id, target, args, resp)
+	})
+}
+
+// retryOnFreshConn runs rpc, and once more if it fails. raft's transport
+// takes a pooled connection without checking it, and after a peer restarts
+// every pooled connection to it is dead: the first RPC on one fails with
+// EOF. The transport drops a connection that failed, so the second try
+// dials anew. Without this, an election right after a peer's restart loses
+// that peer's vote and waits out an election timeout.
+func retryOnFreshConn(rpc func() error) error {
+	if err := rpc(); err == nil {
+		return nil
+	}
+	return rpc()
 }
 
 func newPipelinedTransport(t *raft.NetworkTransport) *pipelinedTransport {

@@ -47,7 +47,7 @@ type streamLayer struct {
 	handlers atomic.Int64
 
 	// peerClosed, once set, is called when the far end of an accepted
-	// connection closes it; see trackedConn.Read.
+	// connection closes it; see trackedConn.peerGone.
 	peerClosed atomic.Pointer[func()]
 }
 
@@ -252,27 +252,44 @@ type trackedConn struct {
 	cutDone  bool                   // guarded by shaperMu
 }
 
-// Read reads from the socket. On an accepted connection, a read that ends
-// because the far end closed it (EOF or a reset) tells the layer's
-// peerClosed. That is what a peer's crash looks like from here: the kernel
-// closes a dead process's sockets. A partition cuts both ends and tells
-// nothing, as a real one would say nothing. Raft's handler goroutine is
-// always reading an accepted connection, so the news comes at once.
+// Read reads from the socket; see peerGone.
 func (c *trackedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if err != nil && c.accepted && !c.severed.Load() &&
-		(err == io.EOF || errors.Is(err, syscall.ECONNRESET)) {
-		if f := c.s.peerClosed.Load(); f != nil {
-			(*f)()
-		}
+	if err != nil {
+		c.peerGone(err)
 	}
 	return n, err
+}
+
+// peerGone tells the layer's peerClosed when err, from a read or a write
+// on an accepted connection, says that the far end closed it: EOF, a reset
+// or a broken pipe. That is what a peer's crash looks like from here: the
+// kernel closes a dead process's sockets. A partition cuts both ends and
+// tells nothing, as a real one would say nothing. Raft's handler goroutine
+// is always reading an accepted connection or writing an answer on it, so
+// the news comes at once.
+func (c *trackedConn) peerGone(err error) {
+	if !c.accepted || c.severed.Load() ||
+		!(err == io.EOF || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		return
+	}
+	if f := c.s.peerClosed.Load(); f != nil {
+		(*f)()
+	}
 }
 
 // Write sends p straight to the socket until shaping is first turned on.
 // From then on every write of the connection goes through its shaper, even
 // over an unshaped link, so that none overtakes one still delayed.
 func (c *trackedConn) Write(p []byte) (int, error) {
+	n, err := c.write(p)
+	if err != nil {
+		c.peerGone(err)
+	}
+	return n, err
+}
+
+func (c *trackedConn) write(p []byte) (int, error) {
 	sh := c.shaper.Load()
 	if sh == nil {
 		if c.s.nw == nil || !c.s.nw.shaped.Load() {
