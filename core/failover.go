@@ -20,7 +20,8 @@ import (
 // followers' wake-ups: 150 ms at p99 with 50 ms timeouts.
 //
 // A crashed process's sockets are closed by its kernel, which its peers see
-// at once as EOF on the connections it had opened to them (trackedConn.Read).
+// at once as EOF, a reset or a broken pipe on the connections it had opened
+// to them (trackedConn.peerGone).
 // A follower that sees that schedules a check of its own for when the
 // heartbeat timeout, counted from its last contact, has run out; if by then
 // it has still heard nothing from its leader it has raft run its heartbeat
@@ -39,7 +40,13 @@ import (
 // soon after such news asks again, half a stagger after each follower's
 // check (preVoteRetry), when one more of them no longer knows a leader.
 // A pre-vote changes nothing on the voter, so asking again is safe; a voter
-// that still hears from a live leader keeps refusing.
+// that still hears from a live leader keeps refusing. Vote and pre-vote
+// RPCs that fail are also tried once more on a fresh connection
+// (retryOnFreshConn), as a restarted peer's pooled connections are dead.
+//
+// Under load a follower may still be working through appends the leader
+// sent before it died; each counts as contact, as it does for raft, and
+// moves that follower's check later.
 //
 // A partition closes nothing in a real network, so it cuts connections
 // without the news (network.isolate), and raft's timers alone find a
