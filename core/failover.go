@@ -67,6 +67,14 @@ type failover struct {
 	done    chan struct{} // closed by stopFailover
 }
 
+// cancelLocked stops the pending check, if any. f.mu must be held.
+func (f *failover) cancelLocked() {
+	if f.timer != nil {
+		f.timer.Stop()
+		f.timer = nil
+	}
+}
+
 // watchPeers has the replica's stream layer and transport report to its
 // fast failover. Called once raft runs.
 func (r *replica) watchPeers() {
@@ -107,9 +115,7 @@ func (r *replica) peerClosed() {
 		return
 	}
 	r.failover.base = base
-	if r.failover.timer != nil {
-		r.failover.timer.Stop()
-	}
+	r.failover.cancelLocked()
 	var t *time.Timer
 	t = time.AfterFunc(time.Until(due), func() {
 		r.failover.mu.Lock()
@@ -215,10 +221,7 @@ func (r *replica) stopFailover() {
 		return
 	}
 	r.failover.stopped = true
-	if r.failover.timer != nil {
-		r.failover.timer.Stop()
-		r.failover.timer = nil
-	}
+	r.failover.cancelLocked()
 	if r.failover.done != nil {
 		close(r.failover.done)
 	}
