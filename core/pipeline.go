@@ -52,9 +52,10 @@ const (
 // pipeline closes itself once the round trip falls below half that, and raft
 // goes back to synchronous appends.
 //
-// Every other method is the NetworkTransport's own, so raft still finds
-// its optional interfaces (Close). RequestPreVote may ask again, for fast
-// failover (failover.go).
+// RequestVote and RequestPreVote ask again when a request fails on a dead
+// pooled connection, and RequestPreVote also when fast failover says so
+// (failover.go). Every other method is the NetworkTransport's own, so raft
+// still finds its optional interfaces (Close).
 type pipelinedTransport struct {
 	*raft.NetworkTransport
 

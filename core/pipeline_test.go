@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // TestPipelinedReplicationSurvivesLeaderChurn moves and kills leaders of
@@ -215,4 +218,76 @@ func TestPipelineEndsWhenTheLinkSpeedsUp(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestVoteAfterPeerRestartGetsThrough asks a peer for its vote, restarts
+// the peer on the same address, and asks again: the second request must get
+// through although the connection raft pooled after the first is dead
+// (retryOnFreshConn).
+func TestVoteAfterPeerRestartGetsThrough(t *testing.T) {
+	voter := func(addr string) (stop func()) {
+		t.Helper()
+		s, err := listenOn(addr, nil, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			Stream: s, MaxPool: 2, Timeout: time.Second, Logger: hclog.NewNullLogger(),
+		})
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for {
+				select {
+				case rpc := <-trans.Consumer():
+					rpc.Respond(&raft.RequestVoteResponse{Term: 1, Granted: true}, nil)
+				case <-done:
+					return
+				}
+			}
+		})
+		return func() {
+			close(done)
+			wg.Wait()
+			_ = trans.Close()
+			s.waitHandlers(time.Second)
+		}
+	}
+
+	s, err := listenLoopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	candidate := newPipelinedTransport(raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: s, MaxPool: 2, Timeout: time.Second, Logger: hclog.NewNullLogger(),
+	}))
+	defer candidate.Close()
+
+	addr := listenAddr(t)
+	ask := func(what string) {
+		t.Helper()
+		var resp raft.RequestVoteResponse
+		req := &raft.RequestVoteRequest{RPCHeader: raft.RPCHeader{ID: []byte("c"), Addr: []byte(s.addr)}, Term: 1}
+		if err := candidate.RequestVote("v", raft.ServerAddress(addr), req, &resp); err != nil || !resp.Granted {
+			t.Fatalf("%s: err %v, granted %v", what, err, resp.Granted)
+		}
+	}
+	stop := voter(addr)
+	ask("first vote")
+	stop()
+	stop = voter(addr)
+	defer stop()
+	ask("vote after the voter restarted")
+}
+
+// listenAddr returns a free loopback address.
+func listenAddr(t *testing.T) string {
+	t.Helper()
+	s, err := listenLoopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := string(s.addr)
+	s.Close()
+	return addr
 }

@@ -244,12 +244,11 @@ type trackedConn struct {
 
 	// severed is set before this end is cut by its own layer or by a
 	// partition, so that a read failing on it is not taken for the far
-	// end closing.
+	// end closing, and no shaper starts on it.
 	severed atomic.Bool
 
 	shaperMu sync.Mutex
 	shaper   atomic.Pointer[shaper] // nil until a write meets shaping
-	cutDone  bool                   // guarded by shaperMu
 }
 
 // Read reads from the socket; see peerGone.
@@ -305,7 +304,7 @@ func (c *trackedConn) write(p []byte) (int, error) {
 func (c *trackedConn) startShaper() *shaper {
 	c.shaperMu.Lock()
 	defer c.shaperMu.Unlock()
-	if c.cutDone {
+	if c.severed.Load() {
 		return nil
 	}
 	if sh := c.shaper.Load(); sh != nil {
@@ -322,7 +321,6 @@ func (c *trackedConn) cut() {
 	c.severed.Store(true)
 	_ = c.Conn.Close()
 	c.shaperMu.Lock()
-	c.cutDone = true
 	sh := c.shaper.Load()
 	c.shaperMu.Unlock()
 	if sh != nil {
