@@ -309,27 +309,55 @@ func WriteFileAtomic(path string, write func(io.Writer) error) error {
 // AtomicFile is a file being written under a temporary name; Commit puts
 // it in place, Abort throws it away. For files written over a whole run,
 // such as the CSV series.
+//
+// A path that names something other than a regular file — a device such
+// as /dev/stdout or /dev/full, a named pipe — is written in place: a
+// rename would replace the device with a file and hide every write error
+// behind it. Such a path has no old contents to keep.
 type AtomicFile struct {
 	*os.File
-	path string
-	done bool
+	path   string
+	direct bool // written in place: path is not a regular file
+	done   bool
 }
 
-// CreateAtomic starts writing path atomically.
+// CreateAtomic starts writing path atomically. A symbolic link is followed,
+// so the file it points to is replaced, not the link.
 func CreateAtomic(path string) (*AtomicFile, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	target := path
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		target = real
+	}
+	if fi, err := os.Stat(target); err == nil && !fi.Mode().IsRegular() {
+		if fi.IsDir() {
+			return nil, fmt.Errorf("cannot write %s: it is a directory", path)
+		}
+		f, err := os.OpenFile(target, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("cannot write %s: %w", path, err)
+		}
+		return &AtomicFile{File: f, path: path, direct: true}, nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".tmp*")
 	if err != nil {
 		return nil, fmt.Errorf("cannot write %s: %w", path, err)
 	}
-	return &AtomicFile{File: f, path: path}, nil
+	return &AtomicFile{File: f, path: target}, nil
 }
 
-// Commit syncs the file and renames it to its final name.
+// Commit syncs the file and renames it to its final name; a file written
+// in place is only closed, and its close error returned.
 func (a *AtomicFile) Commit() error {
 	if a.done {
 		return nil
 	}
 	a.done = true
+	if a.direct {
+		if err := a.Close(); err != nil {
+			return fmt.Errorf("cannot write %s: %w", a.path, err)
+		}
+		return nil
+	}
 	tmp := a.Name()
 	defer os.Remove(tmp) // a no-op after the rename
 	err := a.Sync()
@@ -348,14 +376,17 @@ func (a *AtomicFile) Commit() error {
 	return nil
 }
 
-// Abort closes and removes the temporary file.
+// Abort closes and removes the temporary file; a file written in place is
+// only closed.
 func (a *AtomicFile) Abort() {
 	if a.done {
 		return
 	}
 	a.done = true
 	a.Close()
-	os.Remove(a.Name())
+	if !a.direct {
+		os.Remove(a.Name())
+	}
 }
 
 // ReadReport reads a JSON report written by phantom; anything else is an

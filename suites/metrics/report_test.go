@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -133,3 +134,84 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteFileAtomicToADevice is --csv /dev/full: the write error reaches
+// the caller, and the device is still a device afterwards, not a file put
+// in its place by a rename.
+func TestWriteFileAtomicToADevice(t *testing.T) {
+	// A device node of our own with /dev/full's numbers (char 1:7), so a
+	// regression renames over a file in a temporary directory, not over
+	// the machine's /dev/full. Making one needs root.
+	full := filepath.Join(t.TempDir(), "full")
+	if err := syscall.Mknod(full, syscall.S_IFCHR|0o666, int(unix1x7())); err != nil {
+		t.Skip("cannot make a device node here (needs root):", err)
+	}
+	err := WriteFileAtomic(full, func(w io.Writer) error { _, err := w.Write([]byte("report")); return err })
+	if err == nil {
+		t.Fatal("writing to /dev/full succeeded")
+	}
+	if !strings.Contains(err.Error(), full) {
+		t.Errorf("error %q does not name %s", err, full)
+	}
+	if fi, err := os.Stat(full); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		t.Fatalf("%s is no longer a device: %v %v", full, fi.Mode(), err)
+	}
+
+	// The CSV path: rows buffered over the run, the error met at Flush.
+	f, err := CreateAtomic(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Abort()
+	series := NewSeriesWriter(f)
+	if err := series.Flush(); err == nil {
+		t.Error("flushing the series to /dev/full succeeded")
+	}
+}
+
+// TestWriteFileAtomicThroughALink replaces the file a link points to and
+// leaves the link a link.
+func TestWriteFileAtomicThroughALink(t *testing.T) {
+	dir := t.TempDir()
+	target, link := filepath.Join(dir, "real.json"), filepath.Join(dir, "link.json")
+	if err := os.WriteFile(target, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	if err := WriteFileAtomic(link, func(w io.Writer) error { _, err := w.Write([]byte("new")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v %v", fi.Mode(), err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "new" {
+		t.Errorf("target = %q, want new", b)
+	}
+}
+
+// TestWriteFileAtomicToAPipe writes into a named pipe in place.
+func TestWriteFileAtomicToAPipe(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip("no named pipes here:", err)
+	}
+	got := make(chan string, 1)
+	go func() {
+		b, _ := os.ReadFile(fifo)
+		got <- string(b)
+	}()
+	if err := WriteFileAtomic(fifo, func(w io.Writer) error { _, err := w.Write([]byte("rows")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("the pipe was replaced by a file (%v, %v); its reader still waits", fi.Mode(), err)
+	}
+	if s := <-got; s != "rows" {
+		t.Errorf("the pipe's reader got %q, want rows", s)
+	}
+}
+
+// unix1x7 is the device number of /dev/full: major 1, minor 7.
+func unix1x7() uint64 { return 1<<8 | 7 }
