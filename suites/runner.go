@@ -16,8 +16,8 @@ import (
 	"github.com/phantomdb/phantom/suites/metrics"
 )
 
-// Runner drives the chosen suites against an embedded cluster, one suite
-// after another, and publishes a Snapshot every tick.
+// Runner drives the chosen suites against a database (an embedded cluster
+// it starts), one suite after another, and publishes a Snapshot every tick.
 type Runner struct {
 	cfg    Config
 	suites []Suite
