@@ -45,7 +45,7 @@ func (clusterSuite) Ops() []metrics.OpSpec {
 }
 
 func (clusterSuite) Prepare(_ context.Context, env Env) (Workload, error) {
-	w := &clusterWorkload{cluster: env.Cluster, seed: env.Seed}
+	w := &clusterWorkload{db: env.DB, seed: env.Seed}
 	for i := 1; i <= env.Nodes; i++ {
 		w.nodes = append(w.nodes, "n"+strconv.Itoa(i))
 	}
@@ -53,9 +53,9 @@ func (clusterSuite) Prepare(_ context.Context, env Env) (Workload, error) {
 }
 
 type clusterWorkload struct {
-	cluster *core.Cluster
-	nodes   []string // the starting nodes: the churn never removes them
-	seed    int64
+	db    DB
+	nodes []string // the starting nodes: the churn never removes them
+	seed  int64
 }
 
 func (w *clusterWorkload) Client(id int) Client {
@@ -71,13 +71,13 @@ type clusterClient struct {
 func (c *clusterClient) Do(ctx context.Context, rec *metrics.Recorder) {
 	node := c.w.nodes[c.rng.IntN(len(c.w.nodes))]
 	start := metrics.Now()
-	err := c.w.cluster.Heartbeat(ctx, node)
+	err := c.w.db.Heartbeat(ctx, node)
 	if errors.Is(err, core.ErrNodeDown) {
 		err = nil // a crashed node cannot beat; not the cluster's failure
 	}
 	observe(ctx, rec, opHeartbeat, start, err)
 	start = metrics.Now()
-	st := c.w.cluster.Status()
+	st := c.w.db.Status()
 	if len(st.Nodes) == 0 {
 		rec.Fail(opStatus, metrics.ErrUnavailable)
 		return
@@ -88,13 +88,13 @@ func (c *clusterClient) Do(ctx context.Context, rec *metrics.Recorder) {
 // Probe adds a node every churnEvery and removes it at the next turn, so
 // membership changes happen while the clients query.
 func (w *clusterWorkload) Probe(ctx context.Context, rec *metrics.Recorder) {
-	churn(ctx, w.cluster, rec, churnEvery, opNodeAdd, opNodeRemove)
+	churn(ctx, w.db, rec, churnEvery, opNodeAdd, opNodeRemove)
 }
 
 // churn adds a node every interval and removes it at the next turn,
 // recording each as opAdd and opRemove, and leaves the cluster with the
 // nodes it found: a later suite expects them.
-func churn(ctx context.Context, c *core.Cluster, rec *metrics.Recorder, every time.Duration, opAdd, opRemove int) {
+func churn(ctx context.Context, db DB, rec *metrics.Recorder, every time.Duration, opAdd, opRemove int) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var added string
@@ -104,20 +104,20 @@ func churn(ctx context.Context, c *core.Cluster, rec *metrics.Recorder, every ti
 			if added != "" {
 				cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				_ = c.RemoveNode(cctx, added)
+				_ = db.RemoveNode(cctx, added)
 			}
 			return
 		case <-t.C:
 		}
 		start := metrics.Now()
 		if added == "" {
-			id, err := c.AddNode(ctx)
+			id, err := db.AddNode(ctx)
 			if observe(ctx, rec, opAdd, start, err) || (err != nil && id != "") {
 				added = id
 			}
 			continue
 		}
-		err := c.RemoveNode(ctx, added)
+		err := db.RemoveNode(ctx, added)
 		if observe(ctx, rec, opRemove, start, err) {
 			added = ""
 		}

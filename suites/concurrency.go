@@ -53,7 +53,7 @@ func (concurrencySuite) Prepare(ctx context.Context, env Env) (Workload, error) 
 	if err := env.KeyDist.validate(); err != nil {
 		return nil, err
 	}
-	w := &ccWorkload{cluster: env.Cluster, dist: env.KeyDist, seed: env.Seed, keys: make([]string, env.Keys), churn: env.Replicas >= 3}
+	w := &ccWorkload{db: env.DB, dist: env.KeyDist, seed: env.Seed, keys: make([]string, env.Keys), churn: env.Replicas >= 3}
 	for i := range w.keys {
 		w.keys[i] = "cc/" + strconv.Itoa(i)
 	}
@@ -62,7 +62,7 @@ func (concurrencySuite) Prepare(ctx context.Context, env Env) (Workload, error) 
 	}
 	w.payload = make([]byte, env.DataSize)
 	for _, k := range w.counters {
-		if err := env.Cluster.Put(ctx, k, []byte("0")); err != nil {
+		if err := env.DB.Put(ctx, k, []byte("0")); err != nil {
 			return nil, fmt.Errorf("setting up the counters: %w", err)
 		}
 	}
@@ -70,7 +70,7 @@ func (concurrencySuite) Prepare(ctx context.Context, env Env) (Workload, error) 
 }
 
 type ccWorkload struct {
-	cluster  *core.Cluster
+	db       DB
 	dist     KeyDist
 	seed     int64
 	keys     []string
@@ -100,13 +100,13 @@ func (c *ccClient) Do(ctx context.Context, rec *metrics.Recorder) {
 	start := metrics.Now()
 	switch r := c.rng.IntN(10); {
 	case r < 5:
-		_, err := c.w.cluster.Get(ctx, c.w.keys[c.keys.next()])
+		_, err := c.w.db.Get(ctx, c.w.keys[c.keys.next()])
 		if errors.Is(err, core.ErrNotFound) {
 			err = nil // not written yet: still a read
 		}
 		observe(ctx, rec, opCCRead, start, err)
 	case r < 8:
-		observe(ctx, rec, opCCWrite, start, c.w.cluster.Put(ctx, c.w.keys[c.keys.next()], c.w.payload))
+		observe(ctx, rec, opCCWrite, start, c.w.db.Put(ctx, c.w.keys[c.keys.next()], c.w.payload))
 	default:
 		a, b := c.hot.next(), c.hot.next()
 		if a == b {
@@ -114,7 +114,7 @@ func (c *ccClient) Do(ctx context.Context, rec *metrics.Recorder) {
 		}
 		txn := core.Txn{Ops: []core.Op{core.Add(c.w.counters[a], 1), core.Add(c.w.counters[b], 1)}}
 		for attempt := 1; ; attempt++ {
-			res, err := c.w.cluster.Txn(ctx, txn)
+			res, err := c.w.db.Txn(ctx, txn)
 			switch {
 			case res.Committed:
 				c.w.commits.Add(1)
@@ -144,16 +144,16 @@ func (w *ccWorkload) Probe(ctx context.Context, rec *metrics.Recorder) {
 	if !w.churn {
 		return
 	}
-	churn(ctx, w.cluster, rec, ccChurnEvery, opCCNodeAdd, opCCNodeRemove)
+	churn(ctx, w.db, rec, ccChurnEvery, opCCNodeAdd, opCCNodeRemove)
 }
 
 // Check resolves leftover locks and verifies that the counters add up to
 // two per committed read-modify-write: no update lost under contention.
 func (w *ccWorkload) Check(ctx context.Context) error {
-	if _, err := w.cluster.ResolveLocks(ctx); err != nil {
+	if _, err := w.db.ResolveLocks(ctx); err != nil {
 		return fmt.Errorf("resolving the transactions' locks: %w", err)
 	}
-	total, _, err := w.cluster.SumInts(ctx, w.counters)
+	total, _, err := w.db.SumInts(ctx, w.counters)
 	if err != nil {
 		return fmt.Errorf("reading the counters: %w", err)
 	}

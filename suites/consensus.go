@@ -52,7 +52,7 @@ func (consensusSuite) Ops() []metrics.OpSpec {
 }
 
 func (consensusSuite) Prepare(_ context.Context, env Env) (Workload, error) {
-	w := &consensusWorkload{cluster: env.Cluster, seed: env.Seed, elections: env.Replicas >= 3}
+	w := &consensusWorkload{db: env.DB, seed: env.Seed, elections: env.Replicas >= 3}
 	w.SetDataSize(env.DataSize)
 	w.keys = make([]string, env.Keys)
 	for i := range w.keys {
@@ -62,7 +62,7 @@ func (consensusSuite) Prepare(_ context.Context, env Env) (Workload, error) {
 }
 
 type consensusWorkload struct {
-	cluster   *core.Cluster
+	db        DB
 	payload   atomic.Pointer[[]byte]
 	keys      []string
 	seed      int64
@@ -100,16 +100,16 @@ func (c *consensusClient) Do(ctx context.Context, rec *metrics.Recorder) {
 	payload := *c.w.payload.Load()
 	start := metrics.Now()
 	if c.n%readEvery == readEvery/2 {
-		err := c.w.cluster.PutReplicated(ctx, key, payload)
+		err := c.w.db.PutReplicated(ctx, key, payload)
 		observe(ctx, rec, opReplicate, start, err)
 		return
 	}
-	err := c.w.cluster.Put(ctx, key, payload)
+	err := c.w.db.Put(ctx, key, payload)
 	if !observe(ctx, rec, opSubmit, start, err) || c.n%readEvery != 0 {
 		return
 	}
 	start = metrics.Now()
-	_, err = c.w.cluster.Get(ctx, key)
+	_, err = c.w.db.Get(ctx, key)
 	observe(ctx, rec, opRead, start, err)
 }
 
@@ -136,22 +136,22 @@ func observe(ctx context.Context, rec *metrics.Recorder, op int, start metrics.S
 // than three replicas a shard cannot elect a new leader without the old
 // one, so nothing is killed.
 func (w *consensusWorkload) Probe(ctx context.Context, rec *metrics.Recorder) {
-	_, cursor := w.cluster.Elections(0) // only elections from now on
+	_, cursor := w.db.Elections(0) // only elections from now on
 	t := time.NewTicker(electionEvery)
 	defer t.Stop()
-	for shard := 0; ; shard = (shard + 1) % w.cluster.Shards() {
+	for shard := 0; ; shard = (shard + 1) % w.db.Shards() {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 		if w.elections {
-			if _, err := w.cluster.KillLeader(ctx, shard); err != nil && ctx.Err() == nil {
+			if _, err := w.db.KillLeader(ctx, shard); err != nil && ctx.Err() == nil {
 				rec.Fail(opElection, errorKind(err))
 			}
 		}
 		var evs []core.Election
-		evs, cursor = w.cluster.Elections(cursor)
+		evs, cursor = w.db.Elections(cursor)
 		for _, e := range evs {
 			if e.Took > 0 {
 				rec.Record(opElection, e.Took)

@@ -1,10 +1,13 @@
 package suites
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/phantomdb/phantom/core"
@@ -161,102 +164,11 @@ func (x *run) apply(sr *suiteRun, a Action) error {
 	if sr.lctx.Err() != nil {
 		return ErrNotRunning
 	}
-	c := x.cluster
-	var err error
-	var fault string // what a fault did, for an event after the epoch's
-	switch a.Verb {
-	case VerbClients:
-		x.clients = a.Count
-		sr.setClients(a.Count)
-	case VerbRate:
-		if sr.pace == nil {
-			return errors.New("rate= needs an open-loop run: start it with --rate")
-		}
-		x.rate = a.Rate
-		sr.pace.setRate(a.Rate)
-	case VerbDataSize:
-		rs, ok := sr.w.(Resizer)
-		if !ok {
-			return fmt.Errorf("suite %s writes no values to resize", x.suite)
-		}
-		cfg := x.cfg
-		cfg.DataSize = a.Size
-		sz, serr := cfg.size(x.budget)
-		if serr != nil {
-			return serr
-		}
-		if sz.keys < x.keys {
-			return fmt.Errorf("data size %s would not fit the memory budget with the run's %d keys; the most that fits is about %s",
-				metrics.FormatBytes(float64(a.Size)), x.keys, metrics.FormatBytes(float64(x.cfg.DataSize)*float64(sz.keys)/float64(x.keys)))
-		}
-		x.dataSize = a.Size
-		rs.SetDataSize(a.Size)
-	case VerbNetDelay:
-		if err = c.SetAllLinks(core.Link{Delay: a.Delay}); err == nil {
-			fault = fmt.Sprintf("network: %v one-way delay on every link", a.Delay)
-		}
-	case VerbDuration:
-		if a.Delay <= time.Since(sr.begun)-sr.paused {
-			sr.duration = a.Delay
-			sr.finish()
-			break
-		}
-		sr.duration = a.Delay
-		if sr.pausedAt.IsZero() {
-			sr.resetEnd()
-		}
-	case VerbKillLeader:
-		shard := x.killNext % c.Shards()
-		x.killNext++
-		x.background(func(ctx context.Context) {
-			if node, err := c.KillLeader(ctx, shard); err != nil {
-				x.eventLater(metrics.EventError, fmt.Sprintf("kill-leader on shard %d failed: %v", shard, err))
-			} else {
-				x.eventLater(metrics.EventFault, fmt.Sprintf("shard %d leader on %s killed; a new one took over", shard, node))
-			}
-		})
-	case VerbCrash:
-		var why string
-		if a.Node, why, err = crashTarget(c.Status(), a.Node); err == nil {
-			if err = c.CrashNode(a.Node); err == nil {
-				fault = "crashed " + a.Node + why
-			}
-		}
-	case VerbRestart:
-		var ids []string
-		if ids, err = restartTargets(c.Status(), a.Node); err == nil {
-			fault = "restarting " + strings.Join(ids, ", ")
-			x.background(func(ctx context.Context) {
-				for _, id := range ids {
-					if err := c.RestartNode(ctx, id); err != nil {
-						x.eventLater(metrics.EventError, fmt.Sprintf("restarting %s failed: %v", id, err))
-					} else {
-						x.eventLater(metrics.EventFault, id+" restarted; it catches up from its shards' leaders")
-					}
-				}
-			})
-		}
-	case VerbPartition:
-		var why string
-		if a.Node, why, err = partitionTarget(c.Status(), a.Node); err == nil {
-			if err = c.Partition(a.Node); err == nil {
-				fault = "partitioned " + a.Node + " off the network" + why
-			}
-		}
-	case VerbHeal:
-		c.Heal()
-		fault = "healed every partition"
-	case VerbPause:
-		if !sr.pause() {
-			return errors.New("already paused")
-		}
-	case VerbResume:
-		if !sr.resume() {
-			return errors.New("not paused")
-		}
-	case VerbNodes:
-		x.background(func(ctx context.Context) { x.resize(ctx, a.Count) })
+	do, ok := actions[a.Verb]
+	if !ok {
+		return fmt.Errorf("unknown action %q", a.Verb)
 	}
+	fault, err := do(x, sr, &a)
 	if err != nil {
 		return err
 	}
@@ -267,97 +179,261 @@ func (x *run) apply(sr *suiteRun, a Action) error {
 	return nil
 }
 
-// Resizer is a workload whose written values can change size live.
-type Resizer interface {
-	SetDataSize(n int)
+// actions carries out each verb, on the runner's goroutine. A method
+// returns what a fault did, for an event after the epoch's, and writes in
+// a.Node the node it picked, so the epoch's change names it. A slow change
+// goes on in the background and reports in the events.
+var actions = map[string]func(x *run, sr *suiteRun, a *Action) (fault string, err error){
+	VerbClients:    (*run).applyClients,
+	VerbRate:       (*run).applyRate,
+	VerbDataSize:   (*run).applyDataSize,
+	VerbNetDelay:   (*run).applyNetDelay,
+	VerbDuration:   (*run).applyDuration,
+	VerbKillLeader: (*run).applyKillLeader,
+	VerbCrash:      (*run).applyCrash,
+	VerbRestart:    (*run).applyRestart,
+	VerbPartition:  (*run).applyPartition,
+	VerbHeal:       (*run).applyHeal,
+	VerbPause:      (*run).applyPause,
+	VerbResume:     (*run).applyResume,
+	VerbNodes:      (*run).applyNodes,
 }
 
-// resize adds or removes nodes until the cluster has n; the newest nodes
-// leave first.
-func (x *run) resize(ctx context.Context, n int) {
-	c := x.cluster
+func (x *run) applyClients(sr *suiteRun, a *Action) (string, error) {
+	x.load.clients = a.Count
+	sr.setClients(a.Count)
+	return "", nil
+}
+
+func (x *run) applyRate(sr *suiteRun, a *Action) (string, error) {
+	p := sr.pace()
+	if p == nil {
+		return "", errors.New("rate= needs an open-loop run: start it with --rate")
+	}
+	x.load.rate = a.Rate
+	p.setRate(a.Rate)
+	return "", nil
+}
+
+// applyDataSize resizes the values the suite writes from now on, if the
+// run's keyspace still fits the memory budget with them.
+func (x *run) applyDataSize(sr *suiteRun, a *Action) (string, error) {
+	rs, ok := sr.w.(Resizer)
+	if !ok {
+		return "", fmt.Errorf("suite %s writes no values to resize", x.suite)
+	}
+	cfg := x.cfg
+	cfg.DataSize = a.Size
+	sz, err := cfg.size(x.budget)
+	if err != nil {
+		return "", err
+	}
+	if sz.keys < x.keys {
+		return "", fmt.Errorf("data size %s would not fit the memory budget with the run's %d keys; the most that fits is about %s",
+			metrics.FormatBytes(float64(a.Size)), x.keys, metrics.FormatBytes(float64(x.cfg.DataSize)*float64(sz.keys)/float64(x.keys)))
+	}
+	x.load.dataSize = a.Size
+	rs.SetDataSize(a.Size)
+	return "", nil
+}
+
+func (x *run) applyNetDelay(_ *suiteRun, a *Action) (string, error) {
+	if err := x.db.SetAllLinks(core.Link{Delay: a.Delay}); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("network: %v one-way delay on every link", a.Delay), nil
+}
+
+func (x *run) applyDuration(sr *suiteRun, a *Action) (string, error) {
+	sr.setDuration(a.Delay)
+	return "", nil
+}
+
+// applyKillLeader kills the next shard's leader, round robin, in the
+// background: the new leader's election takes a while.
+func (x *run) applyKillLeader(*suiteRun, *Action) (string, error) {
+	db := x.db
+	shard := x.killNext % db.Shards()
+	x.killNext++
+	x.background(func(ctx context.Context) {
+		if node, err := db.KillLeader(ctx, shard); err != nil {
+			x.events.later(metrics.EventError, fmt.Sprintf("kill-leader on shard %d failed: %v", shard, err))
+		} else {
+			x.events.later(metrics.EventFault, fmt.Sprintf("shard %d leader on %s killed; a new one took over", shard, node))
+		}
+	})
+	return "", nil
+}
+
+func (x *run) applyCrash(_ *suiteRun, a *Action) (string, error) {
+	node, why, err := crashTarget(x.db.Status(), a.Node)
+	if err != nil {
+		return "", err
+	}
+	a.Node = node
+	if err := x.db.CrashNode(node); err != nil {
+		return "", err
+	}
+	return "crashed " + node + why, nil
+}
+
+// applyRestart restarts the named node, or every crashed one, in the
+// background: Control returns once it has begun.
+func (x *run) applyRestart(_ *suiteRun, a *Action) (string, error) {
+	ids, err := restartTargets(x.db.Status(), a.Node)
+	if err != nil {
+		return "", err
+	}
+	db := x.db
+	x.background(func(ctx context.Context) {
+		for _, id := range ids {
+			if err := db.RestartNode(ctx, id); err != nil {
+				x.events.later(metrics.EventError, fmt.Sprintf("restarting %s failed: %v", id, err))
+			} else {
+				x.events.later(metrics.EventFault, id+" restarted; it catches up from its shards' leaders")
+			}
+		}
+	})
+	return "restarting " + strings.Join(ids, ", "), nil
+}
+
+func (x *run) applyPartition(_ *suiteRun, a *Action) (string, error) {
+	node, why, err := partitionTarget(x.db.Status(), a.Node)
+	if err != nil {
+		return "", err
+	}
+	a.Node = node
+	if err := x.db.Partition(node); err != nil {
+		return "", err
+	}
+	return "partitioned " + node + " off the network" + why, nil
+}
+
+func (x *run) applyHeal(*suiteRun, *Action) (string, error) {
+	x.db.Heal()
+	return "healed every partition", nil
+}
+
+func (x *run) applyPause(sr *suiteRun, _ *Action) (string, error) {
+	if !sr.pause() {
+		return "", errors.New("already paused")
+	}
+	return "", nil
+}
+
+func (x *run) applyResume(sr *suiteRun, _ *Action) (string, error) {
+	if !sr.resume() {
+		return "", errors.New("not paused")
+	}
+	return "", nil
+}
+
+// applyNodes adds or removes nodes in the background; events report each
+// one joining or leaving.
+func (x *run) applyNodes(_ *suiteRun, a *Action) (string, error) {
+	db, n := x.db, a.Count
+	x.background(func(ctx context.Context) { x.resize(ctx, db, n) })
+	return "", nil
+}
+
+// resize adds or removes nodes until db has n; the newest nodes leave
+// first. It runs in the background.
+func (x *run) resize(ctx context.Context, db DB, n int) {
 	for {
-		nodes := c.Status().Nodes
+		nodes := db.Status().Nodes
 		switch {
 		case len(nodes) < n:
-			id, err := c.AddNode(ctx)
+			id, err := db.AddNode(ctx)
 			if err != nil {
-				x.eventLater(metrics.EventError, "adding a node failed: "+err.Error())
+				x.events.later(metrics.EventError, "adding a node failed: "+err.Error())
 				return
 			}
-			x.eventLater(metrics.EventMembership, "node "+id+" joined")
+			x.events.later(metrics.EventMembership, "node "+id+" joined")
 		case len(nodes) > n:
 			id := nodes[len(nodes)-1].ID
-			if err := c.RemoveNode(ctx, id); err != nil {
-				x.eventLater(metrics.EventError, "removing "+id+" failed: "+err.Error())
+			if err := db.RemoveNode(ctx, id); err != nil {
+				x.events.later(metrics.EventError, "removing "+id+" failed: "+err.Error())
 				return
 			}
-			x.eventLater(metrics.EventMembership, "node "+id+" left")
+			x.events.later(metrics.EventMembership, "node "+id+" left")
 		default:
 			return
 		}
 	}
 }
 
-// background runs a slow change (a node joining, a leader being killed)
-// off the runner's goroutine; the run waits for it before shutting the
-// cluster down.
-func (x *run) background(f func(ctx context.Context)) {
-	x.bg.Add(1)
-	go func() {
-		defer x.bg.Done()
-		defer x.recoverClient(func() {})
-		f(x.bgCtx)
-	}()
+// background is the slow live changes (a node joining, a leader being
+// killed) running off the runner's goroutine. The runner's goroutine
+// starts them and, before it shuts the cluster down, cancels and waits
+// for them.
+type background struct {
+	wg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc // nil until start
 }
 
-// eventLater records an event from a background change; the next tick
-// publishes it.
-func (x *run) eventLater(kind metrics.EventKind, msg string) {
-	x.pendingMu.Lock()
-	x.pending = append(x.pending, metrics.Event{Kind: kind, Message: msg})
-	x.pendingMu.Unlock()
+func (b *background) start(parent context.Context) { b.ctx, b.cancel = context.WithCancel(parent) }
+
+// stopAndWait makes the changes give up and waits for them.
+func (b *background) stopAndWait() {
+	if b.cancel != nil {
+		b.cancel()
+		b.wg.Wait()
+	}
+}
+
+// background runs f off the runner's goroutine; a panic in it fails the
+// run as a client's would.
+func (x *run) background(f func(ctx context.Context)) {
+	x.bg.wg.Add(1)
+	go func() {
+		defer x.bg.wg.Done()
+		defer x.recoverClient(func() {})
+		f(x.bg.ctx)
+	}()
 }
 
 // newEpoch closes the current epoch at a fresh tick and opens one for change.
 func (x *run) newEpoch(change string) {
 	x.tick(time.Now(), metrics.PhaseRunning)
-	x.closeEpoch()
+	x.epochs.close(x.elapsed, x.ops)
 	x.collector.NewEpoch()
-	x.epochStart, x.epochChange = x.elapsed, change
-	x.event(metrics.EventEpoch, fmt.Sprintf("epoch %d: %s", len(x.epochs)+1, change))
+	n := x.epochs.open(x.elapsed, change)
+	x.event(metrics.EventEpoch, fmt.Sprintf("epoch %d: %s", n, change))
 }
 
-// closeEpoch records the current epoch's figures as they stand.
-func (x *run) closeEpoch() {
-	x.epochs = append(x.epochs, epochOf(len(x.epochs)+1, x.epochStart, x.elapsed, x.epochChange, x.ops))
+// script is the scripted changes not yet run, in time order. Only the
+// runner's goroutine touches it.
+type script []TimedAction
+
+func newScript(at []TimedAction) script {
+	s := script(slices.Clone(at))
+	slices.SortStableFunc(s, func(a, b TimedAction) int { return cmp.Compare(a.At, b.At) })
+	return s
 }
 
-// epochOf is an epoch with the figures ops hold for it, leaving out the
-// ops that did nothing in it.
-func epochOf(index int, start, end time.Duration, change string, ops []metrics.OpStats) metrics.Epoch {
-	e := metrics.Epoch{Index: index, Start: start, End: end, Change: change}
-	for _, o := range ops {
-		if o.Epoch.Count > 0 || o.Epoch.Errors > 0 || o.Epoch.Elapsed > 0 {
-			e.Ops = append(e.Ops, metrics.EpochOp{Name: o.Name, Suite: o.Suite, Figures: o.Epoch})
-		}
-	}
-	return e
-}
-
-// untilNextScripted is how long until the next scripted action is due.
-func (x *run) untilNextScripted() time.Duration {
-	if len(x.script) == 0 {
+// wait is how long until the next scripted action is due, for a load that
+// started at loadStart.
+func (s script) wait(loadStart time.Time) time.Duration {
+	if len(s) == 0 {
 		return time.Hour
 	}
-	return max(time.Until(x.loadStart.Add(x.script[0].At)), 0)
+	return max(time.Until(loadStart.Add(s[0].At)), 0)
+}
+
+// next takes the next scripted action if it is due.
+func (s *script) next(loadStart time.Time) (TimedAction, bool) {
+	if len(*s) == 0 || time.Since(loadStart) < (*s)[0].At {
+		return TimedAction{}, false
+	}
+	a := (*s)[0]
+	*s = (*s)[1:]
+	return a, true
 }
 
 // runScripted applies every scripted action that is due.
 func (x *run) runScripted(sr *suiteRun) {
-	for len(x.script) > 0 && time.Since(x.loadStart) >= x.script[0].At {
-		a := x.script[0]
-		x.script = x.script[1:]
+	for a, ok := x.script.next(x.loadStart); ok; a, ok = x.script.next(x.loadStart) {
 		if err := x.apply(sr, a.Action); err != nil {
 			x.event(metrics.EventError, fmt.Sprintf("--at %v:%s: %v", a.At, a.Action, err))
 		}

@@ -2,6 +2,8 @@ package suites
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -161,5 +163,94 @@ func TestControlWithoutARunningSuite(t *testing.T) {
 	}
 	if err := r.Control(context.Background(), Action{Verb: "nope"}); err == nil || !strings.Contains(err.Error(), "unknown action") {
 		t.Errorf("err = %v, want unknown action", err)
+	}
+}
+
+// Every verb Control accepts has a method that carries it out, and no
+// method is left without a verb Control accepts.
+func TestEveryVerbHasAnAction(t *testing.T) {
+	verbs := []string{VerbClients, VerbNodes, VerbDataSize, VerbRate, VerbNetDelay, VerbDuration, VerbKillLeader,
+		VerbCrash, VerbRestart, VerbPartition, VerbHeal, VerbPause, VerbResume}
+	for _, v := range verbs {
+		if err := (Action{Verb: v}).validate(); err != nil && strings.Contains(err.Error(), "unknown action") {
+			t.Errorf("%s: validate does not know it", v)
+		}
+		if actions[v] == nil {
+			t.Errorf("%s: no method carries it out", v)
+		}
+	}
+	if len(actions) != len(verbs) {
+		t.Errorf("%d action methods for %d verbs", len(actions), len(verbs))
+	}
+}
+
+// The verbs the other tests leave out, on a real cluster: rate and
+// data-size refuse a suite they cannot act on, kill-leader and nodes go on
+// in the background and report in a later snapshot's events, and a
+// duration already run ends the suite.
+func TestBackgroundAndRefusedActionsOnARealCluster(t *testing.T) {
+	f := &fakeSuite{name: "fake", pattern: []time.Duration{time.Millisecond}, pace: time.Millisecond}
+	cfg := fakeConfig()
+	cfg.Nodes = 3
+	cfg.Duration = time.Minute // ended by duration= once the checks are done
+	r := newRunner(cfg, []Suite{f})
+	var steps []string
+	fail := func(format string, a ...any) { steps = append(steps, fmt.Sprintf(format, a...)) }
+	event := func(kind metrics.EventKind, text string) bool {
+		return slices.ContainsFunc(r.Latest().Events, func(e metrics.Event) bool {
+			return e.Kind == kind && strings.Contains(e.Message, text)
+		})
+	}
+	waitFor := func(kind metrics.EventKind, text string) {
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if event(kind, text) {
+				return
+			}
+		}
+		fail("waited 30s for a %s event with %q", kind, text)
+	}
+	done := make(chan struct{})
+	whenRunning(r, func() {
+		defer close(done)
+		bg := context.Background()
+		if err := r.Control(bg, Action{Verb: VerbRate, Rate: 100}); err == nil || !strings.Contains(err.Error(), "needs an open-loop run") {
+			fail("rate=100 in the closed loop: err = %v", err)
+		}
+		if err := r.Control(bg, Action{Verb: VerbDataSize, Size: 2048}); err == nil || !strings.Contains(err.Error(), "writes no values to resize") {
+			fail("data-size on a suite without values: err = %v", err)
+		}
+		if err := r.Control(bg, Action{Verb: VerbKillLeader}); err != nil {
+			fail("kill-leader: %v", err)
+		}
+		waitFor(metrics.EventFault, "leader on n")
+		if err := r.Control(bg, Action{Verb: VerbNodes, Count: 4}); err != nil {
+			fail("nodes=4: %v", err)
+		}
+		waitFor(metrics.EventMembership, "node n4 joined")
+		if err := r.Control(bg, Action{Verb: VerbDuration, Delay: MinDuration}); err != nil {
+			fail("duration: %v", err)
+		}
+	})
+	start := time.Now()
+	report, err := r.Run(context.Background())
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range steps {
+		t.Error(s)
+	}
+	if took := time.Since(start); took > 45*time.Second {
+		t.Errorf("the run took %v: duration= did not end the suite", took)
+	}
+	var changes []string
+	for _, e := range report.Epochs {
+		changes = append(changes, e.Change)
+	}
+	if want := []string{"start", "kill-leader", "nodes=4", "duration=500ms"}; !slices.Equal(changes, want) {
+		t.Errorf("epochs %v, want %v: refused changes open none", changes, want)
+	}
+	if report.Cluster.Nodes != 4 {
+		t.Errorf("the report shows %d nodes after nodes=4", report.Cluster.Nodes)
 	}
 }

@@ -47,7 +47,7 @@ func (querySuite) Ops() []metrics.OpSpec {
 // Prepare writes the rows the queries aggregate: min(env.Keys, 2000) of
 // them, in groups g0..g9, with seeded amounts and env.DataSize payloads.
 func (querySuite) Prepare(ctx context.Context, env Env) (Workload, error) {
-	w := &queryWorkload{cluster: env.Cluster, seed: env.Seed, bound: countBound{limit: int64(env.Queries), end: env.End}}
+	w := &queryWorkload{db: env.DB, seed: env.Seed, bound: countBound{limit: int64(env.Queries), end: env.End}}
 	rows := min(env.Keys, queryMaxRows)
 	if rows < 1 {
 		rows = 1
@@ -60,7 +60,7 @@ func (querySuite) Prepare(ctx context.Context, env Env) (Workload, error) {
 	for i := range rows {
 		r := core.Row{Key: queryPrefix + strconv.Itoa(i), Group: "g" + strconv.Itoa(i%queryGroups),
 			Amount: rng.Int64N(queryMaxAmount + 1), Payload: payload}
-		if err := env.Cluster.PutRow(ctx, r); err != nil {
+		if err := env.DB.PutRow(ctx, r); err != nil {
 			return nil, fmt.Errorf("writing the query rows: %w", err)
 		}
 	}
@@ -68,9 +68,9 @@ func (querySuite) Prepare(ctx context.Context, env Env) (Workload, error) {
 }
 
 type queryWorkload struct {
-	cluster *core.Cluster
-	seed    int64
-	bound   countBound // ends the suite after so many queries
+	db    DB
+	seed  int64
+	bound countBound // ends the suite after so many queries
 }
 
 func (w *queryWorkload) Client(id int) Client {
@@ -93,7 +93,7 @@ func (c *queryClient) Do(ctx context.Context, rec *metrics.Recorder) {
 	q := core.Query{Prefix: queryPrefix, MinAmount: &lo, MaxAmount: &hi, GroupBy: true,
 		Aggs: []core.Agg{core.Count, core.Sum, core.Min, core.Max, core.Avg}}
 	start := metrics.Now()
-	res, err := c.w.cluster.Query(ctx, q)
+	res, err := c.w.db.Query(ctx, q)
 	if observe(ctx, rec, opQueryAggregate, start, err) {
 		rec.Record(opQueryPlan, res.Plan)
 		for _, d := range res.ShardExec {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,11 +16,15 @@ import (
 	"github.com/phantomdb/phantom/suites/metrics"
 )
 
-// Runner drives the chosen suites against an embedded cluster, one suite
-// after another, and publishes a Snapshot every tick.
+// Runner drives the chosen suites against a database (an embedded cluster
+// it starts), one suite after another, and publishes a Snapshot every tick.
 type Runner struct {
 	cfg    Config
 	suites []Suite
+	// open starts the database the run drives, as cfg describes it; an
+	// embedded cluster unless a test or another cluster mode says
+	// otherwise.
+	open func(ctx context.Context, cfg core.Config) (DB, error)
 
 	latest   atomic.Pointer[metrics.Snapshot]
 	failed   atomic.Pointer[error] // first panic in a load client
@@ -47,7 +50,7 @@ func New(cfg Config) (*Runner, error) {
 
 // newRunner lets tests drive suites that are not registered.
 func newRunner(cfg Config, ss []Suite) *Runner {
-	r := &Runner{cfg: cfg, suites: ss, controls: make(chan controlReq)}
+	r := &Runner{cfg: cfg, suites: ss, open: openEmbedded, controls: make(chan controlReq)}
 	r.latest.Store(&metrics.Snapshot{Phase: metrics.PhaseStarting, Planned: r.planned(), At: time.Now()})
 	return r
 }
@@ -68,10 +71,9 @@ var ErrRunFailed = errors.New("run failed")
 // report is still returned then.
 func (r *Runner) Run(ctx context.Context) (*metrics.Report, error) {
 	x := &run{Runner: r, started: time.Now(), evaluator: metrics.NewEvaluator(r.cfg.Baselines),
-		clients: r.cfg.Clients, rate: r.cfg.Rate, dataSize: r.cfg.DataSize, epochChange: "start"}
+		load:   loadTracker{clients: r.cfg.Clients, rate: r.cfg.Rate, dataSize: r.cfg.DataSize},
+		epochs: epochBook{change: "start"}, script: newScript(r.cfg.At)}
 	r.startedAt.Store(&x.started)
-	x.script = append([]TimedAction(nil), r.cfg.At...)
-	slices.SortStableFunc(x.script, func(a, b TimedAction) int { return cmp.Compare(a.At, b.At) })
 	err := x.do(ctx)
 	if err == nil {
 		err = x.panicked()
@@ -181,73 +183,100 @@ func (r *Runner) settings() Settings {
 	return s
 }
 
-// run is the state of one Run call, owned by its goroutine.
+// run is the state of one Run call. Its goroutine owns every field; the
+// parts that other goroutines reach (the event queue, the pacer, the
+// background changes) say how in their own comments.
 type run struct {
 	*Runner
-	started     time.Time
-	loadStart   time.Time
-	cluster     *core.Cluster
-	sampler     *metrics.Sampler
-	collector   *metrics.Collector
-	evaluator   *metrics.Evaluator
-	seq         uint64
-	suite       string
-	running     map[string]time.Duration
-	ops         []metrics.OpStats
-	verdicts    []metrics.Verdict
-	events      []metrics.Event
-	leaders     map[int]string
-	elected     map[int]core.Election // each shard's latest election record
-	electionSeq uint64                // where the next read of the election log starts
-	elapsed     time.Duration
-	errText     string
-	paused      bool // the running suite is paused: published in snapshots
-	lastCluster metrics.Cluster
-	scal        *metrics.Scalability
-	pace        *pacer        // the running suite's schedule, nil in the closed loop
-	cur         *suiteRun     // the running suite, nil between suites
-	script      []TimedAction // scripted changes not yet run, by time
-	clients     int           // clients now (live changes alter it)
-	rate        float64       // open-loop rate now
-	dataSize    int
-	epochs      []metrics.Epoch
-	epochStart  time.Duration
-	epochChange string
-	budget      int64 // memory budget in force
-	keys        int   // keyspace the suites were given
-	killNext    int   // the shard whose leader kill-leader kills next
-	bg          sync.WaitGroup
-	bgCtx       context.Context
-	bgStop      context.CancelFunc
-	pendingMu   sync.Mutex
-	pending     []metrics.Event // from background changes, for the next tick
-	lateBefore  uint64          // late iterations of the suites already run
-	load        metrics.Load
+	started   time.Time
+	loadStart time.Time
+	db        DB // nil before the database opens and once it has shut down
+	budget    int64
+	keys      int // keyspace the suites were given
+	sampler   *metrics.Sampler
+	collector *metrics.Collector
+	evaluator *metrics.Evaluator
+
+	// The figures the next snapshot shows.
+	seq      uint64
+	suite    string                   // the suite running, or the last one
+	running  map[string]time.Duration // each running suite's load time, for the evaluator
+	elapsed  time.Duration
+	ops      []metrics.OpStats
+	verdicts []metrics.Verdict
+	scal     *metrics.Scalability
+	errText  string
+
+	events eventLog
+	epochs epochBook
+	watch  clusterWatch
+	load   loadTracker
+
+	script   script // scripted changes not yet run, by time
+	killNext int    // the shard whose leader kill-leader kills next
+	bg       background
 }
 
+// do opens the database and runs every suite on it; finish shuts it down.
 func (x *run) do(ctx context.Context) error {
-	budget := x.cfg.MemoryBudget
-	if budget == 0 {
-		budget = 4 << 30
-		if v, err := mem.VirtualMemory(); err == nil {
-			budget = min(budget, int64(v.Total/4))
-		}
-	}
-	sz, err := x.cfg.size(budget)
+	x.budget = x.memoryBudget()
+	sz, err := x.cfg.size(x.budget)
 	if err != nil {
 		return err
 	}
-	x.budget, x.keys = budget, sz.keys
-	x.bgCtx, x.bgStop = context.WithCancel(ctx)
+	x.keys = sz.keys
+	x.bg.start(ctx)
+	stopSampler := x.startSampler()
+	defer stopSampler()
+	if err := x.openDB(ctx, sz); err != nil || x.db == nil {
+		return err // x.db is nil without an error when ctx ended while it opened
+	}
+	if err := x.startCollector(); err != nil {
+		return err
+	}
+	x.running = map[string]time.Duration{}
+	first := 0
+	for _, s := range x.suites {
+		n := len(s.Ops())
+		if ctx.Err() == nil {
+			if err := x.runSuite(ctx, s, x.env(), first, n); err != nil {
+				return err
+			}
+		}
+		first += n
+	}
+	return nil
+}
 
-	sctx, stopSampler := context.WithCancel(context.Background())
+// memoryBudget is the budget the run fits in: the configured one, or a
+// quarter of the machine's memory, at most 4 GiB.
+func (x *run) memoryBudget() int64 {
+	if x.cfg.MemoryBudget != 0 {
+		return x.cfg.MemoryBudget
+	}
+	budget := int64(4 << 30)
+	if v, err := mem.VirtualMemory(); err == nil {
+		budget = min(budget, int64(v.Total/4))
+	}
+	return budget
+}
+
+// startSampler starts sampling the system every tick and returns what
+// stops it.
+func (x *run) startSampler() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
 	x.sampler = metrics.NewSampler()
 	x.liveSampler.Store(x.sampler)
-	var samplerDone sync.WaitGroup
-	samplerDone.Add(1)
-	go func() { defer samplerDone.Done(); x.sampler.Run(sctx, x.cfg.Tick) }()
-	defer func() { stopSampler(); samplerDone.Wait() }()
+	var done sync.WaitGroup
+	done.Add(1)
+	go func() { defer done.Done(); x.sampler.Run(ctx, x.cfg.Tick) }()
+	return func() { cancel(); done.Wait() }
+}
 
+// openDB opens the database sized by sz and shapes its network. When ctx
+// ends while it opens, x.db stays nil and the error is nil: the run was
+// interrupted, it did not fail.
+func (x *run) openDB(ctx context.Context, sz sizing) error {
 	ccfg := core.DefaultConfig()
 	ccfg.Nodes = x.cfg.Nodes
 	ccfg.Shards = x.cfg.Shards
@@ -257,129 +286,109 @@ func (x *run) do(ctx context.Context) error {
 	ccfg.MaxAppendEntries = sz.maxAppendEntries
 	ccfg.LogOutput = x.cfg.LogOutput
 	x.publish(metrics.PhaseStarting)
-	cluster, err := core.NewCluster(ctx, ccfg)
+	db, err := x.open(ctx, ccfg)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil // interrupted while starting
+			return nil
 		}
 		return fmt.Errorf("the cluster did not start: %w", err)
 	}
-	x.cluster = cluster
-	x.event(metrics.EventInfo, fmt.Sprintf("cluster ready: %s, %s of %s", plural(x.cfg.Nodes, "node"), plural(cluster.Shards(), "shard"), plural(x.cfg.replicas(), "replica")))
+	x.db = db
+	x.event(metrics.EventInfo, fmt.Sprintf("cluster ready: %s, %s of %s", plural(x.cfg.Nodes, "node"), plural(db.Shards(), "shard"), plural(x.cfg.replicas(), "replica")))
 	if d := x.cfg.NetDelay; d > 0 {
-		if err := cluster.SetAllLinks(core.Link{Delay: d}); err != nil {
+		if err := db.SetAllLinks(core.Link{Delay: d}); err != nil {
 			return fmt.Errorf("cannot shape the network: %w", err)
 		}
 		x.event(metrics.EventInfo, fmt.Sprintf("network: %v one-way delay on every link", d))
 	}
+	return nil
+}
 
+// startCollector starts the load's clock and the collector of every
+// suite's ops.
+func (x *run) startCollector() error {
 	var specs []metrics.OpSpec
 	for _, s := range x.suites {
 		specs = append(specs, s.Ops()...)
 	}
 	x.loadStart = time.Now()
-	x.collector, err = metrics.NewCollector(specs, x.cfg.Window, x.loadStart)
-	if err != nil {
+	var err error
+	if x.collector, err = metrics.NewCollector(specs, x.cfg.Window, x.loadStart); err != nil {
 		return err
 	}
 	if x.cfg.Rate > 0 {
 		x.collector.OpenLoop()
 	}
-	x.running = map[string]time.Duration{}
-	first := 0
-	for _, s := range x.suites {
-		n := len(s.Ops())
-		if ctx.Err() == nil {
-			env := Env{Cluster: cluster, Nodes: x.cfg.Nodes, Replicas: x.cfg.replicas(), DataSize: x.dataSize, Keys: sz.keys, Seed: x.cfg.Seed,
-				Transactions: x.cfg.Transactions, Queries: x.cfg.Queries, KeyDist: x.cfg.KeyDist,
-				Clients: x.clients, Duration: x.cfg.Duration}
-			if err := x.runSuite(ctx, s, env, first, n); err != nil {
-				return err
-			}
-		}
-		first += n
-	}
 	return nil
 }
 
-// suiteRun is the state of the suite that is running: its clients, its
-// schedule and its clock, which live changes act on.
-type suiteRun struct {
-	x       *run
-	w       Workload
-	first   int
-	n       int
-	lctx    context.Context
-	stop    context.CancelFunc
-	wg      sync.WaitGroup
-	pace    *pacer
-	begun   time.Time
-	clients []context.CancelFunc // one per client, in id order
-	nextID  int
-
-	duration time.Duration // may change live
-	end      *time.Timer
-	pausedAt time.Time // zero when not paused
-	paused   time.Duration
-	gate     atomic.Pointer[chan struct{}] // non-nil while paused: closed on resume
+// env is what the next suite gets, with the load as it stands now.
+func (x *run) env() Env {
+	return Env{DB: x.db, Nodes: x.cfg.Nodes, Replicas: x.cfg.replicas(), DataSize: x.load.dataSize, Keys: x.keys, Seed: x.cfg.Seed,
+		Transactions: x.cfg.Transactions, Queries: x.cfg.Queries, KeyDist: x.cfg.KeyDist,
+		Clients: x.load.clients, Duration: x.cfg.Duration}
 }
 
 // runSuite runs one suite's clients for the configured duration, ticking
-// and applying live changes as they come.
+// and applying live changes as they come, then drains and checks it.
+// Control takes changes from the suite's start to its end, drain included.
 func (x *run) runSuite(ctx context.Context, s Suite, env Env, first, n int) error {
-	sr := &suiteRun{x: x, first: first, n: n, duration: x.cfg.Duration}
-	sr.lctx, sr.stop = context.WithCancel(ctx)
+	sr, err := x.startSuite(ctx, s, env, first, n)
+	if sr == nil {
+		return err
+	}
 	defer sr.stop()
-	env.End = sr.finish
-	w, err := s.Prepare(ctx, env)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("suite %s could not start: %w", s.Name(), err)
-	}
-	sr.w, sr.begun = w, time.Now()
-	x.suite = s.Name()
-	x.event(metrics.EventInfo, fmt.Sprintf("suite %s started: %s for %v", s.Name(), plural(x.clients, "client"), x.cfg.Duration))
-
-	x.collector.Activate(first, n)
-	sr.pace = newPacer(x.rate, x.clients, sr.begun)
-	x.pace = sr.pace
-	for range x.clients {
-		sr.addClient(sr.begun)
-	}
-	if p, ok := w.(Prober); ok {
-		rec := x.collector.NewRecorder(first, n)
-		sr.wg.Add(1)
-		go func() {
-			defer sr.wg.Done()
-			defer rec.Close()
-			defer x.recoverClient(sr.stop)
-			p.Probe(sr.lctx, rec)
-		}()
-	}
-	x.cur = sr
-	defer func() { x.cur = nil }()
 	open := make(chan struct{})
 	x.accepting.Store(&open)
 	defer func() { x.accepting.Store(nil); close(open) }()
+	x.loop(sr)
+	return x.endSuite(sr)
+}
 
+// startSuite prepares s and starts its clients and probe. It returns nil
+// when the suite did not start, with an error unless ctx had ended.
+func (x *run) startSuite(ctx context.Context, s Suite, env Env, first, n int) (*suiteRun, error) {
+	sr := &suiteRun{x: x, suite: s, first: first, n: n, duration: x.cfg.Duration}
+	sr.lctx, sr.stop = context.WithCancel(ctx)
+	env.End = sr.finish
+	w, err := s.Prepare(ctx, env)
+	if err != nil {
+		sr.stop()
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("suite %s could not start: %w", s.Name(), err)
+	}
+	sr.w, sr.begun = w, time.Now()
+	x.suite = s.Name()
+	x.event(metrics.EventInfo, fmt.Sprintf("suite %s started: %s for %v", s.Name(), plural(x.load.clients, "client"), x.cfg.Duration))
+	x.collector.Activate(first, n)
+	x.load.startPace(sr.begun)
+	for range x.load.clients {
+		sr.addClient(sr.begun)
+	}
+	if p, ok := w.(Prober); ok {
+		sr.startProbe(p)
+	}
+	return sr, nil
+}
+
+// loop ticks, takes live changes and runs scripted ones until the suite's
+// load ends: at the end of its duration, when the run's context ends, or
+// when a client panics (each of which ends sr.lctx).
+func (x *run) loop(sr *suiteRun) {
 	ticker := time.NewTicker(x.cfg.Tick)
 	defer ticker.Stop()
 	sr.end = time.NewTimer(sr.duration)
-	defer sr.end.Stop()
-	script := time.NewTimer(x.untilNextScripted())
+	script := time.NewTimer(x.script.wait(x.loadStart))
 	defer script.Stop()
-	// Clients stop when lctx ends: at the end of the duration, when ctx is
-	// cancelled, or when a client panics. Ticks go on while the last ops
-	// drain, so nothing they record is lost.
 	for {
 		select {
 		case <-sr.end.C:
 			sr.finish()
 		case now := <-ticker.C:
 			if sr.lctx.Err() == nil && sr.pausedAt.IsZero() {
-				x.running[x.suite] = now.Sub(sr.begun) - sr.paused
+				x.running[x.suite] = sr.loadTime(now)
 			} else {
 				delete(x.running, x.suite) // draining or paused: fewer ops is no violation
 			}
@@ -389,147 +398,46 @@ func (x *run) runSuite(ctx context.Context, s Suite, env Env, first, n int) erro
 			continue
 		case <-script.C:
 			x.runScripted(sr)
-			script.Reset(x.untilNextScripted())
+			script.Reset(x.script.wait(x.loadStart))
 			continue
 		}
 		if sr.lctx.Err() != nil {
-			break
+			return
 		}
 	}
+}
+
+// endSuite waits for the suite's clients to drain, harvests what they
+// recorded, and runs the workload's check and scalability fit.
+func (x *run) endSuite(sr *suiteRun) error {
 	sr.resume() // let paused clients see the end
+	sr.end.Stop()
 	sr.wg.Wait()
 	x.tick(time.Now(), metrics.PhaseRunning) // harvest the drained clients
-	x.collector.Deactivate(first, n)
-	if c, ok := w.(Checker); ok {
+	x.collector.Deactivate(sr.first, sr.n)
+	name := sr.suite.Name()
+	if c, ok := sr.w.(Checker); ok {
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := c.Check(cctx)
 		cancel()
 		if err != nil {
-			x.event(metrics.EventError, fmt.Sprintf("suite %s: %v", s.Name(), err))
-			return fmt.Errorf("suite %s: %w", s.Name(), err)
+			x.event(metrics.EventError, fmt.Sprintf("suite %s: %v", name, err))
+			return fmt.Errorf("suite %s: %w", name, err)
 		}
-		x.event(metrics.EventInfo, fmt.Sprintf("suite %s: invariant holds", s.Name()))
+		x.event(metrics.EventInfo, fmt.Sprintf("suite %s: invariant holds", name))
 	}
-	if sc, ok := w.(Scaler); ok {
-		x.scal = metrics.NewScalability(s.Name(), sc.Scalability())
+	if sc, ok := sr.w.(Scaler); ok {
+		x.scal = metrics.NewScalability(name, sc.Scalability())
 		if x.scal.Fit != nil {
-			x.event(metrics.EventInfo, fmt.Sprintf("suite %s: USL fit σ=%.4f κ=%.5f R²=%.3f", s.Name(), x.scal.Fit.Sigma, x.scal.Fit.Kappa, x.scal.Fit.R2))
+			x.event(metrics.EventInfo, fmt.Sprintf("suite %s: USL fit σ=%.4f κ=%.5f R²=%.3f", name, x.scal.Fit.Sigma, x.scal.Fit.Kappa, x.scal.Fit.R2))
 		} else {
-			x.event(metrics.EventInfo, fmt.Sprintf("suite %s: no USL fit: %s", s.Name(), x.scal.FitError))
+			x.event(metrics.EventInfo, fmt.Sprintf("suite %s: no USL fit: %s", name, x.scal.FitError))
 		}
 	}
-	if x.pace != nil {
-		x.loadView()
-		x.lateBefore = x.load.Late
-		x.pace = nil
-	}
+	x.load.stopPace()
 	delete(x.running, x.suite)
-	x.event(metrics.EventInfo, fmt.Sprintf("suite %s finished", s.Name()))
+	x.event(metrics.EventInfo, fmt.Sprintf("suite %s finished", name))
 	return nil
-}
-
-// finish ends the suite's load; the clients drain.
-func (sr *suiteRun) finish() { sr.stop() }
-
-// addClient starts one more load client; its schedule, in the open loop,
-// starts from from.
-func (sr *suiteRun) addClient(from time.Time) {
-	x := sr.x
-	id := sr.nextID
-	sr.nextID++
-	cctx, cancel := context.WithCancel(sr.lctx)
-	sr.clients = append(sr.clients, cancel)
-	rec := x.collector.NewRecorder(sr.first, sr.n)
-	c := sr.w.Client(id)
-	var sched *schedule
-	if sr.pace != nil {
-		sched = sr.pace.schedule(id, from)
-	}
-	sr.wg.Add(1)
-	go func() {
-		defer sr.wg.Done()
-		defer rec.Close()
-		defer x.recoverClient(sr.stop)
-		if sched != nil {
-			defer sched.stop()
-		}
-		for cctx.Err() == nil {
-			if g := sr.gate.Load(); g != nil {
-				select {
-				case <-*g:
-				case <-cctx.Done():
-					return
-				}
-			}
-			if sched != nil {
-				lag, ok := sched.wait(cctx)
-				if !ok {
-					return
-				}
-				rec.SetLag(lag)
-			}
-			c.Do(cctx, rec)
-		}
-	}()
-}
-
-// setClients grows or shrinks the running clients to n; removed clients
-// finish the op they are in.
-func (sr *suiteRun) setClients(n int) {
-	if sr.pace != nil {
-		sr.pace.clients.Store(int64(n))
-	}
-	for len(sr.clients) < n {
-		sr.addClient(time.Now())
-	}
-	for len(sr.clients) > n {
-		last := len(sr.clients) - 1
-		sr.clients[last]()
-		sr.clients = sr.clients[:last]
-	}
-}
-
-// pause holds every client before its next iteration and stops the
-// suite's clocks, so rates and the duration count only load time.
-func (sr *suiteRun) pause() bool {
-	if !sr.pausedAt.IsZero() {
-		return false
-	}
-	g := make(chan struct{})
-	sr.gate.Store(&g)
-	sr.pausedAt = time.Now()
-	sr.x.paused = true
-	sr.end.Stop()
-	sr.x.collector.Deactivate(sr.first, sr.n)
-	return true
-}
-
-// resume lets the clients go on, shifting the open loop's schedule by the
-// pause so that it does not burst.
-func (sr *suiteRun) resume() bool {
-	if sr.pausedAt.IsZero() {
-		return false
-	}
-	d := time.Since(sr.pausedAt)
-	sr.paused += d
-	if sr.pace != nil {
-		sr.pace.shiftNs.Add(int64(d))
-	}
-	sr.pausedAt = time.Time{}
-	sr.x.paused = false
-	g := sr.gate.Swap(nil)
-	close(*g)
-	sr.x.collector.Activate(sr.first, sr.n)
-	sr.resetEnd()
-	return true
-}
-
-// resetEnd re-arms the end of the suite for its duration, counting only
-// unpaused time.
-func (sr *suiteRun) resetEnd() {
-	sr.end.Stop()
-	left := sr.duration - (time.Since(sr.begun) - sr.paused)
-	sr.end.Reset(max(left, 0))
 }
 
 // recoverClient turns a panic in a load client into a failed run instead
@@ -553,41 +461,33 @@ func (x *run) panicked() error {
 func (x *run) tick(now time.Time, phase metrics.Phase) {
 	x.ops = x.collector.Tick(now)
 	x.elapsed = now.Sub(x.loadStart)
-	x.pendingMu.Lock()
-	for _, e := range x.pending {
-		e.At = x.elapsed
-		x.events = append(x.events, e)
-	}
-	x.pending = x.pending[:0]
-	x.pendingMu.Unlock()
+	x.events.flush(x.elapsed)
 	verdicts, events := x.evaluator.Window(x.ops, x.running, x.elapsed)
 	x.verdicts = verdicts
-	x.events = append(x.events, events...)
+	x.events.add(events...)
 	x.publish(phase)
 }
 
+// event records an event that happens now, on the runner's goroutine.
 func (x *run) event(kind metrics.EventKind, msg string) {
-	x.events = append(x.events, metrics.Event{At: x.elapsed, Kind: kind, Message: msg})
+	x.events.add(metrics.Event{At: x.elapsed, Kind: kind, Message: msg})
 }
 
 // publish makes a new immutable snapshot current.
 func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 	x.seq++
+	cluster, changes := x.watch.poll(x.db)
+	for _, c := range changes {
+		x.event(metrics.EventElection, c)
+	}
 	s := &metrics.Snapshot{
-		Seq: x.seq, At: time.Now(), Elapsed: x.elapsed, Planned: x.planned(), Phase: phase, Suite: x.suite, Paused: x.paused,
-		Ops: x.ops, Verdicts: x.verdicts, Err: x.errText, Load: x.loadView(),
-		Epochs: x.epochs[:len(x.epochs):len(x.epochs)], EpochStart: x.epochStart, EpochChange: x.epochChange, Scalability: x.scal,
+		Seq: x.seq, At: time.Now(), Elapsed: x.elapsed, Planned: x.planned(), Phase: phase, Suite: x.suite, Paused: x.load.paused,
+		Ops: x.ops, Verdicts: x.verdicts, Err: x.errText, Load: x.load.view(), Cluster: cluster, Events: x.events.view(),
+		Epochs: x.epochs.view(), EpochStart: x.epochs.start, EpochChange: x.epochs.change, Scalability: x.scal,
 	}
 	if x.sampler != nil {
 		s.System = x.sampler.Latest()
 	}
-	if x.cluster != nil {
-		x.lastCluster = x.clusterView()
-	}
-	s.Cluster = x.lastCluster // after shutdown, the cluster as it last was
-	// Events are only ever appended, so a snapshot may share the backing
-	// array: later appends write past its length.
-	s.Events = x.events[:len(x.events):len(x.events)]
 	x.latest.Store(s)
 	if x.cfg.OnSnapshot != nil {
 		x.cfg.OnSnapshot(s)
@@ -595,80 +495,17 @@ func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 	return s
 }
 
-func (x *run) clusterView() metrics.Cluster {
-	st := x.cluster.Status()
-	v := metrics.Cluster{LeaderChanges: st.LeaderChanges}
-	for _, n := range st.Nodes {
-		v.Nodes = append(v.Nodes, metrics.Node{ID: n.ID, Up: n.Up, Replicas: n.Replicas, Leaderships: n.Leaderships,
-			State: n.State, Partitioned: n.Partitioned})
-	}
-	if x.leaders == nil {
-		x.leaders = map[int]string{}
-		x.elected = map[int]core.Election{}
-	}
-	// The core's election log says how long each shard went without a
-	// leader; keep each shard's latest record for the change the status
-	// poll sees, which may come a tick before or after it.
-	var elections []core.Election
-	elections, x.electionSeq = x.cluster.Elections(x.electionSeq)
-	for _, e := range elections {
-		x.elected[e.Shard] = e
-	}
-	for _, sh := range st.Shards {
-		var minApplied uint64
-		var commit uint64
-		for i, rep := range sh.Replicas {
-			if rep.State == "shutdown" {
-				continue
-			}
-			commit = max(commit, rep.CommitIndex)
-			if i == 0 || rep.AppliedIndex < minApplied {
-				minApplied = rep.AppliedIndex
-			}
-		}
-		lag := uint64(0)
-		if commit > minApplied {
-			lag = commit - minApplied
-		}
-		v.Shards = append(v.Shards, metrics.Shard{ID: sh.ID, Leader: sh.Leader, Term: sh.Term, CommitIndex: commit, MaxLag: lag})
-		if prev, ok := x.leaders[sh.ID]; ok && prev != sh.Leader && sh.Leader != "" {
-			x.event(metrics.EventElection, leaderChange(sh, x.elected[sh.ID]))
-		}
-		if sh.Leader != "" {
-			x.leaders[sh.ID] = sh.Leader
-		}
-	}
-	return v
-}
-
-// leaderChange describes shard sh's new leader, with how long the shard
-// went without one when e, the shard's latest election record, is of this
-// change.
-func leaderChange(sh core.ShardStatus, e core.Election) string {
-	if e.To == sh.Leader && e.Term == sh.Term && e.Took > 0 {
-		took := e.Took.Round(time.Millisecond) // "94ms", as a person says it
-		if e.Took < time.Millisecond {
-			took = e.Took.Round(time.Microsecond)
-		}
-		return fmt.Sprintf("shard %d leader → %s in %v (term %d)", sh.ID, sh.Leader, took, sh.Term)
-	}
-	return fmt.Sprintf("shard %d leader → %s (term %d)", sh.ID, sh.Leader, sh.Term)
-}
-
-// finish shuts the cluster down and builds the report from the last
+// finish shuts the database down and builds the report from the last
 // snapshot; err is why the run failed, if it did.
 func (x *run) finish(err error) *metrics.Report {
-	if x.bgStop != nil {
-		x.bgStop() // background changes give up, and the cluster waits for them
-		x.bg.Wait()
-	}
-	if x.cluster != nil {
+	x.bg.stopAndWait() // background changes give up, and the cluster waits for them
+	if x.db != nil {
 		x.publish(metrics.PhaseStopping)
-		x.cluster.Close()
-		x.cluster = nil
+		x.db.Close()
+		x.db = nil
 	}
 	if len(x.ops) > 0 {
-		x.closeEpoch()
+		x.epochs.close(x.elapsed, x.ops)
 	}
 	phase := metrics.PhaseDone
 	if err != nil {
@@ -682,20 +519,6 @@ func (x *run) finish(err error) *metrics.Report {
 		res = x.sampler.Summary()
 	}
 	return metrics.NewReport(last, x.finalVerdicts(last), res)
-}
-
-// loadView sums the schedule's state for a snapshot; late and the worst
-// lag accumulate over the run's suites.
-func (x *run) loadView() metrics.Load {
-	x.load.TargetRate = x.rate
-	x.load.Lag = 0
-	if x.pace != nil {
-		late, lag, worst := x.pace.state()
-		x.load.Late = x.lateBefore + late
-		x.load.Lag = lag
-		x.load.MaxLag = max(x.load.MaxLag, worst)
-	}
-	return x.load
 }
 
 // plural is n and noun, with an s unless n is 1: "1 node", "3 nodes".

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/phantomdb/phantom/core"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
 
@@ -31,7 +30,7 @@ func (scalabilitySuite) Ops() []metrics.OpSpec {
 }
 
 func (scalabilitySuite) Prepare(_ context.Context, env Env) (Workload, error) {
-	w := &scaleWorkload{cluster: env.Cluster, seed: env.Seed, payload: make([]byte, env.DataSize), keys: make([]string, env.Keys)}
+	w := &scaleWorkload{db: env.DB, seed: env.Seed, payload: make([]byte, env.DataSize), keys: make([]string, env.Keys)}
 	for i := range w.keys {
 		w.keys[i] = "s/" + strconv.Itoa(i)
 	}
@@ -53,7 +52,7 @@ type paddedCount struct {
 }
 
 type scaleWorkload struct {
-	cluster *core.Cluster
+	db      DB
 	seed    int64
 	payload []byte
 	keys    []string
@@ -85,7 +84,7 @@ func (c *scaleClient) Do(ctx context.Context, rec *metrics.Recorder) {
 		return
 	}
 	start := metrics.Now()
-	err := c.w.cluster.Put(ctx, c.w.keys[c.rng.IntN(len(c.w.keys))], c.w.payload)
+	err := c.w.db.Put(ctx, c.w.keys[c.rng.IntN(len(c.w.keys))], c.w.payload)
 	if observe(ctx, rec, opScaleSubmit, start, err) {
 		c.w.done[c.id].n.Add(1)
 	}
@@ -133,10 +132,4 @@ func (w *scaleWorkload) Scalability() []metrics.ScalePoint {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]metrics.ScalePoint(nil), w.points...)
-}
-
-// Scaler is a workload that measures scalability: its points go in the
-// report, with their efficiency and a USL fit.
-type Scaler interface {
-	Scalability() []metrics.ScalePoint
 }

@@ -32,7 +32,7 @@ type Suite interface {
 
 // Env is what a suite gets to work with.
 type Env struct {
-	Cluster  *core.Cluster
+	DB       DB            // the database the suite drives
 	Nodes    int           // nodes the cluster started with
 	Replicas int           // replicas of every shard
 	DataSize int           // bytes per written value
@@ -56,6 +56,17 @@ type Workload interface {
 	Client(id int) Client
 }
 
+// Client is one load worker's view of a workload.
+type Client interface {
+	// Do runs one iteration of the workload, recording every op it ran
+	// into rec. When ctx ends mid-operation, Do returns without recording
+	// the cut-short op: it did not fail, the run ended.
+	Do(ctx context.Context, rec *metrics.Recorder)
+}
+
+// A workload may also implement any of Prober, Checker, Resizer and
+// Scaler; the runner asks for each by type assertion.
+
 // Prober is a workload with one more worker besides its clients: one that
 // measures something clients cannot, such as how long a leader election
 // takes, by acting on the cluster now and then. Probe runs until ctx ends.
@@ -69,12 +80,16 @@ type Checker interface {
 	Check(ctx context.Context) error
 }
 
-// Client is one load worker's view of a workload.
-type Client interface {
-	// Do runs one iteration of the workload, recording every op it ran
-	// into rec. When ctx ends mid-operation, Do returns without recording
-	// the cut-short op: it did not fail, the run ended.
-	Do(ctx context.Context, rec *metrics.Recorder)
+// Resizer is a workload whose written values can change size live, from
+// the runner's goroutine while its clients run.
+type Resizer interface {
+	SetDataSize(n int)
+}
+
+// Scaler is a workload that measures scalability: its points go in the
+// report, with their efficiency and a USL fit.
+type Scaler interface {
+	Scalability() []metrics.ScalePoint
 }
 
 // All returns every suite phantom knows, in the order they run.

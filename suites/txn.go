@@ -49,14 +49,14 @@ func (txnSuite) Ops() []metrics.OpSpec {
 }
 
 func (txnSuite) Prepare(ctx context.Context, env Env) (Workload, error) {
-	w := &txnWorkload{cluster: env.Cluster, seed: env.Seed, bound: countBound{limit: int64(env.Transactions), end: env.End}}
+	w := &txnWorkload{db: env.DB, seed: env.Seed, bound: countBound{limit: int64(env.Transactions), end: env.End}}
 	for i := range bankAccounts {
 		w.accounts = append(w.accounts, "bank/"+strconv.Itoa(i))
 	}
 	// Open every account in one go per account: the total is known.
 	opening := []byte(strconv.Itoa(bankOpening))
 	for _, a := range w.accounts {
-		if err := env.Cluster.Put(ctx, a, opening); err != nil {
+		if err := env.DB.Put(ctx, a, opening); err != nil {
 			return nil, fmt.Errorf("opening the bank's accounts: %w", err)
 		}
 	}
@@ -64,7 +64,7 @@ func (txnSuite) Prepare(ctx context.Context, env Env) (Workload, error) {
 }
 
 type txnWorkload struct {
-	cluster  *core.Cluster
+	db       DB
 	accounts []string
 	seed     int64
 	bound    countBound // ends the suite after so many transactions
@@ -94,13 +94,13 @@ func (c *txnClient) Do(ctx context.Context, rec *metrics.Recorder) {
 	c.n++
 	start := metrics.Now()
 	if c.n%2 == 0 {
-		res, err := c.w.cluster.Saga(ctx, []core.SagaStep{{Op: debit}, {Op: credit, FailProbability: sagaFailProbability}})
+		res, err := c.w.db.Saga(ctx, []core.SagaStep{{Op: debit}, {Op: credit, FailProbability: sagaFailProbability}})
 		if !observe(ctx, rec, opTxnSaga, start, err) && res.Compensated > 0 {
 			rec.Record(opTxnCompensate, res.Compensation)
 		}
 		return
 	}
-	res, err := c.w.cluster.Txn(ctx, core.Txn{Ops: []core.Op{debit, credit}})
+	res, err := c.w.db.Txn(ctx, core.Txn{Ops: []core.Op{debit, credit}})
 	if observe(ctx, rec, opTxn2PC, start, err) {
 		rec.Record(opTxnPrepare, res.Prepare)
 		rec.Record(opTxnDecide, res.Decide)
@@ -111,10 +111,10 @@ func (c *txnClient) Do(ctx context.Context, rec *metrics.Recorder) {
 // Check resolves any lock a cut-short transaction left and verifies the
 // bank: the total is what was opened and no balance is negative.
 func (w *txnWorkload) Check(ctx context.Context) error {
-	if _, err := w.cluster.ResolveLocks(ctx); err != nil {
+	if _, err := w.db.ResolveLocks(ctx); err != nil {
 		return fmt.Errorf("resolving the transactions' locks: %w", err)
 	}
-	total, negatives, err := w.cluster.SumInts(ctx, w.accounts)
+	total, negatives, err := w.db.SumInts(ctx, w.accounts)
 	if err != nil {
 		return fmt.Errorf("reading the bank's balances: %w", err)
 	}
