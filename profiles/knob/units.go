@@ -134,3 +134,17 @@ func ParseRate(s string) (float64, error) {
 // FormatFloat writes v in the shortest form that reads back exactly, never
 // with an exponent: "2500", "0.5", "10000000".
 func FormatFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// UnmarshalText reads a size as ParseSize does, so a Size can be a TOML
+// string or a flag.
+func (s *Size) UnmarshalText(text []byte) error {
+	v, err := ParseSize(string(text))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// MarshalText writes s as String does.
+func (s Size) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
