@@ -93,12 +93,15 @@ func isPath(name string) bool {
 // no quoting and cannot leave the directory.
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
+// nameRule says in words what validName allows.
+const nameRule = "use 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit"
+
 // ValidName says whether name may name a saved profile, as Save checks
 // it, so a screen that asks for a name can refuse one Save would: nil, or
 // an error saying what a name may be.
 func ValidName(name string) error {
 	if !validName.MatchString(name) {
-		return fmt.Errorf("%q is not a profile name: use 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit", name)
+		return fmt.Errorf("%q is not a profile name: %s", name, nameRule)
 	}
 	return nil
 }
@@ -180,7 +183,7 @@ func userEntries() ([]Entry, error) {
 // half of one. It returns the path written.
 func Save(p Profile) (string, error) {
 	if err := ValidName(p.Name); err != nil {
-		return "", fmt.Errorf("cannot save a profile named %q: use 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit", p.Name)
+		return "", fmt.Errorf("cannot save a profile named %q: %s", p.Name, nameRule)
 	}
 	if err := p.Validate(); err != nil {
 		return "", fmt.Errorf("cannot save profile %q: %w", p.Name, err)
