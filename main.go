@@ -24,8 +24,8 @@ import (
 
 	"github.com/mattn/go-isatty"
 
-	"github.com/phantomdb/phantom/core"
 	"github.com/phantomdb/phantom/profiles"
+	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/profiles/runconfig"
 	"github.com/phantomdb/phantom/suites"
 	"github.com/phantomdb/phantom/suites/metrics"
@@ -203,49 +203,38 @@ type runFlags struct {
 	csv      string
 	raftLog  string
 	json     bool
-	dataSize string
-	suites   string
 }
 
 func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	rf := &runFlags{}
 	def := profiles.Default()
-	var (
-		profile                string
-		nodes, clients, shards int
-		duration, netDelay     time.Duration
-		storage                string
-		rate                   float64
-		transactions, queries  int
-		at                     listFlag
-		seed                   int64
-	)
+	cfg := &rf.cfg // the profile's settings, once it is loaded; a knob flag given overrides its knob
 	fs := flag.NewFlagSet("phantom run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&profile, "profile", profiles.DefaultName, "profile to start from: a built-in or user profile name, or a .toml path (see phantom profiles)")
-	fs.StringVar(&rf.suites, "suites", strings.Join(def.Suites, ","), "comma-separated suites to run, in order: "+strings.Join(suites.Names(), ", "))
-	fs.IntVar(&nodes, "nodes", def.Nodes, fmt.Sprintf("cluster nodes (%d..%d)", suites.MinNodes, suites.MaxNodes))
-	fs.IntVar(&shards, "shards", def.Shards, fmt.Sprintf("Raft groups keys are hash-partitioned over, each of min(3, nodes) replicas; 0 = one per node (0..%d)", core.MaxShards))
-	fs.DurationVar(&netDelay, "net-delay", time.Duration(def.NetDelay), "one-way delay added to every link between nodes (e.g. 5ms)")
-	fs.StringVar(&storage, "storage", def.Storage, "where Raft logs live: memory, or disk (fsync'd, in a temporary directory removed at exit)")
-	fs.Float64Var(&rate, "rate", def.Rate, "open loop: iterations per second over all clients, started on schedule however the cluster answers; latency counts from the scheduled time (0 = closed loop)")
+	profile := fs.String("profile", profiles.DefaultName, "profile to start from: a built-in or user profile name, or a .toml path (see phantom profiles)")
+	suiteList := fs.String("suites", strings.Join(def.Suites, ","), "comma-separated suites to run, in order: "+strings.Join(suites.Names(), ", "))
+	knob.Var(fs, &knob.Nodes, def.Nodes, fmt.Sprintf("cluster nodes (%s)", knob.Nodes.Bounds()), func(v int) { cfg.Nodes = v })
+	knob.Var(fs, &knob.Shards, def.Shards, fmt.Sprintf("Raft groups keys are hash-partitioned over, each of min(3, nodes) replicas; 0 = one per node (%s)", knob.Shards.Bounds()), func(v int) { cfg.Shards = v })
+	knob.Var(fs, &knob.NetDelay, time.Duration(def.NetDelay), "one-way delay added to every link between nodes (e.g. 5ms)", func(v time.Duration) { cfg.NetDelay = v })
+	storage := fs.String("storage", def.Storage, "where Raft logs live: memory, or disk (fsync'd, in a temporary directory removed at exit)")
+	knob.Var(fs, &knob.Rate, def.Rate, "open loop: iterations per second over all clients, started on schedule however the cluster answers; latency counts from the scheduled time (0 = closed loop)", func(v float64) { cfg.Rate = v })
+	var at listFlag
 	fs.Var(&at, "at", "TIME:ACTION, repeatable: a live change at a time since the load started — clients=N, nodes=N, data-size=SIZE, rate=N, net-delay=D, kill-leader, crash[=NODE], restart[=NODE], partition[=NODE], heal, pause, resume (e.g. --at 10s:clients=50 --at 20s:kill-leader); replaces the profile's list")
-	fs.IntVar(&transactions, "transactions", def.Transactions, "transactions that end the txn suite, if its duration does not first (0 = no bound)")
-	fs.IntVar(&queries, "queries", def.Queries, "queries that end the query suite, if its duration does not first (0 = no bound)")
-	fs.IntVar(&clients, "clients", def.Clients, fmt.Sprintf("concurrent load clients (%d..%d)", suites.MinClients, suites.MaxClients))
-	fs.DurationVar(&duration, "duration", time.Duration(def.Duration), "how long each suite runs (e.g. 10s, 1m)")
-	fs.StringVar(&rf.dataSize, "data-size", def.DataSize.String(), "bytes per written value: 512B, 1KiB, 64KB, 1MB, 1MiB (up to 16MiB)")
+	knob.Var(fs, &knob.Transactions, def.Transactions, "transactions that end the txn suite, if its duration does not first (0 = no bound)", func(v int) { cfg.Transactions = v })
+	knob.Var(fs, &knob.Queries, def.Queries, "queries that end the query suite, if its duration does not first (0 = no bound)", func(v int) { cfg.Queries = v })
+	knob.Var(fs, &knob.Clients, def.Clients, fmt.Sprintf("concurrent load clients (%s)", knob.Clients.Bounds()), func(v int) { cfg.Clients = v })
+	knob.Var(fs, &knob.Duration, time.Duration(def.Duration), "how long each suite runs (e.g. 10s, 1m)", func(v time.Duration) { cfg.Duration = v })
+	knob.Var(fs, &knob.DataSize, int(def.DataSize), "bytes per written value: 512B, 1KiB, 64KB, 1MB, 1MiB (up to "+knob.DataSize.Format(knob.DataSize.Max)+")", func(v int) { cfg.DataSize = v })
 	fs.StringVar(&rf.report, "report", "", "write the JSON report to this file (atomically)")
 	fs.StringVar(&rf.markdown, "markdown", "", "write the Markdown report to this file (atomically)")
 	fs.StringVar(&rf.csv, "csv", "", "write the per-tick time series as CSV to this file (one row per tick per op)")
 	fs.BoolVar(&rf.json, "json", false, "print the JSON report on stdout instead of the summary (the summary goes to stderr)")
-	fs.Int64Var(&seed, "seed", def.Seed, "seed of the random generators, so runs repeat")
+	seed := fs.Int64("seed", def.Seed, "seed of the random generators, so runs repeat")
 	fs.StringVar(&rf.raftLog, "raft-log", "", "append the cluster's Raft log lines (warnings and up) to this file, for debugging")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, runHelp)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
+			printDefaults(stdout, fs)
 			return nil, true, nil
 		}
 		return nil, false, usagef("%s", strings.Replace(err.Error(), "-", "--", 1))
@@ -254,7 +243,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 		return nil, false, usagef("unexpected argument %q; flags look like --nodes 3", fs.Arg(0))
 	}
 
-	p, err := profiles.Find(profile)
+	p, err := profiles.Find(*profile)
 	if err != nil {
 		return nil, false, usagef("%s", err)
 	}
@@ -265,46 +254,27 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	// Flags the user gave override the profile; the others keep its values.
 	var flagErr error
 	fs.Visit(func(f *flag.Flag) {
+		if k, ok := f.Value.(interface{ Apply() }); ok {
+			k.Apply()
+			return
+		}
 		switch f.Name {
 		case "suites":
-			rf.cfg.Suites = splitList(rf.suites)
-		case "nodes":
-			rf.cfg.Nodes = nodes
-		case "clients":
-			rf.cfg.Clients = clients
-		case "shards":
-			rf.cfg.Shards = shards
-		case "net-delay":
-			rf.cfg.NetDelay = netDelay
+			cfg.Suites = splitList(*suiteList)
 		case "storage":
-			rf.cfg.Storage = storage
-		case "rate":
-			rf.cfg.Rate = rate
-		case "transactions":
-			rf.cfg.Transactions = transactions
-		case "queries":
-			rf.cfg.Queries = queries
+			cfg.Storage = *storage
+		case "seed":
+			cfg.Seed = *seed
 		case "at":
-			var acts []profiles.Action
+			cfg.At = nil
 			for _, a := range at {
-				act, err := profiles.ParseAction(a)
+				act, err := knob.ParseTimed(a)
 				if err != nil {
 					flagErr = fmt.Errorf("--at %s: %w", a, err)
 					return
 				}
-				acts = append(acts, act)
+				cfg.At = append(cfg.At, act)
 			}
-			rf.cfg.At = runconfig.TimedActions(acts)
-		case "duration":
-			rf.cfg.Duration = duration
-		case "seed":
-			rf.cfg.Seed = seed
-		case "data-size":
-			size, err := profiles.ParseSize(rf.dataSize)
-			if err != nil {
-				flagErr = fmt.Errorf("data size %w", err)
-			}
-			rf.cfg.DataSize = int(min(size, math.MaxInt32)) // Validate reports the range
 		}
 	})
 	if flagErr != nil {
@@ -322,6 +292,45 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 		}
 	}
 	return rf, false, nil
+}
+
+// printDefaults writes fs's flags as flag.PrintDefaults does, naming a
+// knob flag's type as the knob does: the flag package calls every type it
+// does not know "value".
+func printDefaults(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		def := ""
+		switch v := f.Value.(type) {
+		case interface {
+			Type() string
+			IsZero() bool
+		}:
+			name = v.Type()
+			if !v.IsZero() {
+				def = f.DefValue
+				if name == "string" {
+					def = strconv.Quote(def)
+				}
+			}
+		default:
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+				def = f.DefValue
+				if name == "string" {
+					def = strconv.Quote(def)
+				}
+			}
+		}
+		line := "  -" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
+		if def != "" {
+			line += " (default " + def + ")"
+		}
+		fmt.Fprintln(w, line)
+	})
 }
 
 func splitList(s string) []string {

@@ -16,6 +16,11 @@ import (
 // nodes: three survives one crash, which is what the fault controls exercise.
 const replicationFactor = 3
 
+// ReplicationFactor is how many replicas each shard has in a cluster of
+// nodes nodes: replicationFactor, or every node when there are fewer.
+// suites sizes a run's memory with it.
+func ReplicationFactor(nodes int) int { return min(replicationFactor, nodes) }
+
 // shard is one Raft group and the seats of its replicas.
 type shard struct {
 	id int
@@ -50,7 +55,7 @@ type shard struct {
 // on ties, so every node hosts S×RF/N replicas give or take one. With one
 // shard, its replicas are on n1..nRF.
 func placeReplicas(shards int, nodes []*node) [][]*node {
-	rf := min(replicationFactor, len(nodes))
+	rf := ReplicationFactor(len(nodes))
 	// load counts each node's replicas, the first replicas of all shards
 	// counted up front since their places are fixed.
 	load := make([]int, len(nodes))

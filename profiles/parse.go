@@ -13,13 +13,15 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/phantomdb/phantom/profiles/knob"
 )
 
 // Error is a problem with a profile: one line naming the file, the line,
 // the key and what is allowed, such as
 //
 //	profiles/x.toml:7: unknown key "nodez" (did you mean "nodes"?); known keys: …
-//	x.toml:3: nodes = 0 is out of range (1..100)
+//	x.toml:3: nodes must be between 1 and 100, got 0
 type Error struct {
 	File string // the file as given to Load or Parse; empty from Validate
 	Line int    // 1-based line of the key; 0 when not known
@@ -231,19 +233,19 @@ var schema = map[string]string{
 	"name":                                 "a string",
 	"description":                          "a string",
 	"suites":                               `an array of suite names, such as ["consensus"]`,
-	"nodes":                                "an integer (1..100)",
-	"shards":                               "an integer (0..256, 0 = one per node)",
-	"clients":                              "an integer (1..10000)",
-	"duration":                             `a duration string such as "30s" (500ms..24h)`,
-	"data_size":                            `a size string such as "1KiB" or "1MB" (1B..16MiB)`,
-	"rate":                                 "a number of ops/s (0..10000000, 0 = closed loop)",
-	"net_delay":                            `a duration string such as "20ms" (0s..10s)`,
+	"nodes":                                "an integer (" + knob.Nodes.Span() + ")",
+	"shards":                               "an integer (" + knob.Shards.Span() + ")",
+	"clients":                              "an integer (" + knob.Clients.Span() + ")",
+	"duration":                             `a duration string such as "30s" (` + knob.Duration.Span() + ")",
+	"data_size":                            `a size string such as "1KiB" or "1MB" (` + knob.DataSize.Span() + ")",
+	"rate":                                 "a number of ops/s (" + knob.Rate.Span() + ")",
+	"net_delay":                            `a duration string such as "20ms" (` + knob.NetDelay.Span() + ")",
 	"storage":                              `"memory" or "disk"`,
-	"transactions":                         "an integer (0..10000000, 0 = no count limit)",
-	"queries":                              "an integer (0..10000000, 0 = no count limit)",
-	"tick":                                 `a duration string such as "250ms" (10ms..10s)`,
-	"window":                               "an integer number of ticks (1..240)",
-	"memory_budget":                        `a size string such as "2GiB" (0 = automatic, or 16MiB..1024GiB)`,
+	"transactions":                         "an integer (" + knob.Transactions.Span() + ")",
+	"queries":                              "an integer (" + knob.Queries.Span() + ")",
+	"tick":                                 `a duration string such as "250ms" (` + knob.Tick.Span() + ")",
+	"window":                               "an integer number of ticks (" + knob.Window.Span() + ")",
+	"memory_budget":                        `a size string such as "2GiB" (` + knob.MemoryBudget.Span() + ")",
 	"seed":                                 "an integer",
 	"at":                                   `an array of "TIME:ACTION" strings, such as ["10s:clients=50", "20s:kill-leader"]`,
 	"keys":                                 "a table",

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phantomdb/phantom/profiles/knob"
 )
 
 func TestDefaultValidates(t *testing.T) {
@@ -97,7 +99,7 @@ func TestBuiltinValues(t *testing.T) {
 			t.Errorf("demo action %s is out of order", a)
 		}
 	}
-	for _, v := range []string{ActClients, ActKillLeader, ActPartition, ActHeal} {
+	for _, v := range []string{knob.VerbClients, knob.VerbKillLeader, knob.VerbPartition, knob.VerbHeal} {
 		if !verbs[v] {
 			t.Errorf("demo's story has no %s", v)
 		}
@@ -157,40 +159,40 @@ func TestBadProfiles(t *testing.T) {
 		{"wrong type float", "clients = 2.5\n", 1, "clients", "must be an integer (1..10000), not a float"},
 		{"wrong type array", "suites = \"consensus\"\n", 1, "suites", "must be an array of suite names"},
 		{"wrong type in table", "[baselines]\nmin_throughput = \"fast\"\n", 2, "baselines.min_throughput", "must be a number of ops/s (0..10000000, 0 = off), not a string"},
-		{"nodes too low", "nodes = 0\n", 1, "nodes", "nodes = 0 is out of range (1..100)"},
-		{"nodes too high", "\nnodes = 100000\n", 2, "nodes", "nodes = 100000 is out of range (1..100)"},
-		{"shards", "shards = 300\n", 1, "shards", "shards = 300 is out of range (0..256, 0 = one per node)"},
-		{"clients", "clients = -1\n", 1, "clients", "clients = -1 is out of range (1..10000)"},
-		{"duration short", "duration = \"100ms\"\n", 1, "duration", "duration = 100ms is out of range (500ms..24h)"},
-		{"duration negative", "duration = \"-5s\"\n", 1, "duration", "duration = -5s is out of range (500ms..24h)"},
+		{"nodes too low", "nodes = 0\n", 1, "nodes", "nodes must be between 1 and 100, got 0"},
+		{"nodes too high", "\nnodes = 100000\n", 2, "nodes", "nodes must be between 1 and 100, got 100000"},
+		{"shards", "shards = 300\n", 1, "shards", "shards must be between 0 (one per node) and 256, got 300"},
+		{"clients", "clients = -1\n", 1, "clients", "clients must be between 1 and 10000, got -1"},
+		{"duration short", "duration = \"100ms\"\n", 1, "duration", "duration must be between 500ms and 24h, got 100ms"},
+		{"duration negative", "duration = \"-5s\"\n", 1, "duration", "duration must be between 500ms and 24h, got -5s"},
 		{"bad duration", "nodes = 3\nduration = \"30\"\n", 2, "duration", `duration = "30" is not a duration; write it with a unit`},
-		{"data size too big", "data_size = \"32MiB\"\n", 1, "data_size", "data_size = 32MiB is out of range (1B..16MiB)"},
-		{"data size zero", "data_size = 0\n", 1, "data_size", "data_size = 0B is out of range (1B..16MiB)"},
+		{"data size too big", "data_size = \"32MiB\"\n", 1, "data_size", "data_size must be between 1B and 16MiB, got 32MiB"},
+		{"data size zero", "data_size = 0\n", 1, "data_size", "data_size must be between 1B and 16MiB, got 0B"},
 		{"bad size", "data_size = \"1XB\"\n", 1, "data_size", `data_size = "1XB" is not a size; write it like 512B, 1KiB`},
-		{"rate", "rate = 2e7\n", 1, "rate", "rate = 20000000 is out of range (0..10000000, 0 = closed loop)"},
-		{"net delay", "net_delay = \"11s\"\n", 1, "net_delay", "net_delay = 11s is out of range (0s..10s)"},
+		{"rate", "rate = 2e7\n", 1, "rate", "rate must be between 0 (closed loop) and 10000000 ops/s, got 20000000"},
+		{"net delay", "net_delay = \"11s\"\n", 1, "net_delay", "net_delay must be between 0s and 10s, got 11s"},
 		{"storage", "storage = \"ssd\"\n", 1, "storage", `storage = "ssd" is not allowed; use "memory" or "disk"`},
-		{"transactions", "transactions = 20000000\n", 1, "transactions", "out of range (0..10000000, 0 = no count limit)"},
-		{"queries", "queries = -1\n", 1, "queries", "queries = -1 is out of range (0..10000000"},
-		{"tick", "tick = \"5ms\"\n", 1, "tick", "tick = 5ms is out of range (10ms..10s)"},
-		{"window", "window = 0\n", 1, "window", "window = 0 is out of range (1..240, ticks)"},
-		{"memory budget", "memory_budget = \"1MiB\"\n", 1, "memory_budget", "out of range (0 = automatic, or 16MiB..1024GiB)"},
+		{"transactions", "transactions = 20000000\n", 1, "transactions", "transactions must be between 0 (no count limit) and 10000000, got 20000000"},
+		{"queries", "queries = -1\n", 1, "queries", "queries must be between 0 (no count limit) and 10000000, got -1"},
+		{"tick", "tick = \"5ms\"\n", 1, "tick", "tick must be between 10ms and 10s, got 5ms"},
+		{"window", "window = 0\n", 1, "window", "window must be between 1 and 240 ticks, got 0"},
+		{"memory budget", "memory_budget = \"1MiB\"\n", 1, "memory_budget", "memory_budget must be 0 (automatic) or between 16MiB and 1024GiB, got 1MiB"},
 		{"empty suites", "suites = []\n", 1, "suites", "suites is empty"},
 		{"repeated suite", "suites = [\"consensus\", \"consensus\"]\n", 1, "suites", `suites lists "consensus" twice`},
 		{"bad distribution", "[keys]\ndistribution = \"gaussian\"\n", 2, "keys.distribution", `keys.distribution = "gaussian" is not allowed; use "uniform", "zipfian" or "hotspot"`},
-		{"zipf s", "[keys]\nzipf_s = 1.0\n", 2, "keys.zipf_s", "keys.zipf_s = 1 is out of range (above 1, at most 5)"},
-		{"hot fraction", "keys.hot_fraction = 0\n", 1, "keys.hot_fraction", "out of range (above 0, at most 1)"},
-		{"hot ops fraction", "[keys]\n\nhot_ops_fraction = 1.5\n", 3, "keys.hot_ops_fraction", "keys.hot_ops_fraction = 1.5 is out of range"},
-		{"avg latency", "[baselines]\nmax_avg_latency = \"2m\"\n", 2, "baselines.max_avg_latency", "out of range (0s..1m)"},
-		{"p99 latency", "[baselines]\nmax_p99_latency = \"-1ms\"\n", 2, "baselines.max_p99_latency", "out of range (0s..1m)"},
-		{"throughput", "[baselines]\nmin_throughput = -5\n", 2, "baselines.min_throughput", "baselines.min_throughput = -5 is out of range"},
-		{"efficiency", "[baselines]\nmin_scalability_efficiency = 1.2\n", 2, "baselines.min_scalability_efficiency", "out of range (0..1, 1 = linear, 0 = off)"},
+		{"zipf s", "[keys]\nzipf_s = 1.0\n", 2, "keys.zipf_s", "keys.zipf_s must be above 1 and at most 5, got 1"},
+		{"hot fraction", "keys.hot_fraction = 0\n", 1, "keys.hot_fraction", "keys.hot_fraction must be above 0 and at most 1, got 0"},
+		{"hot ops fraction", "[keys]\n\nhot_ops_fraction = 1.5\n", 3, "keys.hot_ops_fraction", "keys.hot_ops_fraction must be above 0 and at most 1, got 1.5"},
+		{"avg latency", "[baselines]\nmax_avg_latency = \"2m\"\n", 2, "baselines.max_avg_latency", "baselines.max_avg_latency must be between 0s and 1m, got 2m"},
+		{"p99 latency", "[baselines]\nmax_p99_latency = \"-1ms\"\n", 2, "baselines.max_p99_latency", "baselines.max_p99_latency must be between 0s and 1m, got -1ms"},
+		{"throughput", "[baselines]\nmin_throughput = -5\n", 2, "baselines.min_throughput", "baselines.min_throughput must be between 0 (off) and 10000000 ops/s, got -5"},
+		{"efficiency", "[baselines]\nmin_scalability_efficiency = 1.2\n", 2, "baselines.min_scalability_efficiency", "baselines.min_scalability_efficiency must be between 0 (off) and 1 (linear), got 1.2"},
 		{"warm up too long", "duration = \"5s\"\n[baselines]\nwarm_up = \"5s\"\n", 3, "baselines.warm_up", "not shorter than duration = 5s"},
 		{"warm up not a duration", "[baselines]\nwarm_up = 5\n", 2, "baselines.warm_up", "is not a duration"},
 		{"bad at action", "at = [\n  \"10s:clients=50\",\n  \"20s:kil-leader\",\n]\n", 3, "at[1]", `at[1] = "20s:kil-leader": unknown action "kil-leader"; actions are clients=N`},
 		{"bad at shape", "at = [\"kill-leader\"]\n", 1, "at[0]", "not TIME:ACTION"},
 		{"bad at time", "nodes = 3\nat = [\"-1s:heal\"]\n", 2, "at[0]", "negative"},
-		{"bad at value", "at = [\"1s:clients=0\"]\n", 1, "at[0]", "clients=0 is out of range (1..10000)"},
+		{"bad at value", "at = [\"1s:clients=0\"]\n", 1, "at[0]", `at[0] = "1s:clients=0": clients=0: clients must be between 1 and 10000, got 0`},
 		{"inline table", "keys = { distribution = \"x\" }\n", 1, "keys.distribution", "is not allowed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -240,7 +242,7 @@ func TestLoad(t *testing.T) {
 	if err := os.WriteFile(path, []byte("clients = 0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(path); err == nil || !strings.HasPrefix(err.Error(), path+":1: clients = 0") {
+	if _, err := Load(path); err == nil || !strings.HasPrefix(err.Error(), path+":1: clients must be between 1 and 10000, got 0") {
 		t.Errorf("Load(bad) = %v; want the path and line first", err)
 	}
 }
@@ -268,7 +270,7 @@ func TestValidateNamesKeyValueAndRange(t *testing.T) {
 	p.Clients = 20000
 	err := p.Validate()
 	var e *Error
-	if !errors.As(err, &e) || e.Key != "clients" || err.Error() != "clients = 20000 is out of range (1..10000)" {
+	if !errors.As(err, &e) || e.Key != "clients" || err.Error() != "clients must be between 1 and 10000, got 20000" {
 		t.Errorf("Validate() = %v (%#v)", err, e)
 	}
 	p = Default()

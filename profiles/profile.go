@@ -7,34 +7,23 @@
 // line, the key and what is allowed, so a user can fix it without reading
 // this code.
 //
-// A Profile maps onto the runner's configuration (Config), which checks
-// what only the engine knows (which suites exist), and back (FromConfig),
-// so settings tuned live can be saved. profiles imports suites, never the
-// other way round.
+// The knobs' limits, units and text, and the syntax of the scripted
+// actions in `at`, are package knob's, which main, suites and the TUI
+// share, so a key, a flag and a TUI control accept the same values. A
+// Profile maps onto the runner's configuration, and back, in package
+// runconfig: profiles imports neither suites nor the TUI.
 package profiles
 
 import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/phantomdb/phantom/profiles/knob"
 )
 
-// Limits of the knobs. main and the TUI share them so a flag, a key and a
-// TUI control accept the same values.
+// Limits of the profile-only settings; the knobs' are package knob's.
 const (
-	MinNodes, MaxNodes       = 1, 100
-	MinShards, MaxShards     = 0, 256 // 0 is one shard per node
-	MinClients, MaxClients   = 1, 10_000
-	MinDuration, MaxDuration = 500 * time.Millisecond, 24 * time.Hour
-	MinDataSize, MaxDataSize = 1, 16 << 20   // bytes per written value: 1B to 16MiB
-	MinRate, MaxRate         = 0, 10_000_000 // ops/s; 0 is a closed loop
-	MinNetDelay, MaxNetDelay = time.Duration(0), 10 * time.Second
-	MinCount, MaxCount       = 0, 10_000_000 // transactions and queries; 0 is no count limit
-	MinTick, MaxTick         = 10 * time.Millisecond, 10 * time.Second
-	MinWindow, MaxWindow     = 1, 240 // ticks
-	// MinMemoryBudget and MaxMemoryBudget bound a set memory budget; 0
-	// leaves the budget to the engine.
-	MinMemoryBudget, MaxMemoryBudget = 16 << 20, 1024 << 30
 	// The Zipf exponent s is above MinZipfS (excluded: the distribution
 	// needs s > 1) and at most MaxZipfS.
 	MinZipfS, MaxZipfS = 1.0, 5.0
@@ -111,7 +100,7 @@ type Profile struct {
 	Seed int64 `toml:"seed"`
 	// At are scripted live changes and faults, each "TIME:ACTION" such as
 	// "10s:clients=50" or "20s:kill-leader", TIME measured from the start
-	// of the run; see ParseAction. Default none.
+	// of the run; see knob.ParseTimed. Default none.
 	At []string `toml:"at"`
 	// Keys is how the keys of the workloads are drawn ([keys] table).
 	Keys Keys `toml:"keys"`
@@ -187,10 +176,10 @@ func Default() Profile {
 }
 
 // Actions parses p.At. Validate has checked them when p came from Parse.
-func (p Profile) Actions() ([]Action, error) {
-	out := make([]Action, 0, len(p.At))
+func (p Profile) Actions() ([]knob.TimedAction, error) {
+	out := make([]knob.TimedAction, 0, len(p.At))
 	for i, s := range p.At {
-		a, err := ParseAction(s)
+		a, err := knob.ParseTimed(s)
 		if err != nil {
 			return nil, &Error{Key: atKey(i), Msg: fmt.Sprintf("%s = %q: %v", atKey(i), s, err), value: s}
 		}
@@ -202,8 +191,8 @@ func (p Profile) Actions() ([]Action, error) {
 func atKey(i int) string { return "at[" + strconv.Itoa(i) + "]" }
 
 // Validate reports the first problem with p, in field order, as an *Error
-// whose message names the key, the value and what is allowed, such as
-// `nodes = 0 is out of range (1..100)`. Suite names are only checked for
+// whose message names the key, what is allowed and the value, such as
+// `nodes must be between 1 and 100, got 0`, as knob words it. Suite names are only checked for
 // shape; which suites exist is the engine's business.
 func (p Profile) Validate() error {
 	for _, check := range []func() *Error{
@@ -223,35 +212,24 @@ func (p Profile) Validate() error {
 			}
 			return nil
 		},
-		func() *Error { return intRange("nodes", p.Nodes, MinNodes, MaxNodes, "") },
-		func() *Error { return intRange("shards", p.Shards, MinShards, MaxShards, "0 = one per node") },
-		func() *Error { return intRange("clients", p.Clients, MinClients, MaxClients, "") },
-		func() *Error { return durRange("duration", p.Duration, MinDuration, MaxDuration) },
-		func() *Error { return sizeRange("data_size", p.DataSize, MinDataSize, MaxDataSize) },
-		func() *Error { return floatRange("rate", p.Rate, MinRate, MaxRate, "0 = closed loop") },
-		func() *Error { return durRange("net_delay", p.NetDelay, MinNetDelay, MaxNetDelay) },
+		func() *Error { return check(&knob.Nodes, p.Nodes) },
+		func() *Error { return check(&knob.Shards, p.Shards) },
+		func() *Error { return check(&knob.Clients, p.Clients) },
+		func() *Error { return check(&knob.Duration, time.Duration(p.Duration)) },
+		func() *Error { return check(&knob.DataSize, int(p.DataSize)) },
+		func() *Error { return check(&knob.Rate, p.Rate) },
+		func() *Error { return check(&knob.NetDelay, time.Duration(p.NetDelay)) },
 		func() *Error {
 			return oneOf("storage", p.Storage, StorageMemory, StorageDisk)
 		},
-		func() *Error {
-			return intRange("transactions", p.Transactions, MinCount, MaxCount, "0 = no count limit")
-		},
-		func() *Error { return intRange("queries", p.Queries, MinCount, MaxCount, "0 = no count limit") },
-		func() *Error { return durRange("tick", p.Tick, MinTick, MaxTick) },
-		func() *Error { return intRange("window", p.Window, MinWindow, MaxWindow, "ticks") },
-		func() *Error {
-			if p.MemoryBudget == 0 {
-				return nil
-			}
-			if p.MemoryBudget < MinMemoryBudget || p.MemoryBudget > MaxMemoryBudget {
-				return problem("memory_budget", fmt.Sprintf("memory_budget = %s is out of range (0 = automatic, or %s..%s)",
-					p.MemoryBudget, Size(MinMemoryBudget), Size(MaxMemoryBudget)))
-			}
-			return nil
-		},
+		func() *Error { return check(&knob.Transactions, p.Transactions) },
+		func() *Error { return check(&knob.Queries, p.Queries) },
+		func() *Error { return check(&knob.Tick, time.Duration(p.Tick)) },
+		func() *Error { return check(&knob.Window, p.Window) },
+		func() *Error { return check(&knob.MemoryBudget, int64(p.MemoryBudget)) },
 		func() *Error {
 			for i, s := range p.At {
-				if _, err := ParseAction(s); err != nil {
+				if _, err := knob.ParseTimed(s); err != nil {
 					return &Error{Key: atKey(i), Msg: fmt.Sprintf("%s = %q: %v", atKey(i), s, err), value: s}
 				}
 			}
@@ -262,7 +240,8 @@ func (p Profile) Validate() error {
 		},
 		func() *Error {
 			if !(p.Keys.ZipfS > MinZipfS && p.Keys.ZipfS <= MaxZipfS) {
-				return problem("keys.zipf_s", fmt.Sprintf("keys.zipf_s = %s is out of range (above 1, at most 5)", formatFloat(p.Keys.ZipfS)))
+				return outOfRange(&knob.RangeError{Name: "keys.zipf_s", Got: knob.FormatFloat(p.Keys.ZipfS),
+					Lo: knob.FormatFloat(MinZipfS), Hi: knob.FormatFloat(MaxZipfS), Above: true})
 			}
 			return nil
 		},
@@ -275,10 +254,10 @@ func (p Profile) Validate() error {
 			return durRange("baselines.max_p99_latency", p.Baselines.MaxP99Latency, 0, MaxLatencyLimit)
 		},
 		func() *Error {
-			return floatRange("baselines.min_throughput", p.Baselines.MinThroughput, 0, MaxRate, "ops/s, 0 = off")
+			return floatRange("baselines.min_throughput", p.Baselines.MinThroughput, 0, knob.MaxRate, "off", "ops/s")
 		},
 		func() *Error {
-			return floatRange("baselines.min_scalability_efficiency", p.Baselines.MinScalabilityEfficiency, 0, 1, "1 = linear, 0 = off")
+			return floatRange("baselines.min_scalability_efficiency", p.Baselines.MinScalabilityEfficiency, 0, 1, "off", "(linear)")
 		},
 		func() *Error {
 			if e := durRange("baselines.warm_up", p.Baselines.WarmUp, 0, MaxWarmUp); e != nil {
@@ -300,39 +279,38 @@ func (p Profile) Validate() error {
 
 func problem(key, msg string) *Error { return &Error{Key: key, Msg: msg} }
 
-func intRange(key string, v, lo, hi int, note string) *Error {
-	if v >= lo && v <= hi {
-		return nil
+// check is knob k's check of v, with the knob called by its profile key.
+func check[T knob.Number](k *knob.Knob[T], v T) *Error {
+	if err := k.CheckAs(k.Key, v); err != nil {
+		return problem(k.Key, err.Error())
 	}
-	return problem(key, fmt.Sprintf("%s = %d is out of range (%d..%d%s)", key, v, lo, hi, withNote(note)))
+	return nil
 }
 
-func floatRange(key string, v, lo, hi float64, note string) *Error {
+// outOfRange is a profile-only setting out of its limits, worded as knob
+// words a knob's.
+func outOfRange(e *knob.RangeError) *Error { return problem(e.Name, e.Error()) }
+
+func floatRange(key string, v, lo, hi float64, zero, unit string) *Error {
 	if v >= lo && v <= hi {
 		return nil
 	}
-	return problem(key, fmt.Sprintf("%s = %s is out of range (%s..%s%s)", key, formatFloat(v), formatFloat(lo), formatFloat(hi), withNote(note)))
+	return outOfRange(&knob.RangeError{Name: key, Got: knob.FormatFloat(v),
+		Lo: knob.FormatFloat(lo) + " (" + zero + ")", Hi: knob.FormatFloat(hi), Unit: unit})
 }
 
 func durRange(key string, v Duration, lo, hi time.Duration) *Error {
 	if time.Duration(v) >= lo && time.Duration(v) <= hi {
 		return nil
 	}
-	return problem(key, fmt.Sprintf("%s = %s is out of range (%s..%s)", key, v, FormatDuration(lo), FormatDuration(hi)))
-}
-
-func sizeRange(key string, v Size, lo, hi Size) *Error {
-	if v >= lo && v <= hi {
-		return nil
-	}
-	return problem(key, fmt.Sprintf("%s = %s is out of range (%s..%s)", key, v, lo, hi))
+	return outOfRange(&knob.RangeError{Name: key, Got: v.String(), Lo: knob.FormatDuration(lo), Hi: knob.FormatDuration(hi)})
 }
 
 func fraction(key string, v float64) *Error {
 	if v > 0 && v <= 1 {
 		return nil
 	}
-	return problem(key, fmt.Sprintf("%s = %s is out of range (above 0, at most 1)", key, formatFloat(v)))
+	return outOfRange(&knob.RangeError{Name: key, Got: knob.FormatFloat(v), Lo: "0", Hi: "1", Above: true})
 }
 
 func oneOf(key, v string, allowed ...string) *Error {
@@ -343,15 +321,6 @@ func oneOf(key, v string, allowed ...string) *Error {
 	}
 	return problem(key, fmt.Sprintf("%s = %q is not allowed; use %s", key, v, quoteList(allowed, "or")))
 }
-
-func withNote(note string) string {
-	if note == "" {
-		return ""
-	}
-	return ", " + note
-}
-
-func formatFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 // quoteList writes ["a" "b" "c"] as `"a", "b" or "c"`.
 func quoteList(items []string, conj string) string {

@@ -93,6 +93,19 @@ func isPath(name string) bool {
 // no quoting and cannot leave the directory.
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
+// nameRule says in words what validName allows.
+const nameRule = "use 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit"
+
+// ValidName says whether name may name a saved profile, as Save checks
+// it, so a screen that asks for a name can refuse one Save would: nil, or
+// an error saying what a name may be.
+func ValidName(name string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("%q is not a profile name: %s", name, nameRule)
+	}
+	return nil
+}
+
 // loadNamed loads a profile found by name, whose name key (if any) must
 // agree with its file name, or Find("a") could return a profile called "b".
 func loadNamed(path, name string) (Profile, error) {
@@ -169,8 +182,8 @@ func userEntries() ([]Entry, error) {
 // directory, atomically: a reader sees the old file or the new one, never
 // half of one. It returns the path written.
 func Save(p Profile) (string, error) {
-	if !validName.MatchString(p.Name) {
-		return "", fmt.Errorf("cannot save a profile named %q: use 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit", p.Name)
+	if err := ValidName(p.Name); err != nil {
+		return "", fmt.Errorf("cannot save a profile named %q: %s", p.Name, nameRule)
 	}
 	if err := p.Validate(); err != nil {
 		return "", fmt.Errorf("cannot save profile %q: %w", p.Name, err)

@@ -129,6 +129,19 @@ func TestEveryBuiltinRoundTrips(t *testing.T) {
 	}
 }
 
+// ValidName refuses what Save refuses and accepts what Save accepts, so a
+// screen asking for a name can check it first.
+func TestValidName(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"tuned": true, "my-run_2.v1": true, "A": true, strings.Repeat("x", 64): true,
+		"": false, "../evil": false, "a/b": false, ".hidden": false, "has space": false, "-dash": false, strings.Repeat("x", 65): false,
+	} {
+		if err := ValidName(name); (err == nil) != ok {
+			t.Errorf("ValidName(%q) = %v; want ok %v", name, err, ok)
+		}
+	}
+}
+
 func TestSaveRefuses(t *testing.T) {
 	dir := userDir(t)
 	for _, name := range []string{"", "../evil", "a/b", ".hidden", "has space"} {
@@ -141,7 +154,7 @@ func TestSaveRefuses(t *testing.T) {
 	p := Default()
 	p.Name = "bad"
 	p.Nodes = 0
-	if _, err := Save(p); err == nil || !strings.Contains(err.Error(), "nodes = 0 is out of range") {
+	if _, err := Save(p); err == nil || !strings.Contains(err.Error(), "cannot save profile \"bad\": nodes must be between 1 and 100, got 0") {
 		t.Errorf("Save(invalid) = %v", err)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
@@ -206,7 +219,7 @@ func TestFindUserProfileErrors(t *testing.T) {
 	dir := userDir(t)
 	path := writeUser(t, dir, "broken", "nodes = 3\nclients = 0\n")
 	_, err := Find("broken")
-	if err == nil || !strings.HasPrefix(err.Error(), path+":2: clients = 0 is out of range") {
+	if err == nil || !strings.HasPrefix(err.Error(), path+":2: clients must be between 1 and 10000, got 0") {
 		t.Errorf("Find(broken) = %v", err)
 	}
 

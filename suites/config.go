@@ -4,20 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"time"
 
 	"github.com/phantomdb/phantom/core"
+	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites/metrics"
-)
-
-// Limits of the knobs a run accepts.
-const (
-	MinNodes, MaxNodes       = 1, core.MaxNodes
-	MinClients, MaxClients   = 1, 10_000
-	MinDuration, MaxDuration = 500 * time.Millisecond, 24 * time.Hour
-	MinDataSize, MaxDataSize = 1, 16 << 20  // 1 byte to 16 MiB per value
-	MaxRate                  = 10_000_000.0 // ops/s in the open loop
 )
 
 // Config is everything a run needs. Zero fields take DefaultConfig's values
@@ -54,7 +45,7 @@ type Config struct {
 	// LogOutput receives the cluster's Raft logs; nil discards them.
 	LogOutput io.Writer
 	// At are live changes scripted at times since the load started.
-	At []TimedAction
+	At []knob.TimedAction
 	// OnSnapshot, when set, is called with every published snapshot from
 	// the runner's tick goroutine. It must return quickly.
 	OnSnapshot func(*metrics.Snapshot)
@@ -82,51 +73,37 @@ func (c Config) Validate() error {
 	if _, err := Resolve(c.Suites); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Nodes < MinNodes || c.Nodes > MaxNodes {
-		errs = append(errs, fmt.Errorf("nodes must be between %d and %d, got %d", MinNodes, MaxNodes, c.Nodes))
-	}
-	if c.Shards < 0 || c.Shards > core.MaxShards {
-		errs = append(errs, fmt.Errorf("shards must be between 0 (one per node) and %d, got %d", core.MaxShards, c.Shards))
-	}
-	if c.NetDelay < 0 || c.NetDelay > 10*time.Second {
-		errs = append(errs, fmt.Errorf("net delay must be between 0s and 10s, got %v", c.NetDelay))
-	}
-	if c.Transactions < 0 || c.Transactions > 10_000_000 {
-		errs = append(errs, fmt.Errorf("transactions must be between 0 (no bound) and 10000000, got %d", c.Transactions))
-	}
-	if c.Queries < 0 || c.Queries > 10_000_000 {
-		errs = append(errs, fmt.Errorf("queries must be between 0 (no bound) and 10000000, got %d", c.Queries))
-	}
-	if err := c.KeyDist.validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if c.Rate < 0 || c.Rate > MaxRate || math.IsNaN(c.Rate) {
-		errs = append(errs, fmt.Errorf("rate must be between 0 (closed loop) and %g ops/s, got %g", MaxRate, c.Rate))
+	for _, err := range []error{
+		knob.Nodes.Check(c.Nodes),
+		knob.Shards.Check(c.Shards),
+		knob.NetDelay.Check(c.NetDelay),
+		knob.Transactions.Check(c.Transactions),
+		knob.Queries.Check(c.Queries),
+		c.KeyDist.validate(),
+		knob.Rate.Check(c.Rate),
+	} {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.Storage != "" && c.Storage != core.StorageMemory && c.Storage != core.StorageDisk {
 		errs = append(errs, fmt.Errorf("storage must be %q or %q, got %q", core.StorageMemory, core.StorageDisk, c.Storage))
 	}
-	if c.Clients < MinClients || c.Clients > MaxClients {
-		errs = append(errs, fmt.Errorf("clients must be between %d and %d, got %d", MinClients, MaxClients, c.Clients))
-	}
-	if c.Duration < MinDuration || c.Duration > MaxDuration {
-		errs = append(errs, fmt.Errorf("duration must be between %v and %v, got %v", MinDuration, MaxDuration, c.Duration))
-	}
-	if c.DataSize < MinDataSize || c.DataSize > MaxDataSize {
-		errs = append(errs, fmt.Errorf("data size must be between 1B and 16MiB, got %dB", c.DataSize))
-	}
-	if c.Tick < 10*time.Millisecond || c.Tick > 10*time.Second {
-		errs = append(errs, fmt.Errorf("tick must be between 10ms and 10s, got %v", c.Tick))
-	}
-	if c.Window < 1 || c.Window > 240 {
-		errs = append(errs, fmt.Errorf("window must be between 1 and 240 ticks, got %d", c.Window))
-	}
-	if c.MemoryBudget < 0 {
-		errs = append(errs, fmt.Errorf("memory budget must not be negative, got %d", c.MemoryBudget))
+	for _, err := range []error{
+		knob.Clients.Check(c.Clients),
+		knob.Duration.Check(c.Duration),
+		knob.DataSize.Check(c.DataSize),
+		knob.Tick.Check(c.Tick),
+		knob.Window.Check(c.Window),
+		knob.MemoryBudget.Check(c.MemoryBudget),
+	} {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	planned := time.Duration(len(c.Suites)) * c.Duration
 	for _, a := range c.At {
-		if err := a.validate(); err != nil {
+		if err := a.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("at %v: %w", a.At, err))
 		} else if a.At < 0 || a.At >= planned {
 			errs = append(errs, fmt.Errorf("at %v:%s comes after the load ends (%v planned)", a.At, a.Action, planned))
@@ -147,7 +124,7 @@ func (c Config) shards() int {
 }
 
 // replicas is the replication factor the core uses for c.Nodes nodes.
-func (c Config) replicas() int { return min(3, c.Nodes) }
+func (c Config) replicas() int { return core.ReplicationFactor(c.Nodes) }
 
 // maxKeys bounds the keyspace: enough keys that writes spread over the
 // state, few enough that small values don't fill memory for nothing.

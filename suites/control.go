@@ -14,115 +14,6 @@ import (
 	"github.com/phantomdb/phantom/suites/metrics"
 )
 
-// Verbs of the live changes a run takes, the same from the TUI's keys and
-// from scripted --at actions.
-const (
-	VerbClients    = "clients"     // Count: clients from now on
-	VerbNodes      = "nodes"       // Count: nodes from now on (added or drained and removed)
-	VerbDataSize   = "data-size"   // Size: bytes per written value
-	VerbRate       = "rate"        // Rate: iterations per second (open-loop runs)
-	VerbNetDelay   = "net-delay"   // Delay: one-way delay on every link
-	VerbDuration   = "duration"    // Delay: the running suite's new duration
-	VerbKillLeader = "kill-leader" // kill the next shard's leader, round robin
-	VerbCrash      = "crash"       // Node: crash the whole node abruptly; "" lets the runner pick
-	VerbRestart    = "restart"     // Node: restart a crashed node; "" restarts every crashed node
-	VerbPartition  = "partition"   // Node: cut the node off from the others; "" lets the runner pick
-	VerbHeal       = "heal"        // end every partition
-	VerbPause      = "pause"       // hold the clients; clocks stop
-	VerbResume     = "resume"
-)
-
-// Action is one live change. Only the field its verb names is read.
-//
-// For crash and partition, an empty Node lets the runner pick: the node
-// that is up (and, for partition, not partitioned already) and leads the
-// most shards, so the fault costs elections. Crash never takes down a node
-// whose loss would leave a shard, or the meta group, without a quorum of
-// live replicas, picked or named: Control refuses it and says which shard.
-// The events say which node was chosen. A restart goes on in the
-// background, as kill-leader does: Control returns once it has begun, and
-// an event reports when each node is back.
-type Action struct {
-	Verb  string
-	Count int
-	Size  int
-	Rate  float64
-	Delay time.Duration
-	Node  string
-}
-
-// String is the action as written after --at's colon: "clients=50".
-// A crash or partition the runner picks for is a bare "crash" or
-// "partition", as --at writes it too.
-func (a Action) String() string {
-	switch a.Verb {
-	case VerbClients, VerbNodes:
-		return fmt.Sprintf("%s=%d", a.Verb, a.Count)
-	case VerbDataSize:
-		return fmt.Sprintf("%s=%s", a.Verb, metrics.FormatBytes(float64(a.Size)))
-	case VerbRate:
-		return fmt.Sprintf("%s=%g", a.Verb, a.Rate)
-	case VerbNetDelay, VerbDuration:
-		return fmt.Sprintf("%s=%v", a.Verb, a.Delay)
-	case VerbPartition, VerbCrash, VerbRestart:
-		if a.Node != "" {
-			return a.Verb + "=" + a.Node
-		}
-	}
-	return a.Verb
-}
-
-// TimedAction is an action scripted at a time since the load started.
-type TimedAction struct {
-	At time.Duration
-	Action
-}
-
-// validate checks what can be checked before the run.
-func (a Action) validate() error {
-	switch a.Verb {
-	case VerbClients:
-		if a.Count < MinClients || a.Count > MaxClients {
-			return fmt.Errorf("clients=%d: clients must be between %d and %d", a.Count, MinClients, MaxClients)
-		}
-	case VerbNodes:
-		if a.Count < MinNodes || a.Count > MaxNodes {
-			return fmt.Errorf("nodes=%d: nodes must be between %d and %d", a.Count, MinNodes, MaxNodes)
-		}
-	case VerbDataSize:
-		if a.Size < MinDataSize || a.Size > MaxDataSize {
-			return fmt.Errorf("data-size=%d: the data size must be between 1B and 16MiB", a.Size)
-		}
-	case VerbRate:
-		if a.Rate <= 0 || a.Rate > MaxRate {
-			return fmt.Errorf("rate=%g: the rate must be above 0 and at most %g", a.Rate, MaxRate)
-		}
-	case VerbNetDelay:
-		if a.Delay < 0 || a.Delay > 10*time.Second {
-			return fmt.Errorf("net-delay=%v: the delay must be between 0s and 10s", a.Delay)
-		}
-	case VerbDuration:
-		if a.Delay < MinDuration || a.Delay > MaxDuration {
-			return fmt.Errorf("duration=%v: the duration must be between %v and %v", a.Delay, MinDuration, MaxDuration)
-		}
-	case VerbPartition, VerbCrash, VerbRestart:
-		if a.Node != "" && !validNodeID(a.Node) {
-			return fmt.Errorf("%s=%s: %q is not a node; name one like n3, or none to let the runner pick", a.Verb, a.Node, a.Node)
-		}
-	case VerbKillLeader, VerbHeal, VerbPause, VerbResume:
-	default:
-		return fmt.Errorf("unknown action %q", a.Verb)
-	}
-	return nil
-}
-
-// validNodeID reports whether id has the shape of a node id, "n" and a
-// number; whether the cluster has it is for apply to say.
-func validNodeID(id string) bool {
-	n, ok := strings.CutPrefix(id, "n")
-	return ok && n != "" && strings.Trim(n, "0123456789") == ""
-}
-
 // ErrNotRunning is returned by Control when no suite is running.
 var ErrNotRunning = errors.New("no suite is running")
 
@@ -135,7 +26,7 @@ type controlReq struct {
 // change has taken effect (a node being added or drained goes on in the
 // background and reports in the events), or with why it could not.
 func (r *Runner) Control(ctx context.Context, a Action) error {
-	if err := a.validate(); err != nil {
+	if err := a.Validate(); err != nil {
 		return err
 	}
 	open := r.accepting.Load()

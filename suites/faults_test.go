@@ -45,7 +45,7 @@ func TestNodeActionsAreValidated(t *testing.T) {
 		{Action{Verb: VerbRestart, Node: "n"}, `"n" is not a node`},
 		{Action{Verb: VerbPartition, Node: "3"}, `"3" is not a node`},
 	} {
-		err := tc.a.validate()
+		err := tc.a.Validate()
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%v: err = %v, want %q", tc.a, err, tc.want)
 		}

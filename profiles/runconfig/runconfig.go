@@ -7,7 +7,6 @@ package runconfig
 import (
 	"cmp"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/phantomdb/phantom/profiles"
@@ -35,7 +34,7 @@ func Config(p profiles.Profile) (suites.Config, error) {
 	if err != nil {
 		return suites.Config{}, fmt.Errorf("profile %s: %w", name, err)
 	}
-	cfg.At = TimedActions(acts)
+	cfg.At = acts
 	cfg.NetDelay = time.Duration(p.NetDelay)
 	cfg.Clients = p.Clients
 	cfg.Duration = time.Duration(p.Duration)
@@ -110,19 +109,4 @@ func FromConfig(name string, cfg suites.Config) profiles.Profile {
 		p.Description = "Saved from a run of profile " + cfg.Profile + "."
 	}
 	return p
-}
-
-// TimedActions turns parsed profile actions into the runner's.
-func TimedActions(acts []profiles.Action) []suites.TimedAction {
-	out := make([]suites.TimedAction, 0, len(acts))
-	for _, a := range acts {
-		node := a.Node
-		if node != "" && strings.Trim(node, "0123456789") == "" {
-			node = "n" + node // "3" from an Action built by hand
-		}
-		out = append(out, suites.TimedAction{At: a.At, Action: suites.Action{
-			Verb: a.Verb, Count: a.Count, Size: int(a.Size), Rate: a.Rate, Delay: a.Delay, Node: node,
-		}})
-	}
-	return out
 }
