@@ -32,6 +32,9 @@ func (c latencyChart) SetSize(width, height int) latencyChart {
 	return c
 }
 
+// Height is the lines the chart was given; zero when it is hidden.
+func (c latencyChart) Height() int { return c.height }
+
 // SetOp chooses the op to draw; violated marks it as over a baseline.
 func (c latencyChart) SetOp(op metrics.OpStats, ok, violated bool) latencyChart {
 	c.op, c.has, c.violated = op, ok, violated
@@ -152,6 +155,9 @@ func (c rateChart) SetSize(width, height int) rateChart {
 	c.width, c.height = width, height
 	return c
 }
+
+// Height is the lines the chart was given; zero when it is hidden.
+func (c rateChart) Height() int { return c.height }
 
 func (c rateChart) SetOp(op metrics.OpStats, ok bool) rateChart {
 	c.op, c.has = op, ok

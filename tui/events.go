@@ -28,6 +28,12 @@ func (e eventLog) SetSize(width, height int) eventLog {
 	return e
 }
 
+// Reset is the log for a new run: no events, no notes from a run before,
+// the size as it was.
+func (e eventLog) Reset() eventLog {
+	return newEventLog(e.sh).SetSize(e.width, e.height)
+}
+
 func (e eventLog) Update(msg tea.Msg) (eventLog, tea.Cmd) {
 	if m, ok := msg.(snapshotMsg); ok {
 		e.events = m.snap.Events // shared, never written: snapshots are immutable

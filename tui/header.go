@@ -24,6 +24,15 @@ func newHeader(sh *shared, profile string) header { return header{sh: sh, profil
 
 func (h header) SetSize(width int) header { h.width = width; return h }
 
+// SetProfile names the profile the settings started from.
+func (h header) SetProfile(name string) header { h.profile = name; return h }
+
+// SetStopping says whether the user has asked the run to stop.
+func (h header) SetStopping(on bool) header { h.stopping = on; return h }
+
+// Setup is the header back on the setup screen: no run's figures.
+func (h header) Setup() header { h.snap = nil; return h }
+
 func (h header) Update(msg tea.Msg) (header, tea.Cmd) {
 	if m, ok := msg.(snapshotMsg); ok {
 		h.snap = m.snap

@@ -93,9 +93,12 @@ func testModelFor(t *testing.T, cfg suites.Config, f *fakeRunner, w, h int) mode
 	// Pin the picker to one suite so the key paths in tests do not depend
 	// on how many suites are registered (TestPickerListsEverySuite covers
 	// the real list).
-	m.picker.items = []pickItem{{name: "consensus", desc: "Raft", on: true}}
+	m.picker = m.picker.withItems(pickItem{name: "consensus", desc: "Raft", on: true})
 	return update(t, m, tea.WindowSizeMsg{Width: w, Height: h})
 }
+
+// withItems is the picker listing items in place of the registered suites.
+func (p suitePicker) withItems(items ...pickItem) suitePicker { p.items = items; return p }
 
 // fakeDeps run f, offer two profiles (the second is "demo": 5 nodes, 32
 // clients), save nowhere and export nowhere, recording what they were given.

@@ -78,26 +78,26 @@ func TestDashboardKeys(t *testing.T) {
 			}
 		}},
 		{"tab moves to the next knob", []string{"tab"}, "", func(t *testing.T, m model) {
-			if m.tuning.cursor != knobClients {
-				t.Errorf("knob %d, want clients", m.tuning.cursor)
+			if m.tuning.Cursor() != knobClients {
+				t.Errorf("knob %d, want clients", m.tuning.Cursor())
 			}
 		}},
 		{"shift+tab wraps to the last knob", []string{"shift+tab"}, "", func(t *testing.T, m model) {
-			if m.tuning.cursor != knobNetDelay {
-				t.Errorf("knob %d, want net delay", m.tuning.cursor)
+			if m.tuning.Cursor() != knobNetDelay {
+				t.Errorf("knob %d, want net delay", m.tuning.Cursor())
 			}
 		}},
 		{"right waits to settle", []string{"tab", "right", "right"}, "", func(t *testing.T, m model) {
-			if k := m.tuning.knobs[knobClients]; k.value != 32 || k.applied != 8 {
-				t.Errorf("clients %d applied %d, want 32 pending", k.value, k.applied)
+			if v, a := m.tuning.Value(knobClients), m.tuning.Applied(knobClients); v != 32 || a != 8 {
+				t.Errorf("clients %d applied %d, want 32 pending", v, a)
 			}
 			if !strings.Contains(lineWith(m.View(), "TUNE"), "32…") {
 				t.Errorf("pending value not shown: %q", lineWith(m.View(), "TUNE"))
 			}
 		}},
 		{"enter applies at once", []string{"tab", "right", "right", "enter"}, "clients=32", func(t *testing.T, m model) {
-			if k := m.tuning.knobs[knobClients]; k.applied != 32 {
-				t.Errorf("applied %d", k.applied)
+			if a := m.tuning.Applied(knobClients); a != 32 {
+				t.Errorf("applied %d", a)
 			}
 			if !strings.Contains(m.View(), "✓ clients=32") {
 				t.Error("no notice")
@@ -105,7 +105,7 @@ func TestDashboardKeys(t *testing.T) {
 		}},
 		{"a typed value applies on enter", []string{"tab", "1", "2", "0", "enter"}, "clients=120", nil},
 		{"a typed value keeps q and k", []string{"tab", "1", "k", "q", "esc"}, "", func(t *testing.T, m model) {
-			if m.tuning.Editing() || m.tuning.knobs[knobClients].value != 8 {
+			if m.tuning.Editing() || m.tuning.Value(knobClients) != 8 {
 				t.Error("esc should drop the typed value")
 			}
 		}},
@@ -118,7 +118,7 @@ func TestDashboardKeys(t *testing.T) {
 		{"data size", []string{"tab", "tab", "tab", "right", "enter"}, "data-size=4.00KiB", nil},
 		{"duration", []string{"tab", "tab", "right", "enter"}, "duration=30s", nil},
 		{"rate on a closed loop is refused", []string{"shift+tab", "shift+tab", "right", "enter"}, "", func(t *testing.T, m model) {
-			if !strings.Contains(m.View(), "closed-loop") || m.tuning.knobs[knobRate].value != 0 {
+			if !strings.Contains(m.View(), "closed-loop") || m.tuning.Value(knobRate) != 0 {
 				t.Errorf("want the refusal and the knob back at 0: %q", lineWith(m.View(), "closed"))
 			}
 		}},
@@ -142,8 +142,8 @@ func TestDashboardKeys(t *testing.T) {
 			}
 		}},
 		{"s opens the save prompt", []string{"s"}, "", func(t *testing.T, m model) {
-			if !m.prompt.active || m.prompt.Value() != "custom-tuned" {
-				t.Errorf("prompt %v %q", m.prompt.active, m.prompt.Value())
+			if !m.prompt.Active() || m.prompt.Value() != "custom-tuned" {
+				t.Errorf("prompt %v %q", m.prompt.Active(), m.prompt.Value())
 			}
 		}},
 		{"? shows help", []string{"?"}, "", func(t *testing.T, m model) {
@@ -196,8 +196,8 @@ func TestRefusedRetuneReverts(t *testing.T) {
 	m, f := live(t)
 	f.controlErr = errors.New("data size 16MiB would not fit the memory budget")
 	m = do(t, m, "tab", "tab", "tab", "right", "enter")
-	if k := m.tuning.knobs[knobDataSize]; k.value != 1<<10 || k.applied != 1<<10 {
-		t.Errorf("data size %d applied %d, want back at 1KiB", k.value, k.applied)
+	if v, a := m.tuning.Value(knobDataSize), m.tuning.Applied(knobDataSize); v != 1<<10 || a != 1<<10 {
+		t.Errorf("data size %d applied %d, want back at 1KiB", v, a)
 	}
 	if !strings.Contains(m.View(), "✗ data-size=4.00KiB: data size 16MiB would not fit") {
 		t.Errorf("footer: %q", lineWith(m.View(), "data-size"))
@@ -245,12 +245,12 @@ func TestSavePrompt(t *testing.T) {
 	if strings.Join(saved, ",") != "kx" || savedCfg.Clients != 16 {
 		t.Errorf("saved %v with %d clients, want kx with the retuned 16", saved, savedCfg.Clients)
 	}
-	if m.prompt.active || !strings.Contains(m.View(), "saved profile kx to /p/kx.toml") {
-		t.Errorf("prompt %v, footer %q", m.prompt.active, lineWith(m.View(), "saved"))
+	if m.prompt.Active() || !strings.Contains(m.View(), "saved profile kx to /p/kx.toml") {
+		t.Errorf("prompt %v, footer %q", m.prompt.Active(), lineWith(m.View(), "saved"))
 	}
 	// esc cancels.
 	m = do(t, m, "s", "esc")
-	if m.prompt.active || len(saved) != 1 {
+	if m.prompt.Active() || len(saved) != 1 {
 		t.Error("esc did not cancel")
 	}
 }

@@ -101,11 +101,10 @@ func newModel(cfg suites.Config, d deps) model {
 	}
 	m := model{
 		sh: sh, d: d, base: cfg, sess: &session{}, help: h, prompt: newPrompt(sh),
-		header: newHeader(sh, profileName(cfg)), picker: newSuitePicker(sh, cfg), tuning: newTuning(sh, cfg, names),
+		header: newHeader(sh, profileName(cfg)), picker: newSuitePicker(sh, cfg).Focus(), tuning: newTuning(sh, cfg, names),
 		table: newOpTable(sh), chart: newLatencyChart(sh, cfg.Baselines.MaxAvgLatency), rate: newRateChart(sh),
 		gauges: newGauges(sh), cluster: newClusterPanel(sh), events: newEventLog(sh), summary: newSummary(sh),
 	}
-	m.picker.focused = true
 	m.setScreen(screenSetup)
 	return m.layout()
 }
@@ -118,7 +117,7 @@ func (m model) Init() tea.Cmd { return tea.SetWindowTitle("phantom") }
 func (m model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
-		m.sh.width, m.sh.height = msg.Width, msg.Height
+		m.sh.setSize(msg.Width, msg.Height)
 		return m.layout(), nil
 	case tickMsg:
 		return m.onTick(msg)
@@ -135,7 +134,7 @@ func (m model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyMsg:
 		return m.onKey(msg)
 	}
-	if m.prompt.active {
+	if m.prompt.Active() {
 		var cmd tea.Cmd
 		m.prompt, cmd = m.prompt.Update(msg)
 		return m, cmd
@@ -154,7 +153,7 @@ func (m model) onKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m.quit()
 	}
 	switch {
-	case m.prompt.active:
+	case m.prompt.Active():
 		return m.onPromptKey(msg)
 	case m.tuning.Editing():
 		return m.retune(msg)
@@ -184,7 +183,7 @@ func (m model) onKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		// down before a new one starts, and Run waits only for the last.
 		if key.Matches(msg, k.Again) && m.finished {
 			m.setScreen(screenSetup)
-			m.header.snap = nil
+			m.header = m.header.Setup()
 			m.tuning = m.tuning.Setup()
 			return m.layout(), nil
 		}
@@ -208,7 +207,7 @@ func (m model) quit() (tea.Model, tea.Cmd) {
 	}
 	m.run.cancel()
 	m.stopping, m.quitting = true, true
-	m.header.stopping = true
+	m.header = m.header.SetStopping(true)
 	return m, nil
 }
 
@@ -223,12 +222,16 @@ func (m model) onSetupKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Down):
 		m.moveFocus(+1)
 	case key.Matches(msg, k.Next, k.Prev):
-		m.picker.focused, m.tuning.focused = !m.picker.focused, m.picker.focused
+		if m.picker.Focused() {
+			m.picker, m.tuning = m.picker.Blur(), m.tuning.Focus()
+		} else {
+			m.picker, m.tuning = m.picker.Focus(), m.tuning.Blur()
+		}
 	default:
 		m.picker, _ = m.picker.Update(msg)
-		before := m.tuning.profile()
+		before := m.tuning.Profile()
 		m.tuning, _ = m.tuning.Update(msg)
-		if after := m.tuning.profile(); after != before {
+		if after := m.tuning.Profile(); after != before {
 			m.loadProfile(after)
 		}
 	}
@@ -247,39 +250,35 @@ func (m *model) loadProfile(name string) {
 		return
 	}
 	m.base = cfg
-	names, cursor := m.tuning.profiles, m.tuning.cursor
-	m.tuning = newTuning(m.sh, cfg, names)
-	m.tuning.cursor, m.tuning.focused = cursor, true
-	focused, pc := m.picker.focused, m.picker.cursor
-	m.picker = newSuitePicker(m.sh, cfg)
-	m.picker.focused, m.picker.cursor = focused, pc
-	m.header.profile = profileName(cfg)
+	m.tuning = m.tuning.Load(cfg)
+	m.picker = m.picker.Load(cfg)
+	m.header = m.header.SetProfile(profileName(cfg))
 	m.chart = newLatencyChart(m.sh, cfg.Baselines.MaxAvgLatency)
 }
 
 // moveFocus walks the setup rows, suites first, then knobs.
 func (m *model) moveFocus(d int) {
-	p, t := &m.picker, &m.tuning
-	p.notice = ""
+	p, t := m.picker.ClearNotice(), m.tuning
 	switch {
-	case p.focused && d > 0 && p.cursor == p.Len()-1:
-		p.focused, t.focused, t.cursor = false, true, 0
-	case p.focused:
-		p.cursor = min(max(p.cursor+d, 0), p.Len()-1)
-	case d < 0 && t.cursor == 0:
-		p.focused, t.focused, p.cursor = true, false, p.Len()-1
+	case p.Focused() && d > 0 && p.Cursor() == p.Len()-1:
+		p, t = p.Blur(), t.Focus().Select(0)
+	case p.Focused():
+		p = p.Select(p.Cursor() + d)
+	case d < 0 && t.Cursor() == 0:
+		p, t = p.Focus().Select(p.Len()-1), t.Blur()
 	default:
-		t.cursor = min(max(t.cursor+d, 0), t.Len()-1)
+		t = t.Select(t.Cursor() + d)
 	}
+	m.picker, m.tuning = p, t
 }
 
 // config is the run the setup screen describes, or on the dashboard the
 // run as retuned so far.
 func (m model) config() suites.Config {
 	if m.screen != screenSetup && m.run != nil {
-		return m.tuning.apply(m.runCfg)
+		return m.tuning.Apply(m.runCfg)
 	}
-	cfg := m.tuning.apply(m.base)
+	cfg := m.tuning.Apply(m.base)
 	cfg.Suites = m.picker.Chosen()
 	return cfg
 }
@@ -302,15 +301,14 @@ func (m model) start() (tea.Model, tea.Cmd) {
 	m.runCfg = cfg
 	m.now = time.Now() // the ticks keep it from here
 	m.finished, m.stopping, m.quitting, m.showHelp, m.paused = false, false, false, false, false
-	m.header.stopping = false
+	m.header = m.header.SetStopping(false)
 	m.table = newOpTable(m.sh)
 	m.chart = newLatencyChart(m.sh, cfg.Baselines.MaxAvgLatency)
 	m.rate = newRateChart(m.sh)
 	m.cluster = newClusterPanel(m.sh)
-	m.events = newEventLog(m.sh).SetSize(m.events.width, m.events.height) // no notes from a run before
+	m.events = m.events.Reset()
 	m.summary = newSummary(m.sh)
 	m.tuning = m.tuning.Live()
-	m.tuning.focused = true
 	m.notice = notice{}
 	m.setScreen(screenDashboard)
 	m.tickID++
@@ -376,11 +374,7 @@ func (m model) apply(s *metrics.Snapshot) model {
 // syncChart points the chart at the table's selected op.
 func (m model) syncChart() model {
 	op, ok := m.table.Selected()
-	violated := false
-	if idx := m.table.index(); idx >= 0 && idx < len(m.table.slow) {
-		violated = m.table.slow[idx]
-	}
-	m.chart = m.chart.SetOp(op, ok, violated)
+	m.chart = m.chart.SetOp(op, ok, m.table.SelectedSlow())
 	m.rate = m.rate.SetOp(op, ok)
 	return m
 }
@@ -467,7 +461,7 @@ func (m model) View() string {
 	bodyH := max(h-2, 0)
 	var body string
 	switch {
-	case m.prompt.active:
+	case m.prompt.Active():
 		body = m.prompt.View(w, bodyH)
 	case m.showHelp:
 		body = m.helpView(w, bodyH)
@@ -510,14 +504,14 @@ func baselineText(d time.Duration) string {
 func (m model) dashboardView() string {
 	parts := []string{m.table.View(), m.tuning.View()}
 	switch {
-	case m.chart.height == 0:
+	case m.chart.Height() == 0:
 	case m.sh.width >= sideBySide:
 		parts = append(parts, lipgloss.JoinHorizontal(lipgloss.Top,
-			block(m.chart.View(), m.chart.height), "  ", block(m.rate.View(), m.rate.height)))
+			block(m.chart.View(), m.chart.Height()), "  ", block(m.rate.View(), m.rate.Height())))
 	default:
-		parts = append(parts, block(m.chart.View(), m.chart.height))
-		if m.rate.height > 0 {
-			parts = append(parts, block(m.rate.View(), m.rate.height))
+		parts = append(parts, block(m.chart.View(), m.chart.Height()))
+		if m.rate.Height() > 0 {
+			parts = append(parts, block(m.rate.View(), m.rate.Height()))
 		}
 	}
 	return strings.Join(append(parts, m.gauges.View(), m.cluster.View(), m.events.View()), "\n")
@@ -525,8 +519,8 @@ func (m model) dashboardView() string {
 
 func (m model) summaryView() string {
 	parts := []string{m.table.View(), m.summary.View()}
-	if m.chart.height > 0 {
-		parts = append(parts, block(m.chart.View(), m.chart.height))
+	if m.chart.Height() > 0 {
+		parts = append(parts, block(m.chart.View(), m.chart.Height()))
 	}
 	return strings.Join(append(parts, m.events.View()), "\n")
 }

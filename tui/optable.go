@@ -46,6 +46,12 @@ func (t opTable) Selected() (metrics.OpStats, bool) {
 	return metrics.OpStats{}, false
 }
 
+// SelectedSlow is whether the selected op broke a latency baseline.
+func (t opTable) SelectedSlow() bool {
+	i := t.index()
+	return i >= 0 && i < len(t.slow) && t.slow[i]
+}
+
 func (t opTable) index() int {
 	for i, o := range t.ops {
 		if o.Name == t.selected {

@@ -58,6 +58,34 @@ func (p suitePicker) Len() int { return len(p.items) }
 
 func (p suitePicker) SetSize(width int) suitePicker { p.width = width; return p }
 
+// Focus gives the picker the keys; Blur takes them away.
+func (p suitePicker) Focus() suitePicker { p.focused = true; return p }
+func (p suitePicker) Blur() suitePicker  { p.focused = false; return p }
+
+// Focused is whether the picker has the keys.
+func (p suitePicker) Focused() bool { return p.focused }
+
+// Cursor is the row under the cursor.
+func (p suitePicker) Cursor() int { return p.cursor }
+
+// Select moves the cursor to row i, within the rows there are.
+func (p suitePicker) Select(i int) suitePicker {
+	p.cursor = min(max(i, 0), len(p.items)-1)
+	return p
+}
+
+// ClearNotice drops the word on the last refused toggle: the user has
+// moved on.
+func (p suitePicker) ClearNotice() suitePicker { p.notice = ""; return p }
+
+// Load is the picker for cfg's suites (a profile just chosen), with its
+// cursor, focus and size as they were.
+func (p suitePicker) Load(cfg suites.Config) suitePicker {
+	n := newSuitePicker(p.sh, cfg)
+	n.cursor, n.focused, n.width = p.cursor, p.focused, p.width
+	return n
+}
+
 // Update toggles the suite under the cursor.
 func (p suitePicker) Update(msg tea.Msg) (suitePicker, tea.Cmd) {
 	km, ok := msg.(tea.KeyMsg)

@@ -43,6 +43,9 @@ func (p prompt) Close() prompt {
 // Refuse keeps the prompt open, saying why.
 func (p prompt) Refuse(why string) prompt { p.why = why; return p }
 
+// Active is whether the prompt is open.
+func (p prompt) Active() bool { return p.active }
+
 // Value is what has been typed.
 func (p prompt) Value() string { return p.input.Value() }
 

@@ -100,12 +100,12 @@ func TestSetupFocus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := press(t, testModel(t, newFakeRunner(fixture()), 80, 24), tt.keys...)
-			got := focus{m.picker.focused, m.picker.cursor}
-			if !m.picker.focused {
-				got.row = m.tuning.cursor
+			got := focus{m.picker.Focused(), m.picker.Cursor()}
+			if !m.picker.Focused() {
+				got.row = m.tuning.Cursor()
 			}
-			if m.picker.focused == m.tuning.focused {
-				t.Fatalf("exactly one panel must have focus: suites %v, tuning %v", m.picker.focused, m.tuning.focused)
+			if m.picker.Focused() == m.tuning.Focused() {
+				t.Fatalf("exactly one panel must have focus: suites %v, tuning %v", m.picker.Focused(), m.tuning.Focused())
 			}
 			if got != tt.want {
 				t.Errorf("focus %+v, want %+v", got, tt.want)
@@ -118,7 +118,7 @@ func TestSetupFocus(t *testing.T) {
 // toggling can be seen while only one suite is registered.
 func twoSuites(t *testing.T) model {
 	m := testModel(t, newFakeRunner(fixture()), 80, 24)
-	m.picker.items = append(m.picker.items, pickItem{name: "other", desc: "a second suite"})
+	m.picker = m.picker.withItems(pickItem{name: "consensus", desc: "Raft", on: true}, pickItem{name: "other", desc: "a second suite"})
 	return m
 }
 
@@ -171,7 +171,7 @@ func TestSetupEnter(t *testing.T) {
 		edit func(*model)
 		want string
 	}{
-		{"unknown suite", func(m *model) { m.picker.items[0].name = "nosuch" }, `unknown suite "nosuch"`},
+		{"unknown suite", func(m *model) { m.picker = m.picker.withItems(pickItem{name: "nosuch", desc: "Raft", on: true}) }, `unknown suite "nosuch"`},
 		{"bad setting outside the knobs", func(m *model) { m.base.Tick = 0 }, "tick must be between"},
 	}
 	for _, tt := range invalid {
@@ -215,7 +215,7 @@ func TestSetupQuitAndHelp(t *testing.T) {
 		}
 		checkFits(t, m.View(), 80, 24)
 		// Keys other than ?, esc and q belong to the overlay.
-		if m2 := press(t, m, "down", "right"); m2.tuning.knobs[knobNodes].value != 3 || !m2.picker.focused {
+		if m2 := press(t, m, "down", "right"); m2.tuning.Value(knobNodes) != 3 || !m2.picker.Focused() {
 			t.Error("keys went through the help overlay")
 		}
 		if m = press(t, m, "?"); m.showHelp || strings.Contains(m.View(), "KEYS") {
@@ -274,8 +274,8 @@ func TestSetupSaveAndInertKeys(t *testing.T) {
 		t.Fatalf("a dashboard key acted on setup: screen %v, notice %q", m.screen, m.notice.text)
 	}
 	m = do(t, m, "s")
-	if !m.prompt.active || m.prompt.Value() != "quick" {
-		t.Fatalf("prompt %v %q, want one offering the profile's name", m.prompt.active, m.prompt.Value())
+	if !m.prompt.Active() || m.prompt.Value() != "quick" {
+		t.Fatalf("prompt %v %q, want one offering the profile's name", m.prompt.Active(), m.prompt.Value())
 	}
 	m = do(t, m, "enter")
 	if saved != "quick" || savedCfg.Clients != 16 || !strings.Contains(m.View(), "saved profile quick to /p/quick.toml") {

@@ -10,3 +10,6 @@ type shared struct {
 	keys          KeyMap
 	width, height int
 }
+
+// setSize records the terminal's size.
+func (s *shared) setSize(width, height int) { s.width, s.height = width, height }

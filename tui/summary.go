@@ -26,6 +26,10 @@ func (s summary) SetSize(width, height int) summary {
 	return s
 }
 
+// Report is the final report, nil until the runner has returned (or when
+// the run failed before it began).
+func (s summary) Report() *metrics.Report { return s.report }
+
 // SetResult records what the runner returned.
 func (s summary) SetResult(r *metrics.Report, err error) summary {
 	s.report, s.err = r, err

@@ -1,92 +1,14 @@
 package tui
 
 import (
-	"errors"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
-	"github.com/phantomdb/phantom/profiles"
 	"github.com/phantomdb/phantom/suites"
 )
-
-// knob is one tunable setting stepped through values that make sense for
-// it, clamped to the limits the runner accepts. A knob with a parse func
-// also takes a typed value.
-type knob struct {
-	name   string
-	short  string // the name on the dashboard's one line
-	value  int64
-	steps  []int64 // ascending: the lower limit, the steps within, the upper limit
-	format func(int64) string
-	parse  func(string) (int64, error) // nil: ←/→ only
-	// applied is the value the run has; the dashboard applies value when
-	// they differ. The profile knob is never moved during a run.
-	applied int64
-}
-
-// newKnob makes a knob over steps clamped to [lo, hi]; a value between two
-// steps (one given by a profile, say) is kept until the user moves it.
-func newKnob(name string, value, lo, hi int64, steps []int64, format func(int64) string) knob {
-	s := []int64{lo}
-	for _, v := range steps {
-		if v > lo && v < hi {
-			s = append(s, v)
-		}
-	}
-	if hi > lo {
-		s = append(s, hi)
-	}
-	v := min(max(value, lo), hi)
-	return knob{name: name, short: name, value: v, applied: v, steps: s, format: format}
-}
-
-func (k knob) named(short string) knob                      { k.short = short; return k }
-func (k knob) typed(parse func(string) (int64, error)) knob { k.parse = parse; return k }
-
-// up moves to the next step above the value; at the upper limit it stays.
-func (k knob) up() knob {
-	for _, s := range k.steps {
-		if s > k.value {
-			k.value = s
-			return k
-		}
-	}
-	return k
-}
-
-// down moves to the next step below the value; at the lower limit it stays.
-func (k knob) down() knob {
-	for i := len(k.steps) - 1; i >= 0; i-- {
-		if s := k.steps[i]; s < k.value {
-			k.value = s
-			return k
-		}
-	}
-	return k
-}
-
-func (k knob) lo() int64     { return k.steps[0] }
-func (k knob) hi() int64     { return k.steps[len(k.steps)-1] }
-func (k knob) atMin() bool   { return k.value <= k.lo() }
-func (k knob) atMax() bool   { return k.value >= k.hi() }
-func (k knob) pending() bool { return k.value != k.applied }
-
-// set parses a typed value and checks it against the knob's limits.
-func (k knob) set(s string) (knob, error) {
-	v, err := k.parse(strings.TrimSpace(s))
-	if err != nil {
-		return k, errors.New(k.name + ": " + err.Error())
-	}
-	if v < k.lo() || v > k.hi() {
-		return k, errors.New(k.name + " must be between " + k.format(k.lo()) + " and " + k.format(k.hi()))
-	}
-	k.value = v
-	return k, nil
-}
 
 // Knob indexes in the tuning panel, in the order it lists them. The
 // profile knob is on the setup screen only: a run keeps its profile.
@@ -194,11 +116,19 @@ func profileKnob(names []string, current string) ([]string, []knob) {
 	return names, []knob{newKnob("profile", int64(idx), 0, int64(len(names)-1), steps, format)}
 }
 
-// profile is the name the profile knob shows.
-func (t tuning) profile() string { return t.profiles[t.knobs[knobProfile].value] }
+// Load is the panel for cfg's settings (a profile just chosen): its knobs
+// anew, its profiles, cursor, focus and size as they were.
+func (t tuning) Load(cfg suites.Config) tuning {
+	n := newTuning(t.sh, cfg, t.profiles)
+	n.cursor, n.focused, n.width = t.cursor, t.focused, t.width
+	return n
+}
 
-// apply writes the knobs into cfg (not the profile: choosing one loads it).
-func (t tuning) apply(cfg suites.Config) suites.Config {
+// Profile is the name the profile knob shows.
+func (t tuning) Profile() string { return t.profiles[t.knobs[knobProfile].value] }
+
+// Apply writes the knobs into cfg (not the profile: choosing one loads it).
+func (t tuning) Apply(cfg suites.Config) suites.Config {
 	cfg.Nodes = int(t.knobs[knobNodes].value)
 	cfg.Clients = int(t.knobs[knobClients].value)
 	cfg.Duration = time.Duration(t.knobs[knobDuration].value)
@@ -209,13 +139,14 @@ func (t tuning) apply(cfg suites.Config) suites.Config {
 }
 
 // Live is the panel for a run: the knobs a running suite takes, each
-// applied as it stands.
+// applied as it stands, with the keys.
 func (t tuning) Live() tuning {
 	t.live, t.editing, t.input, t.err = true, false, "", ""
 	for i := range t.knobs {
 		t.knobs[i].applied = t.knobs[i].value
 	}
 	t.cursor = max(t.cursor, knobNodes)
+	t.focused = true
 	return t
 }
 
@@ -227,8 +158,24 @@ func (t tuning) Setup() tuning {
 
 func (t tuning) SetSize(width int) tuning { t.width = width; return t }
 
+// Focus gives the panel the keys; Blur takes them away.
+func (t tuning) Focus() tuning { t.focused = true; return t }
+func (t tuning) Blur() tuning  { t.focused = false; return t }
+
+// Focused is whether the panel has the keys.
+func (t tuning) Focused() bool { return t.focused }
+
 // Len is the number of rows.
 func (t tuning) Len() int { return len(t.knobs) }
+
+// Cursor is the focused row.
+func (t tuning) Cursor() int { return t.cursor }
+
+// Select moves the cursor to row i, within the rows there are.
+func (t tuning) Select(i int) tuning {
+	t.cursor = min(max(i, 0), len(t.knobs)-1)
+	return t
+}
 
 // first is the first row the cursor may take.
 func (t tuning) first() int {
@@ -238,8 +185,9 @@ func (t tuning) first() int {
 	return 0
 }
 
-// move steps the cursor by d, wrapping on the dashboard.
-func (t tuning) move(d int) tuning {
+// Cycle steps the cursor by d, wrapping, and drops a value being typed:
+// tab on the dashboard.
+func (t tuning) Cycle(d int) tuning {
 	first, n := t.first(), len(t.knobs)-t.first()
 	t.cursor = first + ((t.cursor-first+d)%n+n)%n
 	t.editing, t.input, t.err = false, "", ""
@@ -292,6 +240,106 @@ func (t tuning) Update(msg tea.Msg) (tuning, tea.Cmd) {
 
 // Editing is whether keys go to a value being typed.
 func (t tuning) Editing() bool { return t.editing }
+
+// A knob's life on the dashboard: the user moves its value (Update, Set);
+// while the value differs from the one the run has, the knob is Pending
+// and shows …; MarkSent takes the value as the run's and says which
+// actions carry it there; a refused action puts the run's value back
+// (Revert).
+
+// Value is knob i's value; Applied, the value the run has.
+func (t tuning) Value(i int) int64   { return t.knobs[i].value }
+func (t tuning) Applied(i int) int64 { return t.knobs[i].applied }
+
+// Pending is whether knob i has a value the run does not have yet.
+func (t tuning) Pending(i int) bool { return t.knobs[i].pending() }
+
+// Set gives knob i the value v, within its limits.
+func (t tuning) Set(i int, v int64) tuning {
+	k := &t.knobs[i]
+	k.value = min(max(v, k.lo()), k.hi())
+	return t
+}
+
+// retune is a knob's new value on its way to the run.
+type retune struct {
+	knob   int
+	action suites.Action
+	prev   int64 // the value the run had
+}
+
+// MarkSent takes every pending knob's value as the run's and returns the
+// actions that give it to run. A value run cannot take goes back to the
+// run's, and why says so.
+func (t tuning) MarkSent(run suites.Config) (_ tuning, sends []retune, why string) {
+	for i := range t.knobs {
+		k := &t.knobs[i]
+		if !k.pending() {
+			continue
+		}
+		a, refused := knobAction(i, *k, run)
+		if refused != "" {
+			k.value, why = k.applied, refused
+			continue
+		}
+		sends = append(sends, retune{knob: i, action: a, prev: k.applied})
+		k.applied = k.value
+	}
+	return t, sends, why
+}
+
+// Revert is the panel after the run refused a, sent for knob i: the run
+// kept prev, and the knob shows it again, unless the user has moved on to
+// another value meanwhile.
+func (t tuning) Revert(i int, a suites.Action, prev int64) tuning {
+	k, sent := &t.knobs[i], knobValue(a)
+	if k.applied == sent {
+		k.applied = prev
+		if k.value == sent {
+			k.value = prev
+		}
+	}
+	return t
+}
+
+// knobAction is the action that gives a run knob i's value, or why the
+// run cannot take it.
+func knobAction(i int, k knob, run suites.Config) (suites.Action, string) {
+	switch i {
+	case knobNodes:
+		return suites.Action{Verb: suites.VerbNodes, Count: int(k.value)}, ""
+	case knobClients:
+		return suites.Action{Verb: suites.VerbClients, Count: int(k.value)}, ""
+	case knobDuration:
+		return suites.Action{Verb: suites.VerbDuration, Delay: time.Duration(k.value)}, ""
+	case knobDataSize:
+		return suites.Action{Verb: suites.VerbDataSize, Size: int(k.value)}, ""
+	case knobRate:
+		if run.Rate == 0 {
+			return suites.Action{}, "this run is closed-loop; choose a rate on the setup screen for an open loop"
+		}
+		if k.value == 0 {
+			return suites.Action{}, "an open-loop run keeps a rate; it cannot turn into a closed loop"
+		}
+		return suites.Action{Verb: suites.VerbRate, Rate: float64(k.value)}, ""
+	case knobNetDelay:
+		return suites.Action{Verb: suites.VerbNetDelay, Delay: time.Duration(k.value)}, ""
+	}
+	return suites.Action{}, "this setting cannot change during a run"
+}
+
+// knobValue is the knob value an action sets.
+func knobValue(a suites.Action) int64 {
+	switch a.Verb {
+	case suites.VerbNodes, suites.VerbClients:
+		return int64(a.Count)
+	case suites.VerbDataSize:
+		return int64(a.Size)
+	case suites.VerbRate:
+		return int64(a.Rate)
+	}
+	return int64(a.Delay)
+}
 
 // value shows knob i: the typed input while it is being typed.
 func (t tuning) value(i int) string {
@@ -363,95 +411,4 @@ func (t tuning) lineView() string {
 		line = st.Section.Render("TUNE") + " " + st.Error.Render("✗ "+t.err)
 	}
 	return fit(line, t.width)
-}
-
-func formatInt(v int64) string { return strconv.FormatInt(v, 10) }
-
-// formatDurationKnob prints whole units without trailing zeros: 10s, 1m,
-// 1h30m, 500ms.
-func formatDurationKnob(v int64) string {
-	d := time.Duration(v)
-	switch {
-	case d >= time.Hour && d%time.Hour == 0:
-		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
-	case d >= time.Minute && d%time.Minute == 0:
-		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
-	case d >= time.Second && d%time.Second == 0:
-		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
-	}
-	return d.String()
-}
-
-// formatDelay is a delay knob's value; zero is no shaping at all.
-func formatDelay(v int64) string {
-	if v == 0 {
-		return "none"
-	}
-	return formatDurationKnob(v)
-}
-
-// formatRate is a rate knob's value: zero is the closed loop.
-func formatRate(v int64) string {
-	if v == 0 {
-		return "closed"
-	}
-	return formatCount(v) + "/s"
-}
-
-// formatCount groups thousands: 12,000.
-func formatCount(v int64) string {
-	s := strconv.FormatInt(v, 10)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
-
-// formatSize prints a byte size in the largest binary unit that divides
-// it: 64B, 1KiB, 16MiB; 1500B stays 1500B.
-func formatSize(v int64) string {
-	for _, u := range []struct {
-		n    int64
-		name string
-	}{{1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}} {
-		if v >= u.n && v%u.n == 0 {
-			return strconv.FormatInt(v/u.n, 10) + u.name
-		}
-	}
-	return strconv.FormatInt(v, 10) + "B"
-}
-
-// Parsers of typed values, with the units the command line takes.
-
-func parseCount(s string) (int64, error) {
-	v, err := strconv.ParseInt(strings.ReplaceAll(s, ",", ""), 10, 64)
-	if err != nil {
-		return 0, errors.New(strconv.Quote(s) + " is not a whole number")
-	}
-	return v, nil
-}
-
-func parseDuration(s string) (int64, error) {
-	d, err := profiles.ParseDuration(s)
-	if err != nil {
-		return 0, errors.New(strconv.Quote(s) + " is not a duration; write it with a unit, like 30s or 5ms")
-	}
-	return int64(d), nil
-}
-
-func parseSize(s string) (int64, error) {
-	v, err := profiles.ParseSize(s)
-	if err != nil {
-		return 0, errors.New(strconv.Quote(s) + " is not a size; write it like 512B, 4KiB or 1MB")
-	}
-	return int64(v), nil
-}
-
-func parseRate(s string) (int64, error) {
-	s = strings.TrimSuffix(strings.ReplaceAll(s, ",", ""), "/s")
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v < 0 || v != v {
-		return 0, errors.New(strconv.Quote(s) + " is not a rate in ops/s; 0 is the closed loop")
-	}
-	return int64(v), nil
 }

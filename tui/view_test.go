@@ -126,11 +126,11 @@ func TestDashboardFitsEverySize(t *testing.T) {
 
 func TestDashboardResize(t *testing.T) {
 	m := dashboard(t, fixture(), 160, 48)
-	big := m.chart.height
+	big := m.chart.Height()
 	m = update(t, m, sizeMsg(80, 24))
 	checkFits(t, m.View(), 80, 24)
-	if m.chart.height >= big || m.chart.height < minChart {
-		t.Errorf("chart height %d at 80x24 (was %d at 160x48)", m.chart.height, big)
+	if m.chart.Height() >= big || m.chart.Height() < minChart {
+		t.Errorf("chart height %d at 80x24 (was %d at 160x48)", m.chart.Height(), big)
 	}
 }
 
