@@ -21,8 +21,7 @@ import (
 //
 // A crashed process's sockets are closed by its kernel, which its peers see
 // at once as EOF, a reset or a broken pipe on the connections it had opened
-// to them (netsim's trackedConn.peerGone, reported through
-// Layer.OnPeerGone).
+// to them (netsim's Layer tells it through OnPeerGone: peerClosed).
 // A follower that sees that schedules a check of its own for when the
 // heartbeat timeout, counted from its last contact, has run out; if by then
 // it has still heard nothing from its leader it has raft run its heartbeat
@@ -39,20 +38,20 @@ import (
 // its log is shorter, the first refuses it; and raft's own timer may make
 // any of them stand before its check. So a candidate refused a pre-vote
 // soon after such news asks again, half a stagger after each follower's
-// check (RetryPreVote, asked by the transport), when one more of them no longer knows a leader.
-// A pre-vote changes nothing on the voter, so asking again is safe; a voter
-// that still hears from a live leader keeps refusing. Vote and pre-vote
-// RPCs that fail are also tried once more on a fresh connection (the
-// transport's retryOnFreshConn), as a restarted peer's pooled connections
-// are dead.
+// check (RetryPreVote, which the transport asks), when one more of them
+// no longer knows a leader. A pre-vote changes nothing on the voter, so
+// asking again is safe; a voter that still hears from a live leader keeps
+// refusing. Vote and pre-vote RPCs that fail are also tried once more on a
+// fresh connection (core/internal/transport), as a restarted peer's pooled
+// connections are dead.
 //
 // Under load a follower may still be working through appends the leader
 // sent before it died; each counts as contact, as it does for raft, and
 // moves that follower's check later.
 //
 // A partition closes nothing in a real network, so it cuts connections
-// without the news (netsim's Network.Isolate), and raft's timers alone find a
-// partitioned leader gone. RabbitMQ's Ra does much the same with Erlang's
+// without the news (netsim's Network.Isolate), and raft's timers alone
+// find a partitioned leader gone. RabbitMQ's Ra does much the same with Erlang's
 // process monitors.
 
 // failoverStagger divides the heartbeat timeout into the gap between the

@@ -227,11 +227,6 @@ func (s *kvSnapshot) write(w io.Writer) error {
 
 func (s *kvSnapshot) Release() { s.data, s.tx = nil, txnState{} }
 
-func readSnapshot(r *bufio.Reader) (map[string][]byte, uint64, error) {
-	data, _, applied, err := readFullSnapshot(r)
-	return data, applied, err
-}
-
 func readFullSnapshot(r *bufio.Reader) (map[string][]byte, txnState, uint64, error) {
 	version, err := r.ReadByte()
 	if err != nil {

@@ -124,7 +124,7 @@ func TestRestoreRejectsCorruptSnapshots(t *testing.T) {
 			t.Errorf("%s: err = %v, want errBadSnapshot", name, err)
 		}
 	}
-	if _, _, err := readSnapshot(bufio.NewReader(bytes.NewReader([]byte{snapshotVersion, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f}))); !errors.Is(err, errBadSnapshot) {
+	if _, _, _, err := readFullSnapshot(bufio.NewReader(bytes.NewReader([]byte{snapshotVersion, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f}))); !errors.Is(err, errBadSnapshot) {
 		t.Errorf("huge key length: err = %v, want errBadSnapshot", err)
 	}
 }

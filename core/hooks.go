@@ -31,6 +31,8 @@ type testHooks struct {
 // hooks are the package's test hooks; see testHooks.
 var hooks testHooks
 
+// txnPhase is a phase of Txn after which testHooks.txnStopAfter stops the
+// coordinator.
 type txnPhase byte
 
 const (

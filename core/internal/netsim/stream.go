@@ -35,7 +35,7 @@ import (
 type Layer struct {
 	ln   net.Listener
 	addr raft.ServerAddress
-	nw   *Network // nil in unit tests of the layer alone
+	nw   *Network // nil for a layer on no network
 	node int      // index of the node hosting the replica, -1 when unknown
 
 	mu     sync.Mutex
@@ -54,12 +54,6 @@ type Layer struct {
 
 var _ raft.StreamLayer = (*Layer)(nil)
 
-// ListenLoopback listens on a fresh loopback port, on no network: nothing
-// is shaped or partitioned.
-func ListenLoopback() (*Layer, error) {
-	return Listen("127.0.0.1:0", nil, -1)
-}
-
 // rebindAttempts and rebindWait cover a restarted replica binding its old
 // port while the kernel finishes releasing it.
 const (
@@ -68,7 +62,8 @@ const (
 )
 
 // Listen listens on addr ("127.0.0.1:0" for a fresh port) for node of nw;
-// nw may be nil, and node -1, for a layer on no network.
+// nw may be nil, and node -1, for a layer on no network, where nothing is
+// shaped or partitioned.
 func Listen(addr string, nw *Network, node int) (*Layer, error) {
 	ln, err := net.Listen("tcp", addr)
 	for i := 0; err != nil && addr != "127.0.0.1:0" && i < rebindAttempts; i++ {

@@ -11,7 +11,7 @@ import (
 )
 
 func TestStreamLayerRefusesNonLoopback(t *testing.T) {
-	s, err := ListenLoopback()
+	s, err := Listen("127.0.0.1:0", nil, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,11 +25,11 @@ func TestStreamLayerRefusesNonLoopback(t *testing.T) {
 }
 
 func TestStreamLayerCloseCutsConnections(t *testing.T) {
-	a, err := ListenLoopback()
+	a, err := Listen("127.0.0.1:0", nil, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := ListenLoopback()
+	b, err := Listen("127.0.0.1:0", nil, -1)
 	if err != nil {
 		t.Fatal(err)
 	}

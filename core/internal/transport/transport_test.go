@@ -91,7 +91,7 @@ func TestVoteAfterPeerRestartGetsThrough(t *testing.T) {
 		}
 	}
 
-	s, err := netsim.ListenLoopback()
+	s, err := netsim.Listen("127.0.0.1:0", nil, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestVoteAfterPeerRestartGetsThrough(t *testing.T) {
 // listenAddr returns a free loopback address.
 func listenAddr(t *testing.T) string {
 	t.Helper()
-	s, err := netsim.ListenLoopback()
+	s, err := netsim.Listen("127.0.0.1:0", nil, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
