@@ -31,11 +31,10 @@ const (
 //
 // Concurrency: raft calls the transport from many goroutines (a pre-vote
 // per peer has one of its own, each peer's replication another), so each
-// method may run concurrently with the others and with itself, from the
-// moment the transport is made: before raft runs, a hook must answer as
-// if nothing had happened (false, and no effect). RetryPreVote may block,
-// but must return false promptly once the replica stops; the pipeline
-// hooks must not block.
+// method may run concurrently with the others and with itself. Calls may
+// come as soon as the transport is made, before raft.NewRaft has returned
+// to the hooks' owner. RetryPreVote may block, but must return false
+// promptly once the replica stops; the pipeline hooks must not block.
 type Hooks interface {
 	// RetryPreVote is asked after a peer refused a pre-vote, or the request
 	// failed, whether to ask it again. It may wait until the time is right
