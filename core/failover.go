@@ -65,7 +65,7 @@ type failover struct {
 	timer   *time.Timer // the pending check; nil when none
 	base    time.Time   // the first follower's check after the latest news: last contact + heartbeat timeout
 	stopped bool
-	done    chan struct{} // closed by stopFailover
+	done    chan struct{} // made by watchPeers once raft runs, nil until then; closed by stopFailover
 }
 
 // cancelLocked stops the pending check, if any. f.mu must be held.
