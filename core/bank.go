@@ -24,10 +24,7 @@ func (c *Cluster) SumInts(ctx context.Context, keys []string) (total int64, nega
 	}
 	for sh, ks := range byShard {
 		err := c.readShard(ctx, sh, "sum", func(f *fsm) error {
-			f.mu.RLock()
-			defer f.mu.RUnlock()
-			for _, k := range ks {
-				v, had := f.data[k]
+			return f.lookup(ks, func(k string, v []byte, had bool) error {
 				n, ok := parseInt(v, had)
 				if !ok {
 					return fmt.Errorf("core: sum: key %q holds %q, not an integer", k, v)
@@ -36,8 +33,8 @@ func (c *Cluster) SumInts(ctx context.Context, keys []string) (total int64, nega
 				if n < 0 {
 					negatives++
 				}
-			}
-			return nil
+				return nil
+			})
 		})
 		if err != nil {
 			return 0, 0, err

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/phantomdb/phantom/core/internal/transport"
 )
 
 // The yardstick of issue 3's first performance item: phantom's write path
@@ -105,7 +107,7 @@ func newBareGroup(b *testing.B, n int) (*bareGroup, *raft.Raft) {
 	}
 	for i, trans := range g.transs {
 		store := raft.NewInmemStore()
-		r, err := raft.NewRaft(raftConfig(cfg, string(servers[i].ID), logger), nopFSM{}, store, store, raft.NewInmemSnapshotStore(), newPipelinedTransport(trans))
+		r, err := raft.NewRaft(raftConfig(cfg, string(servers[i].ID), logger), nopFSM{}, store, store, raft.NewInmemSnapshotStore(), transport.New(trans, bareHooks{}))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -126,6 +128,13 @@ func newBareGroup(b *testing.B, n int) (*bareGroup, *raft.Raft) {
 	b.Fatal("bare raft group elected no leader")
 	return nil, nil
 }
+
+// bareHooks is a bare group's transport hooks: no fast failover, no counts.
+type bareHooks struct{}
+
+func (bareHooks) RetryPreVote() bool { return false }
+func (bareHooks) PipelineStarted()   {}
+func (bareHooks) PipelineEnded()     {}
 
 func (g *bareGroup) close() {
 	for _, r := range g.rafts {

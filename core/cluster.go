@@ -7,9 +7,12 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+
+	"github.com/phantomdb/phantom/core/internal/netsim"
 )
 
 // Cluster is an in-process PhantomDB cluster. Its methods are safe for
@@ -42,7 +45,7 @@ type Cluster struct {
 	memberMu sync.Mutex     // serialises AddNode and RemoveNode
 	bg       sync.WaitGroup // heartbeat loops and the failure detector
 
-	nw        *network
+	nw        *netsim.Network
 	elections *electionLog
 
 	mu     sync.Mutex // serialises the fault controls and Close
@@ -76,7 +79,7 @@ func NewCluster(ctx context.Context, cfg Config) (*Cluster, error) {
 		cfg:       cfg,
 		logger:    newLogger(cfg.LogOutput),
 		byID:      make(map[string]*node, cfg.Nodes),
-		nw:        newNetwork(cfg.maxNodes()),
+		nw:        netsim.New(cfg.maxNodes()),
 		elections: newElectionLog(),
 		done:      make(chan struct{}),
 		nextSeq:   cfg.Nodes + 1,
@@ -261,7 +264,7 @@ func (c *Cluster) balanceLeaders(ctx context.Context) error {
 			}
 			moved = true
 			wg.Go(func() {
-				sh.markLost(timeNow())
+				sh.markLost(time.Now())
 				err := rep.raft.LeadershipTransferToServer(raft.ServerID(want.node.id), want.addr).Error()
 				if err != nil {
 					sh.clearLost(rep)
@@ -307,7 +310,7 @@ func (c *Cluster) Close() error {
 	// The background loops never take mu; with done closed and the
 	// replicas stopped they return at once.
 	c.bg.Wait()
-	c.nw.writers.Wait()
+	c.nw.Wait()
 	// Every replica has closed its files.
 	return errors.Join(err, c.data.close())
 }

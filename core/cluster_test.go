@@ -90,8 +90,8 @@ func TestAcknowledgedWriteSurvivesLeaderCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.StopNode(old); err != nil {
-		t.Fatalf("StopNode(%s): %v", old, err)
+	if err := c.CrashNode(old); err != nil {
+		t.Fatalf("CrashNode(%s): %v", old, err)
 	}
 
 	got, err := c.Get(ctx, "before")
@@ -131,7 +131,7 @@ func TestAcknowledgedWriteSurvivesLeaderCrash(t *testing.T) {
 			t.Errorf("stopped node's replica state = %q, want shutdown", r.State)
 		}
 	}
-	if err := c.StopNode(old); err != nil {
+	if err := c.CrashNode(old); err != nil {
 		t.Errorf("stopping %s again: %v", old, err)
 	}
 }
@@ -142,7 +142,7 @@ func TestCallsGiveUpAtDeadlineWithoutQuorum(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"n1", "n2"} {
-		if err := c.StopNode(id); err != nil {
+		if err := c.CrashNode(id); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -183,7 +183,7 @@ func TestCallsAfterClose(t *testing.T) {
 	}
 	calls := map[string]error{
 		"Put":        c.Put(ctx, "k", []byte("v")),
-		"StopNode":   c.StopNode("n1"),
+		"CrashNode":  c.CrashNode("n1"),
 		"WaitLeader": func() error { _, err := c.WaitLeader(ctx); return err }(),
 		"Get":        func() error { _, err := c.Get(ctx, "k"); return err }(),
 		"LocalGet":   func() error { _, _, err := c.LocalGet("n1", "k"); return err }(),
@@ -414,8 +414,8 @@ func TestNewClusterRejectsBadConfig(t *testing.T) {
 
 func TestUnknownNode(t *testing.T) {
 	c := newTestCluster(t, 3)
-	if err := c.StopNode("n4"); !errors.Is(err, ErrUnknownNode) {
-		t.Errorf("StopNode(n4): err = %v, want ErrUnknownNode", err)
+	if err := c.CrashNode("n4"); !errors.Is(err, ErrUnknownNode) {
+		t.Errorf("CrashNode(n4): err = %v, want ErrUnknownNode", err)
 	}
 	if _, _, err := c.LocalGet("x", "k"); !errors.Is(err, ErrUnknownNode) {
 		t.Errorf("LocalGet(x): err = %v, want ErrUnknownNode", err)

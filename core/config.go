@@ -119,11 +119,6 @@ type Config struct {
 	// default logger writes to stderr, which would corrupt a terminal UI, so
 	// the core always gives Raft a logger of its own.
 	LogOutput io.Writer
-
-	// maxInFlight overrides transportMaxInFlight when positive. Tests set
-	// raft's default of 2, under which its pipeline deadlock (see
-	// pipelinedTransport) shows within seconds.
-	maxInFlight int
 }
 
 // DefaultConfig returns the settings for an embedded cluster of three nodes:

@@ -4,7 +4,7 @@
 // A Cluster runs N nodes in one process. Each shard is its own
 // hashicorp/raft group whose replicas live on different nodes and talk real
 // Raft over TCP on the loopback interface, through a stream layer the core
-// owns, so that data size has a real cost and the network can later be shaped.
+// owns, so that data size has a real cost and the network can be shaped.
 // Clients call Put and Get with a context; the calls find the shard's leader
 // and retry across elections until the context's deadline.
 //
@@ -17,6 +17,18 @@
 // raft observers record every election with how long it took (Elections).
 // Followers that see a crashed leader's connections close elect a successor
 // without waiting for raft's random timers (failover.go).
+//
+// Two seams are internal packages. core/internal/netsim is the network:
+// links, partitions and the stream layer each replica hands to raft's TCP
+// transport, which tells the replica when a peer closes a connection.
+// core/internal/transport wraps raft's transport: replication pipelined
+// only over slow links, pipelines that cannot wedge, votes asked again on
+// a fresh connection, and a refused pre-vote asked again when fast
+// failover says so, through its Hooks interface, which the replica
+// implements. The state machine (fsm.go, txnfsm.go) is read through its
+// own methods: the query scan (query.go) calls fsm.scan per row under the
+// state machine's lock, and the planner and merger are pure. Test hooks
+// are one value, testHooks (hooks.go), set only from export_test.go.
 //
 // A meta group, one more Raft group of min(3, nodes) voters, holds
 // membership, node health and placement (meta.go). Every node heartbeats to

@@ -1,6 +1,10 @@
 package core
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/phantomdb/phantom/core/internal/netsim"
+)
 
 // Errors returned by the client API. Compare them with errors.Is: a call that
 // gives up at its deadline wraps the reason together with the context error.
@@ -66,5 +70,5 @@ var (
 
 	// errPartitioned is what a dial across a partition fails with; raft
 	// only ever sees it as a failed RPC.
-	errPartitioned = errors.New("core: link partitioned")
+	errPartitioned = netsim.ErrPartitioned
 )

@@ -21,7 +21,7 @@ import (
 //
 // A crashed process's sockets are closed by its kernel, which its peers see
 // at once as EOF, a reset or a broken pipe on the connections it had opened
-// to them (trackedConn.peerGone).
+// to them (netsim's Layer tells it through OnPeerGone: peerClosed).
 // A follower that sees that schedules a check of its own for when the
 // heartbeat timeout, counted from its last contact, has run out; if by then
 // it has still heard nothing from its leader it has raft run its heartbeat
@@ -38,19 +38,20 @@ import (
 // its log is shorter, the first refuses it; and raft's own timer may make
 // any of them stand before its check. So a candidate refused a pre-vote
 // soon after such news asks again, half a stagger after each follower's
-// check (preVoteRetry), when one more of them no longer knows a leader.
-// A pre-vote changes nothing on the voter, so asking again is safe; a voter
-// that still hears from a live leader keeps refusing. Vote and pre-vote
-// RPCs that fail are also tried once more on a fresh connection
-// (retryOnFreshConn), as a restarted peer's pooled connections are dead.
+// check (RetryPreVote, which the transport asks), when one more of them
+// no longer knows a leader. A pre-vote changes nothing on the voter, so
+// asking again is safe; a voter that still hears from a live leader keeps
+// refusing. Vote and pre-vote RPCs that fail are also tried once more on a
+// fresh connection (core/internal/transport), as a restarted peer's pooled
+// connections are dead.
 //
 // Under load a follower may still be working through appends the leader
 // sent before it died; each counts as contact, as it does for raft, and
 // moves that follower's check later.
 //
 // A partition closes nothing in a real network, so it cuts connections
-// without the news (network.isolate), and raft's timers alone find a
-// partitioned leader gone. RabbitMQ's Ra does much the same with Erlang's
+// without the news (netsim's Network.Isolate), and raft's timers alone
+// find a partitioned leader gone. RabbitMQ's Ra does much the same with Erlang's
 // process monitors.
 
 // failoverStagger divides the heartbeat timeout into the gap between the
@@ -64,7 +65,7 @@ type failover struct {
 	timer   *time.Timer // the pending check; nil when none
 	base    time.Time   // the first follower's check after the latest news: last contact + heartbeat timeout
 	stopped bool
-	done    chan struct{} // closed by stopFailover
+	done    chan struct{} // made by watchPeers once raft runs, nil until then; closed by stopFailover
 }
 
 // cancelLocked stops the pending check, if any. f.mu must be held.
@@ -75,16 +76,22 @@ func (f *failover) cancelLocked() {
 	}
 }
 
-// watchPeers has the replica's stream layer and transport report to its
-// fast failover. Called once raft runs.
+// watchPeers turns on fast failover: from now on the news from the
+// replica's stream layer (peerClosed) and transport (RetryPreVote) counts.
+// Called once raft runs; until then r.raft may not be set, and both take
+// no notice of anything.
 func (r *replica) watchPeers() {
 	r.failover.mu.Lock()
 	r.failover.done = make(chan struct{})
 	r.failover.mu.Unlock()
-	f := r.peerClosed
-	r.stream.peerClosed.Store(&f)
-	retry := r.preVoteRetry
-	r.trans.preVoteRetry.Store(&retry)
+}
+
+// watching reports whether watchPeers has run. Seeing it under the lock
+// also makes the raft that watchPeers' caller set visible to the caller.
+func (f *failover) watching() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.done != nil
 }
 
 // stagger is the gap between followers' checks.
@@ -93,12 +100,13 @@ func (r *replica) stagger() time.Duration {
 }
 
 // peerClosed runs when a peer closed a connection it had opened to this
-// replica. If this replica follows a leader, it schedules checkLeader for
-// when its heartbeat timeout, counted from its last contact with the
-// leader, runs out, plus its place in the stagger. A check already pending
-// is moved, as the last contact may have moved since.
+// replica (the stream layer's OnPeerGone). If this replica follows a
+// leader, it schedules checkLeader for when its heartbeat timeout, counted
+// from its last contact with the leader, runs out, plus its place in the
+// stagger. A check already pending is moved, as the last contact may have
+// moved since.
 func (r *replica) peerClosed() {
-	if r.stopped.Load() || r.raft.State() != raft.Follower {
+	if r.stopped.Load() || !r.failover.watching() || r.raft.State() != raft.Follower {
 		return
 	}
 	_, leader := r.raft.LeaderWithID()
@@ -180,17 +188,17 @@ func (r *replica) nudge() {
 	}
 }
 
-// preVoteRetry is asked by the transport after a peer refused this
-// replica's pre-vote. Within two heartbeat timeouts of the first follower's
+// RetryPreVote implements transport.Hooks: the transport asks it after a
+// peer refused this replica's pre-vote. Within two heartbeat timeouts of the first follower's
 // check after news of a closed connection, while this replica stands, it
 // waits until the next half-way point between followers' checks
 // (base + (k + ½) staggers) and returns true; otherwise, or once the
 // replica stops, it returns false at once.
-func (r *replica) preVoteRetry() bool {
+func (r *replica) RetryPreVote() bool {
 	r.failover.mu.Lock()
 	base, stopped, done := r.failover.base, r.failover.stopped, r.failover.done
 	r.failover.mu.Unlock()
-	if stopped || base.IsZero() || r.raft.State() != raft.Candidate {
+	if stopped || done == nil || base.IsZero() || r.raft.State() != raft.Candidate {
 		return false
 	}
 	s := r.stagger()

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
-)
 
-// timeNow is time.Now, named so that the moments the controls record read
-// as such.
-func timeNow() time.Time { return time.Now() }
+	"github.com/phantomdb/phantom/core/internal/netsim"
+)
 
 func (c *Cluster) node(id string) (*node, error) {
 	c.topo.RLock()
@@ -20,9 +18,6 @@ func (c *Cluster) node(id string) (*node, error) {
 	}
 	return n, nil
 }
-
-// StopNode is CrashNode, under its older name.
-func (c *Cluster) StopNode(id string) error { return c.CrashNode(id) }
 
 // CrashNode crashes a node: its replicas' raft instances and transports stop
 // abruptly, without a goodbye, and the cluster carries on with the rest
@@ -47,7 +42,7 @@ func (c *Cluster) CrashNode(id string) error {
 // markLeadersLost records, for every shard n leads, that its leader is gone
 // as of now.
 func (c *Cluster) markLeadersLost(n *node) {
-	now := timeNow()
+	now := time.Now()
 	for _, st := range n.seats() {
 		if st.replica().leading() {
 			st.shard.markLost(now)
@@ -91,7 +86,7 @@ func (c *Cluster) restartSeat(st *seat) error {
 	if !st.replica().stopped.Load() || st.shard.seatOn(st.node) != st {
 		return nil // running, or moved off the node by RemoveNode or AddNode
 	}
-	stream, err := listenOn(string(st.addr), c.nw, st.node.index)
+	stream, err := netsim.Listen(string(st.addr), c.nw, st.node.index)
 	if err != nil {
 		return fmt.Errorf("core: restart shard %d on %s: %w", st.shard.id, st.node.id, err)
 	}
@@ -123,7 +118,7 @@ func (c *Cluster) KillLeader(ctx context.Context, shard int) (string, error) {
 		c.mu.Unlock()
 		return "", ErrClosed
 	}
-	sh.markLost(timeNow())
+	sh.markLost(time.Now())
 	err = rep.stop()
 	c.mu.Unlock()
 	if err != nil {
@@ -162,7 +157,7 @@ func (c *Cluster) TransferLeader(ctx context.Context, shard int) error {
 	if !rep.enter() {
 		return fmt.Errorf("core: transfer leader of shard %d: %w", shard, ErrNoLeader)
 	}
-	sh.markLost(timeNow())
+	sh.markLost(time.Now())
 	err = rep.raft.LeadershipTransfer().Error()
 	rep.exit()
 	if err != nil {
@@ -173,11 +168,16 @@ func (c *Cluster) TransferLeader(ctx context.Context, shard int) error {
 	return err
 }
 
+// Link shapes the traffic one node sends to another; see SetLink. The zero
+// Link leaves traffic alone. The network simulation that applies it lives
+// in core/internal/netsim.
+type Link = netsim.Link
+
 // SetLink shapes the traffic from node from to node to, replacing the
 // link's previous shaping; the zero Link removes it. It applies at once,
 // to connections already open too.
 func (c *Cluster) SetLink(from, to string, l Link) error {
-	if err := l.validate(); err != nil {
+	if err := l.Validate(); err != nil {
 		return err
 	}
 	a, err := c.node(from)
@@ -188,7 +188,7 @@ func (c *Cluster) SetLink(from, to string, l Link) error {
 	if err != nil {
 		return err
 	}
-	c.nw.setLink(a.index, b.index, l)
+	c.nw.SetLink(a.index, b.index, l)
 	return nil
 }
 
@@ -196,16 +196,16 @@ func (c *Cluster) SetLink(from, to string, l Link) error {
 // same shaping; the zero Link removes all shaping. Nodes added later get it
 // too on their links.
 func (c *Cluster) SetAllLinks(l Link) error {
-	if err := l.validate(); err != nil {
+	if err := l.Validate(); err != nil {
 		return err
 	}
 	c.topo.RLock()
 	defer c.topo.RUnlock()
-	c.nw.setDefaultLink(l)
+	c.nw.SetDefaultLink(l)
 	for _, a := range c.nodes {
 		for _, b := range c.nodes {
 			if a != b {
-				c.nw.setLink(a.index, b.index, l)
+				c.nw.SetLink(a.index, b.index, l)
 			}
 		}
 	}
@@ -224,9 +224,9 @@ func (c *Cluster) Partition(id string) error {
 		return err
 	}
 	c.markLeadersLost(n)
-	c.nw.isolate(n.index)
+	c.nw.Isolate(n.index)
 	return nil
 }
 
 // Heal ends every partition. Links keep their shaping.
-func (c *Cluster) Heal() { c.nw.heal() }
+func (c *Cluster) Heal() { c.nw.Heal() }

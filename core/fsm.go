@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -32,10 +33,6 @@ type fsm struct {
 	// for linearizable reads: it moves when entries are handed to this
 	// goroutine, before they are applied.
 	applied atomic.Uint64
-
-	// copyValues makes apply copy each value out of its log entry, for log
-	// stores that reuse entry buffers.
-	copyValues bool
 }
 
 func newFSM() *fsm {
@@ -84,21 +81,23 @@ func (f *fsm) applyLocked(data []byte) error {
 	if cmd.op != opPut {
 		return nil
 	}
-	f.data[f.keyOf(cmd.key)] = f.keep(cmd.value)
+	f.data[keyOf(cmd.key)] = cmd.value
 	return nil
 }
 
-// keep and keyOf return a value and a key to store. They alias the log
-// entry's buffer rather than copying it: the in-memory log store and raft's
-// transport both hand over buffers they never write again, and with
+// The state machine stores keys and values that alias the log entry's
+// buffer rather than copies: the log stores (storage.go) and raft's
+// transport all hand over buffers they never write again, and with
 // megabyte values the copy was a third of the cluster's CPU. Once raft
 // compacts the entry away, the map holds the only reference; a map
 // assignment replaces the key too, so an overwritten key does not keep its
-// old entry alive. A log store that reuses buffers (a disk store with
-// pooled reads, say) must set copyValues.
-func (f *fsm) keyOf(b []byte) string {
-	if f.copyValues || len(b) == 0 {
-		return string(b)
+// old entry alive. A log store that reused buffers (a disk store with
+// pooled reads, say) would need copies here and in txnfsm.go.
+
+// keyOf returns b as a key to store, aliasing it.
+func keyOf(b []byte) string {
+	if len(b) == 0 {
+		return ""
 	}
 	return unsafe.String(&b[0], len(b))
 }
@@ -110,6 +109,40 @@ func (f *fsm) get(key string) ([]byte, bool) {
 	v, ok := f.data[key]
 	f.mu.RUnlock()
 	return v, ok
+}
+
+// scan calls fn for every stored key that starts with prefix and lies in
+// [from, to) (to "" for no upper bound), in no particular order, under the
+// read lock, and stops at fn's first error, which it returns. Values are
+// immutable, so fn may keep one; fn must not call back into f.
+func (f *fsm) scan(prefix, from, to string, fn func(key string, value []byte) error) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for k, v := range f.data {
+		if !strings.HasPrefix(k, prefix) || k < from || (to != "" && k >= to) {
+			continue
+		}
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lookup calls fn for each of keys in turn with its value and whether it is
+// stored, all under one read lock, so that fn sees the keys as of one
+// moment; it stops at fn's first error, which it returns. fn must not call
+// back into f.
+func (f *fsm) lookup(keys []string, fn func(key string, value []byte, ok bool) error) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for _, k := range keys {
+		v, ok := f.data[k]
+		if err := fn(k, v, ok); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *fsm) appliedIndex() uint64 { return f.applied.Load() }
@@ -193,11 +226,6 @@ func (s *kvSnapshot) write(w io.Writer) error {
 }
 
 func (s *kvSnapshot) Release() { s.data, s.tx = nil, txnState{} }
-
-func readSnapshot(r *bufio.Reader) (map[string][]byte, uint64, error) {
-	data, _, applied, err := readFullSnapshot(r)
-	return data, applied, err
-}
 
 func readFullSnapshot(r *bufio.Reader) (map[string][]byte, txnState, uint64, error) {
 	version, err := r.ReadByte()

@@ -85,8 +85,8 @@ func (c *Cluster) joinNode() (*node, error) {
 	for i, o := range c.nodes {
 		others[i] = o.index
 	}
-	c.nw.join(slot, others)
-	c.det.touch(n.id, timeNow())
+	c.nw.Join(slot, others)
+	c.det.touch(n.id, time.Now())
 	c.topo.Lock()
 	c.nodes = append(c.nodes, n)
 	c.byID[n.id] = n
@@ -272,7 +272,7 @@ func (c *Cluster) removeReplica(ctx context.Context, st *seat) error {
 			if to == nil {
 				return fmt.Errorf("core: remove replica of shard %d on %s: %w", sh.id, st.node.id, ErrNoLeader)
 			}
-			sh.markLost(timeNow())
+			sh.markLost(time.Now())
 			if err := rep.raft.LeadershipTransferToServer(raft.ServerID(to.node.id), to.addr).Error(); err != nil {
 				sh.clearLost(rep)
 				c.logger.Info("leadership transfer failed", "shard", sh.id, "to", to.node.id, "error", err)

@@ -292,10 +292,10 @@ func (c *Cluster) Heartbeat(ctx context.Context, id string) error {
 		return err
 	}
 	to := leader.node.index
-	if !c.nw.reachable(n.index, to) {
+	if !c.nw.Reachable(n.index, to) {
 		return fmt.Errorf("core: heartbeat from %s to meta leader %s: %w", id, leader.node.id, errPartitioned)
 	}
-	if rtt := c.nw.link(n.index, to).Delay + c.nw.link(to, n.index).Delay; rtt > 0 && n.index != to {
+	if rtt := c.nw.Link(n.index, to).Delay + c.nw.Link(to, n.index).Delay; rtt > 0 && n.index != to {
 		t := time.NewTimer(rtt)
 		select {
 		case <-t.C:
@@ -307,7 +307,7 @@ func (c *Cluster) Heartbeat(ctx context.Context, id string) error {
 			return ErrClosed
 		}
 	}
-	c.det.beat(leader, id, timeNow())
+	c.det.beat(leader, id, time.Now())
 	return nil
 }
 
@@ -328,7 +328,7 @@ func (c *Cluster) detect() {
 		if err != nil {
 			continue
 		}
-		now := timeNow()
+		now := time.Now()
 		c.det.mu.Lock()
 		c.det.adoptLocked(leader, now)
 		c.det.mu.Unlock()

@@ -9,15 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/raft"
+	"github.com/phantomdb/phantom/core/internal/transport"
 )
 
 // TestPipelinedReplicationSurvivesLeaderChurn moves and kills leaders of
 // many shards under a steady write load, over links slow enough for
 // replication to be pipelined, which makes deposed leaders' pipelines meet
 // refused appends again and again. Bare raft pipelines wedge there (see
-// pipelinedTransport): a follower stops receiving entries and Close hangs.
+// transport.Transport): a follower stops receiving entries and Close hangs.
 // raft's default window of 2 in-flight appends makes that likely: without
 // relayPipeline about half the runs of this test hang on a busy machine
 // (two CPU burners beside it on two cores), fewer on an idle one; the
@@ -29,13 +28,14 @@ func TestPipelinedReplicationSurvivesLeaderChurn(t *testing.T) {
 		writers = 8
 		rounds  = 48
 	)
+	pipelines := newPipelineCount()
+	setHooks(t, testHooks{maxInFlight: 2, onPipeline: pipelines.add})
 	w := &logWriter{t: t}
 	t.Cleanup(w.stop)
 	cfg := DefaultConfig()
 	cfg.Nodes = 3
 	cfg.Shards = shards
 	cfg.LogOutput = w
-	cfg.maxInFlight = 2
 	ctx := testContext(t)
 	c, err := NewCluster(ctx, cfg)
 	if err != nil {
@@ -43,7 +43,7 @@ func TestPipelinedReplicationSurvivesLeaderChurn(t *testing.T) {
 	}
 	// Runs after a failure too, where a stuck raft would hang a plain Close.
 	defer closeOrFail(t, c)
-	if err := c.SetAllLinks(Link{Delay: pipelineMinRTT}); err != nil {
+	if err := c.SetAllLinks(Link{Delay: transport.PipelineMinRTT}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -119,16 +119,11 @@ func TestPipelinedReplicationSurvivesLeaderChurn(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	var pipelines int64
-	for _, sh := range c.shards {
-		for _, st := range sh.seats() {
-			pipelines += st.replica().trans.pipelines.Load()
-		}
-	}
-	if pipelines == 0 {
+	opened, _ := pipelines.counts(c.shards...)
+	if opened == 0 {
 		t.Error("no replica pipelined its replication")
 	}
-	t.Logf("%d acknowledged writes on every replica after %d leader changes; %d pipelines on the last replicas", len(keys), rounds, pipelines)
+	t.Logf("%d acknowledged writes on every replica after %d leader changes; %d pipelines on the last replicas", len(keys), rounds, opened)
 }
 
 // closeOrFail closes c, failing t if Close has not returned after
@@ -147,49 +142,16 @@ func closeOrFail(t *testing.T, c *Cluster) {
 	}
 }
 
-func TestMinRTTFollowsTheLinkNotTheNoise(t *testing.T) {
-	ms := time.Millisecond
-	t0 := time.Unix(0, 0)
-	type sample struct {
-		at time.Duration // since t0
-		d  time.Duration
-	}
-	tests := []struct {
-		name    string
-		samples []sample
-		want    time.Duration
-	}{
-		{"none", nil, 0},
-		{"unknown within the first window", []sample{{0, 3 * ms}, {ms, 3 * ms}}, 0},
-		{"known after a window", []sample{{0, 3 * ms}, {rttWindow, 4 * ms}}, 3 * ms},
-		{"spikes do not count", []sample{{0, 10 * ms}, {5 * ms, 40 * ms}, {rttWindow, 11 * ms}}, 10 * ms},
-		{"a slower link shows within two windows", []sample{{0, ms / 10}, {rttWindow, 10 * ms}, {2 * rttWindow, 10 * ms}}, 10 * ms},
-		{"the previous window still counts", []sample{{0, ms / 10}, {rttWindow, 10 * ms}}, ms / 10},
-		{"a faster link shows at once", []sample{{0, 10 * ms}, {rttWindow, 10 * ms}, {rttWindow + ms, ms / 10}}, ms / 10},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var m minRTT
-			for _, s := range tt.samples {
-				m.add(t0.Add(s.at), s.d)
-			}
-			if got := m.estimate(); got != tt.want {
-				t.Errorf("estimate = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
 // TestPipelineEndsWhenTheLinkSpeedsUp slows the links until replication is
 // pipelined, then lifts the delay: the pipelines must close themselves, and
 // no write may be lost on the way back to synchronous appends.
 func TestPipelineEndsWhenTheLinkSpeedsUp(t *testing.T) {
+	pipelines := newPipelineCount()
+	setHooks(t, testHooks{onPipeline: pipelines.add})
 	c := newTestCluster(t, 3, oneShard)
 	ctx := testContext(t)
-	relaying := func() (n int64) {
-		for _, st := range c.shards[0].seats() {
-			n += st.replica().trans.relaying.Load()
-		}
+	relaying := func() int64 {
+		_, n := pipelines.counts(c.shards[0])
 		return n
 	}
 	i := 0
@@ -200,7 +162,7 @@ func TestPipelineEndsWhenTheLinkSpeedsUp(t *testing.T) {
 			t.Fatalf("Put %s: %v", key, err)
 		}
 	}
-	if err := c.SetAllLinks(Link{Delay: pipelineMinRTT}); err != nil {
+	if err := c.SetAllLinks(Link{Delay: transport.PipelineMinRTT}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "pipelined replication", func() bool { put(); return relaying() > 0 })
@@ -218,76 +180,4 @@ func TestPipelineEndsWhenTheLinkSpeedsUp(t *testing.T) {
 			}
 		}
 	}
-}
-
-// TestVoteAfterPeerRestartGetsThrough asks a peer for its vote, restarts
-// the peer on the same address, and asks again: the second request must get
-// through although the connection raft pooled after the first is dead
-// (retryOnFreshConn).
-func TestVoteAfterPeerRestartGetsThrough(t *testing.T) {
-	voter := func(addr string) (stop func()) {
-		t.Helper()
-		s, err := listenOn(addr, nil, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-			Stream: s, MaxPool: 2, Timeout: time.Second, Logger: hclog.NewNullLogger(),
-		})
-		done := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for {
-				select {
-				case rpc := <-trans.Consumer():
-					rpc.Respond(&raft.RequestVoteResponse{Term: 1, Granted: true}, nil)
-				case <-done:
-					return
-				}
-			}
-		})
-		return func() {
-			close(done)
-			wg.Wait()
-			_ = trans.Close()
-			s.waitHandlers(time.Second)
-		}
-	}
-
-	s, err := listenLoopback()
-	if err != nil {
-		t.Fatal(err)
-	}
-	candidate := newPipelinedTransport(raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: s, MaxPool: 2, Timeout: time.Second, Logger: hclog.NewNullLogger(),
-	}))
-	defer candidate.Close()
-
-	addr := listenAddr(t)
-	ask := func(what string) {
-		t.Helper()
-		var resp raft.RequestVoteResponse
-		req := &raft.RequestVoteRequest{RPCHeader: raft.RPCHeader{ID: []byte("c"), Addr: []byte(s.addr)}, Term: 1}
-		if err := candidate.RequestVote("v", raft.ServerAddress(addr), req, &resp); err != nil || !resp.Granted {
-			t.Fatalf("%s: err %v, granted %v", what, err, resp.Granted)
-		}
-	}
-	stop := voter(addr)
-	ask("first vote")
-	stop()
-	stop = voter(addr)
-	defer stop()
-	ask("vote after the voter restarted")
-}
-
-// listenAddr returns a free loopback address.
-func listenAddr(t *testing.T) string {
-	t.Helper()
-	s, err := listenLoopback()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := string(s.addr)
-	s.Close()
-	return addr
 }

@@ -288,8 +288,9 @@ func (a *partial) merge(b *partial) {
 type shardPartial map[string]*partial
 
 // scan runs the pushed-down part of p on one state machine: it decodes
-// only the rows under the prefix, filters and aggregates them, all under
-// the read lock (values are immutable, so nothing is copied).
+// only the rows in the query's key range, filters and aggregates them, all
+// within the state machine's own scan (values are immutable, so nothing is
+// copied).
 func (p *Plan) scan(f *fsm) (shardPartial, error) {
 	q := &p.Query
 	out := make(shardPartial)
@@ -305,22 +306,17 @@ func (p *Plan) scan(f *fsm) (shardPartial, error) {
 		all = &partial{}
 		out[""] = all
 	}
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	for k, v := range f.data {
-		if !strings.HasPrefix(k, q.Prefix) || k < q.KeyFrom || (q.KeyTo != "" && k >= q.KeyTo) {
-			continue
-		}
+	err := f.scan(q.Prefix, q.KeyFrom, q.KeyTo, func(k string, v []byte) error {
 		group, amount, _, err := decodeRowHead(v)
 		if err != nil {
-			return nil, fmt.Errorf("%w at %q", err, k)
+			return fmt.Errorf("%w at %q", err, k)
 		}
 		if amount < lo || amount > hi {
-			continue
+			return nil
 		}
 		if all != nil {
 			all.add(amount)
-			continue
+			return nil
 		}
 		g, ok := out[string(group)]
 		if !ok {
@@ -328,6 +324,10 @@ func (p *Plan) scan(f *fsm) (shardPartial, error) {
 			out[string(group)] = g
 		}
 		g.add(amount)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -9,6 +9,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+
+	"github.com/phantomdb/phantom/core/internal/netsim"
+	"github.com/phantomdb/phantom/core/internal/transport"
 )
 
 const (
@@ -20,7 +23,7 @@ const (
 	transportMaxPool = 3
 	// transportMaxInFlight is how many appends a leader may have on the
 	// wire to one follower once replication to it is pipelined, which
-	// pipelinedTransport does on links with a long round trip. Writes
+	// transport.Transport does on links with a long round trip. Writes
 	// arrive faster than round trips return there, and each in-flight
 	// append holds those of one dispatch, so a window of 2, raft's default,
 	// makes new entries wait for a slot, about half a round trip at 8
@@ -67,8 +70,8 @@ type replica struct {
 	node   *node
 	seat   *seat
 	fsm    *fsm
-	stream *streamLayer
-	trans  *pipelinedTransport
+	stream *netsim.Layer
+	trans  *transport.Transport
 	raft   *raft.Raft
 
 	// observer reports this replica's leader changes to its shard; see
@@ -97,33 +100,35 @@ type replica struct {
 
 // startReplica starts a replica over st's stores, listening on stream, and
 // makes it st's current replica.
-func startReplica(st *seat, stream *streamLayer, cfg Config, logger hclog.Logger) (*replica, error) {
+func startReplica(st *seat, stream *netsim.Layer, cfg Config, logger hclog.Logger) (*replica, error) {
 	shardID, n := st.shard.id, st.node
 	logger = logger.Named(fmt.Sprintf("s%d.%s", shardID, n.id))
-	trans := newPipelinedTransport(raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:          stream,
-		MaxPool:         transportMaxPool,
-		MaxRPCsInFlight: cmp.Or(cfg.maxInFlight, transportMaxInFlight),
-		Timeout:         transportTimeout,
-		// Without it the transport logs to stderr.
-		Logger: logger.Named("net"),
-	}))
 	rep := &replica{
 		shard:  shardID,
 		node:   n,
 		seat:   st,
 		fsm:    newFSM(),
 		stream: stream,
-		trans:  trans,
 		logger: logger,
 	}
+	// Both report to fast failover (failover.go), which ignores them until
+	// raft runs.
+	stream.OnPeerGone(rep.peerClosed)
+	trans := transport.New(raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:          stream,
+		MaxPool:         transportMaxPool,
+		MaxRPCsInFlight: cmp.Or(hooks.maxInFlight, transportMaxInFlight),
+		Timeout:         transportTimeout,
+		// Without it the transport logs to stderr.
+		Logger: logger.Named("net"),
+	}), rep)
+	rep.trans = trans
 	// Registered before raft starts, so that no election goes unseen. The
 	// filter does the work and sends nothing on a channel.
 	rep.observer = raft.NewObserver(nil, false, func(o *raft.Observation) bool {
 		st.shard.observe(rep, o)
 		return false
 	})
-	rep.fsm.copyValues = st.copyValues()
 	closeStores, err := st.openStores(logger)
 	if err != nil {
 		_ = trans.Close()
@@ -162,7 +167,7 @@ func raftConfig(cfg Config, id string, logger hclog.Logger) *raft.Config {
 	return rc
 }
 
-func (r *replica) addr() raft.ServerAddress { return r.stream.addr }
+func (r *replica) addr() raft.ServerAddress { return r.stream.Address() }
 
 // leading reports whether this replica believes it leads its shard.
 func (r *replica) leading() bool {
@@ -253,7 +258,7 @@ func (r *replica) stop() error {
 		time.Sleep(time.Millisecond)
 	}
 	errRaft := r.raft.Shutdown().Error()
-	r.stream.waitHandlers(handlerExitTimeout)
+	r.stream.WaitHandlers(handlerExitTimeout)
 	// raft has stopped every goroutine that touches the stores.
 	errStores := r.closeStores()
 	return errors.Join(errTrans, errRaft, errStores)

@@ -136,7 +136,7 @@ func (c *Cluster) compensate(ctx context.Context, done []SagaStep, res SagaResul
 		if undone {
 			res.Compensated++
 		}
-		if h := c.txn.onUndo; h != nil {
+		if h := hooks.onUndo; h != nil {
 			h(res.ID, i, undone)
 		}
 	}

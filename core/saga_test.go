@@ -38,16 +38,16 @@ func TestSagaCompensatesInReverse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newTestCluster(t, 3)
 			var mu sync.Mutex
 			var order []int
-			c.txn.onUndo = func(_ uint64, step int, undone bool) {
+			setHooks(t, testHooks{onUndo: func(_ uint64, step int, undone bool) {
 				mu.Lock()
 				defer mu.Unlock()
 				if undone {
 					order = append(order, step)
 				}
-			}
+			}})
+			c := newTestCluster(t, 3)
 			steps := tt.steps(c)
 			if err := c.Put(testContext(t), steps[1].Op.Key, []byte("old")); err != nil {
 				t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+
+	"github.com/phantomdb/phantom/core/internal/netsim"
 )
 
 // replicationFactor is how many replicas a shard has when there are enough
@@ -87,7 +89,7 @@ func placeReplicas(shards int, nodes []*node) [][]*node {
 // newShard makes a shard's seats, each with its stores and a listener on a
 // fresh loopback port, and starts their replicas. On error it returns what
 // it made, for the caller to stop.
-func newShard(id int, nodes []*node, nw *network, el *electionLog, cfg Config, logger hclog.Logger) (*shard, error) {
+func newShard(id int, nodes []*node, nw *netsim.Network, el *electionLog, cfg Config, logger hclog.Logger) (*shard, error) {
 	s := &shard{id: id, elections: el, lostAt: time.Now()}
 	for _, n := range nodes {
 		st, err := newSeat(s, n, nw, cfg, logger)
@@ -104,12 +106,12 @@ func newShard(id int, nodes []*node, nw *network, el *electionLog, cfg Config, l
 // listener on a fresh loopback port, and starts its replica. The caller adds
 // the seat to the shard and the node. A replica that joins a running group
 // starts empty and learns the group's configuration from its leader.
-func newSeat(s *shard, n *node, nw *network, cfg Config, logger hclog.Logger) (*seat, error) {
-	stream, err := listenOn("127.0.0.1:0", nw, n.index)
+func newSeat(s *shard, n *node, nw *netsim.Network, cfg Config, logger hclog.Logger) (*seat, error) {
+	stream, err := netsim.Listen("127.0.0.1:0", nw, n.index)
 	if err != nil {
 		return nil, err
 	}
-	st := &seat{shard: s, node: n, addr: stream.addr}
+	st := &seat{shard: s, node: n, addr: stream.Address()}
 	if err := st.initStorage(cfg); err != nil {
 		_ = stream.Close()
 		return nil, err

@@ -23,7 +23,7 @@ type Status struct {
 type NodeStatus struct {
 	ID          string // "n1", "n2", ...
 	Addr        string // 127.0.0.1:port of its Raft transport, "" when it hosts no replica
-	Up          bool   // false once CrashNode (StopNode) or Close stopped it, true again after RestartNode
+	Up          bool   // false once CrashNode or Close stopped it, true again after RestartNode
 	Replicas    int    // shard replicas it hosts, the meta group's not counted
 	Leaderships int    // shards it leads
 
@@ -86,10 +86,10 @@ func (c *Cluster) Status() Status {
 			st.MetaLeader = leader.node.id
 		}
 	}
-	now := timeNow()
+	now := time.Now()
 	var cut []bool
 	if c.nw != nil {
-		cut = c.nw.partitioned()
+		cut = c.nw.Partitioned()
 	}
 	pos := make(map[*node]int, len(nodes))
 	for i, n := range nodes {

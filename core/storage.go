@@ -185,14 +185,13 @@ func (st *seat) openStores(logger hclog.Logger) (closeStores func() error, err e
 	return closeStores, nil
 }
 
-// copyValues reports whether the state machine must copy values out of log
-// entries (see fsm.copyValues). Neither store reuses entry buffers:
+// The state machine keeps values that alias log entries (fsm.go's keyOf).
+// Neither store reuses entry buffers, so that is safe in both modes:
 // raft.InmemStore hands back the entries raft gave it, which nobody writes
 // again; raft-wal (v0.4.0) encodes each entry into a new buffer on
 // StoreLogs and, on GetLog, decodes Data into a freshly allocated slice
 // (BinaryCodec's decoder copies out of its pooled read buffer before the
-// buffer goes back to the pool). So values can alias entries in both modes.
-func (st *seat) copyValues() bool { return false }
+// buffer goes back to the pool).
 
 // removeStorage deletes a dropped seat's directory in disk mode, once its
 // replica has stopped (and so closed its files); in memory mode it does

@@ -66,21 +66,7 @@ func Delete(key string) Op { return Op{Key: key, kind: opDelete} }
 // not at all, whichever shards the keys are on.
 type Txn struct {
 	Ops []Op
-
-	// stopAfter is a test hook: the coordinator returns errTxnStopped
-	// after this phase, as if it had died there.
-	stopAfter txnPhase
 }
-
-type txnPhase byte
-
-const (
-	phaseNone txnPhase = iota
-	phasePrepare
-	phaseDecide
-)
-
-var errTxnStopped = errors.New("core: transaction coordinator stopped by test hook")
 
 // AbortReason says why a transaction aborted.
 type AbortReason byte
@@ -126,12 +112,8 @@ type TxnResult struct {
 // records of sagas that ended, waiting for the next saga command their
 // shard applies.
 type txnCoord struct {
-	mu     sync.Mutex // guards Resolved counts in Txn
 	forget forgetQueue[uint64]
 	sagas  forgetQueue[sagaKey]
-
-	// onUndo is a test hook called after each compensation.
-	onUndo func(saga uint64, step int, undone bool)
 }
 
 // maxForget bounds the ids one command carries.
@@ -223,29 +205,25 @@ func (c *Cluster) Txn(ctx context.Context, t Txn) (TxnResult, error) {
 	coord, others := parts[0], parts[1:]
 
 	start := time.Now()
-	votes := make([]voteResp, len(others))
-	errs := make([]error, len(others))
+	// Each participant's prepare writes only its own slot.
+	prepared := make([]prepareResult, len(others))
 	if len(others) > 0 {
 		fanout(len(others), func(i int) {
 			cmd := encodePrepare(res.ID, coord.sh.id, start.UnixNano(), others[i].ops)
-			var n int
-			votes[i], n, errs[i] = c.prepareOn(ctx, others[i].sh, cmd)
-			if n > 0 {
-				c.txn.mu.Lock()
-				res.Resolved += n
-				c.txn.mu.Unlock()
-			}
+			p := &prepared[i]
+			p.vote, p.resolved, p.err = c.prepareOn(ctx, others[i].sh, cmd)
 		})
 		res.Prepare = time.Since(start)
 	}
 
 	var abortErr error
-	for i := range others {
+	for _, p := range prepared {
+		res.Resolved += p.resolved
 		switch {
-		case errs[i] != nil:
-			res.Abort, abortErr = AbortError, errs[i]
-		case abortErr == nil && votes[i].vote != voteYes:
-			res.Abort, abortErr = abortFor(votes[i].vote)
+		case p.err != nil:
+			res.Abort, abortErr = AbortError, p.err
+		case abortErr == nil && p.vote.vote != voteYes:
+			res.Abort, abortErr = abortFor(p.vote.vote)
 		}
 	}
 	if abortErr != nil {
@@ -254,7 +232,7 @@ func (c *Cluster) Txn(ctx context.Context, t Txn) (TxnResult, error) {
 		t0 := time.Now()
 		var undo []participant
 		for i, p := range others {
-			if errs[i] != nil || votes[i].vote == voteYes {
+			if prepared[i].err != nil || prepared[i].vote.vote == voteYes {
 				undo = append(undo, p)
 			}
 		}
@@ -262,7 +240,7 @@ func (c *Cluster) Txn(ctx context.Context, t Txn) (TxnResult, error) {
 		res.Commit = time.Since(t0)
 		return res, abortErr
 	}
-	if t.stopAfter == phasePrepare {
+	if hooks.txnStopAfter == phasePrepare {
 		return res, errTxnStopped
 	}
 
@@ -281,7 +259,7 @@ func (c *Cluster) Txn(ctx context.Context, t Txn) (TxnResult, error) {
 		return res, abortErr
 	}
 	res.Committed = true
-	if t.stopAfter == phaseDecide {
+	if hooks.txnStopAfter == phaseDecide {
 		return res, errTxnStopped
 	}
 
@@ -297,6 +275,14 @@ func (c *Cluster) Txn(ctx context.Context, t Txn) (TxnResult, error) {
 	}
 	c.txn.forget.push(coord.sh.id, res.ID)
 	return res, nil
+}
+
+// prepareResult is one participant's answer to a prepare: its vote, how
+// many expired locks it resolved on the way, or why it could not vote.
+type prepareResult struct {
+	vote     voteResp
+	resolved int
+	err      error
 }
 
 // abortFor returns the reason and error of a transaction aborted by v.
@@ -525,12 +511,17 @@ func (c *Cluster) Locks() int {
 	n := 0
 	for _, sh := range c.shards {
 		if rep, err := sh.leaderReplica(); err == nil {
-			rep.fsm.mu.RLock()
-			n += len(rep.fsm.tx.locks)
-			rep.fsm.mu.RUnlock()
+			n += rep.fsm.lockCount()
 		}
 	}
 	return n
+}
+
+// lockCount counts the keys locked by prepared transactions.
+func (f *fsm) lockCount() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.tx.locks)
 }
 
 // lockHolders returns one holder per locked transaction.

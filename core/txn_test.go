@@ -64,7 +64,7 @@ func TestTxnConflictAbortsWithoutWaiting(t *testing.T) {
 	a, b, d := keyOn(c, 0, "a"), keyOn(c, 1, "b"), keyOn(c, 2, "d")
 	// The first transaction's coordinator (d's shard, which takes no locks)
 	// "dies" holding a's lock.
-	if _, err := c.Txn(testContext(t), Txn{Ops: []Op{Set(d, []byte("held")), Set(a, []byte("held"))}, stopAfter: phasePrepare}); !errors.Is(err, errTxnStopped) {
+	if _, err := c.txnStoppedAfter(testContext(t), Txn{Ops: []Op{Set(d, []byte("held")), Set(a, []byte("held"))}}, phasePrepare); !errors.Is(err, errTxnStopped) {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -120,7 +120,7 @@ func TestTxnCoordinatorDeathIsResolved(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newTestCluster(t, 3, shortLocks)
 			coord, a, b := keyOn(c, 1, "coord"), keyOn(c, 0, "a"), keyOn(c, 2, "b")
-			res, err := c.Txn(testContext(t), Txn{Ops: []Op{Set(coord, []byte("dead")), Set(a, []byte("dead")), Set(b, []byte("dead"))}, stopAfter: tt.phase})
+			res, err := c.txnStoppedAfter(testContext(t), Txn{Ops: []Op{Set(coord, []byte("dead")), Set(a, []byte("dead")), Set(b, []byte("dead"))}}, tt.phase)
 			if !errors.Is(err, errTxnStopped) {
 				t.Fatal(err)
 			}
@@ -163,7 +163,7 @@ func TestTxnLocksSurviveLeaderKill(t *testing.T) {
 	a, b, d := keyOn(c, 0, "a"), keyOn(c, 1, "b"), keyOn(c, 2, "d")
 	// a's shard coordinates: it holds the decision record, and b and d
 	// the locks.
-	if _, err := c.Txn(testContext(t), Txn{Ops: []Op{Set(a, []byte("x")), Set(b, []byte("x")), Set(d, []byte("x"))}, stopAfter: phaseDecide}); !errors.Is(err, errTxnStopped) {
+	if _, err := c.txnStoppedAfter(testContext(t), Txn{Ops: []Op{Set(a, []byte("x")), Set(b, []byte("x")), Set(d, []byte("x"))}}, phaseDecide); !errors.Is(err, errTxnStopped) {
 		t.Fatal(err)
 	}
 	for _, sh := range []int{0, 1} {
@@ -415,7 +415,7 @@ func TestTxnCoordinatorConflictReleasesLocks(t *testing.T) {
 	c := newTestCluster(t, 3)
 	a, b, d := keyOn(c, 0, "a"), keyOn(c, 1, "b"), keyOn(c, 2, "d")
 	// d's shard coordinates the held transaction, which locks a.
-	if _, err := c.Txn(testContext(t), Txn{Ops: []Op{Set(d, []byte("held")), Set(a, []byte("held"))}, stopAfter: phasePrepare}); !errors.Is(err, errTxnStopped) {
+	if _, err := c.txnStoppedAfter(testContext(t), Txn{Ops: []Op{Set(d, []byte("held")), Set(a, []byte("held"))}}, phasePrepare); !errors.Is(err, errTxnStopped) {
 		t.Fatal(err)
 	}
 	res, err := c.Txn(testContext(t), Txn{Ops: []Op{Set(a, []byte("x")), Set(b, []byte("x"))}})

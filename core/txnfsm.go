@@ -143,7 +143,7 @@ func (f *fsm) applyTxnEntryLocked(data []byte) any {
 			resps[i] = errBadCommand
 			continue
 		}
-		if keepsValues(cmd[0]) && !f.copyValues {
+		if keepsValues(cmd[0]) {
 			// What the state machine keeps aliases the command. Copying the
 			// command lets it keep that small buffer rather than the whole
 			// entry, which would otherwise live as long as any one value.
@@ -201,13 +201,6 @@ func (f *fsm) applyTxnLocked(data []byte) any {
 	return resp
 }
 
-func (f *fsm) keep(v []byte) []byte {
-	if f.copyValues {
-		return bytes.Clone(v)
-	}
-	return v
-}
-
 // prepareLocked locks every key of the command or none. A retried prepare
 // of a transaction that already holds its locks votes yes again.
 func (f *fsm) prepareLocked(r *rbuf) any {
@@ -262,7 +255,7 @@ func (f *fsm) stageLocked(r *rbuf, n uint64) (keys []string, writes []lock, vote
 		var w lock
 		switch kind {
 		case opSet:
-			w.value = f.keep(value)
+			w.value = value
 		case opDelete:
 			w.del = true
 		case opAdd:
@@ -414,7 +407,7 @@ func (f *fsm) sagaStepLocked(r *rbuf) any {
 	rec := &sagaRecord{key: ks, state: stepApplied, kind: kind, delta: delta, prev: prev, hadPrev: had}
 	switch kind {
 	case opSet:
-		f.data[ks] = f.keep(value)
+		f.data[ks] = value
 	case opDelete:
 		delete(f.data, ks)
 	case opAdd:

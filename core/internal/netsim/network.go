@@ -1,14 +1,24 @@
-package core
+// Package netsim is the simulated network a cluster's Raft traffic crosses:
+// per-link delay, jitter and loss, partitions, and the stream layer each
+// replica hands to raft's TCP transport, which owns its connections so
+// that a crash cuts them all and tells the far end (Layer.OnPeerGone).
+//
+// It knows nothing of shards or replicas: nodes are slots 0..n-1, and the
+// only thing it tells its user is that a peer closed a connection.
+package netsim
 
 import (
+	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 )
+
+// ErrPartitioned is what a dial across a partition fails with; raft only
+// ever sees it as a failed RPC.
+var ErrPartitioned = errors.New("core: link partitioned")
 
 // Link shapes the traffic one node sends to another. The zero Link leaves
 // traffic alone.
@@ -40,20 +50,22 @@ const minRetransmit = 10 * time.Millisecond
 
 func (l Link) zero() bool { return l == Link{} }
 
-func (l Link) validate() error {
+// Validate reports a link whose delay or jitter is negative or whose loss
+// is not a probability.
+func (l Link) Validate() error {
 	if l.Delay < 0 || l.Jitter < 0 || !(l.Loss >= 0 && l.Loss <= 1) {
 		return fmt.Errorf("core: invalid link %+v: delay and jitter must not be negative, loss must be within [0, 1]", l)
 	}
 	return nil
 }
 
-// network is the shaping state shared by every stream layer of a cluster:
+// Network is the shaping state shared by every stream layer of a cluster:
 // the links between nodes, which nodes are partitioned off, and which node
 // each connection end belongs to.
 //
 // Concurrency: links and shaped are read on every write without a lock; the
 // rest changes rarely and is guarded by mu.
-type network struct {
+type Network struct {
 	nodes int
 
 	// shaped turns on the shaping path once any link has been set to a
@@ -69,51 +81,57 @@ type network struct {
 	isolated []bool
 	addrNode map[string]int // listener address -> node index
 	dialers  map[string]int // local address of a dialled connection -> node index
-	layers   map[*streamLayer]struct{}
+	layers   map[*Layer]struct{}
 
 	// writers counts shaping goroutines, so that Close can wait for them.
 	writers sync.WaitGroup
 }
 
-func newNetwork(nodes int) *network {
-	return &network{
+// New makes the network of a cluster of at most nodes nodes, every link
+// unshaped and no node partitioned.
+func New(nodes int) *Network {
+	return &Network{
 		nodes:    nodes,
 		links:    make([]atomic.Pointer[Link], nodes*nodes),
 		isolated: make([]bool, nodes),
 		addrNode: make(map[string]int),
 		dialers:  make(map[string]int),
-		layers:   make(map[*streamLayer]struct{}),
+		layers:   make(map[*Layer]struct{}),
 	}
 }
 
-func (nw *network) setDefaultLink(l Link) { nw.defaultLink.Store(&l) }
+// SetDefaultLink sets the shaping a node joining later gets on its links
+// (see Join); it does not change the links there are.
+func (nw *Network) SetDefaultLink(l Link) { nw.defaultLink.Store(&l) }
 
-// join readies slot for a node that is joining: it is not partitioned, and
+// Join readies slot for a node that is joining: it is not partitioned, and
 // its links to and from the nodes in others get the default shaping.
-func (nw *network) join(slot int, others []int) {
+func (nw *Network) Join(slot int, others []int) {
 	nw.mu.Lock()
 	nw.isolated[slot] = false
 	nw.mu.Unlock()
 	for i := range nw.nodes {
-		nw.setLink(slot, i, Link{})
-		nw.setLink(i, slot, Link{})
+		nw.SetLink(slot, i, Link{})
+		nw.SetLink(i, slot, Link{})
 	}
 	if l := nw.defaultLink.Load(); l != nil && !l.zero() {
 		for _, o := range others {
-			nw.setLink(slot, o, *l)
-			nw.setLink(o, slot, *l)
+			nw.SetLink(slot, o, *l)
+			nw.SetLink(o, slot, *l)
 		}
 	}
 }
 
-// reachable reports whether no partition separates two nodes.
-func (nw *network) reachable(a, b int) bool {
+// Reachable reports whether no partition separates two nodes.
+func (nw *Network) Reachable(a, b int) bool {
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
 	return !nw.blockedLocked(a, b)
 }
 
-func (nw *network) setLink(from, to int, l Link) {
+// SetLink shapes the traffic from one node to another from its next write
+// on; the zero Link removes the shaping.
+func (nw *Network) SetLink(from, to int, l Link) {
 	if l.zero() {
 		nw.links[from*nw.nodes+to].Store(nil)
 		return
@@ -122,9 +140,9 @@ func (nw *network) setLink(from, to int, l Link) {
 	nw.shaped.Store(true)
 }
 
-// link returns the shaping of traffic from one node to another, or the zero
+// Link returns the shaping of traffic from one node to another, or the zero
 // Link when either end is unknown (-1).
-func (nw *network) link(from, to int) Link {
+func (nw *Network) Link(from, to int) Link {
 	if from < 0 || to < 0 {
 		return Link{}
 	}
@@ -136,16 +154,16 @@ func (nw *network) link(from, to int) Link {
 
 // blockedLocked reports whether a partition separates two nodes. nw.mu must
 // be held.
-func (nw *network) blockedLocked(a, b int) bool {
+func (nw *Network) blockedLocked(a, b int) bool {
 	if a < 0 || b < 0 || a == b {
 		return false
 	}
 	return nw.isolated[a] || nw.isolated[b]
 }
 
-// isolate partitions node off from every other node: dials between them fail
+// Isolate partitions node off from every other node: dials between them fail
 // from now on and the connections between them are cut.
-func (nw *network) isolate(node int) {
+func (nw *Network) Isolate(node int) {
 	nw.mu.Lock()
 	nw.isolated[node] = true
 	var cut []*trackedConn
@@ -169,25 +187,30 @@ func (nw *network) isolate(node int) {
 	}
 }
 
-func (nw *network) heal() {
+// Heal ends every partition. Connections cut stay cut; raft dials anew.
+func (nw *Network) Heal() {
 	nw.mu.Lock()
 	clear(nw.isolated)
 	nw.mu.Unlock()
 }
 
-// partitioned reports which node slots isolate has cut off, for Status:
+// Partitioned reports which node slots Isolate has cut off, for Status:
 // one lock for the whole poll rather than one per node.
-func (nw *network) partitioned() []bool {
+func (nw *Network) Partitioned() []bool {
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
 	return slices.Clone(nw.isolated)
 }
 
+// Wait waits for the goroutines that delay shaped writes, once every layer
+// of the network has closed.
+func (nw *Network) Wait() { nw.writers.Wait() }
+
 // remoteLocked resolves the node at the far end of c. An accepted
 // connection learns it from the dialler's registration, which happens
 // before the dialler writes anything, so it is known by the time the
 // acceptor answers. nw.mu must be held.
-func (nw *network) remoteLocked(c *trackedConn) int {
+func (nw *Network) remoteLocked(c *trackedConn) int {
 	if r := c.remote.Load(); r >= 0 {
 		return int(r)
 	}
@@ -198,129 +221,11 @@ func (nw *network) remoteLocked(c *trackedConn) int {
 	return -1
 }
 
-func (nw *network) remote(c *trackedConn) int {
+func (nw *Network) remote(c *trackedConn) int {
 	if r := c.remote.Load(); r >= 0 {
 		return int(r)
 	}
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
 	return nw.remoteLocked(c)
-}
-
-// shaper delays one connection's writes. It exists only once shaping is on,
-// and its goroutine releases the writes in order, each at its due time.
-type shaper struct {
-	conn net.Conn
-
-	mu      sync.Mutex
-	queue   []pendingWrite
-	last    time.Time // due time of the latest write queued
-	err     error     // the socket's write error, returned to later writes
-	stopped bool
-
-	wake chan struct{} // capacity 1
-	stop chan struct{}
-}
-
-type pendingWrite struct {
-	due  time.Time
-	data []byte
-}
-
-func startShaper(nw *network, conn net.Conn) *shaper {
-	sh := &shaper{conn: conn, wake: make(chan struct{}, 1), stop: make(chan struct{})}
-	nw.writers.Add(1)
-	go func() {
-		defer nw.writers.Done()
-		sh.run()
-	}()
-	return sh
-}
-
-// enqueue copies p, since the caller may reuse it once Write returns.
-func (sh *shaper) enqueue(p []byte, l Link) (int, error) {
-	now := time.Now()
-	due := now.Add(l.Delay)
-	if l.Jitter > 0 {
-		due = due.Add(rand.N(l.Jitter + 1))
-	}
-	if l.Loss > 0 && rand.Float64() < l.Loss {
-		due = due.Add(max(minRetransmit, 2*(l.Delay+l.Jitter)))
-	}
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.err != nil {
-		return 0, sh.err
-	}
-	if sh.stopped {
-		return 0, net.ErrClosed
-	}
-	if due.Before(sh.last) {
-		due = sh.last
-	}
-	sh.last = due
-	sh.queue = append(sh.queue, pendingWrite{due: due, data: append([]byte(nil), p...)})
-	select {
-	case sh.wake <- struct{}{}:
-	default:
-	}
-	return len(p), nil
-}
-
-func (sh *shaper) run() {
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for {
-		sh.mu.Lock()
-		if len(sh.queue) == 0 {
-			sh.mu.Unlock()
-			select {
-			case <-sh.wake:
-				continue
-			case <-sh.stop:
-				return
-			}
-		}
-		head := sh.queue[0]
-		if wait := time.Until(head.due); wait > 0 {
-			sh.mu.Unlock()
-			if timer == nil {
-				timer = time.NewTimer(wait)
-			} else {
-				timer.Reset(wait)
-			}
-			select {
-			case <-timer.C:
-			case <-sh.stop:
-				return
-			}
-			continue
-		}
-		sh.queue[0] = pendingWrite{}
-		sh.queue = sh.queue[1:]
-		sh.mu.Unlock()
-		if _, err := sh.conn.Write(head.data); err != nil {
-			sh.mu.Lock()
-			sh.err = err
-			sh.queue = nil
-			sh.mu.Unlock()
-			_ = sh.conn.Close()
-			return
-		}
-	}
-}
-
-// close ends the goroutine; writes still queued are lost, as they would be
-// when a connection is cut.
-func (sh *shaper) close() {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if !sh.stopped {
-		sh.stopped = true
-		close(sh.stop)
-	}
 }

@@ -1,4 +1,4 @@
-package core
+package netsim
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// streamLayer is one replica's Raft network, handed to
+// Layer is one replica's Raft network, a stream layer handed to
 // raft.NewNetworkTransportWithConfig: a TCP listener on 127.0.0.1 plus every
 // connection dialled or accepted through it.
 //
@@ -23,18 +23,19 @@ import (
 // connections open after Close, and a peer's request would then hang until
 // an I/O timeout.
 //
-// It is also where the network is shaped (see Link and network): each
+// It is also where the network is shaped (see Link and Network): each
 // connection knows the nodes at its two ends, a write is delayed by the
 // link from its sender to the receiver, and a partition refuses dials and
 // cuts connections. Each replica has a listener of its own, which keeps
 // shards independent at the price of a port per replica.
 //
-// And it tells the replica when a peer closes a connection to it, which is
-// how a follower learns at once that its leader crashed (failover.go).
-type streamLayer struct {
+// And it tells its owner when a peer closes a connection to it (OnPeerGone),
+// which is how a follower learns at once that its leader crashed (core's
+// failover.go).
+type Layer struct {
 	ln   net.Listener
 	addr raft.ServerAddress
-	nw   *network // nil in unit tests of the layer alone
+	nw   *Network // nil for a layer on no network
 	node int      // index of the node hosting the replica, -1 when unknown
 
 	mu     sync.Mutex
@@ -46,16 +47,12 @@ type streamLayer struct {
 	// goroutines to end.
 	handlers atomic.Int64
 
-	// peerClosed, once set, is called when the far end of an accepted
-	// connection closes it; see trackedConn.peerGone.
-	peerClosed atomic.Pointer[func()]
+	// peerGone, when set, is called when the far end of an accepted
+	// connection closes it; see OnPeerGone and trackedConn.peerGone.
+	peerGone func()
 }
 
-var _ raft.StreamLayer = (*streamLayer)(nil)
-
-func listenLoopback() (*streamLayer, error) {
-	return listenOn("127.0.0.1:0", nil, -1)
-}
+var _ raft.StreamLayer = (*Layer)(nil)
 
 // rebindAttempts and rebindWait cover a restarted replica binding its old
 // port while the kernel finishes releasing it.
@@ -64,8 +61,10 @@ const (
 	rebindWait     = 10 * time.Millisecond
 )
 
-// listenOn listens on addr ("127.0.0.1:0" for a fresh port) for node of nw.
-func listenOn(addr string, nw *network, node int) (*streamLayer, error) {
+// Listen listens on addr ("127.0.0.1:0" for a fresh port) for node of nw;
+// nw may be nil, and node -1, for a layer on no network, where nothing is
+// shaped or partitioned.
+func Listen(addr string, nw *Network, node int) (*Layer, error) {
 	ln, err := net.Listen("tcp", addr)
 	for i := 0; err != nil && addr != "127.0.0.1:0" && i < rebindAttempts; i++ {
 		time.Sleep(rebindWait)
@@ -74,7 +73,7 @@ func listenOn(addr string, nw *network, node int) (*streamLayer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("core: listen on loopback: %w", err)
 	}
-	s := &streamLayer{
+	s := &Layer{
 		ln:    ln,
 		addr:  raft.ServerAddress(ln.Addr().String()),
 		nw:    nw,
@@ -91,7 +90,7 @@ func listenOn(addr string, nw *network, node int) (*streamLayer, error) {
 }
 
 // Accept implements net.Listener for raft's transport.
-func (s *streamLayer) Accept() (net.Conn, error) {
+func (s *Layer) Accept() (net.Conn, error) {
 	c, err := s.ln.Accept()
 	if err != nil {
 		return nil, err
@@ -101,7 +100,7 @@ func (s *streamLayer) Accept() (net.Conn, error) {
 
 // Dial implements raft.StreamLayer. It only dials loopback addresses: the
 // cluster lives in one process and must never reach outside the machine.
-func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+func (s *Layer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ap, err := netip.ParseAddrPort(string(address))
 	if err != nil || !ap.Addr().IsLoopback() {
 		return nil, fmt.Errorf("core: refusing to dial %q: not a loopback address", address)
@@ -118,7 +117,7 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 		blocked := s.nw.blockedLocked(s.node, remote)
 		s.nw.mu.Unlock()
 		if blocked {
-			return nil, fmt.Errorf("core: dial %s: %w", address, errPartitioned)
+			return nil, fmt.Errorf("core: dial %s: %w", address, ErrPartitioned)
 		}
 	}
 	d := net.Dialer{Timeout: timeout}
@@ -130,11 +129,20 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 }
 
 // Addr implements net.Listener.
-func (s *streamLayer) Addr() net.Addr { return s.ln.Addr() }
+func (s *Layer) Addr() net.Addr { return s.ln.Addr() }
+
+// Address is the address raft's peers reach this layer on.
+func (s *Layer) Address() raft.ServerAddress { return s.addr }
+
+// OnPeerGone has f called each time the far end of a connection accepted
+// here closes it (see trackedConn.peerGone). Call it before handing the
+// layer to raft's transport, which starts the goroutines that call f; f
+// runs on them, may run concurrently with itself, and must not block.
+func (s *Layer) OnPeerGone(f func()) { s.peerGone = f }
 
 // Close stops accepting and dialling and cuts every connection. Raft's
 // transport calls it from its own Close.
-func (s *streamLayer) Close() error {
+func (s *Layer) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -164,17 +172,17 @@ func (s *streamLayer) Close() error {
 	return err
 }
 
-// waitHandlers waits until raft's handlers of accepted connections have
+// WaitHandlers waits until raft's handlers of accepted connections have
 // returned, or until timeout, which only a raft bug would reach; a stop must
 // not hang on one.
-func (s *streamLayer) waitHandlers(timeout time.Duration) {
+func (s *Layer) WaitHandlers(timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for s.handlers.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 }
 
-func (s *streamLayer) isClosed() bool {
+func (s *Layer) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closed
@@ -183,7 +191,7 @@ func (s *streamLayer) isClosed() bool {
 // track registers a connection. A dialled one is also registered with the
 // network under its local address, so that the acceptor can tell which node
 // it comes from, and is refused if a partition came up while it was dialled.
-func (s *streamLayer) track(c net.Conn, accepted bool, remote int) (net.Conn, error) {
+func (s *Layer) track(c net.Conn, accepted bool, remote int) (net.Conn, error) {
 	tc := &trackedConn{Conn: c, s: s, accepted: accepted, local: s.node}
 	tc.remote.Store(int32(remote))
 	if s.nw != nil && !accepted {
@@ -195,7 +203,7 @@ func (s *streamLayer) track(c net.Conn, accepted bool, remote int) (net.Conn, er
 		s.nw.mu.Unlock()
 		if blocked {
 			_ = c.Close()
-			return nil, errPartitioned
+			return nil, ErrPartitioned
 		}
 	}
 	s.mu.Lock()
@@ -216,7 +224,7 @@ func (s *streamLayer) track(c net.Conn, accepted bool, remote int) (net.Conn, er
 	return tc, nil
 }
 
-func (s *streamLayer) untrack(tc *trackedConn) {
+func (s *Layer) untrack(tc *trackedConn) {
 	s.mu.Lock()
 	delete(s.conns, tc) // no-op once Close has taken the map
 	s.mu.Unlock()
@@ -236,7 +244,7 @@ func (s *streamLayer) untrack(tc *trackedConn) {
 // cut may run concurrently with a write.
 type trackedConn struct {
 	net.Conn
-	s        *streamLayer
+	s        *Layer
 	accepted bool
 	local    int          // node index of this end
 	remote   atomic.Int32 // node index of the far end, -1 until known
@@ -260,7 +268,7 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// peerGone tells the layer's peerClosed when err, from a read or a write
+// peerGone tells the layer's OnPeerGone callback when err, from a read or a write
 // on an accepted connection, says that the far end closed it: EOF, a reset
 // or a broken pipe. That is what a peer's crash looks like from here: the
 // kernel closes a dead process's sockets. A partition cuts both ends and
@@ -272,8 +280,8 @@ func (c *trackedConn) peerGone(err error) {
 		!(err == io.EOF || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
 		return
 	}
-	if f := c.s.peerClosed.Load(); f != nil {
-		(*f)()
+	if f := c.s.peerGone; f != nil {
+		f()
 	}
 }
 
@@ -298,7 +306,7 @@ func (c *trackedConn) write(p []byte) (int, error) {
 			return 0, net.ErrClosed
 		}
 	}
-	return sh.enqueue(p, c.s.nw.link(c.local, c.s.nw.remote(c)))
+	return sh.enqueue(p, c.s.nw.Link(c.local, c.s.nw.remote(c)))
 }
 
 func (c *trackedConn) startShaper() *shaper {

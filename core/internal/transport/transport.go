@@ -1,21 +1,25 @@
-package core
+// Package transport wraps raft's NetworkTransport for the core's replicas:
+// it pipelines replication only over links slow enough for it to pay, keeps
+// a pipeline from wedging replication when a follower refuses an append,
+// asks again for a vote that failed on a dead pooled connection, and lets
+// its replica's fast failover ask again for a refused pre-vote (Hooks).
+package transport
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
 )
 
 const (
-	// pipelineMinRTT is the round trip from which replication to a peer is
+	// PipelineMinRTT is the round trip from which replication to a peer is
 	// pipelined. A pipeline sends each new entry at once instead of after
 	// the append in flight returns, which saves up to a round trip per
 	// write; but it sends more, smaller appends, and on loopback, where a
 	// round trip is a tenth of a millisecond, that costs about a fifth
 	// more CPU per write and saves nothing noticeable.
-	pipelineMinRTT = time.Millisecond
+	PipelineMinRTT = time.Millisecond
 	// rttWindow is how long a heartbeat's round trip counts towards a
 	// link's estimate: long enough to hold a dozen heartbeats even over a
 	// slow link, short enough to follow a delay set on the link within
@@ -23,7 +27,28 @@ const (
 	rttWindow = 250 * time.Millisecond
 )
 
-// pipelinedTransport is raft's NetworkTransport, with pipelined replication
+// Hooks is how a Transport involves the replica it carries.
+//
+// Concurrency: raft calls the transport from many goroutines (a pre-vote
+// per peer has one of its own, each peer's replication another), so each
+// method may run concurrently with the others and with itself. Calls may
+// come as soon as the transport is made, before raft.NewRaft has returned
+// to the hooks' owner. RetryPreVote may block, but must return false
+// promptly once the replica stops; the pipeline hooks must not block.
+type Hooks interface {
+	// RetryPreVote is asked after a peer refused a pre-vote, or the request
+	// failed, whether to ask it again. It may wait until the time is right
+	// first; raft sees the last answer.
+	RetryPreVote() bool
+
+	// PipelineStarted and PipelineEnded bracket each append pipeline the
+	// transport hands raft: from its opening until its relay goroutine
+	// returns.
+	PipelineStarted()
+	PipelineEnded()
+}
+
+// Transport is raft's NetworkTransport, with pipelined replication
 // to peers whose round trip is long and append pipelines that cannot wedge
 // replication.
 //
@@ -48,40 +73,34 @@ const (
 //
 // raft asks for a pipeline after every successful synchronous append; the
 // transport refuses one, with raft.ErrPipelineReplicationNotSupported, until
-// heartbeats show the peer's round trip to be at least pipelineMinRTT. A
+// heartbeats show the peer's round trip to be at least PipelineMinRTT. A
 // pipeline closes itself once the round trip falls below half that, and raft
 // goes back to synchronous appends.
 //
 // RequestVote and RequestPreVote ask again when a request fails on a dead
-// pooled connection, and RequestPreVote also when fast failover says so
-// (failover.go). Every other method is the NetworkTransport's own, so raft
-// still finds its optional interfaces (Close).
-type pipelinedTransport struct {
+// pooled connection, and RequestPreVote also when the hooks say so (the
+// core's fast failover). Every other method is the NetworkTransport's own,
+// so raft still finds its optional interfaces (Close).
+type Transport struct {
 	*raft.NetworkTransport
+
+	hooks Hooks
 
 	mu   sync.Mutex
 	rtts map[raft.ServerAddress]*minRTT
-
-	// For tests: pipelines opened, and those whose relay still runs.
-	pipelines, relaying atomic.Int64
-
-	// preVoteRetry, once set, is asked after a peer refused a pre-vote
-	// whether to ask again; it waits until then. See failover.go.
-	preVoteRetry atomic.Pointer[func() bool]
 }
 
 // RequestPreVote implements raft.WithPreVote. A refused or failed pre-vote
-// is asked again while the replica's fast failover says so
-// (replica.preVoteRetry); raft sees the last answer. Each peer's pre-vote
-// has a goroutine of its own in raft, so the wait holds up no other.
-func (t *pipelinedTransport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
+// is asked again while the hooks say so (Hooks.RetryPreVote); raft sees the
+// last answer. Each peer's pre-vote has a goroutine of its own in raft, so
+// the wait holds up no other.
+func (t *Transport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
 	ask := func() error {
 		*resp = raft.RequestPreVoteResponse{}
 		return t.NetworkTransport.RequestPreVote(id, target, args, resp)
 	}
 	err := retryOnFreshConn(ask)
-	retry := t.preVoteRetry.Load()
-	for !resp.Granted && retry != nil && (*retry)() {
+	for !resp.Granted && t.hooks.RetryPreVote() {
 		err = retryOnFreshConn(ask)
 	}
 	return err
@@ -90,7 +109,7 @@ func (t *pipelinedTransport) RequestPreVote(id raft.ServerID, target raft.Server
 // RequestVote implements raft.Transport, asking again once on a fresh
 // connection if the first fails; see retryOnFreshConn. A voter answers a
 // repeated request from the same candidate in the same term alike.
-func (t *pipelinedTransport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
+func (t *Transport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
 	return retryOnFreshConn(func() error {
 		*resp = raft.RequestVoteResponse{}
 		return t.NetworkTransport.RequestVote(id, target, args, resp)
@@ -110,14 +129,15 @@ func retryOnFreshConn(rpc func() error) error {
 	return rpc()
 }
 
-func newPipelinedTransport(t *raft.NetworkTransport) *pipelinedTransport {
-	return &pipelinedTransport{NetworkTransport: t, rtts: make(map[raft.ServerAddress]*minRTT)}
+// New wraps t, involving hooks, which must not be nil, as Hooks says.
+func New(t *raft.NetworkTransport, hooks Hooks) *Transport {
+	return &Transport{NetworkTransport: t, hooks: hooks, rtts: make(map[raft.ServerAddress]*minRTT)}
 }
 
 // AppendEntries implements raft.Transport. It times heartbeats, which a
 // follower answers without touching its log, so that they measure the link
 // rather than the follower's disk.
-func (t *pipelinedTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+func (t *Transport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
 	if !isHeartbeat(args) {
 		return t.NetworkTransport.AppendEntries(id, target, args, resp)
 	}
@@ -144,8 +164,8 @@ func isHeartbeat(a *raft.AppendEntriesRequest) bool {
 }
 
 // AppendEntriesPipeline implements raft.Transport.
-func (t *pipelinedTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
-	if t.rtt(target) < pipelineMinRTT {
+func (t *Transport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
+	if t.rtt(target) < PipelineMinRTT {
 		// raft compares with ==, and falls back without logging.
 		return nil, raft.ErrPipelineReplicationNotSupported
 	}
@@ -153,14 +173,13 @@ func (t *pipelinedTransport) AppendEntriesPipeline(id raft.ServerID, target raft
 	if err != nil {
 		return nil, err
 	}
-	t.pipelines.Add(1)
-	t.relaying.Add(1)
-	linkFast := func() bool { return t.rtt(target) < pipelineMinRTT/2 }
-	return newRelayPipeline(p, linkFast, func() { t.relaying.Add(-1) }), nil
+	t.hooks.PipelineStarted()
+	linkFast := func() bool { return t.rtt(target) < PipelineMinRTT/2 }
+	return newRelayPipeline(p, linkFast, t.hooks.PipelineEnded), nil
 }
 
 // rtt is the estimated round trip to target, 0 while unknown.
-func (t *pipelinedTransport) rtt(target raft.ServerAddress) time.Duration {
+func (t *Transport) rtt(target raft.ServerAddress) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if m := t.rtts[target]; m != nil {

@@ -1,4 +1,4 @@
-package core
+package netsim
 
 import (
 	"io"
@@ -11,7 +11,7 @@ import (
 )
 
 func TestStreamLayerRefusesNonLoopback(t *testing.T) {
-	s, err := listenLoopback()
+	s, err := Listen("127.0.0.1:0", nil, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,11 +25,11 @@ func TestStreamLayerRefusesNonLoopback(t *testing.T) {
 }
 
 func TestStreamLayerCloseCutsConnections(t *testing.T) {
-	a, err := listenLoopback()
+	a, err := Listen("127.0.0.1:0", nil, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := listenLoopback()
+	b, err := Listen("127.0.0.1:0", nil, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestStreamLayerCloseCutsConnections(t *testing.T) {
 		t.Fatalf("%d open accepted connections, want 1", got)
 	}
 	in.Close()
-	b.waitHandlers(time.Second)
+	b.WaitHandlers(time.Second)
 	if got := b.handlers.Load(); got != 0 {
 		t.Fatalf("%d open accepted connections after the owner closed it, want 0", got)
 	}
@@ -73,13 +73,13 @@ func TestStreamLayerCloseCutsConnections(t *testing.T) {
 func TestStreamLayerTellsWhenAPeerCloses(t *testing.T) {
 	cases := []struct {
 		name string
-		act  func(nw *network, dialer *streamLayer, out, in net.Conn)
+		act  func(nw *Network, dialer *Layer, out, in net.Conn)
 		want int64
 	}{
-		{"peer closes the connection", func(_ *network, _ *streamLayer, out, _ net.Conn) { out.Close() }, 1},
-		{"peer crashes", func(_ *network, dialer *streamLayer, _, _ net.Conn) { dialer.Close() }, 1},
-		{"partition", func(nw *network, _ *streamLayer, _, _ net.Conn) { nw.isolate(0) }, 0},
-		{"acceptor closes", func(_ *network, _ *streamLayer, _, in net.Conn) { in.Close() }, 0},
+		{"peer closes the connection", func(_ *Network, _ *Layer, out, _ net.Conn) { out.Close() }, 1},
+		{"peer crashes", func(_ *Network, dialer *Layer, _, _ net.Conn) { dialer.Close() }, 1},
+		{"partition", func(nw *Network, _ *Layer, _, _ net.Conn) { nw.Isolate(0) }, 0},
+		{"acceptor closes", func(_ *Network, _ *Layer, _, in net.Conn) { in.Close() }, 0},
 	}
 	// Each case runs a few times: which end of a partitioned connection is
 	// cut first varies.
@@ -92,13 +92,13 @@ func TestStreamLayerTellsWhenAPeerCloses(t *testing.T) {
 	}
 }
 
-func peerCloseRound(t *testing.T, act func(nw *network, dialer *streamLayer, out, in net.Conn), want int64) {
+func peerCloseRound(t *testing.T, act func(nw *Network, dialer *Layer, out, in net.Conn), want int64) {
 	t.Helper()
 	nw, a, b, out, in := layerPair(t)
 	var told atomic.Int64
 	hook := func() { told.Add(1) }
-	b.peerClosed.Store(&hook)
-	a.peerClosed.Store(&hook) // the dialer's end must never tell
+	b.OnPeerGone(hook)
+	a.OnPeerGone(hook) // the dialer's end must never tell
 
 	// Raft's handler is always reading an accepted connection, so
 	// the read is under way when the cut comes.
@@ -114,6 +114,6 @@ func peerCloseRound(t *testing.T, act func(nw *network, dialer *streamLayer, out
 	}
 	_, _ = out.Read(make([]byte, 1))
 	if got := told.Load(); got != want {
-		t.Errorf("peerClosed told %d times, want %d", got, want)
+		t.Errorf("OnPeerGone told %d times, want %d", got, want)
 	}
 }
