@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/phantomdb/phantom/profiles"
+	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/profiles/runconfig"
-	"github.com/phantomdb/phantom/suites"
 )
 
 func TestBadInputExitsTwoWithOneLine(t *testing.T) {
@@ -330,10 +330,10 @@ func TestAtFlagCarriesNodeFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []suites.TimedAction{
-		{At: 2 * time.Second, Action: suites.Action{Verb: suites.VerbCrash, Node: "n3"}},
-		{At: 4 * time.Second, Action: suites.Action{Verb: suites.VerbRestart}},
-		{At: 5 * time.Second, Action: suites.Action{Verb: suites.VerbRestart, Node: "n3"}},
+	want := []knob.TimedAction{
+		{At: 2 * time.Second, Action: knob.Action{Verb: knob.VerbCrash, Node: "n3"}},
+		{At: 4 * time.Second, Action: knob.Action{Verb: knob.VerbRestart}},
+		{At: 5 * time.Second, Action: knob.Action{Verb: knob.VerbRestart, Node: "n3"}},
 	}
 	if !slices.Equal(rf.cfg.At, want) {
 		t.Errorf("--at gave %+v, want %+v", rf.cfg.At, want)

@@ -30,10 +30,3 @@ func (d Duration) String() string { return knob.FormatDuration(time.Duration(d))
 // Size is a number of bytes, written in TOML as a string such as "512B",
 // "1KiB" or "1MB" (or as a bare integer of bytes): knob's Size.
 type Size = knob.Size
-
-// ParseDuration and ParseSize are knob's, kept here only until the TUI
-// reads sizes and durations from knob.
-func ParseDuration(s string) (time.Duration, error) { return knob.ParseDuration(s) }
-
-// ParseSize reads a size as knob.ParseSize does.
-func ParseSize(s string) (Size, error) { return knob.ParseSize(s) }

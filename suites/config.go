@@ -123,8 +123,8 @@ func (c Config) shards() int {
 	return c.Shards
 }
 
-// replicas is the replication factor the core uses for c.Nodes nodes.
-func (c Config) replicas() int { return core.ReplicationFactor(c.Nodes) }
+// Replicas is the replication factor the core uses for c.Nodes nodes.
+func (c Config) Replicas() int { return core.ReplicationFactor(c.Nodes) }
 
 // maxKeys bounds the keyspace: enough keys that writes spread over the
 // state, few enough that small values don't fill memory for nothing.
@@ -146,7 +146,7 @@ type sizing struct {
 func (c Config) size(budget int64) (sizing, error) {
 	live := budget / 2
 	perValue := int64(c.DataSize) + 64 // key, encoding and map overhead
-	r := int64(c.replicas())
+	r := int64(c.Replicas())
 	keys := live / 2 / (perValue * r * 2)
 	if keys < 1 {
 		return sizing{}, fmt.Errorf("data size %s does not fit the memory budget of %s; lower the data size",

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/phantomdb/phantom/core"
+	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
 
@@ -18,14 +19,14 @@ import (
 var ErrNotRunning = errors.New("no suite is running")
 
 type controlReq struct {
-	action Action
+	action knob.Action
 	done   chan error
 }
 
 // Control applies a live change to the running suite. It returns once the
 // change has taken effect (a node being added or drained goes on in the
 // background and reports in the events), or with why it could not.
-func (r *Runner) Control(ctx context.Context, a Action) error {
+func (r *Runner) Control(ctx context.Context, a knob.Action) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
@@ -51,7 +52,7 @@ func (r *Runner) Control(ctx context.Context, a Action) error {
 
 // apply carries out a on the running suite, from the runner's goroutine,
 // and opens a new epoch for it.
-func (x *run) apply(sr *suiteRun, a Action) error {
+func (x *run) apply(sr *suiteRun, a knob.Action) error {
 	if sr.lctx.Err() != nil {
 		return ErrNotRunning
 	}
@@ -74,29 +75,29 @@ func (x *run) apply(sr *suiteRun, a Action) error {
 // returns what a fault did, for an event after the epoch's, and writes in
 // a.Node the node it picked, so the epoch's change names it. A slow change
 // goes on in the background and reports in the events.
-var actions = map[string]func(x *run, sr *suiteRun, a *Action) (fault string, err error){
-	VerbClients:    (*run).applyClients,
-	VerbRate:       (*run).applyRate,
-	VerbDataSize:   (*run).applyDataSize,
-	VerbNetDelay:   (*run).applyNetDelay,
-	VerbDuration:   (*run).applyDuration,
-	VerbKillLeader: (*run).applyKillLeader,
-	VerbCrash:      (*run).applyCrash,
-	VerbRestart:    (*run).applyRestart,
-	VerbPartition:  (*run).applyPartition,
-	VerbHeal:       (*run).applyHeal,
-	VerbPause:      (*run).applyPause,
-	VerbResume:     (*run).applyResume,
-	VerbNodes:      (*run).applyNodes,
+var actions = map[string]func(x *run, sr *suiteRun, a *knob.Action) (fault string, err error){
+	knob.VerbClients:    (*run).applyClients,
+	knob.VerbRate:       (*run).applyRate,
+	knob.VerbDataSize:   (*run).applyDataSize,
+	knob.VerbNetDelay:   (*run).applyNetDelay,
+	knob.VerbDuration:   (*run).applyDuration,
+	knob.VerbKillLeader: (*run).applyKillLeader,
+	knob.VerbCrash:      (*run).applyCrash,
+	knob.VerbRestart:    (*run).applyRestart,
+	knob.VerbPartition:  (*run).applyPartition,
+	knob.VerbHeal:       (*run).applyHeal,
+	knob.VerbPause:      (*run).applyPause,
+	knob.VerbResume:     (*run).applyResume,
+	knob.VerbNodes:      (*run).applyNodes,
 }
 
-func (x *run) applyClients(sr *suiteRun, a *Action) (string, error) {
+func (x *run) applyClients(sr *suiteRun, a *knob.Action) (string, error) {
 	x.load.clients = a.Count
 	sr.setClients(a.Count)
 	return "", nil
 }
 
-func (x *run) applyRate(sr *suiteRun, a *Action) (string, error) {
+func (x *run) applyRate(sr *suiteRun, a *knob.Action) (string, error) {
 	p := sr.pace()
 	if p == nil {
 		return "", errors.New("rate= needs an open-loop run: start it with --rate")
@@ -108,7 +109,7 @@ func (x *run) applyRate(sr *suiteRun, a *Action) (string, error) {
 
 // applyDataSize resizes the values the suite writes from now on, if the
 // run's keyspace still fits the memory budget with them.
-func (x *run) applyDataSize(sr *suiteRun, a *Action) (string, error) {
+func (x *run) applyDataSize(sr *suiteRun, a *knob.Action) (string, error) {
 	rs, ok := sr.w.(Resizer)
 	if !ok {
 		return "", fmt.Errorf("suite %s writes no values to resize", x.suite)
@@ -128,21 +129,21 @@ func (x *run) applyDataSize(sr *suiteRun, a *Action) (string, error) {
 	return "", nil
 }
 
-func (x *run) applyNetDelay(_ *suiteRun, a *Action) (string, error) {
+func (x *run) applyNetDelay(_ *suiteRun, a *knob.Action) (string, error) {
 	if err := x.db.SetAllLinks(core.Link{Delay: a.Delay}); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("network: %v one-way delay on every link", a.Delay), nil
 }
 
-func (x *run) applyDuration(sr *suiteRun, a *Action) (string, error) {
+func (x *run) applyDuration(sr *suiteRun, a *knob.Action) (string, error) {
 	sr.setDuration(a.Delay)
 	return "", nil
 }
 
 // applyKillLeader kills the next shard's leader, round robin, in the
 // background: the new leader's election takes a while.
-func (x *run) applyKillLeader(*suiteRun, *Action) (string, error) {
+func (x *run) applyKillLeader(*suiteRun, *knob.Action) (string, error) {
 	db := x.db
 	shard := x.killNext % db.Shards()
 	x.killNext++
@@ -156,7 +157,7 @@ func (x *run) applyKillLeader(*suiteRun, *Action) (string, error) {
 	return "", nil
 }
 
-func (x *run) applyCrash(_ *suiteRun, a *Action) (string, error) {
+func (x *run) applyCrash(_ *suiteRun, a *knob.Action) (string, error) {
 	node, why, err := crashTarget(x.db.Status(), a.Node)
 	if err != nil {
 		return "", err
@@ -170,7 +171,7 @@ func (x *run) applyCrash(_ *suiteRun, a *Action) (string, error) {
 
 // applyRestart restarts the named node, or every crashed one, in the
 // background: Control returns once it has begun.
-func (x *run) applyRestart(_ *suiteRun, a *Action) (string, error) {
+func (x *run) applyRestart(_ *suiteRun, a *knob.Action) (string, error) {
 	ids, err := restartTargets(x.db.Status(), a.Node)
 	if err != nil {
 		return "", err
@@ -188,7 +189,7 @@ func (x *run) applyRestart(_ *suiteRun, a *Action) (string, error) {
 	return "restarting " + strings.Join(ids, ", "), nil
 }
 
-func (x *run) applyPartition(_ *suiteRun, a *Action) (string, error) {
+func (x *run) applyPartition(_ *suiteRun, a *knob.Action) (string, error) {
 	node, why, err := partitionTarget(x.db.Status(), a.Node)
 	if err != nil {
 		return "", err
@@ -200,19 +201,19 @@ func (x *run) applyPartition(_ *suiteRun, a *Action) (string, error) {
 	return "partitioned " + node + " off the network" + why, nil
 }
 
-func (x *run) applyHeal(*suiteRun, *Action) (string, error) {
+func (x *run) applyHeal(*suiteRun, *knob.Action) (string, error) {
 	x.db.Heal()
 	return "healed every partition", nil
 }
 
-func (x *run) applyPause(sr *suiteRun, _ *Action) (string, error) {
+func (x *run) applyPause(sr *suiteRun, _ *knob.Action) (string, error) {
 	if !sr.pause() {
 		return "", errors.New("already paused")
 	}
 	return "", nil
 }
 
-func (x *run) applyResume(sr *suiteRun, _ *Action) (string, error) {
+func (x *run) applyResume(sr *suiteRun, _ *knob.Action) (string, error) {
 	if !sr.resume() {
 		return "", errors.New("not paused")
 	}
@@ -221,7 +222,7 @@ func (x *run) applyResume(sr *suiteRun, _ *Action) (string, error) {
 
 // applyNodes adds or removes nodes in the background; events report each
 // one joining or leaving.
-func (x *run) applyNodes(_ *suiteRun, a *Action) (string, error) {
+func (x *run) applyNodes(_ *suiteRun, a *knob.Action) (string, error) {
 	db, n := x.db, a.Count
 	x.background(func(ctx context.Context) { x.resize(ctx, db, n) })
 	return "", nil
@@ -295,11 +296,11 @@ func (x *run) newEpoch(change string) {
 
 // script is the scripted changes not yet run, in time order. Only the
 // runner's goroutine touches it.
-type script []TimedAction
+type script []knob.TimedAction
 
-func newScript(at []TimedAction) script {
+func newScript(at []knob.TimedAction) script {
 	s := script(slices.Clone(at))
-	slices.SortStableFunc(s, func(a, b TimedAction) int { return cmp.Compare(a.At, b.At) })
+	slices.SortStableFunc(s, func(a, b knob.TimedAction) int { return cmp.Compare(a.At, b.At) })
 	return s
 }
 
@@ -313,9 +314,9 @@ func (s script) wait(loadStart time.Time) time.Duration {
 }
 
 // next takes the next scripted action if it is due.
-func (s *script) next(loadStart time.Time) (TimedAction, bool) {
+func (s *script) next(loadStart time.Time) (knob.TimedAction, bool) {
 	if len(*s) == 0 || time.Since(loadStart) < (*s)[0].At {
-		return TimedAction{}, false
+		return knob.TimedAction{}, false
 	}
 	a := (*s)[0]
 	*s = (*s)[1:]

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
 
@@ -33,7 +34,7 @@ func TestClientsChangeOpensAnEpoch(t *testing.T) {
 	errc := make(chan error, 1)
 	whenRunning(r, func() {
 		time.Sleep(600 * time.Millisecond)
-		errc <- r.Control(context.Background(), Action{Verb: VerbClients, Count: 8})
+		errc <- r.Control(context.Background(), knob.Action{Verb: knob.VerbClients, Count: 8})
 	})
 	report, err := r.Run(context.Background())
 	if err != nil {
@@ -70,13 +71,13 @@ func TestPauseHoldsTheLoad(t *testing.T) {
 	errs := make(chan error, 2)
 	whenRunning(r, func() {
 		time.Sleep(300 * time.Millisecond)
-		errs <- r.Control(context.Background(), Action{Verb: VerbPause})
+		errs <- r.Control(context.Background(), knob.Action{Verb: knob.VerbPause})
 		time.Sleep(50 * time.Millisecond) // the ops in flight finish
 		before := f.recorded.Load()
 		time.Sleep(500 * time.Millisecond)
 		during.Store(int64(f.recorded.Load() - before))
 		shownPaused.Store(r.Latest().Paused)
-		errs <- r.Control(context.Background(), Action{Verb: VerbResume})
+		errs <- r.Control(context.Background(), knob.Action{Verb: knob.VerbResume})
 		time.Sleep(2 * cfg.Tick)
 		shownResumed.Store(!r.Latest().Paused)
 	})
@@ -111,7 +112,7 @@ func TestScriptedActionsFireOnTimeAndReachTheCore(t *testing.T) {
 	report := runReal(t, func(c *Config) {
 		c.Clients = 4
 		c.Duration = 2 * time.Second
-		c.At = []TimedAction{{At: time.Second, Action: Action{Verb: VerbNetDelay, Delay: 5 * time.Millisecond}}}
+		c.At = []knob.TimedAction{{At: time.Second, Action: knob.Action{Verb: knob.VerbNetDelay, Delay: 5 * time.Millisecond}}}
 		cfg = *c
 	})
 	var at float64 = -1
@@ -141,15 +142,15 @@ func TestScriptedActionsFireOnTimeAndReachTheCore(t *testing.T) {
 
 func TestScriptedActionsAreValidated(t *testing.T) {
 	for _, c := range []struct {
-		a    TimedAction
+		a    knob.TimedAction
 		want string
 	}{
-		{TimedAction{At: time.Minute, Action: Action{Verb: VerbHeal}}, "comes after the load ends"},
-		{TimedAction{At: time.Second, Action: Action{Verb: VerbClients, Count: 0}}, "clients must be between"},
-		{TimedAction{At: time.Second, Action: Action{Verb: "explode"}}, `unknown action "explode"`},
+		{knob.TimedAction{At: time.Minute, Action: knob.Action{Verb: knob.VerbHeal}}, "comes after the load ends"},
+		{knob.TimedAction{At: time.Second, Action: knob.Action{Verb: knob.VerbClients, Count: 0}}, "clients must be between"},
+		{knob.TimedAction{At: time.Second, Action: knob.Action{Verb: "explode"}}, `unknown action "explode"`},
 	} {
 		cfg := DefaultConfig()
-		cfg.At = []TimedAction{c.a}
+		cfg.At = []knob.TimedAction{c.a}
 		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: err = %v, want %q", c.a, err, c.want)
 		}
@@ -158,10 +159,10 @@ func TestScriptedActionsAreValidated(t *testing.T) {
 
 func TestControlWithoutARunningSuite(t *testing.T) {
 	r := newRunner(fakeConfig(), nil)
-	if err := r.Control(context.Background(), Action{Verb: VerbHeal}); err != ErrNotRunning {
+	if err := r.Control(context.Background(), knob.Action{Verb: knob.VerbHeal}); err != ErrNotRunning {
 		t.Errorf("err = %v, want ErrNotRunning", err)
 	}
-	if err := r.Control(context.Background(), Action{Verb: "nope"}); err == nil || !strings.Contains(err.Error(), "unknown action") {
+	if err := r.Control(context.Background(), knob.Action{Verb: "nope"}); err == nil || !strings.Contains(err.Error(), "unknown action") {
 		t.Errorf("err = %v, want unknown action", err)
 	}
 }
@@ -169,10 +170,10 @@ func TestControlWithoutARunningSuite(t *testing.T) {
 // Every verb Control accepts has a method that carries it out, and no
 // method is left without a verb Control accepts.
 func TestEveryVerbHasAnAction(t *testing.T) {
-	verbs := []string{VerbClients, VerbNodes, VerbDataSize, VerbRate, VerbNetDelay, VerbDuration, VerbKillLeader,
-		VerbCrash, VerbRestart, VerbPartition, VerbHeal, VerbPause, VerbResume}
+	verbs := []string{knob.VerbClients, knob.VerbNodes, knob.VerbDataSize, knob.VerbRate, knob.VerbNetDelay, knob.VerbDuration, knob.VerbKillLeader,
+		knob.VerbCrash, knob.VerbRestart, knob.VerbPartition, knob.VerbHeal, knob.VerbPause, knob.VerbResume}
 	for _, v := range verbs {
-		if err := (Action{Verb: v}).validate(); err != nil && strings.Contains(err.Error(), "unknown action") {
+		if err := (knob.Action{Verb: v}).Validate(); err != nil && strings.Contains(err.Error(), "unknown action") {
 			t.Errorf("%s: validate does not know it", v)
 		}
 		if actions[v] == nil {
@@ -213,21 +214,21 @@ func TestBackgroundAndRefusedActionsOnARealCluster(t *testing.T) {
 	whenRunning(r, func() {
 		defer close(done)
 		bg := context.Background()
-		if err := r.Control(bg, Action{Verb: VerbRate, Rate: 100}); err == nil || !strings.Contains(err.Error(), "needs an open-loop run") {
+		if err := r.Control(bg, knob.Action{Verb: knob.VerbRate, Rate: 100}); err == nil || !strings.Contains(err.Error(), "needs an open-loop run") {
 			fail("rate=100 in the closed loop: err = %v", err)
 		}
-		if err := r.Control(bg, Action{Verb: VerbDataSize, Size: 2048}); err == nil || !strings.Contains(err.Error(), "writes no values to resize") {
+		if err := r.Control(bg, knob.Action{Verb: knob.VerbDataSize, Size: 2048}); err == nil || !strings.Contains(err.Error(), "writes no values to resize") {
 			fail("data-size on a suite without values: err = %v", err)
 		}
-		if err := r.Control(bg, Action{Verb: VerbKillLeader}); err != nil {
+		if err := r.Control(bg, knob.Action{Verb: knob.VerbKillLeader}); err != nil {
 			fail("kill-leader: %v", err)
 		}
 		waitFor(metrics.EventFault, "leader on n")
-		if err := r.Control(bg, Action{Verb: VerbNodes, Count: 4}); err != nil {
+		if err := r.Control(bg, knob.Action{Verb: knob.VerbNodes, Count: 4}); err != nil {
 			fail("nodes=4: %v", err)
 		}
 		waitFor(metrics.EventMembership, "node n4 joined")
-		if err := r.Control(bg, Action{Verb: VerbDuration, Delay: MinDuration}); err != nil {
+		if err := r.Control(bg, knob.Action{Verb: knob.VerbDuration, Delay: knob.MinDuration}); err != nil {
 			fail("duration: %v", err)
 		}
 	})

@@ -10,21 +10,22 @@ import (
 	"time"
 
 	"github.com/phantomdb/phantom/core"
+	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
 
 func TestNodeActionStrings(t *testing.T) {
 	for _, tc := range []struct {
-		a    Action
+		a    knob.Action
 		want string
 	}{
-		{Action{Verb: VerbCrash, Node: "n2"}, "crash=n2"},
-		{Action{Verb: VerbCrash}, "crash"},
-		{Action{Verb: VerbRestart, Node: "n2"}, "restart=n2"},
-		{Action{Verb: VerbRestart}, "restart"},
-		{Action{Verb: VerbPartition, Node: "n3"}, "partition=n3"},
-		{Action{Verb: VerbPartition}, "partition"},
-		{Action{Verb: VerbHeal}, "heal"},
+		{knob.Action{Verb: knob.VerbCrash, Node: "n2"}, "crash=n2"},
+		{knob.Action{Verb: knob.VerbCrash}, "crash"},
+		{knob.Action{Verb: knob.VerbRestart, Node: "n2"}, "restart=n2"},
+		{knob.Action{Verb: knob.VerbRestart}, "restart"},
+		{knob.Action{Verb: knob.VerbPartition, Node: "n3"}, "partition=n3"},
+		{knob.Action{Verb: knob.VerbPartition}, "partition"},
+		{knob.Action{Verb: knob.VerbHeal}, "heal"},
 	} {
 		if got := tc.a.String(); got != tc.want {
 			t.Errorf("%+v.String() = %q, want %q", tc.a, got, tc.want)
@@ -34,16 +35,16 @@ func TestNodeActionStrings(t *testing.T) {
 
 func TestNodeActionsAreValidated(t *testing.T) {
 	for _, tc := range []struct {
-		a    Action
+		a    knob.Action
 		want string // "" when valid
 	}{
-		{Action{Verb: VerbCrash}, ""},
-		{Action{Verb: VerbCrash, Node: "n12"}, ""},
-		{Action{Verb: VerbRestart}, ""},
-		{Action{Verb: VerbPartition}, ""},
-		{Action{Verb: VerbCrash, Node: "leader"}, `"leader" is not a node`},
-		{Action{Verb: VerbRestart, Node: "n"}, `"n" is not a node`},
-		{Action{Verb: VerbPartition, Node: "3"}, `"3" is not a node`},
+		{knob.Action{Verb: knob.VerbCrash}, ""},
+		{knob.Action{Verb: knob.VerbCrash, Node: "n12"}, ""},
+		{knob.Action{Verb: knob.VerbRestart}, ""},
+		{knob.Action{Verb: knob.VerbPartition}, ""},
+		{knob.Action{Verb: knob.VerbCrash, Node: "leader"}, `"leader" is not a node`},
+		{knob.Action{Verb: knob.VerbRestart, Node: "n"}, `"n" is not a node`},
+		{knob.Action{Verb: knob.VerbPartition, Node: "3"}, `"3" is not a node`},
 	} {
 		err := tc.a.Validate()
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
@@ -97,49 +98,49 @@ func TestFaultTargets(t *testing.T) {
 		want    []string // node(s) acted on
 		wantErr string
 	}{
-		{name: "crash picks the node leading most", verb: VerbCrash, st: three, want: []string{"n2"}},
-		{name: "crash named", verb: VerbCrash, st: three, node: "n3", want: []string{"n3"}},
-		{name: "crash unknown", verb: VerbCrash, st: three, node: "n9", wantErr: "there is no node n9; the cluster has n1, n2, n3"},
-		{name: "crash twice", verb: VerbCrash, st: status(3, []string{"n2"}, nil, nil, r), node: "n2", wantErr: "n2 is crashed already"},
-		{name: "crash named loses quorum", verb: VerbCrash, st: status(3, []string{"n2"}, nil, nil, r), node: "n1",
+		{name: "crash picks the node leading most", verb: knob.VerbCrash, st: three, want: []string{"n2"}},
+		{name: "crash named", verb: knob.VerbCrash, st: three, node: "n3", want: []string{"n3"}},
+		{name: "crash unknown", verb: knob.VerbCrash, st: three, node: "n9", wantErr: "there is no node n9; the cluster has n1, n2, n3"},
+		{name: "crash twice", verb: knob.VerbCrash, st: status(3, []string{"n2"}, nil, nil, r), node: "n2", wantErr: "n2 is crashed already"},
+		{name: "crash named loses quorum", verb: knob.VerbCrash, st: status(3, []string{"n2"}, nil, nil, r), node: "n1",
 			wantErr: "crashing n1 would leave shard 0 without a quorum"},
-		{name: "crash picked loses quorum", verb: VerbCrash, st: status(3, []string{"n2"}, nil, nil, r),
+		{name: "crash picked loses quorum", verb: knob.VerbCrash, st: status(3, []string{"n2"}, nil, nil, r),
 			wantErr: "crashing another node would leave shard 0 without a quorum"},
-		{name: "a partitioned replica is not live", verb: VerbCrash, st: status(3, nil, []string{"n3"}, nil, r), node: "n1",
+		{name: "a partitioned replica is not live", verb: knob.VerbCrash, st: status(3, nil, []string{"n3"}, nil, r), node: "n1",
 			wantErr: "crashing n1 would leave shard 0 without a quorum"},
-		{name: "crashing a partitioned node costs no quorum", verb: VerbCrash, st: status(3, nil, []string{"n3"}, nil, r), want: []string{"n3"}},
-		{name: "crash skips nodes whose loss costs a quorum", verb: VerbCrash, st: five([]string{"n3"}, nil), want: []string{"n5"}},
-		{name: "crash guards the meta group", verb: VerbCrash, st: status(5, []string{"n3"}, nil, r, []string{"n4", "n5", "n1"}), node: "n1",
+		{name: "crashing a partitioned node costs no quorum", verb: knob.VerbCrash, st: status(3, nil, []string{"n3"}, nil, r), want: []string{"n3"}},
+		{name: "crash skips nodes whose loss costs a quorum", verb: knob.VerbCrash, st: five([]string{"n3"}, nil), want: []string{"n5"}},
+		{name: "crash guards the meta group", verb: knob.VerbCrash, st: status(5, []string{"n3"}, nil, r, []string{"n4", "n5", "n1"}), node: "n1",
 			wantErr: "crashing n1 would leave the meta group without a quorum"},
-		{name: "crash with every node down", verb: VerbCrash, st: status(1, []string{"n1"}, nil, nil), wantErr: "nothing to crash"},
-		{name: "partition picks the node leading most", verb: VerbPartition, st: three, want: []string{"n2"}},
-		{name: "partition skips the partitioned", verb: VerbPartition, st: five(nil, []string{"n2"}), want: []string{"n1"}},
-		{name: "partition skips the crashed", verb: VerbPartition, st: five([]string{"n2", "n1"}, nil), want: []string{"n4"}},
-		{name: "partition may cost a quorum", verb: VerbPartition, st: status(3, []string{"n2"}, nil, nil, r), node: "n1", want: []string{"n1"}},
-		{name: "partition unknown", verb: VerbPartition, st: three, node: "n4", wantErr: "there is no node n4"},
-		{name: "partition with nothing left", verb: VerbPartition, st: status(2, []string{"n1"}, []string{"n2"}, nil), wantErr: "nothing to partition"},
-		{name: "restart every crashed node", verb: VerbRestart, st: five([]string{"n2", "n5"}, nil), want: []string{"n2", "n5"}},
-		{name: "restart named", verb: VerbRestart, st: five([]string{"n2", "n5"}, nil), node: "n5", want: []string{"n5"}},
-		{name: "restart an up node", verb: VerbRestart, st: three, node: "n1", wantErr: "n1 is up"},
-		{name: "restart with none crashed", verb: VerbRestart, st: three, wantErr: "no node is crashed"},
-		{name: "restart unknown", verb: VerbRestart, st: three, node: "n7", wantErr: "there is no node n7"},
+		{name: "crash with every node down", verb: knob.VerbCrash, st: status(1, []string{"n1"}, nil, nil), wantErr: "nothing to crash"},
+		{name: "partition picks the node leading most", verb: knob.VerbPartition, st: three, want: []string{"n2"}},
+		{name: "partition skips the partitioned", verb: knob.VerbPartition, st: five(nil, []string{"n2"}), want: []string{"n1"}},
+		{name: "partition skips the crashed", verb: knob.VerbPartition, st: five([]string{"n2", "n1"}, nil), want: []string{"n4"}},
+		{name: "partition may cost a quorum", verb: knob.VerbPartition, st: status(3, []string{"n2"}, nil, nil, r), node: "n1", want: []string{"n1"}},
+		{name: "partition unknown", verb: knob.VerbPartition, st: three, node: "n4", wantErr: "there is no node n4"},
+		{name: "partition with nothing left", verb: knob.VerbPartition, st: status(2, []string{"n1"}, []string{"n2"}, nil), wantErr: "nothing to partition"},
+		{name: "restart every crashed node", verb: knob.VerbRestart, st: five([]string{"n2", "n5"}, nil), want: []string{"n2", "n5"}},
+		{name: "restart named", verb: knob.VerbRestart, st: five([]string{"n2", "n5"}, nil), node: "n5", want: []string{"n5"}},
+		{name: "restart an up node", verb: knob.VerbRestart, st: three, node: "n1", wantErr: "n1 is up"},
+		{name: "restart with none crashed", verb: knob.VerbRestart, st: three, wantErr: "no node is crashed"},
+		{name: "restart unknown", verb: knob.VerbRestart, st: three, node: "n7", wantErr: "there is no node n7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
 			var err error
 			switch tc.verb {
-			case VerbCrash:
+			case knob.VerbCrash:
 				var id, why string
 				id, why, err = crashTarget(tc.st, tc.node)
 				got = []string{id}
 				if err == nil && (why != "") != (tc.node == "") {
 					t.Errorf("why = %q: a picked node says so, a named one needs no reason", why)
 				}
-			case VerbPartition:
+			case knob.VerbPartition:
 				var id string
 				id, _, err = partitionTarget(tc.st, tc.node)
 				got = []string{id}
-			case VerbRestart:
+			case knob.VerbRestart:
 				got, err = restartTargets(tc.st, tc.node)
 			}
 			if tc.wantErr != "" {
@@ -210,10 +211,10 @@ func TestNodeFaultsOnARealCluster(t *testing.T) {
 		defer close(done)
 		defer cancel()
 		bg := context.Background()
-		if err := r.Control(bg, Action{Verb: VerbCrash, Node: "n9"}); err == nil || !strings.Contains(err.Error(), "there is no node n9") {
+		if err := r.Control(bg, knob.Action{Verb: knob.VerbCrash, Node: "n9"}); err == nil || !strings.Contains(err.Error(), "there is no node n9") {
 			fail("crash=n9: err = %v, want no such node", err)
 		}
-		if err := r.Control(bg, Action{Verb: VerbCrash}); err != nil {
+		if err := r.Control(bg, knob.Action{Verb: knob.VerbCrash}); err != nil {
 			fail("crash: %v", err)
 			return
 		}
@@ -234,17 +235,17 @@ func TestNodeFaultsOnARealCluster(t *testing.T) {
 		}) {
 			return
 		}
-		if err := r.Control(bg, Action{Verb: VerbCrash}); err == nil || !strings.Contains(err.Error(), "without a quorum") {
+		if err := r.Control(bg, knob.Action{Verb: knob.VerbCrash}); err == nil || !strings.Contains(err.Error(), "without a quorum") {
 			fail("second crash: err = %v, want a refusal that would cost a quorum", err)
 		}
-		if err := r.Control(bg, Action{Verb: VerbRestart}); err != nil {
+		if err := r.Control(bg, knob.Action{Verb: knob.VerbRestart}); err != nil {
 			fail("restart: %v", err)
 			return
 		}
 		if !waitUntil(crashed+" up and healthy", func() bool { n := node(crashed); return n.Up && n.State == "up" }) {
 			return
 		}
-		if err := r.Control(bg, Action{Verb: VerbPartition}); err != nil {
+		if err := r.Control(bg, knob.Action{Verb: knob.VerbPartition}); err != nil {
 			fail("partition: %v", err)
 			return
 		}
@@ -257,7 +258,7 @@ func TestNodeFaultsOnARealCluster(t *testing.T) {
 		if len(cut) != 1 {
 			fail("after partition, %v partitioned; want one node", cut)
 		}
-		if err := r.Control(bg, Action{Verb: VerbHeal}); err != nil {
+		if err := r.Control(bg, knob.Action{Verb: knob.VerbHeal}); err != nil {
 			fail("heal: %v", err)
 		}
 		for _, n := range r.Latest().Cluster.Nodes {

@@ -19,7 +19,7 @@ func TestKnobLimitsAgreeWithCore(t *testing.T) {
 	for n, want := range map[int]int{1: 1, 2: 2, 3: 3, 5: 3, knob.MaxNodes: 3} {
 		cfg := DefaultConfig()
 		cfg.Nodes = n
-		if got := cfg.replicas(); got != want || got != core.ReplicationFactor(n) {
+		if got := cfg.Replicas(); got != want || got != core.ReplicationFactor(n) {
 			t.Errorf("%d nodes: %d replicas, want %d, as core has %d", n, got, want, core.ReplicationFactor(n))
 		}
 	}

@@ -169,7 +169,7 @@ type Settings struct {
 
 func (r *Runner) settings() Settings {
 	c := r.cfg
-	s := Settings{Profile: c.Profile, Nodes: c.Nodes, Shards: c.shards(), NetDelayMs: float64(c.NetDelay) / float64(time.Millisecond), Storage: cmp.Or(c.Storage, core.StorageMemory), Replicas: c.replicas(), Clients: c.Clients, DurationS: c.Duration.Seconds(),
+	s := Settings{Profile: c.Profile, Nodes: c.Nodes, Shards: c.shards(), NetDelayMs: float64(c.NetDelay) / float64(time.Millisecond), Storage: cmp.Or(c.Storage, core.StorageMemory), Replicas: c.Replicas(), Clients: c.Clients, DurationS: c.Duration.Seconds(),
 		DataSizeBytes: c.DataSize, TickMs: float64(c.Tick) / float64(time.Millisecond), WindowTicks: c.Window, Seed: c.Seed, Transactions: c.Transactions, Queries: c.Queries}
 	for _, su := range r.suites {
 		s.Suites = append(s.Suites, su.Name())
@@ -294,7 +294,7 @@ func (x *run) openDB(ctx context.Context, sz sizing) error {
 		return fmt.Errorf("the cluster did not start: %w", err)
 	}
 	x.db = db
-	x.event(metrics.EventInfo, fmt.Sprintf("cluster ready: %s, %s of %s", plural(x.cfg.Nodes, "node"), plural(db.Shards(), "shard"), plural(x.cfg.replicas(), "replica")))
+	x.event(metrics.EventInfo, fmt.Sprintf("cluster ready: %s, %s of %s", plural(x.cfg.Nodes, "node"), plural(db.Shards(), "shard"), plural(x.cfg.Replicas(), "replica")))
 	if d := x.cfg.NetDelay; d > 0 {
 		if err := db.SetAllLinks(core.Link{Delay: d}); err != nil {
 			return fmt.Errorf("cannot shape the network: %w", err)
@@ -324,7 +324,7 @@ func (x *run) startCollector() error {
 
 // env is what the next suite gets, with the load as it stands now.
 func (x *run) env() Env {
-	return Env{DB: x.db, Nodes: x.cfg.Nodes, Replicas: x.cfg.replicas(), DataSize: x.load.dataSize, Keys: x.keys, Seed: x.cfg.Seed,
+	return Env{DB: x.db, Nodes: x.cfg.Nodes, Replicas: x.cfg.Replicas(), DataSize: x.load.dataSize, Keys: x.keys, Seed: x.cfg.Seed,
 		Transactions: x.cfg.Transactions, Queries: x.cfg.Queries, KeyDist: x.cfg.KeyDist,
 		Clients: x.load.clients, Duration: x.cfg.Duration}
 }

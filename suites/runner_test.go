@@ -259,8 +259,8 @@ func TestSizingFitsTheBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 		perValue := int64(cfg.DataSize + 64)
-		data := int64(s.keys) * perValue * int64(cfg.replicas()) * 2
-		logs := int64(s.snapshotThreshold+s.trailingLogs) * perValue * int64(cfg.replicas()) * int64(cfg.shards())
+		data := int64(s.keys) * perValue * int64(cfg.Replicas()) * 2
+		logs := int64(s.snapshotThreshold+s.trailingLogs) * perValue * int64(cfg.Replicas()) * int64(cfg.shards())
 		if data+logs > budget/2 { // the other half is the collector's headroom
 			t.Errorf("%d nodes: keys %d and %d log entries per shard use %d bytes, over half the %d budget", nodes, s.keys, s.snapshotThreshold+s.trailingLogs, data+logs, budget)
 		}

@@ -7,7 +7,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
-	"github.com/phantomdb/phantom/suites"
+	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
 
@@ -28,7 +28,7 @@ const controlTimeout = 10 * time.Second
 // for a fault), prev the value the run had before.
 type controlDoneMsg struct {
 	run    int
-	action suites.Action
+	action knob.Action
 	knob   int
 	prev   int64
 	err    error
@@ -49,22 +49,22 @@ func (m model) onDashboardKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Start):
 		return m.applyPending()
 	case key.Matches(msg, k.Pause):
-		verb := suites.VerbPause
+		verb := knob.VerbPause
 		if m.paused {
-			verb = suites.VerbResume
+			verb = knob.VerbResume
 		}
 		m.paused = !m.paused // until the next snapshot says so
-		return m, m.control(suites.Action{Verb: verb}, -1, 0)
+		return m, m.control(knob.Action{Verb: verb}, -1, 0)
 	case key.Matches(msg, k.Kill):
-		return m.fault(suites.Action{Verb: suites.VerbKillLeader}, "killing a shard leader")
+		return m.fault(knob.Action{Verb: knob.VerbKillLeader}, "killing a shard leader")
 	case key.Matches(msg, k.Partition):
-		return m.fault(suites.Action{Verb: suites.VerbPartition}, "partitioning a node")
+		return m.fault(knob.Action{Verb: knob.VerbPartition}, "partitioning a node")
 	case key.Matches(msg, k.Heal):
-		return m.fault(suites.Action{Verb: suites.VerbHeal}, "healing partitions")
+		return m.fault(knob.Action{Verb: knob.VerbHeal}, "healing partitions")
 	case key.Matches(msg, k.Crash):
-		return m.fault(suites.Action{Verb: suites.VerbCrash}, "crashing a node")
+		return m.fault(knob.Action{Verb: knob.VerbCrash}, "crashing a node")
 	case key.Matches(msg, k.Restart):
-		return m.fault(suites.Action{Verb: suites.VerbRestart}, "restarting crashed nodes")
+		return m.fault(knob.Action{Verb: knob.VerbRestart}, "restarting crashed nodes")
 	case key.Matches(msg, k.Delay):
 		m.tuning = m.tuning.Set(knobNetDelay, nextDelay(m.tuning.Value(knobNetDelay)))
 		return m.applyPending()
@@ -88,7 +88,7 @@ func nextDelay(v int64) int64 {
 
 // fault sends a fault action; its outcome comes back as a notice and the
 // runner's events say what it did.
-func (m model) fault(a suites.Action, doing string) (tea.Model, tea.Cmd) {
+func (m model) fault(a knob.Action, doing string) (tea.Model, tea.Cmd) {
 	m.say(doing+"…", false)
 	return m, m.control(a, -1, 0)
 }
@@ -137,7 +137,7 @@ func (m model) applyPending() (tea.Model, tea.Cmd) {
 }
 
 // control is the command that applies a to the run.
-func (m model) control(a suites.Action, knob int, prev int64) tea.Cmd {
+func (m model) control(a knob.Action, knob int, prev int64) tea.Cmd {
 	if m.run == nil {
 		return nil
 	}
@@ -160,7 +160,7 @@ func (m model) onControlDone(msg controlDoneMsg) model {
 	if msg.knob >= 0 {
 		m.tuning = m.tuning.Revert(msg.knob, msg.action, msg.prev)
 	}
-	if msg.action.Verb == suites.VerbPause || msg.action.Verb == suites.VerbResume {
+	if msg.action.Verb == knob.VerbPause || msg.action.Verb == knob.VerbResume {
 		m.paused = m.run.runner.Latest().Paused
 	}
 	m.say(msg.action.String()+": "+oneLine(msg.err.Error()), true)

@@ -13,6 +13,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
 
+	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
@@ -36,11 +37,11 @@ type fakeRunner struct {
 	err       error
 
 	mu         sync.Mutex
-	actions    []suites.Action
+	actions    []knob.Action
 	controlErr error // what Control returns
 }
 
-func (f *fakeRunner) Control(ctx context.Context, a suites.Action) error {
+func (f *fakeRunner) Control(ctx context.Context, a knob.Action) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.actions = append(f.actions, a)
@@ -48,10 +49,10 @@ func (f *fakeRunner) Control(ctx context.Context, a suites.Action) error {
 }
 
 // Actions are the actions Control was given, oldest first.
-func (f *fakeRunner) Actions() []suites.Action {
+func (f *fakeRunner) Actions() []knob.Action {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]suites.Action(nil), f.actions...)
+	return append([]knob.Action(nil), f.actions...)
 }
 
 func (f *fakeRunner) Report() *metrics.Report {

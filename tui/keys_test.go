@@ -8,6 +8,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
@@ -54,7 +55,7 @@ func live(t *testing.T) (model, *fakeRunner) {
 	return m, f
 }
 
-func verbs(as []suites.Action) string {
+func verbs(as []knob.Action) string {
 	var out []string
 	for _, a := range as {
 		out = append(out, a.String())
@@ -115,7 +116,7 @@ func TestDashboardKeys(t *testing.T) {
 			}
 		}},
 		{"left on nodes shrinks the cluster", []string{"left", "enter"}, "nodes=2", nil},
-		{"data size", []string{"tab", "tab", "tab", "right", "enter"}, "data-size=4.00KiB", nil},
+		{"data size", []string{"tab", "tab", "tab", "right", "enter"}, "data-size=4KiB", nil},
 		{"duration", []string{"tab", "tab", "right", "enter"}, "duration=30s", nil},
 		{"rate on a closed loop is refused", []string{"shift+tab", "shift+tab", "right", "enter"}, "", func(t *testing.T, m model) {
 			if !strings.Contains(m.View(), "closed-loop") || m.tuning.Value(knobRate) != 0 {
@@ -199,12 +200,12 @@ func TestRefusedRetuneReverts(t *testing.T) {
 	if v, a := m.tuning.Value(knobDataSize), m.tuning.Applied(knobDataSize); v != 1<<10 || a != 1<<10 {
 		t.Errorf("data size %d applied %d, want back at 1KiB", v, a)
 	}
-	if !strings.Contains(m.View(), "✗ data-size=4.00KiB: data size 16MiB would not fit") {
+	if !strings.Contains(m.View(), "✗ data-size=4KiB: data size 16MiB would not fit") {
 		t.Errorf("footer: %q", lineWith(m.View(), "data-size"))
 	}
 	// The log keeps it after the notice fades, after the run's last event.
 	m = update(t, m, tickMsg{id: m.tickID, at: m.now.Add(noticeFor + time.Second)})
-	if l := lineWith(m.View(), "refused"); !strings.Contains(l, "00:42 ! refused data-size=4.00KiB: data size 16MiB") {
+	if l := lineWith(m.View(), "refused"); !strings.Contains(l, "00:42 ! refused data-size=4KiB: data size 16MiB") {
 		t.Errorf("event log: %q", l)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
@@ -485,7 +486,7 @@ func (m model) setupView() string {
 		"",
 		m.tuning.View(),
 		"",
-		fit(st.Dim.Render("replicas "+strconv.Itoa(min(3, cfg.Nodes))+" per shard · planned load "+clock(planned)+
+		fit(st.Dim.Render("replicas "+strconv.Itoa(cfg.Replicas())+" per shard · planned load "+clock(planned)+
 			" · baseline avg latency "+baselineText(cfg.Baselines.MaxAvgLatency)+scripted(cfg.At)), m.sh.width),
 	}
 	if m.setupErr != "" {
@@ -610,13 +611,13 @@ func profileName(cfg suites.Config) string {
 
 // scripted names the profile's scripted changes, which run as they are
 // whatever the knobs say: " · scripted: 10s clients=20, 20s kill-leader".
-func scripted(at []suites.TimedAction) string {
+func scripted(at []knob.TimedAction) string {
 	if len(at) == 0 {
 		return ""
 	}
 	parts := make([]string, len(at))
 	for i, a := range at {
-		parts[i] = formatDurationKnob(int64(a.At)) + " " + a.Action.String()
+		parts[i] = knob.FormatDuration(a.At) + " " + a.Action.String()
 	}
 	return " · scripted: " + strings.Join(parts, ", ")
 }

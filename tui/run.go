@@ -11,6 +11,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
@@ -22,7 +23,7 @@ type runner interface {
 	// Latest is the newest snapshot: immutable, never nil, cheap.
 	Latest() *metrics.Snapshot
 	// Control applies a live change or fault to the running suite.
-	Control(ctx context.Context, a suites.Action) error
+	Control(ctx context.Context, a knob.Action) error
 	// Report is the run so far, for an export while it goes on.
 	Report() *metrics.Report
 }

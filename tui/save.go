@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/phantomdb/phantom/profiles"
 )
 
 // Saving the settings as a profile, through the name prompt, and
@@ -75,8 +77,12 @@ func (m model) onPromptKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case tea.KeyEnter:
 		name := strings.TrimSpace(m.prompt.Value())
-		if why := badProfileName(name); why != "" {
-			m.prompt = m.prompt.Refuse(why)
+		if name == "" {
+			m.prompt = m.prompt.Refuse("give the profile a name")
+			return m, nil
+		}
+		if err := profiles.ValidName(name); err != nil {
+			m.prompt = m.prompt.Refuse(err.Error())
 			return m, nil
 		}
 		m.prompt = m.prompt.Close()
@@ -89,19 +95,6 @@ func (m model) onPromptKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	var cmd tea.Cmd
 	m.prompt, cmd = m.prompt.Update(msg)
 	return m, cmd
-}
-
-// badProfileName says what is wrong with a profile name, "" when nothing.
-func badProfileName(name string) string {
-	if name == "" {
-		return "give the profile a name"
-	}
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return "a name takes letters, digits, - _ and . only"
-		}
-	}
-	return ""
 }
 
 func (m model) onSaved(msg savedMsg) model {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites"
 )
 
@@ -29,23 +30,23 @@ func TestSetupKnobs(t *testing.T) {
 		{"nodes up", cfg(nil), append(to(knobNodes), "right"), nodes, 4},
 		{"nodes down", cfg(nil), append(to(knobNodes), "left"), nodes, 2},
 		{"nodes skip even sizes past 5", cfg(func(c *suites.Config) { c.Nodes = 5 }), append(to(knobNodes), "right"), nodes, 7},
-		{"nodes clamp low", cfg(nil), append(to(knobNodes), repeat("left", 10)...), nodes, suites.MinNodes},
-		{"nodes clamp high", cfg(nil), append(to(knobNodes), repeat("right", 50)...), nodes, suites.MaxNodes},
+		{"nodes clamp low", cfg(nil), append(to(knobNodes), repeat("left", 10)...), nodes, knob.MinNodes},
+		{"nodes clamp high", cfg(nil), append(to(knobNodes), repeat("right", 50)...), nodes, knob.MaxNodes},
 		{"clients up", cfg(nil), append(to(knobClients), "right"), clients, 16},
 		{"clients down", cfg(nil), append(to(knobClients), "left"), clients, 4},
 		{"clients off-step up", cfg(func(c *suites.Config) { c.Clients = 20 }), append(to(knobClients), "right"), clients, 32},
 		{"clients off-step down", cfg(func(c *suites.Config) { c.Clients = 20 }), append(to(knobClients), "left"), clients, 16},
-		{"clients clamp low", cfg(nil), append(to(knobClients), repeat("left", 10)...), clients, suites.MinClients},
-		{"clients clamp high", cfg(nil), append(to(knobClients), repeat("right", 50)...), clients, suites.MaxClients},
+		{"clients clamp low", cfg(nil), append(to(knobClients), repeat("left", 10)...), clients, knob.MinClients},
+		{"clients clamp high", cfg(nil), append(to(knobClients), repeat("right", 50)...), clients, knob.MaxClients},
 		{"duration up", cfg(nil), append(to(knobDuration), "right"), duration, 30 * time.Second},
 		{"duration down", cfg(nil), append(to(knobDuration), "left"), duration, 5 * time.Second},
 		{"duration to a minute", cfg(nil), append(to(knobDuration), "right", "right"), duration, time.Minute},
-		{"duration clamp low", cfg(nil), append(to(knobDuration), repeat("left", 10)...), duration, suites.MinDuration},
-		{"duration clamp high", cfg(nil), append(to(knobDuration), repeat("right", 50)...), duration, suites.MaxDuration},
+		{"duration clamp low", cfg(nil), append(to(knobDuration), repeat("left", 10)...), duration, knob.MinDuration},
+		{"duration clamp high", cfg(nil), append(to(knobDuration), repeat("right", 50)...), duration, knob.MaxDuration},
 		{"data size up", cfg(nil), append(to(knobDataSize), "right"), dataSize, 4 << 10},
 		{"data size down", cfg(nil), append(to(knobDataSize), "left"), dataSize, 256},
-		{"data size clamp low", cfg(nil), append(to(knobDataSize), repeat("left", 20)...), dataSize, suites.MinDataSize},
-		{"data size clamp high", cfg(nil), append(to(knobDataSize), repeat("right", 20)...), dataSize, suites.MaxDataSize},
+		{"data size clamp low", cfg(nil), append(to(knobDataSize), repeat("left", 20)...), dataSize, knob.MinDataSize},
+		{"data size clamp high", cfg(nil), append(to(knobDataSize), repeat("right", 20)...), dataSize, knob.MaxDataSize},
 		{"left and right on a suite change nothing", cfg(nil), []string{"left", "right", "right"}, nodes, 3},
 		{"other knobs stay", cfg(nil), append(to(knobClients), "right"), nodes, 3},
 	}
@@ -245,9 +246,9 @@ func TestPickerListsEverySuite(t *testing.T) {
 // whatever the knobs say.
 func TestSetupNamesScriptedChanges(t *testing.T) {
 	cfg := suites.DefaultConfig()
-	cfg.At = []suites.TimedAction{
-		{At: 10 * time.Second, Action: suites.Action{Verb: suites.VerbClients, Count: 20}},
-		{At: 20 * time.Second, Action: suites.Action{Verb: suites.VerbKillLeader}},
+	cfg.At = []knob.TimedAction{
+		{At: 10 * time.Second, Action: knob.Action{Verb: knob.VerbClients, Count: 20}},
+		{At: 20 * time.Second, Action: knob.Action{Verb: knob.VerbKillLeader}},
 	}
 	m := testModelFor(t, cfg, newFakeRunner(fixture()), 160, 48)
 	if l := lineWith(m.View(), "planned load"); !strings.Contains(l, "scripted: 10s clients=20, 20s kill-leader") {

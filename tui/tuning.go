@@ -7,6 +7,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites"
 )
 
@@ -43,9 +44,6 @@ var (
 	}
 )
 
-// maxNetDelay is the most one-way delay a link takes (suites' net-delay).
-const maxNetDelay = 10 * time.Second
-
 func powersOfTwo(hi int64) []int64 {
 	var out []int64
 	for v := int64(1); v <= hi; v *= 2 {
@@ -59,7 +57,7 @@ func powersOfTwo(hi int64) []int64 {
 // suite takes, where the focused one is the one ←/→ and typing change.
 type tuning struct {
 	sh       *shared
-	knobs    []knob
+	knobs    []dial
 	profiles []string // the profile knob's names, by value
 	cursor   int
 	focused  bool
@@ -76,19 +74,19 @@ func newTuning(sh *shared, cfg suites.Config, names []string) tuning {
 	t := tuning{sh: sh}
 	t.profiles, t.knobs = profileKnob(names, cfg.Profile)
 	t.knobs = append(t.knobs[:1],
-		newKnob("nodes", int64(cfg.Nodes), suites.MinNodes, suites.MaxNodes, nodeSteps, formatInt).typed(parseCount),
-		newKnob("clients", int64(cfg.Clients), suites.MinClients, suites.MaxClients, powersOfTwo(suites.MaxClients), formatInt).typed(parseCount),
-		newKnob("duration", int64(cfg.Duration), int64(suites.MinDuration), int64(suites.MaxDuration), durationSteps, formatDurationKnob).typed(parseDuration).named("dur"),
-		newKnob("data size", int64(cfg.DataSize), suites.MinDataSize, suites.MaxDataSize, dataSizeSteps, formatSize).typed(parseSize).named("size"),
-		newKnob("rate", int64(cfg.Rate), 0, int64(suites.MaxRate), rateSteps, formatRate).typed(parseRate),
-		newKnob("net delay", int64(cfg.NetDelay), 0, int64(maxNetDelay), delaySteps, formatDelay).typed(parseDuration).named("delay"),
+		dialOf(&knob.Nodes, cfg.Nodes, nodeSteps),
+		dialOf(&knob.Clients, cfg.Clients, powersOfTwo(knob.MaxClients)),
+		dialOf(&knob.Duration, cfg.Duration, durationSteps).named("dur"),
+		dialOf(&knob.DataSize, cfg.DataSize, dataSizeSteps).named("size"),
+		dialOf(&knob.Rate, cfg.Rate, rateSteps).shown(formatRate),
+		dialOf(&knob.NetDelay, cfg.NetDelay, delaySteps).shown(formatDelay).named("delay"),
 	)
 	return t
 }
 
 // profileKnob is the profile knob over names, with current added when the
 // list lacks it ("custom" stands for no profile).
-func profileKnob(names []string, current string) ([]string, []knob) {
+func profileKnob(names []string, current string) ([]string, []dial) {
 	if current == "" {
 		current = "custom"
 	}
@@ -113,7 +111,7 @@ func profileKnob(names []string, current string) ([]string, []knob) {
 		}
 		return "?"
 	}
-	return names, []knob{newKnob("profile", int64(idx), 0, int64(len(names)-1), steps, format)}
+	return names, []dial{newDial("profile", int64(idx), 0, int64(len(names)-1), steps, format)}
 }
 
 // Load is the panel for cfg's settings (a profile just chosen): its knobs
@@ -264,7 +262,7 @@ func (t tuning) Set(i int, v int64) tuning {
 // retune is a knob's new value on its way to the run.
 type retune struct {
 	knob   int
-	action suites.Action
+	action knob.Action
 	prev   int64 // the value the run had
 }
 
@@ -291,7 +289,7 @@ func (t tuning) MarkSent(run suites.Config) (_ tuning, sends []retune, why strin
 // Revert is the panel after the run refused a, sent for knob i: the run
 // kept prev, and the knob shows it again, unless the user has moved on to
 // another value meanwhile.
-func (t tuning) Revert(i int, a suites.Action, prev int64) tuning {
+func (t tuning) Revert(i int, a knob.Action, prev int64) tuning {
 	k, sent := &t.knobs[i], knobValue(a)
 	if k.applied == sent {
 		k.applied = prev
@@ -304,38 +302,38 @@ func (t tuning) Revert(i int, a suites.Action, prev int64) tuning {
 
 // knobAction is the action that gives a run knob i's value, or why the
 // run cannot take it.
-func knobAction(i int, k knob, run suites.Config) (suites.Action, string) {
+func knobAction(i int, k dial, run suites.Config) (knob.Action, string) {
 	switch i {
 	case knobNodes:
-		return suites.Action{Verb: suites.VerbNodes, Count: int(k.value)}, ""
+		return knob.Action{Verb: knob.VerbNodes, Count: int(k.value)}, ""
 	case knobClients:
-		return suites.Action{Verb: suites.VerbClients, Count: int(k.value)}, ""
+		return knob.Action{Verb: knob.VerbClients, Count: int(k.value)}, ""
 	case knobDuration:
-		return suites.Action{Verb: suites.VerbDuration, Delay: time.Duration(k.value)}, ""
+		return knob.Action{Verb: knob.VerbDuration, Delay: time.Duration(k.value)}, ""
 	case knobDataSize:
-		return suites.Action{Verb: suites.VerbDataSize, Size: int(k.value)}, ""
+		return knob.Action{Verb: knob.VerbDataSize, Size: int(k.value)}, ""
 	case knobRate:
 		if run.Rate == 0 {
-			return suites.Action{}, "this run is closed-loop; choose a rate on the setup screen for an open loop"
+			return knob.Action{}, "this run is closed-loop; choose a rate on the setup screen for an open loop"
 		}
 		if k.value == 0 {
-			return suites.Action{}, "an open-loop run keeps a rate; it cannot turn into a closed loop"
+			return knob.Action{}, "an open-loop run keeps a rate; it cannot turn into a closed loop"
 		}
-		return suites.Action{Verb: suites.VerbRate, Rate: float64(k.value)}, ""
+		return knob.Action{Verb: knob.VerbRate, Rate: float64(k.value)}, ""
 	case knobNetDelay:
-		return suites.Action{Verb: suites.VerbNetDelay, Delay: time.Duration(k.value)}, ""
+		return knob.Action{Verb: knob.VerbNetDelay, Delay: time.Duration(k.value)}, ""
 	}
-	return suites.Action{}, "this setting cannot change during a run"
+	return knob.Action{}, "this setting cannot change during a run"
 }
 
 // knobValue is the knob value an action sets.
-func knobValue(a suites.Action) int64 {
+func knobValue(a knob.Action) int64 {
 	switch a.Verb {
-	case suites.VerbNodes, suites.VerbClients:
+	case knob.VerbNodes, knob.VerbClients:
 		return int64(a.Count)
-	case suites.VerbDataSize:
+	case knob.VerbDataSize:
 		return int64(a.Size)
-	case suites.VerbRate:
+	case knob.VerbRate:
 		return int64(a.Rate)
 	}
 	return int64(a.Delay)

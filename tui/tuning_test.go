@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites"
 )
 
@@ -13,7 +14,7 @@ func TestKnobLife(t *testing.T) {
 	cfg := suites.DefaultConfig()
 	cfg.Clients, cfg.Rate = 8, 0
 	live := func() tuning { return newTuning(&shared{keys: DefaultKeyMap()}, cfg, nil).Live() }
-	clients := func(n int) suites.Action { return suites.Action{Verb: suites.VerbClients, Count: n} }
+	clients := func(n int) knob.Action { return knob.Action{Verb: knob.VerbClients, Count: n} }
 
 	t.Run("nothing pending sends nothing", func(t *testing.T) {
 		tu, sends, why := live().MarkSent(cfg)
@@ -56,9 +57,9 @@ func TestKnobLife(t *testing.T) {
 		}
 	})
 	t.Run("set stays within the limits", func(t *testing.T) {
-		tu := live().Set(knobClients, suites.MaxClients+1)
-		if tu.Value(knobClients) != suites.MaxClients {
-			t.Errorf("clients %d, want %d", tu.Value(knobClients), suites.MaxClients)
+		tu := live().Set(knobClients, knob.MaxClients+1)
+		if tu.Value(knobClients) != knob.MaxClients {
+			t.Errorf("clients %d, want %d", tu.Value(knobClients), knob.MaxClients)
 		}
 	})
 }

@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"strconv"
+
 	"github.com/charmbracelet/lipgloss"
 
 	"strings"
@@ -61,7 +63,7 @@ func TestDashboardView(t *testing.T) {
 	}
 }
 
-func itoa2(w, h int) string { return formatInt(int64(w)) + "x" + formatInt(int64(h)) }
+func itoa2(w, h int) string { return strconv.Itoa(w) + "x" + strconv.Itoa(h) }
 
 func TestDashboardViolationRowIsRed(t *testing.T) {
 	m := dashboard(t, fixture(), 80, 24)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/phantomdb/phantom/profiles"
+	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites"
 )
 
@@ -49,7 +50,7 @@ func TestFromConfigRoundTrips(t *testing.T) {
 	tuned.Seed = -42
 	tuned.Baselines.MaxP99Latency = 250 * time.Millisecond
 	tuned.Baselines.MinEfficiency = 0.6
-	tuned.At = []suites.TimedAction{{At: 5 * time.Second, Action: suites.Action{Verb: suites.VerbCrash}}}
+	tuned.At = []knob.TimedAction{{At: 5 * time.Second, Action: knob.Action{Verb: knob.VerbCrash}}}
 	configs["tuned"] = tuned
 
 	for name, cfg := range configs {
