@@ -69,11 +69,8 @@ func DefaultConfig() Config {
 // Validate says what is wrong with c, one problem per error, in words a
 // user can act on.
 func (c Config) Validate() error {
-	var errs []error
-	if _, err := Resolve(c.Suites); err != nil {
-		errs = append(errs, err)
-	}
-	for _, err := range []error{
+	// errors.Join drops the nils: each check adds its error or nothing.
+	errs := []error{validSuites(c.Suites),
 		knob.Nodes.Check(c.Nodes),
 		knob.Shards.Check(c.Shards),
 		knob.NetDelay.Check(c.NetDelay),
@@ -81,26 +78,18 @@ func (c Config) Validate() error {
 		knob.Queries.Check(c.Queries),
 		c.KeyDist.validate(),
 		knob.Rate.Check(c.Rate),
-	} {
-		if err != nil {
-			errs = append(errs, err)
-		}
 	}
 	if c.Storage != "" && c.Storage != core.StorageMemory && c.Storage != core.StorageDisk {
 		errs = append(errs, fmt.Errorf("storage must be %q or %q, got %q", core.StorageMemory, core.StorageDisk, c.Storage))
 	}
-	for _, err := range []error{
+	errs = append(errs,
 		knob.Clients.Check(c.Clients),
 		knob.Duration.Check(c.Duration),
 		knob.DataSize.Check(c.DataSize),
 		knob.Tick.Check(c.Tick),
 		knob.Window.Check(c.Window),
 		knob.MemoryBudget.Check(c.MemoryBudget),
-	} {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
+	)
 	planned := time.Duration(len(c.Suites)) * c.Duration
 	for _, a := range c.At {
 		if err := a.Validate(); err != nil {
@@ -109,10 +98,14 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("at %v:%s comes after the load ends (%v planned)", a.At, a.Action, planned))
 		}
 	}
-	if err := c.Baselines.Validate(); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, c.Baselines.Validate())
 	return errors.Join(errs...)
+}
+
+// validSuites is Resolve's error alone.
+func validSuites(names []string) error {
+	_, err := Resolve(names)
+	return err
 }
 
 // shards is how many Raft groups the cluster has.
