@@ -96,6 +96,7 @@ func (r AbortReason) String() string {
 // Prepare or Commit: its Decide commits it.
 type TxnResult struct {
 	ID           uint64
+	Coord        int // the shard holding the decision record; see TxnOutcome
 	Committed    bool
 	Abort        AbortReason
 	Participants int // shards written to
@@ -203,6 +204,7 @@ func (c *Cluster) Txn(ctx context.Context, t Txn) (TxnResult, error) {
 	res.ID = rand.Uint64() | 1
 	res.Participants = len(parts)
 	coord, others := parts[0], parts[1:]
+	res.Coord = coord.sh.id
 
 	start := time.Now()
 	// Each participant's prepare writes only its own slot.

@@ -39,13 +39,16 @@ type DB interface {
 	// with core.ErrAborted, wrapping core.ErrConflict (another
 	// transaction holds a key: retry) or core.ErrConditionFailed (an
 	// overdraft, say); any other error may leave the outcome unknown
-	// until ResolveLocks. Saga runs its steps in order and compensates the
+	// until ResolveLocks; TxnOutcome then says what became of it, from
+	// its decision record (given the TxnResult Txn returned with the
+	// error). Saga runs its steps in order and compensates the
 	// completed ones in reverse when one fails, returning
 	// core.ErrSagaFailed. ResolveLocks settles every expired lock, and
 	// SumInts adds up integer values with a linearizable read per shard:
 	// together, a workload's invariant check after its load.
 	Txn(ctx context.Context, t core.Txn) (core.TxnResult, error)
 	Saga(ctx context.Context, steps []core.SagaStep) (core.SagaResult, error)
+	TxnOutcome(ctx context.Context, r core.TxnResult) (core.Outcome, error)
 	ResolveLocks(ctx context.Context) (int, error)
 	SumInts(ctx context.Context, keys []string) (total int64, negatives int, err error)
 
