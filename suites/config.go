@@ -42,6 +42,14 @@ type Config struct {
 	// quarter of the machine's memory, at most 4 GiB.
 	MemoryBudget int64
 	Seed         int64 // base seed of every random generator
+	// OpTimeout is every op's deadline: the database gives up a call at it,
+	// and the runner cancels an iteration still running past it, so a
+	// stall is counted as errors of kind timeout instead of waiting
+	// unseen.
+	OpTimeout time.Duration
+	// Nemesis lists the faults the runner injects at random while any
+	// suite runs (knob.NemesisFaults); empty for none.
+	Nemesis []string
 	// LogOutput receives the cluster's Raft logs; nil discards them.
 	LogOutput io.Writer
 	// At are live changes scripted at times since the load started.
@@ -63,6 +71,7 @@ func DefaultConfig() Config {
 		Window:    4,
 		Baselines: metrics.SeedBaselines(),
 		Seed:      1,
+		OpTimeout: knob.DefaultOpTimeout,
 	}
 }
 
@@ -89,6 +98,8 @@ func (c Config) Validate() error {
 		knob.Tick.Check(c.Tick),
 		knob.Window.Check(c.Window),
 		knob.MemoryBudget.Check(c.MemoryBudget),
+		knob.OpTimeout.Check(c.OpTimeout),
+		knob.CheckNemesis(c.Nemesis),
 	)
 	planned := time.Duration(len(c.Suites)) * c.Duration
 	for _, a := range c.At {

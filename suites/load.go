@@ -33,18 +33,19 @@ func (l *loadTracker) stopPace() {
 	if l.pace == nil {
 		return
 	}
-	l.view()
+	l.view(time.Now())
 	l.lateBefore = l.figures.Late
 	l.pace = nil
 }
 
-// view sums the schedule's state for a snapshot; late and the worst lag
-// accumulate over the run's suites.
-func (l *loadTracker) view() metrics.Load {
+// view sums the schedule's state at now for a snapshot; late and the
+// worst lag accumulate over the run's suites. A paused schedule is behind
+// by nothing: resuming shifts it by the pause.
+func (l *loadTracker) view(now time.Time) metrics.Load {
 	l.figures.TargetRate = l.rate
 	l.figures.Lag = 0
-	if l.pace != nil {
-		late, lag, worst := l.pace.state()
+	if l.pace != nil && !l.paused {
+		late, lag, worst := l.pace.state(now)
 		l.figures.Late = l.lateBefore + late
 		l.figures.Lag = lag
 		l.figures.MaxLag = max(l.figures.MaxLag, worst)

@@ -36,8 +36,12 @@ type pacer struct {
 // client and read by the tick goroutine.
 type paceState struct {
 	late  atomic.Uint64
-	lagNs atomic.Int64 // how far behind the client was at its last start
-	worst atomic.Int64
+	worst atomic.Int64 // the furthest behind the client has started
+	// nextNs is the intended start (unix nanoseconds, before shifts) of
+	// the client's next iteration, which has not started; 0 once the
+	// client stopped. A client stuck in an op leaves it in the past, so
+	// the tick sees the schedule's lag grow while nothing starts.
+	nextNs atomic.Int64
 }
 
 // newPacer returns the schedule for rate iterations per second over
@@ -76,6 +80,7 @@ func (p *pacer) schedule(id int, from time.Time) *schedule {
 	iv := p.interval()
 	s := &schedule{p: p, st: st, next: from.Add(iv * time.Duration(id) / time.Duration(max(p.clients.Load(), 1))), timer: time.NewTimer(time.Hour)}
 	s.timer.Stop()
+	st.nextNs.Store(s.next.UnixNano())
 	return s
 }
 
@@ -94,7 +99,6 @@ func (s *schedule) wait(ctx context.Context) (time.Duration, bool) {
 		intended = s.next.Add(time.Duration(s.p.shiftNs.Load()))
 	}
 	lag := max(time.Since(intended), 0)
-	s.st.lagNs.Store(int64(lag))
 	if lag > lateAfter {
 		s.st.late.Add(1)
 		if int64(lag) > s.st.worst.Load() {
@@ -102,20 +106,29 @@ func (s *schedule) wait(ctx context.Context) (time.Duration, bool) {
 		}
 	}
 	s.next = s.next.Add(s.p.interval())
+	s.st.nextNs.Store(s.next.UnixNano())
 	return lag, true
 }
 
-func (s *schedule) stop() { s.timer.Stop() }
+func (s *schedule) stop() {
+	s.timer.Stop()
+	s.st.nextNs.Store(0)
+}
 
-// state sums the clients: late iterations, the furthest behind any client
-// is now, and the furthest any has been.
-func (p *pacer) state() (late uint64, lag, worst time.Duration) {
+// state sums the clients at now: late iterations; lag, how long ago the
+// oldest scheduled iteration not yet started was due (0 when none is
+// due), which grows while a stall keeps every client from starting; and
+// the furthest behind any client has been, lag included.
+func (p *pacer) state(now time.Time) (late uint64, lag, worst time.Duration) {
+	shift := p.shiftNs.Load()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, st := range p.states {
 		late += st.late.Load()
-		lag = max(lag, time.Duration(st.lagNs.Load()))
+		if next := st.nextNs.Load(); next != 0 {
+			lag = max(lag, time.Duration(now.UnixNano()-(next+shift)))
+		}
 		worst = max(worst, time.Duration(st.worst.Load()))
 	}
-	return late, lag, worst
+	return late, lag, max(worst, lag)
 }

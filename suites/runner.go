@@ -72,7 +72,7 @@ var ErrRunFailed = errors.New("run failed")
 func (r *Runner) Run(ctx context.Context) (*metrics.Report, error) {
 	x := &run{Runner: r, started: time.Now(), evaluator: metrics.NewEvaluator(r.cfg.Baselines),
 		load:   loadTracker{clients: r.cfg.Clients, rate: r.cfg.Rate, dataSize: r.cfg.DataSize},
-		epochs: epochBook{change: "start"}, script: newScript(r.cfg.At)}
+		epochs: epochBook{change: "start"}, script: newScript(r.cfg.At), flights: newFlights()}
 	r.startedAt.Store(&x.started)
 	err := x.do(ctx)
 	if err == nil {
@@ -211,6 +211,10 @@ type run struct {
 	epochs epochBook
 	watch  clusterWatch
 	load   loadTracker
+	// flights are the running clients' iterations, read every tick.
+	flights  *flights
+	inFlight metrics.InFlight   // as the last tick read them
+	ends     []metrics.SuiteEnd // what each finished suite left in flight
 
 	script   script // scripted changes not yet run, by time
 	killNext int    // the shard whose leader kill-leader kills next
@@ -285,6 +289,7 @@ func (x *run) openDB(ctx context.Context, sz sizing) error {
 	ccfg.TrailingLogs = sz.trailingLogs
 	ccfg.MaxAppendEntries = sz.maxAppendEntries
 	ccfg.LogOutput = x.cfg.LogOutput
+	ccfg.OpTimeout = x.cfg.OpTimeout // the one deadline: core gives up a call at it
 	x.publish(metrics.PhaseStarting)
 	db, err := x.open(ctx, ccfg)
 	if err != nil {
@@ -345,10 +350,20 @@ func (x *run) runSuite(ctx context.Context, s Suite, env Env, first, n int) erro
 	return x.endSuite(sr)
 }
 
+// primaryOp is the index of the first primary op among ops, or 0.
+func primaryOp(ops []metrics.OpSpec) int {
+	for i, o := range ops {
+		if o.Primary {
+			return i
+		}
+	}
+	return 0
+}
+
 // startSuite prepares s and starts its clients and probe. It returns nil
 // when the suite did not start, with an error unless ctx had ended.
 func (x *run) startSuite(ctx context.Context, s Suite, env Env, first, n int) (*suiteRun, error) {
-	sr := &suiteRun{x: x, suite: s, first: first, n: n, duration: x.cfg.Duration}
+	sr := &suiteRun{x: x, suite: s, first: first, n: n, duration: x.cfg.Duration, primary: primaryOp(s.Ops())}
 	sr.lctx, sr.stop = context.WithCancel(ctx)
 	env.End = sr.finish
 	w, err := s.Prepare(ctx, env)
@@ -416,6 +431,13 @@ func (x *run) endSuite(sr *suiteRun) error {
 	x.tick(time.Now(), metrics.PhaseRunning) // harvest the drained clients
 	x.collector.Deactivate(sr.first, sr.n)
 	name := sr.suite.Name()
+	// The iterations the end cut short are in no figure: say so.
+	cut := sr.cut.view()
+	x.ends = append(x.ends, metrics.SuiteEnd{Suite: name, InFlight: cut})
+	if cut.Waiting > 0 {
+		x.event(metrics.EventError, fmt.Sprintf("suite %s ended with %s in flight, the oldest for %v: cut short, in no figure",
+			name, plural(cut.Ops, "iteration"), cut.Oldest.Round(time.Millisecond)))
+	}
 	if c, ok := sr.w.(Checker); ok {
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := c.Check(cctx)
@@ -459,6 +481,7 @@ func (x *run) panicked() error {
 
 // tick harvests the recorders, judges the window and publishes a snapshot.
 func (x *run) tick(now time.Time, phase metrics.Phase) {
+	x.inFlight = x.flights.check(now, x.cfg.OpTimeout)
 	x.ops = x.collector.Tick(now)
 	x.elapsed = now.Sub(x.loadStart)
 	x.events.flush(x.elapsed)
@@ -480,9 +503,11 @@ func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 	for _, c := range changes {
 		x.event(metrics.EventElection, c)
 	}
+	now := time.Now()
 	s := &metrics.Snapshot{
-		Seq: x.seq, At: time.Now(), Elapsed: x.elapsed, Planned: x.planned(), Phase: phase, Suite: x.suite, Paused: x.load.paused,
-		Ops: x.ops, Verdicts: x.verdicts, Err: x.errText, Load: x.load.view(), Cluster: cluster, Events: x.events.view(),
+		Seq: x.seq, At: now, Elapsed: x.elapsed, Planned: x.planned(), Phase: phase, Suite: x.suite, Paused: x.load.paused,
+		Ops: x.ops, Verdicts: x.verdicts, Err: x.errText, Load: x.load.view(now), Cluster: cluster, Events: x.events.view(),
+		InFlight: x.inFlight, SuiteEnds: x.ends[:len(x.ends):len(x.ends)],
 		Epochs: x.epochs.view(), EpochStart: x.epochs.start, EpochChange: x.epochs.change, Scalability: x.scal,
 	}
 	if x.sampler != nil {

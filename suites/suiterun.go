@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/phantomdb/phantom/suites/metrics"
 )
 
 // suiteRun is the state of the suite that is running: its clients and its
@@ -14,8 +16,10 @@ type suiteRun struct {
 	x       *run
 	suite   Suite
 	w       Workload
-	first   int // the suite's first op in the collector
-	n       int // how many ops it has
+	first   int      // the suite's first op in the collector
+	n       int      // how many ops it has
+	primary int      // the op, of its n, a timed-out iteration counts against
+	cut     cutShort // the iterations the end of the load cut short
 	lctx    context.Context
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
@@ -55,10 +59,12 @@ func (sr *suiteRun) addClient(from time.Time) {
 		sched = p.schedule(id, from)
 	}
 	sr.wg.Add(1)
+	fl := x.flights.add(cctx)
 	go func() {
 		defer sr.wg.Done()
 		defer rec.Close()
 		defer x.recoverClient(sr.stop)
+		defer x.flights.remove(fl)
 		if sched != nil {
 			defer sched.stop()
 		}
@@ -77,7 +83,18 @@ func (sr *suiteRun) addClient(from time.Time) {
 				}
 				rec.SetLag(lag)
 			}
-			c.Do(cctx, rec)
+			c.Do(fl.begin(), rec)
+			age, timedOut := fl.end(cctx)
+			if sr.lctx.Err() != nil {
+				sr.cut.add(age) // in flight when the load ended
+				return
+			}
+			if timedOut && cctx.Err() == nil {
+				// The tick cancelled the iteration past the op timeout;
+				// the suite left the cut-short op out, as it does any
+				// the run ended, so the timeout is counted here.
+				rec.Fail(sr.primary, metrics.ErrTimeout)
+			}
 		}
 	}()
 }
@@ -165,4 +182,28 @@ func (sr *suiteRun) resetEnd() {
 	sr.end.Stop()
 	left := sr.duration - sr.loadTime(time.Now())
 	sr.end.Reset(max(left, 0))
+}
+
+// cutShort counts the iterations in flight when a suite's load ended, and
+// the oldest one's age; their clients add to it as they drain.
+type cutShort struct {
+	ops, waiting atomic.Int64
+	oldestNs     atomic.Int64
+}
+
+func (c *cutShort) add(age time.Duration) {
+	c.ops.Add(1)
+	if age > metrics.StallAfter {
+		c.waiting.Add(1)
+	}
+	for {
+		old := c.oldestNs.Load()
+		if int64(age) <= old || c.oldestNs.CompareAndSwap(old, int64(age)) {
+			return
+		}
+	}
+}
+
+func (c *cutShort) view() metrics.InFlight {
+	return metrics.InFlight{Ops: int(c.ops.Load()), Waiting: int(c.waiting.Load()), Oldest: time.Duration(c.oldestNs.Load())}
 }

@@ -137,6 +137,9 @@ const (
 	MinTick, MaxTick                 = 10 * time.Millisecond, 10 * time.Second
 	MinWindow, MaxWindow             = 1, 240               // ticks
 	MinMemoryBudget, MaxMemoryBudget = 16 << 20, 1024 << 30 // bytes; 0 leaves the budget to the engine
+	// An op's deadline: at most the 60 s latencies are recorded up to.
+	MinOpTimeout, MaxOpTimeout = 10 * time.Millisecond, 60 * time.Second
+	DefaultOpTimeout           = 5 * time.Second
 )
 
 // The knobs.
@@ -176,4 +179,8 @@ var (
 	// 0 leaves it to the engine.
 	MemoryBudget = Knob[int64]{Name: "memory budget", Key: "memory_budget", Flag: "memory-budget",
 		Min: MinMemoryBudget, Max: MaxMemoryBudget, Zero: "automatic", parse: parseInt64Size, format: formatInt64Size, size: true}
+	// OpTimeout is every op's deadline: an op still running past it is an
+	// error of kind timeout.
+	OpTimeout = Knob[time.Duration]{Name: "op timeout", Key: "op_timeout", Flag: "op-timeout",
+		Min: MinOpTimeout, Max: MaxOpTimeout, parse: ParseDuration, format: FormatDuration}
 )

@@ -70,11 +70,20 @@ type USLReport struct {
 
 // EpochReport is one span between live changes.
 type EpochReport struct {
-	Index  int                 `json:"index"`
-	StartS float64             `json:"start_s"`
-	EndS   float64             `json:"end_s"`
-	Change string              `json:"change"`
-	Ops    map[string]OpReport `json:"ops"`
+	Index  int     `json:"index"`
+	StartS float64 `json:"start_s"`
+	EndS   float64 `json:"end_s"`
+	Change string  `json:"change"`
+	// Timeouts are the Raft timeouts in force when the epoch opened;
+	// absent when unknown.
+	Timeouts *TimeoutsReport     `json:"timeouts,omitempty"`
+	Ops      map[string]OpReport `json:"ops"`
+}
+
+// TimeoutsReport is RaftTimeouts in milliseconds.
+type TimeoutsReport struct {
+	HeartbeatMs float64 `json:"heartbeat_ms"`
+	ElectionMs  float64 `json:"election_ms"`
 }
 
 // LoadReport says how load was generated and, in the open loop, how well
@@ -93,6 +102,12 @@ type LoadReport struct {
 type SuiteReport struct {
 	OpsPerSec float64             `json:"ops_per_sec"` // of its primary ops
 	Ops       map[string]OpReport `json:"ops"`
+	// InFlightAtEnd is how many of the suite's iterations were still
+	// running when its load ended — cut short, so in no op's figures —
+	// and OldestInFlightMs how long the oldest of them had run. Absent
+	// for a suite that had not ended.
+	InFlightAtEnd    *int     `json:"in_flight_at_end,omitempty"`
+	OldestInFlightMs *float64 `json:"oldest_in_flight_ms,omitempty"`
 }
 
 // OpReport is one op's figures over the whole run. Count is successful
@@ -212,6 +227,15 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 		}
 		r.Suites[o.Suite] = s
 	}
+	for _, e := range last.SuiteEnds {
+		s, ok := r.Suites[e.Suite]
+		if !ok {
+			s = SuiteReport{Ops: map[string]OpReport{}}
+		}
+		n, oldest := e.InFlight.Ops, float64(e.InFlight.Oldest)/float64(time.Millisecond)
+		s.InFlightAtEnd, s.OldestInFlightMs = &n, &oldest
+		r.Suites[e.Suite] = s
+	}
 	for _, v := range final {
 		r.Baselines = append(r.Baselines, BaselineReport(v))
 	}
@@ -254,6 +278,10 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 	r.Epochs = []EpochReport{}
 	for _, e := range last.Epochs {
 		er := EpochReport{Index: e.Index, StartS: e.Start.Seconds(), EndS: e.End.Seconds(), Change: e.Change, Ops: map[string]OpReport{}}
+		if t := e.Timeouts; t != (RaftTimeouts{}) {
+			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+			er.Timeouts = &TimeoutsReport{HeartbeatMs: ms(t.Heartbeat), ElectionMs: ms(t.Election)}
+		}
 		for _, o := range e.Ops {
 			er.Ops[o.Name] = opReport(o.Figures)
 		}

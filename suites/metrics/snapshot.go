@@ -30,6 +30,12 @@ type Snapshot struct {
 	Verdicts []Verdict // the window judged against the baselines this tick
 	Events   []Event   // every event so far, oldest first
 	Load     Load      // how the load is generated and the schedule kept
+	// InFlight is the running suite's iterations that have not returned,
+	// read every tick: a stall shows here within one.
+	InFlight InFlight
+	// SuiteEnds are the finished suites' iterations still in flight when
+	// their load ended, oldest first; never dropped without a trace.
+	SuiteEnds []SuiteEnd
 	// Epochs are the closed spans between live changes, oldest first; the
 	// current one's figures are each op's Epoch.
 	Epochs []Epoch
@@ -62,13 +68,40 @@ func (s *Snapshot) Violated(op OpSpec) bool {
 	return false
 }
 
+// StallAfter is how long an iteration runs before the live view and the
+// progress line call it waiting.
+const StallAfter = time.Second
+
+// InFlight is the iterations of a suite's clients that have started and
+// not returned.
+type InFlight struct {
+	Ops     int           // iterations running
+	Waiting int           // of them, running for longer than StallAfter
+	Oldest  time.Duration // how long the oldest has run
+}
+
+// SuiteEnd is what was in flight when a suite's load ended: those
+// iterations were cut short, so no op of theirs is in the figures.
+type SuiteEnd struct {
+	Suite    string
+	InFlight InFlight
+}
+
 // Epoch is the span between two live changes, with every op's figures
 // over it, so before and after can be compared.
 type Epoch struct {
 	Index      int
 	Start, End time.Duration // since the load started
 	Change     string        // what opened it: "start", "clients=50", …
-	Ops        []EpochOp
+	// Timeouts are the Raft timeouts in force when it opened.
+	Timeouts RaftTimeouts
+	Ops      []EpochOp
+}
+
+// RaftTimeouts are the consensus timeouts a cluster runs with; zero when
+// unknown.
+type RaftTimeouts struct {
+	Heartbeat, Election time.Duration
 }
 
 // EpochOp is one op's figures over an epoch.

@@ -3,8 +3,10 @@ package metrics
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // WriteSummary writes the human-readable end-of-run summary: the per-op
@@ -28,6 +30,8 @@ func WriteSummary(w io.Writer, r *Report) error {
 			}
 		}
 	}
+
+	writeInFlight(ew, r)
 
 	if sc := r.Scalability; sc != nil {
 		fmt.Fprint(ew, "\nscalability ")
@@ -123,4 +127,23 @@ func (r *Report) Outcome(sep string) string {
 		outcome += " (so far: the run is still going)"
 	}
 	return outcome
+}
+
+// writeInFlight says which suites ended with iterations stuck for longer
+// than StallAfter: their ops are in no figure above, so the summary names
+// them.
+func writeInFlight(w io.Writer, r *Report) {
+	names := make([]string, 0, len(r.Suites))
+	for name := range r.Suites {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		s := r.Suites[name]
+		if s.InFlightAtEnd == nil || s.OldestInFlightMs == nil || *s.OldestInFlightMs < float64(StallAfter/time.Millisecond) {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s: %d iterations still in flight when the suite ended, the oldest for %s; their ops are in no figure above\n",
+			name, *s.InFlightAtEnd, msText(*s.OldestInFlightMs))
+	}
 }
