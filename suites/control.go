@@ -52,7 +52,11 @@ func (r *Runner) Control(ctx context.Context, a knob.Action) error {
 
 // apply carries out a on the running suite, from the runner's goroutine,
 // and opens a new epoch for it.
-func (x *run) apply(sr *suiteRun, a knob.Action) error {
+func (x *run) apply(sr *suiteRun, a knob.Action) error { return x.applyBy(sr, a, "") }
+
+// applyBy is apply with the epoch's change prefixed by who acted:
+// "nemesis ".
+func (x *run) applyBy(sr *suiteRun, a knob.Action, by string) error {
 	if sr.lctx.Err() != nil {
 		return ErrNotRunning
 	}
@@ -64,7 +68,7 @@ func (x *run) apply(sr *suiteRun, a knob.Action) error {
 	if err != nil {
 		return err
 	}
-	x.newEpoch(a.String())
+	x.newEpoch(by + a.String())
 	if fault != "" {
 		x.event(metrics.EventFault, fault)
 	}
@@ -133,6 +137,7 @@ func (x *run) applyNetDelay(_ *suiteRun, a *knob.Action) (string, error) {
 	if err := x.db.SetAllLinks(core.Link{Delay: a.Delay}); err != nil {
 		return "", err
 	}
+	x.netDelay = a.Delay
 	return fmt.Sprintf("network: %v one-way delay on every link", a.Delay), nil
 }
 
@@ -142,14 +147,25 @@ func (x *run) applyDuration(sr *suiteRun, a *knob.Action) (string, error) {
 }
 
 // applyKillLeader kills the next shard's leader, round robin, in the
-// background: the new leader's election takes a while.
+// background: the new leader's election takes a while. It is refused
+// while another fault of that shard still runs (the election probe's kill
+// waiting for a successor, say) or when the kill would leave the shard
+// below its quorum: two kills of one shard at once can leave it none.
 func (x *run) applyKillLeader(*suiteRun, *knob.Action) (string, error) {
 	db := x.db
 	shard := x.killNext % db.Shards()
 	x.killNext++
+	if holder, ok := x.faults.try(shard, "kill-leader"); !ok {
+		return "", fmt.Errorf("%w: shard %d: %s is still waiting for its successor; try again once the shard has a leader", errFaultRefused, shard, holder)
+	}
+	if why := killCostsQuorum(db.Status(), shard); why != "" {
+		x.faults.release(shard)
+		return "", fmt.Errorf("%w: %s; restart or heal first", errFaultRefused, why)
+	}
 	x.background(func(ctx context.Context) {
+		defer x.faults.release(shard)
 		if node, err := db.KillLeader(ctx, shard); err != nil {
-			x.events.later(metrics.EventError, fmt.Sprintf("kill-leader on shard %d failed: %v", shard, err))
+			x.events.later(metrics.EventError, fmt.Sprintf("kill-leader on shard %d refused or failed: %v", shard, err))
 		} else {
 			x.events.later(metrics.EventFault, fmt.Sprintf("shard %d leader on %s killed; a new one took over", shard, node))
 		}
@@ -290,7 +306,7 @@ func (x *run) newEpoch(change string) {
 	x.tick(time.Now(), metrics.PhaseRunning)
 	x.epochs.close(x.elapsed, x.ops)
 	x.collector.NewEpoch()
-	n := x.epochs.open(x.elapsed, change)
+	n := x.epochs.open(x.elapsed, change, x.raftTimeouts())
 	x.event(metrics.EventEpoch, fmt.Sprintf("epoch %d: %s", n, change))
 }
 

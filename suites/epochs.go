@@ -13,17 +13,23 @@ type epochBook struct {
 	closed []metrics.Epoch
 	start  time.Duration // since the load started
 	change string
+	// timeouts are the Raft timeouts in force when the current epoch
+	// opened.
+	timeouts metrics.RaftTimeouts
 }
 
 // close records the current epoch, ending at end, with the figures ops
 // hold for it.
 func (b *epochBook) close(end time.Duration, ops []metrics.OpStats) {
-	b.closed = append(b.closed, epochOf(len(b.closed)+1, b.start, end, b.change, ops))
+	e := epochOf(len(b.closed)+1, b.start, end, b.change, ops)
+	e.Timeouts = b.timeouts
+	b.closed = append(b.closed, e)
 }
 
-// open starts the next epoch at at, for change, and returns its number.
-func (b *epochBook) open(at time.Duration, change string) int {
-	b.start, b.change = at, change
+// open starts the next epoch at at, for change, with the Raft timeouts in
+// force then, and returns its number.
+func (b *epochBook) open(at time.Duration, change string, timeouts metrics.RaftTimeouts) int {
+	b.start, b.change, b.timeouts = at, change, timeouts
 	return len(b.closed) + 1
 }
 

@@ -46,8 +46,10 @@ func crashTarget(st core.Status, id string) (node, why string, err error) {
 }
 
 // partitionTarget is the node a partition cuts off, and why it was picked
-// when id is "". Unlike a crash it may cost a quorum: a partition is the
-// way to see what the cluster does without one, and heal undoes it.
+// when id is "". A named node may cost a quorum: partitioning it is the
+// way to see what the cluster does without one, and heal undoes it. A
+// node the runner picks never does: what phantom does on its own leaves
+// every shard a quorum.
 func partitionTarget(st core.Status, id string) (node, why string, err error) {
 	if id != "" {
 		if _, err := lookupNode(st, id); err != nil {
@@ -59,7 +61,12 @@ func partitionTarget(st core.Status, id string) (node, why string, err error) {
 	if len(cands) == 0 {
 		return "", "", fmt.Errorf("every node is crashed or partitioned already; nothing to partition")
 	}
-	return cands[0].ID, picked(cands[0]), nil
+	for _, n := range cands {
+		if quorumLost(st, n.ID) == "" {
+			return n.ID, picked(n), nil
+		}
+	}
+	return "", "", fmt.Errorf("partitioning another node would leave %s without a quorum; name one to partition it anyway", quorumLost(st, cands[0].ID))
 }
 
 // restartTargets are the nodes a restart brings back: the named one, or

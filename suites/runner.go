@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,7 +73,8 @@ var ErrRunFailed = errors.New("run failed")
 func (r *Runner) Run(ctx context.Context) (*metrics.Report, error) {
 	x := &run{Runner: r, started: time.Now(), evaluator: metrics.NewEvaluator(r.cfg.Baselines),
 		load:   loadTracker{clients: r.cfg.Clients, rate: r.cfg.Rate, dataSize: r.cfg.DataSize},
-		epochs: epochBook{change: "start"}, script: newScript(r.cfg.At), flights: newFlights()}
+		epochs: epochBook{change: "start"}, script: newScript(r.cfg.At), flights: newFlights(),
+		nem: newNemesis(r.cfg.Nemesis, r.cfg.Seed)}
 	r.startedAt.Store(&x.started)
 	err := x.do(ctx)
 	if err == nil {
@@ -216,6 +218,11 @@ type run struct {
 	inFlight metrics.InFlight   // as the last tick read them
 	ends     []metrics.SuiteEnd // what each finished suite left in flight
 
+	faults   shardFaults          // serialises the faults on each shard
+	raftCfg  metrics.RaftTimeouts // the Raft timeouts the cluster was opened with
+	netDelay time.Duration        // the one-way delay on every link now
+	nem      *nemesis             // random faults; nil without
+
 	script   script // scripted changes not yet run, by time
 	killNext int    // the shard whose leader kill-leader kills next
 	bg       background
@@ -299,15 +306,24 @@ func (x *run) openDB(ctx context.Context, sz sizing) error {
 		return fmt.Errorf("the cluster did not start: %w", err)
 	}
 	x.db = db
+	x.raftCfg = metrics.RaftTimeouts{Heartbeat: ccfg.HeartbeatTimeout, Election: ccfg.ElectionTimeout}
+	x.epochs.timeouts = x.raftTimeouts()
 	x.event(metrics.EventInfo, fmt.Sprintf("cluster ready: %s, %s of %s", plural(x.cfg.Nodes, "node"), plural(db.Shards(), "shard"), plural(x.cfg.Replicas(), "replica")))
 	if d := x.cfg.NetDelay; d > 0 {
 		if err := db.SetAllLinks(core.Link{Delay: d}); err != nil {
 			return fmt.Errorf("cannot shape the network: %w", err)
 		}
+		x.netDelay = d
 		x.event(metrics.EventInfo, fmt.Sprintf("network: %v one-way delay on every link", d))
 	}
 	return nil
 }
+
+// raftTimeouts are the Raft timeouts in force now, for the epochs. The
+// database's Status does not say yet, so they are the ones the cluster
+// was opened with; once core reports the timeouts it runs with (they grow
+// with the network delay), read them from x.db.Status() here.
+func (x *run) raftTimeouts() metrics.RaftTimeouts { return x.raftCfg }
 
 // startCollector starts the load's clock and the collector of every
 // suite's ops.
@@ -329,7 +345,7 @@ func (x *run) startCollector() error {
 
 // env is what the next suite gets, with the load as it stands now.
 func (x *run) env() Env {
-	return Env{DB: x.db, Nodes: x.cfg.Nodes, Replicas: x.cfg.Replicas(), DataSize: x.load.dataSize, Keys: x.keys, Seed: x.cfg.Seed,
+	return Env{DB: guardedDB{DB: x.db, faults: &x.faults, events: &x.events}, Nodes: x.cfg.Nodes, Replicas: x.cfg.Replicas(), DataSize: x.load.dataSize, Keys: x.keys, Seed: x.cfg.Seed,
 		Transactions: x.cfg.Transactions, Queries: x.cfg.Queries, KeyDist: x.cfg.KeyDist,
 		Clients: x.load.clients, Duration: x.cfg.Duration}
 }
@@ -377,6 +393,9 @@ func (x *run) startSuite(ctx context.Context, s Suite, env Env, first, n int) (*
 	sr.w, sr.begun = w, time.Now()
 	x.suite = s.Name()
 	x.event(metrics.EventInfo, fmt.Sprintf("suite %s started: %s for %v", s.Name(), plural(x.load.clients, "client"), x.cfg.Duration))
+	if x.nem != nil {
+		x.event(metrics.EventInfo, "nemesis on: random "+strings.Join(x.nem.faults, ", ")+" every few seconds, each undone before the next")
+	}
 	x.collector.Activate(first, n)
 	x.load.startPace(sr.begun)
 	for range x.load.clients {
@@ -397,6 +416,8 @@ func (x *run) loop(sr *suiteRun) {
 	sr.end = time.NewTimer(sr.duration)
 	script := time.NewTimer(x.script.wait(x.loadStart))
 	defer script.Stop()
+	x.nem.arm()
+	defer x.calmNemesis(sr)
 	for {
 		select {
 		case <-sr.end.C:
@@ -414,6 +435,13 @@ func (x *run) loop(sr *suiteRun) {
 		case <-script.C:
 			x.runScripted(sr)
 			script.Reset(x.script.wait(x.loadStart))
+			continue
+		case <-x.nem.c():
+			if sr.lctx.Err() == nil && sr.pausedAt.IsZero() {
+				x.nemesisStep(sr)
+			} else {
+				x.nem.arm() // paused: no faults on a held load
+			}
 			continue
 		}
 		if sr.lctx.Err() != nil {

@@ -37,10 +37,11 @@ const (
 //
 // For crash and partition, an empty Node lets the runner pick: the node
 // that is up (and, for partition, not partitioned already) and leads the
-// most shards, so the fault costs elections. Crash never takes down a node
-// whose loss would leave a shard, or the meta group, without a quorum of
-// live replicas, picked or named: the runner refuses it and says which
-// shard. For restart, an empty Node restarts every crashed node.
+// most shards, so the fault costs elections, among those whose loss
+// leaves every shard, and the meta group, a quorum of live replicas.
+// Crash refuses a named node whose loss would cost a quorum too, and says
+// which shard; a named partition may cost one. For restart, an empty Node
+// restarts every crashed node.
 type Action struct {
 	Verb  string        // one of the Verb constants
 	Count int           // N of clients=N and nodes=N
