@@ -185,8 +185,17 @@ suite, judged on the whole run).
 Settings start from a profile (--profile, default quick; see phantom
 profiles); every flag given overrides the profile.
 
+Every op has a deadline (--op-timeout, 5s): an op past it counts as an error
+of kind timeout, ops still waiting over a second show on the progress line, and
+ops cut short by a suite's end are in the report (in_flight_at_end).
+
+--nemesis injects random faults while every suite runs; the built-in profile
+chaos runs consensus, txn and concurrency with all of them on.
+
 Examples:
   phantom run --suites consensus --nodes 3 --clients 16 --duration 10s
+  phantom run --profile chaos
+  phantom run --suites consensus,txn --nodes 5 --nemesis kill,crash,partition,delay
   phantom run --profile seed --duration 30s
   phantom run --suites consensus --data-size 1MB --report out.json
   phantom run --json > report.json
@@ -230,6 +239,8 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	fs.StringVar(&rf.csv, "csv", "", "write the per-tick time series as CSV to this file (one row per tick per op)")
 	fs.BoolVar(&rf.json, "json", false, "print the JSON report on stdout instead of the summary (the summary goes to stderr)")
 	seed := fs.Int64("seed", def.Seed, "seed of the random generators, so runs repeat")
+	knob.Var(fs, &knob.OpTimeout, time.Duration(def.OpTimeout), fmt.Sprintf("every op's deadline: an op still running past it is an error of kind timeout (%s)", knob.OpTimeout.Bounds()), func(v time.Duration) { cfg.OpTimeout = v })
+	nemesis := fs.String(knob.Nemesis.Flag, "", "random faults during every suite, comma-separated: any of "+strings.Join(knob.NemesisFaults, ",")+" — one every few seconds, each undone before the next (crash then restart, partition then heal, delay then cleared), never costing a quorum, seeded by --seed; replaces the profile's list")
 	fs.StringVar(&rf.raftLog, "raft-log", "", "append the cluster's Raft log lines (warnings and up) to this file, for debugging")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -265,6 +276,13 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 			cfg.Storage = *storage
 		case "seed":
 			cfg.Seed = *seed
+		case knob.Nemesis.Flag:
+			list, err := knob.ParseNemesis(*nemesis)
+			if err != nil {
+				flagErr = fmt.Errorf("--nemesis %s: %w", *nemesis, err)
+				return
+			}
+			cfg.Nemesis = list
 		case "at":
 			cfg.At = nil
 			for _, a := range at {
@@ -470,6 +488,9 @@ func (p *progressPrinter) onSnapshot(s *metrics.Snapshot) {
 	}
 	if s.Load.TargetRate > 0 {
 		fmt.Fprintf(&b, "  late %d behind %s", s.Load.Late, metrics.FormatDuration(s.Load.Lag))
+	}
+	if f := s.InFlight; f.Waiting > 0 {
+		fmt.Fprintf(&b, "  ⚠ %d ops waiting > %s, oldest %s", f.Waiting, metrics.FormatDuration(metrics.StallAfter), metrics.FormatDuration(f.Oldest))
 	}
 	if g := s.System.CPU; g.OK {
 		fmt.Fprintf(&b, "  cpu %.0f%%", g.Value)

@@ -83,6 +83,11 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"at duration", []string{"run", "--at", "2s:duration=5s"}, "--at 2s:duration=5s: duration cannot be scripted"},
 		{"at live rate of 0", []string{"run", "--rate", "100", "--at", "2s:rate=0"}, "rate must be above 0"},
 		{"unknown storage", []string{"run", "--storage", "tape"}, `storage must be "memory" or "disk", got "tape"`},
+		{"op timeout text", []string{"run", "--op-timeout", "soon"}, `invalid value "soon" for flag --op-timeout`},
+		{"op timeout too short", []string{"run", "--op-timeout", "1ms"}, "op timeout must be between 10ms and 1m, got 1ms"},
+		{"op timeout too long", []string{"run", "--op-timeout", "5m"}, "op timeout must be between 10ms and 1m, got 5m"},
+		{"nemesis unknown fault", []string{"run", "--nemesis", "kill,flood"}, `--nemesis kill,flood: nemesis fault "flood" is unknown; use any of kill, crash, partition, delay`},
+		{"nemesis twice", []string{"run", "--nemesis", "crash,crash"}, `nemesis fault "crash" is listed twice`},
 		{"profiles show missing", []string{"profiles", "show", "nope"}, `no profile named "nope"`},
 		{"profiles bad command", []string{"profiles", "frob"}, "unknown profiles command"},
 		{"compare bad threshold", []string{"compare", "--threshold", "lots", "a", "b"}, `threshold "lots" is not a percentage`},
@@ -337,6 +342,36 @@ func TestAtFlagCarriesNodeFaults(t *testing.T) {
 	}
 	if !slices.Equal(rf.cfg.At, want) {
 		t.Errorf("--at gave %+v, want %+v", rf.cfg.At, want)
+	}
+}
+
+// --op-timeout and --nemesis reach the runner's config; the chaos
+// profile turns every fault on, and --nemesis replaces its list.
+func TestOpTimeoutAndNemesisFlags(t *testing.T) {
+	rf, _, err := parseRunFlags([]string{"--op-timeout", "750ms", "--nemesis", "kill, delay"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rf.cfg.OpTimeout != 750*time.Millisecond || !slices.Equal(rf.cfg.Nemesis, []string{"kill", "delay"}) {
+		t.Errorf("op timeout %v, nemesis %v", rf.cfg.OpTimeout, rf.cfg.Nemesis)
+	}
+	rf, _, err = parseRunFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rf.cfg.OpTimeout != 5*time.Second || rf.cfg.Nemesis != nil {
+		t.Errorf("defaults: op timeout %v, nemesis %v; want 5s and none", rf.cfg.OpTimeout, rf.cfg.Nemesis)
+	}
+	rf, _, err = parseRunFlags([]string{"--profile", "chaos"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rf.cfg.Nemesis, knob.NemesisFaults) || !slices.Equal(rf.cfg.Suites, []string{"consensus", "txn", "concurrency"}) {
+		t.Errorf("chaos: nemesis %v suites %v", rf.cfg.Nemesis, rf.cfg.Suites)
+	}
+	rf, _, err = parseRunFlags([]string{"--profile", "chaos", "--nemesis", ""}, io.Discard)
+	if err != nil || rf.cfg.Nemesis != nil {
+		t.Errorf("--nemesis '' over chaos: %v, %v; want no nemesis", rf.cfg.Nemesis, err)
 	}
 }
 

@@ -95,6 +95,9 @@ func Parse(name string, data []byte) (Profile, error) {
 	if len(p.At) == 0 {
 		p.At = nil
 	}
+	if len(p.Nemesis) == 0 {
+		p.Nemesis = nil
+	}
 	if err := p.Validate(); err != nil {
 		var e *Error
 		if errors.As(err, &e) {
@@ -247,6 +250,8 @@ var schema = map[string]string{
 	"window":                               "an integer number of ticks (" + knob.Window.Span() + ")",
 	"memory_budget":                        `a size string such as "2GiB" (` + knob.MemoryBudget.Span() + ")",
 	"seed":                                 "an integer",
+	"op_timeout":                           `a duration string such as "5s" (` + knob.OpTimeout.Span() + ")",
+	"nemesis":                              `an array of faults, any of "kill", "crash", "partition", "delay"`,
 	"at":                                   `an array of "TIME:ACTION" strings, such as ["10s:clients=50", "20s:kill-leader"]`,
 	"keys":                                 "a table",
 	"keys.distribution":                    `"uniform", "zipfian" or "hotspot"`,

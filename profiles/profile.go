@@ -98,6 +98,14 @@ type Profile struct {
 	// Seed is the base seed of every random generator, so a run can be
 	// repeated. Any integer. Default 1.
 	Seed int64 `toml:"seed"`
+	// OpTimeout is every op's deadline: an op still running past it is an
+	// error of kind timeout, 10ms..1m. Default 5s.
+	OpTimeout Duration `toml:"op_timeout"`
+	// Nemesis lists the random faults injected while every suite runs —
+	// any of "kill", "crash", "partition", "delay" — one every few
+	// seconds, each undone before the next, never costing a quorum.
+	// Default none.
+	Nemesis []string `toml:"nemesis"`
 	// At are scripted live changes and faults, each "TIME:ACTION" such as
 	// "10s:clients=50" or "20s:kill-leader", TIME measured from the start
 	// of the run; see knob.ParseTimed. Default none.
@@ -161,6 +169,7 @@ func Default() Profile {
 		Tick:         Duration(250 * time.Millisecond),
 		Window:       4,
 		Seed:         1,
+		OpTimeout:    Duration(knob.DefaultOpTimeout),
 		Keys: Keys{
 			Distribution:   Uniform,
 			ZipfS:          1.1,
@@ -227,6 +236,13 @@ func (p Profile) Validate() error {
 		func() *Error { return check(&knob.Tick, time.Duration(p.Tick)) },
 		func() *Error { return check(&knob.Window, p.Window) },
 		func() *Error { return check(&knob.MemoryBudget, int64(p.MemoryBudget)) },
+		func() *Error { return check(&knob.OpTimeout, time.Duration(p.OpTimeout)) },
+		func() *Error {
+			if err := knob.CheckNemesis(p.Nemesis); err != nil {
+				return problem(knob.Nemesis.Key, err.Error())
+			}
+			return nil
+		},
 		func() *Error {
 			for i, s := range p.At {
 				if _, err := knob.ParseTimed(s); err != nil {

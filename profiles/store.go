@@ -26,7 +26,7 @@ var builtinFS embed.FS
 
 // builtinNames are the built-in profiles in the order List shows them: the
 // default first, then by weight.
-var builtinNames = []string{"quick", "demo", "seed", "stress", "formal"}
+var builtinNames = []string{"quick", "demo", "seed", "stress", "formal", "chaos"}
 
 // Entry is one profile as List shows it.
 type Entry struct {

@@ -243,7 +243,7 @@ func TestList(t *testing.T) {
 			t.Errorf("built-in entry %+v", e)
 		}
 	}
-	if !slices.Equal(names, []string{"quick", "demo", "seed", "stress", "formal"}) {
+	if !slices.Equal(names, []string{"quick", "demo", "seed", "stress", "formal", "chaos"}) {
 		t.Errorf("built-ins listed as %v", names)
 	}
 
@@ -266,7 +266,7 @@ func TestList(t *testing.T) {
 		got[e.Name] = append(got[e.Name], e)
 		names = append(names, e.Name)
 	}
-	if want := []string{"quick", "demo", "seed", "stress", "formal", "alpha", "broken", "seed", "zeta"}; !slices.Equal(names, want) {
+	if want := []string{"quick", "demo", "seed", "stress", "formal", "chaos", "alpha", "broken", "seed", "zeta"}; !slices.Equal(names, want) {
 		t.Errorf("listed %v; want %v", names, want)
 	}
 	if s := got["seed"]; len(s) != 2 || !s[0].Shadowed || s[1].Source != filepath.Join(dir, "seed.toml") || s[1].Description != "my seed" {

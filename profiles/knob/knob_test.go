@@ -83,6 +83,7 @@ func TestKnobsAgreeWithTheirConstants(t *testing.T) {
 		{Tick.Name, Tick.Key, Tick.Flag, float64(MinTick), float64(MaxTick), float64(Tick.Min), float64(Tick.Max)},
 		{Window.Name, Window.Key, Window.Flag, MinWindow, MaxWindow, float64(Window.Min), float64(Window.Max)},
 		{MemoryBudget.Name, MemoryBudget.Key, MemoryBudget.Flag, MinMemoryBudget, MaxMemoryBudget, float64(MemoryBudget.Min), float64(MemoryBudget.Max)},
+		{OpTimeout.Name, OpTimeout.Key, OpTimeout.Flag, float64(MinOpTimeout), float64(MaxOpTimeout), float64(OpTimeout.Min), float64(OpTimeout.Max)},
 	} {
 		if r.min != r.kmin || r.max != r.kmax {
 			t.Errorf("%s: knob bounds %v..%v, constants %v..%v", r.name, r.kmin, r.kmax, r.min, r.max)

@@ -43,6 +43,8 @@ func Config(p profiles.Profile) (suites.Config, error) {
 	cfg.Window = p.Window
 	cfg.MemoryBudget = int64(p.MemoryBudget)
 	cfg.Seed = p.Seed
+	cfg.OpTimeout = time.Duration(p.OpTimeout)
+	cfg.Nemesis = append([]string(nil), p.Nemesis...)
 	cfg.Baselines = metrics.Baselines{
 		MaxAvgLatency: time.Duration(p.Baselines.MaxAvgLatency),
 		MaxP99Latency: time.Duration(p.Baselines.MaxP99Latency),
@@ -60,8 +62,8 @@ func Config(p profiles.Profile) (suites.Config, error) {
 // when a user has tuned a run live and wants to keep the settings. It
 // keeps every setting a profile has — suites, nodes, shards, clients,
 // duration, data size, rate, network delay, storage, transaction and query
-// counts, key distribution, tick, window, memory budget, seed and
-// baselines — so that Config gives cfg back.
+// counts, key distribution, tick, window, memory budget, seed, op timeout,
+// nemesis and baselines — so that Config gives cfg back.
 //
 // It leaves out cfg.At, the scripted changes and faults: they are the
 // history of the session the settings came from, and a saved profile
@@ -91,6 +93,8 @@ func FromConfig(name string, cfg suites.Config) profiles.Profile {
 		Window:       cfg.Window,
 		MemoryBudget: profiles.Size(cfg.MemoryBudget),
 		Seed:         cfg.Seed,
+		OpTimeout:    profiles.Duration(cmp.Or(cfg.OpTimeout, time.Duration(def.OpTimeout))),
+		Nemesis:      append([]string(nil), cfg.Nemesis...),
 		Keys: profiles.Keys{
 			Distribution:   cmp.Or(cfg.KeyDist.Name, def.Keys.Distribution),
 			ZipfS:          cmp.Or(cfg.KeyDist.ZipfS, def.Keys.ZipfS),
