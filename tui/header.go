@@ -66,6 +66,10 @@ func (h header) View() string {
 	if s.Phase != metrics.PhaseStarting {
 		parts = append(parts, "epoch "+st.Value.Render(strconv.Itoa(len(s.Epochs)+1)))
 	}
+	// A stall shows within a tick: ops that have waited over a second.
+	if f := s.InFlight; f.Waiting > 0 && s.Phase == metrics.PhaseRunning {
+		parts = append(parts, st.Warn.Render("⚠ "+strconv.Itoa(f.Waiting)+" waiting "+metrics.FormatDuration(f.Oldest)))
+	}
 	// The clock and the phase matter most: on a narrow screen the names
 	// before them give way.
 	left := strings.Join(parts, sep)

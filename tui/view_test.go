@@ -209,3 +209,17 @@ func TestEventLogMergesNotes(t *testing.T) {
 		t.Errorf("log %q, want %q", got, want)
 	}
 }
+
+// A stall shows in the header within the tick that sees it: ops waiting
+// over a second, and how long the oldest has waited; none without one.
+func TestHeaderShowsAStall(t *testing.T) {
+	snap := fixture()
+	if v := dashboard(t, snap, 160, 48).View(); strings.Contains(lineWith(v, "profile custom"), "waiting") {
+		t.Errorf("a stall shown with none: %q", lineWith(v, "profile custom"))
+	}
+	stalled := *snap
+	stalled.InFlight = metrics.InFlight{Ops: 8, Waiting: 8, Oldest: 3200 * time.Millisecond}
+	if l := lineWith(dashboard(t, &stalled, 160, 48).View(), "profile custom"); !strings.Contains(l, "⚠ 8 waiting 3.20s") {
+		t.Errorf("header %q does not show the 8 ops waiting 3.2s", l)
+	}
+}
