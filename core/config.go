@@ -52,6 +52,13 @@ type Config struct {
 	// lags. At least 1 millisecond.
 	CommitTimeout time.Duration
 
+	// NetDelay is a one-way delay on every link between nodes from the
+	// start, as SetAllLinks(Link{Delay: NetDelay}) would set it once the
+	// cluster runs, except that the replicas start with raft's timeouts
+	// grown for it (see SetAllLinks). 0, the default, shapes nothing;
+	// never negative.
+	NetDelay time.Duration
+
 	// OpTimeout is the deadline of a client call whose context has none; a
 	// call retries leader changes until then. Must be positive.
 	OpTimeout time.Duration
@@ -177,6 +184,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAppendEntries < 1 || c.MaxAppendEntries > 1024 {
 		bad("max append entries must be between 1 and 1024, got %d", c.MaxAppendEntries)
+	}
+	if c.NetDelay < 0 {
+		bad("net delay must not be negative, got %v", c.NetDelay)
 	}
 	if c.OpTimeout <= 0 {
 		bad("op timeout must be positive, got %v", c.OpTimeout)

@@ -91,8 +91,7 @@ type Network struct {
 	mu       sync.Mutex
 	isolated []bool
 	addrs    map[string]*Layer // listener address -> the open layer listening on it
-
-	dialers  map[string]int // local address of a dialled connection -> node index
+	dialers  map[string]int    // local address of a dialled connection -> node index
 	layers   map[*Layer]struct{}
 
 	// writers counts shaping goroutines, so that Close can wait for them.
