@@ -35,7 +35,10 @@ type Config struct {
 	// HeartbeatTimeout is how long a follower goes without hearing from its
 	// leader before it stands for election. Raft's one-second default suits
 	// real networks; on loopback 50 milliseconds replaces a crashed leader
-	// quickly without spurious elections. At least 5 milliseconds.
+	// quickly without spurious elections. At least 5 milliseconds. It, the
+	// election timeout and the leader lease are for a network with no
+	// delay: raft runs with them grown by the network's round trip
+	// (timeouts.go), and Status shows the values in force.
 	HeartbeatTimeout time.Duration
 
 	// ElectionTimeout is how long a candidate waits for votes before it
