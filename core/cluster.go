@@ -50,7 +50,16 @@ type Cluster struct {
 
 	mu     sync.Mutex // serialises the fault controls and Close
 	closed atomic.Bool
-	done   chan struct{} // closed by Close, so that calls waiting out a backoff return at once
+
+	// timeouts are the raft timeouts every group runs with, grown for the
+	// network's round trip (timeouts.go); never nil once NewCluster has
+	// begun. They change under mu. retimeGen counts changes of the
+	// network's shaping, so that a shrink scheduled for an older one
+	// (retimeTimer) does nothing.
+	timeouts    atomic.Pointer[raftTimeouts]
+	retimeGen   uint64
+	retimeTimer *time.Timer
+	done        chan struct{} // closed by Close, so that calls waiting out a backoff return at once
 
 	data *dataDir // disk mode's data directory, nil in memory mode (storage.go)
 
@@ -93,6 +102,19 @@ func NewCluster(ctx context.Context, cfg Config) (*Cluster, error) {
 	for i := cfg.maxNodes() - 1; i >= cfg.Nodes; i-- {
 		c.freeSlots = append(c.freeSlots, i)
 	}
+	if cfg.NetDelay > 0 {
+		l := netsim.Link{Delay: cfg.NetDelay}
+		c.nw.SetDefaultLink(l)
+		for _, a := range c.nodes {
+			for _, b := range c.nodes {
+				if a != b {
+					c.nw.SetLink(a.index, b.index, l)
+				}
+			}
+		}
+	}
+	t := cfg.timeoutsFor(c.nw.MaxRoundTrip())
+	c.timeouts.Store(&t)
 	err = c.start(ctx)
 	if err != nil {
 		return nil, errors.Join(err, c.Close())
@@ -105,7 +127,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		return err
 	}
 	for id, nodes := range placeReplicas(c.cfg.shardCount(), c.nodes) {
-		sh, err := newShard(id, nodes, c.nw, c.elections, c.cfg, c.logger)
+		sh, err := newShard(id, nodes, c.nw, c.elections, c.raftConfig(), c.logger)
 		if sh != nil {
 			c.shards = append(c.shards, sh)
 		}
@@ -113,7 +135,7 @@ func (c *Cluster) start(ctx context.Context) error {
 			return err
 		}
 	}
-	meta, err := newShard(metaShardID, c.nodes[:min(replicationFactor, len(c.nodes))], c.nw, newElectionLog(), c.cfg, c.logger)
+	meta, err := newShard(metaShardID, c.nodes[:min(replicationFactor, len(c.nodes))], c.nw, newElectionLog(), c.raftConfig(), c.logger)
 	c.meta = meta
 	if err != nil {
 		return err
@@ -293,6 +315,10 @@ func (c *Cluster) Close() error {
 		return nil
 	}
 	close(c.done)
+	c.retimeGen++
+	if c.retimeTimer != nil {
+		c.retimeTimer.Stop()
+	}
 	for _, n := range c.nodes {
 		n.up.Store(false)
 	}

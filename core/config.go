@@ -35,7 +35,10 @@ type Config struct {
 	// HeartbeatTimeout is how long a follower goes without hearing from its
 	// leader before it stands for election. Raft's one-second default suits
 	// real networks; on loopback 50 milliseconds replaces a crashed leader
-	// quickly without spurious elections. At least 5 milliseconds.
+	// quickly without spurious elections. At least 5 milliseconds. It, the
+	// election timeout and the leader lease are for a network with no
+	// delay: raft runs with them grown by the network's round trip
+	// (timeouts.go), and Status shows the values in force.
 	HeartbeatTimeout time.Duration
 
 	// ElectionTimeout is how long a candidate waits for votes before it
@@ -51,6 +54,13 @@ type Config struct {
 	// the latest commit index, which bounds how far an idle follower's state
 	// lags. At least 1 millisecond.
 	CommitTimeout time.Duration
+
+	// NetDelay is a one-way delay on every link between nodes from the
+	// start, as SetAllLinks(Link{Delay: NetDelay}) would set it once the
+	// cluster runs, except that the replicas start with raft's timeouts
+	// grown for it (see SetAllLinks). 0, the default, shapes nothing;
+	// never negative.
+	NetDelay time.Duration
 
 	// OpTimeout is the deadline of a client call whose context has none; a
 	// call retries leader changes until then. Must be positive.
@@ -177,6 +187,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAppendEntries < 1 || c.MaxAppendEntries > 1024 {
 		bad("max append entries must be between 1 and 1024, got %d", c.MaxAppendEntries)
+	}
+	if c.NetDelay < 0 {
+		bad("net delay must not be negative, got %v", c.NetDelay)
 	}
 	if c.OpTimeout <= 0 {
 		bad("op timeout must be positive, got %v", c.OpTimeout)

@@ -174,6 +174,10 @@ func (r *replica) nudge() {
 	if r.failover.stopped {
 		return
 	}
+	// The timeouts in force, which the network's shaping may have changed
+	// since the replica started, and which must not change until restored.
+	r.confMu.Lock()
+	defer r.confMu.Unlock()
 	was := r.raft.ReloadableConfig()
 	longer := was
 	longer.HeartbeatTimeout += time.Nanosecond

@@ -86,6 +86,10 @@ func (c *Cluster) joinNode() (*node, error) {
 		others[i] = o.index
 	}
 	c.nw.Join(slot, others)
+	// The new node's links have the default shaping, which may lengthen
+	// the worst round trip.
+	c.retimeGen++
+	c.settleLocked(c.retimeGen)
 	c.det.touch(n.id, time.Now())
 	c.topo.Lock()
 	c.nodes = append(c.nodes, n)
@@ -192,7 +196,7 @@ func (c *Cluster) addReplica(ctx context.Context, sh *shard, n *node) (*seat, er
 		c.mu.Unlock()
 		return nil, ErrClosed
 	}
-	st, err := newSeat(sh, n, c.nw, c.cfg, c.logger)
+	st, err := newSeat(sh, n, c.nw, c.raftConfig(), c.logger)
 	if err == nil {
 		sh.addSeat(st)
 		n.addSeat(st)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -90,6 +91,12 @@ type replica struct {
 
 	// failover is the replica's fast-failover state, see failover.go.
 	failover failover
+
+	// confMu serialises changes to raft's configuration: fast failover's
+	// nudge and the timeouts following the network (timeouts.go). raft's
+	// ReloadConfig reads, changes and stores the whole configuration, so
+	// two at once could undo each other.
+	confMu sync.Mutex
 
 	// readyTerm is a term in which this replica, as leader, has had an entry
 	// of its own term committed and applied. Until that happens a new

@@ -43,6 +43,11 @@ type shard struct {
 	leaderChanges atomic.Uint64
 	elections     *electionLog
 
+	// fault is the shard's fault slot, a semaphore of one: KillLeader and
+	// TransferLeader hold it while they act, so that they take turns (see
+	// faults.go).
+	fault chan struct{}
+
 	// mu guards the election bookkeeping below, which observe updates from
 	// raft's goroutines as leaders come and go.
 	mu         sync.Mutex
@@ -90,7 +95,7 @@ func placeReplicas(shards int, nodes []*node) [][]*node {
 // fresh loopback port, and starts their replicas. On error it returns what
 // it made, for the caller to stop.
 func newShard(id int, nodes []*node, nw *netsim.Network, el *electionLog, cfg Config, logger hclog.Logger) (*shard, error) {
-	s := &shard{id: id, elections: el, lostAt: time.Now()}
+	s := &shard{id: id, elections: el, lostAt: time.Now(), fault: make(chan struct{}, 1)}
 	for _, n := range nodes {
 		st, err := newSeat(s, n, nw, cfg, logger)
 		if err != nil {

@@ -17,6 +17,13 @@ type Status struct {
 	// elections happen (not by polling, which would miss quick successions).
 	// The first election of each shard counts.
 	LeaderChanges uint64
+
+	// HeartbeatTimeout, ElectionTimeout and LeaderLeaseTimeout are the
+	// raft timeouts every group runs with now: Config's, grown with the
+	// network's worst round trip (see SetAllLinks and Config.NetDelay).
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
 }
 
 // NodeStatus describes one node.
@@ -77,6 +84,9 @@ func (c *Cluster) Status() Status {
 	st := Status{
 		Nodes:  make([]NodeStatus, len(nodes)),
 		Shards: make([]ShardStatus, len(c.shards)),
+	}
+	if t := c.timeouts.Load(); t != nil {
+		st.HeartbeatTimeout, st.ElectionTimeout, st.LeaderLeaseTimeout = t.heartbeat, t.election, t.lease
 	}
 	var metaFSM *fsm
 	if c.meta != nil {

@@ -50,6 +50,17 @@ const minRetransmit = 10 * time.Millisecond
 
 func (l Link) zero() bool { return l == Link{} }
 
+// Worst is the longest a write can take to cross the link, as far as
+// timeouts need to know: its delay and jitter, plus one retransmission
+// timeout when it loses writes.
+func (l Link) Worst() time.Duration {
+	w := l.Delay + l.Jitter
+	if l.Loss > 0 {
+		w += max(minRetransmit, 2*(l.Delay+l.Jitter))
+	}
+	return w
+}
+
 // Validate reports a link whose delay or jitter is negative or whose loss
 // is not a probability.
 func (l Link) Validate() error {
@@ -79,8 +90,8 @@ type Network struct {
 
 	mu       sync.Mutex
 	isolated []bool
-	addrNode map[string]int // listener address -> node index
-	dialers  map[string]int // local address of a dialled connection -> node index
+	addrs    map[string]*Layer // listener address -> the open layer listening on it
+	dialers  map[string]int    // local address of a dialled connection -> node index
 	layers   map[*Layer]struct{}
 
 	// writers counts shaping goroutines, so that Close can wait for them.
@@ -94,7 +105,7 @@ func New(nodes int) *Network {
 		nodes:    nodes,
 		links:    make([]atomic.Pointer[Link], nodes*nodes),
 		isolated: make([]bool, nodes),
-		addrNode: make(map[string]int),
+		addrs:    make(map[string]*Layer),
 		dialers:  make(map[string]int),
 		layers:   make(map[*Layer]struct{}),
 	}
@@ -150,6 +161,27 @@ func (nw *Network) Link(from, to int) Link {
 		return *l
 	}
 	return Link{}
+}
+
+// RoundTrip is the worst round trip between two nodes: the Worst of the
+// link each way.
+func (nw *Network) RoundTrip(a, b int) time.Duration {
+	return nw.Link(a, b).Worst() + nw.Link(b, a).Worst()
+}
+
+// MaxRoundTrip is the worst round trip between any two nodes, zero while
+// nothing is shaped.
+func (nw *Network) MaxRoundTrip() time.Duration {
+	if !nw.shaped.Load() {
+		return 0
+	}
+	var rtt time.Duration
+	for a := range nw.nodes {
+		for b := a + 1; b < nw.nodes; b++ {
+			rtt = max(rtt, nw.RoundTrip(a, b))
+		}
+	}
+	return rtt
 }
 
 // blockedLocked reports whether a partition separates two nodes. nw.mu must
@@ -214,11 +246,31 @@ func (nw *Network) remoteLocked(c *trackedConn) int {
 	if r := c.remote.Load(); r >= 0 {
 		return int(r)
 	}
-	if n, ok := nw.dialers[c.Conn.RemoteAddr().String()]; ok {
-		c.remote.Store(int32(n))
-		return n
+	if c.accepted {
+		if n, ok := nw.dialers[c.Conn.RemoteAddr().String()]; ok {
+			c.remote.Store(int32(n))
+			return n
+		}
+	} else if l, ok := nw.addrs[c.Conn.RemoteAddr().String()]; ok {
+		// Dialled before the far end's layer registered its address.
+		c.remote.Store(int32(l.node))
+		return l.node
 	}
 	return -1
+}
+
+// register records that s listens on addr. The network remembers the
+// addresses of open layers only: Close forgets a layer's, so the map is
+// bounded by the replicas running, however many come and go. nw.mu must
+// be held.
+func (nw *Network) registerLocked(addr string, s *Layer) { nw.addrs[addr] = s }
+
+// forgetLocked drops addr unless another layer has registered it since.
+// nw.mu must be held.
+func (nw *Network) forgetLocked(addr string, s *Layer) {
+	if nw.addrs[addr] == s {
+		delete(nw.addrs, addr)
+	}
 }
 
 func (nw *Network) remote(c *trackedConn) int {
@@ -228,4 +280,12 @@ func (nw *Network) remote(c *trackedConn) int {
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
 	return nw.remoteLocked(c)
+}
+
+// Isolated reports whether Isolate has cut node off and no Heal has ended
+// it yet.
+func (nw *Network) Isolated(node int) bool {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	return node >= 0 && node < len(nw.isolated) && nw.isolated[node]
 }

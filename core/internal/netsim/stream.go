@@ -65,24 +65,34 @@ const (
 // nw may be nil, and node -1, for a layer on no network, where nothing is
 // shaped or partitioned.
 func Listen(addr string, nw *Network, node int) (*Layer, error) {
+	s := &Layer{nw: nw, node: node, conns: make(map[*trackedConn]struct{})}
+	// A replica restarting on its old address is registered before it
+	// binds, so that a peer dialling it the moment it binds knows which
+	// node answers. A fresh port is unknown to everyone until returned.
+	fixed := addr != "127.0.0.1:0"
+	if fixed && nw != nil {
+		nw.mu.Lock()
+		nw.registerLocked(addr, s)
+		nw.mu.Unlock()
+	}
 	ln, err := net.Listen("tcp", addr)
-	for i := 0; err != nil && addr != "127.0.0.1:0" && i < rebindAttempts; i++ {
+	for i := 0; err != nil && fixed && i < rebindAttempts; i++ {
 		time.Sleep(rebindWait)
 		ln, err = net.Listen("tcp", addr)
 	}
 	if err != nil {
+		if fixed && nw != nil {
+			nw.mu.Lock()
+			nw.forgetLocked(addr, s)
+			nw.mu.Unlock()
+		}
 		return nil, fmt.Errorf("core: listen on loopback: %w", err)
 	}
-	s := &Layer{
-		ln:    ln,
-		addr:  raft.ServerAddress(ln.Addr().String()),
-		nw:    nw,
-		node:  node,
-		conns: make(map[*trackedConn]struct{}),
-	}
+	s.ln = ln
+	s.addr = raft.ServerAddress(ln.Addr().String())
 	if nw != nil {
 		nw.mu.Lock()
-		nw.addrNode[string(s.addr)] = node
+		nw.registerLocked(string(s.addr), s)
 		nw.layers[s] = struct{}{}
 		nw.mu.Unlock()
 	}
@@ -111,8 +121,8 @@ func (s *Layer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Con
 	remote := -1
 	if s.nw != nil {
 		s.nw.mu.Lock()
-		if r, ok := s.nw.addrNode[string(address)]; ok {
-			remote = r
+		if l, ok := s.nw.addrs[string(address)]; ok {
+			remote = l.node
 		}
 		blocked := s.nw.blockedLocked(s.node, remote)
 		s.nw.mu.Unlock()
@@ -156,6 +166,7 @@ func (s *Layer) Close() error {
 	if s.nw != nil {
 		s.nw.mu.Lock()
 		delete(s.nw.layers, s)
+		s.nw.forgetLocked(string(s.addr), s)
 		for c := range conns {
 			if !c.accepted {
 				delete(s.nw.dialers, c.Conn.LocalAddr().String())
@@ -196,6 +207,9 @@ func (s *Layer) track(c net.Conn, accepted bool, remote int) (net.Conn, error) {
 	tc.remote.Store(int32(remote))
 	if s.nw != nil && !accepted {
 		s.nw.mu.Lock()
+		if remote < 0 {
+			remote = s.nw.remoteLocked(tc)
+		}
 		blocked := s.nw.blockedLocked(s.node, remote)
 		if !blocked {
 			s.nw.dialers[c.LocalAddr().String()] = s.node
@@ -321,6 +335,36 @@ func (c *trackedConn) startShaper() *shaper {
 	sh := startShaper(c.s.nw, c.Conn)
 	c.shaper.Store(sh)
 	return sh
+}
+
+// SetDeadline, SetReadDeadline and SetWriteDeadline push a deadline back
+// by the link's simulated round trip (RoundTrip, both ways at the time of
+// the call). Raft's transport bounds each RPC's I/O with a timeout sized
+// for loopback; a real transport on a slow network would be given one
+// sized for it, and without this a delay longer than half the timeout
+// would fail every RPC. The zero time, no deadline, stays as it is.
+func (c *trackedConn) SetDeadline(t time.Time) error {
+	return c.Conn.SetDeadline(c.stretch(t))
+}
+
+func (c *trackedConn) SetReadDeadline(t time.Time) error {
+	return c.Conn.SetReadDeadline(c.stretch(t))
+}
+
+func (c *trackedConn) SetWriteDeadline(t time.Time) error {
+	return c.Conn.SetWriteDeadline(c.stretch(t))
+}
+
+func (c *trackedConn) stretch(t time.Time) time.Time {
+	nw := c.s.nw
+	if t.IsZero() || nw == nil || !nw.shaped.Load() {
+		return t
+	}
+	remote := nw.remote(c)
+	if c.local < 0 || remote < 0 {
+		return t
+	}
+	return t.Add(nw.RoundTrip(c.local, remote))
 }
 
 // cut closes the socket and stops the shaper, leaving the accounting to
