@@ -218,10 +218,9 @@ type run struct {
 	inFlight metrics.InFlight   // as the last tick read them
 	ends     []metrics.SuiteEnd // what each finished suite left in flight
 
-	faults   shardFaults          // serialises the faults on each shard
-	raftCfg  metrics.RaftTimeouts // the Raft timeouts the cluster was opened with
-	netDelay time.Duration        // the one-way delay on every link now
-	nem      *nemesis             // random faults; nil without
+	faults   shardFaults   // serialises the faults on each shard
+	netDelay time.Duration // the one-way delay on every link now
+	nem      *nemesis      // random faults; nil without
 
 	script   script // scripted changes not yet run, by time
 	killNext int    // the shard whose leader kill-leader kills next
@@ -297,6 +296,7 @@ func (x *run) openDB(ctx context.Context, sz sizing) error {
 	ccfg.MaxAppendEntries = sz.maxAppendEntries
 	ccfg.LogOutput = x.cfg.LogOutput
 	ccfg.OpTimeout = x.cfg.OpTimeout // the one deadline: core gives up a call at it
+	ccfg.NetDelay = x.cfg.NetDelay   // shaped from the start, raft's timeouts grown for it
 	x.publish(metrics.PhaseStarting)
 	db, err := x.open(ctx, ccfg)
 	if err != nil {
@@ -306,24 +306,23 @@ func (x *run) openDB(ctx context.Context, sz sizing) error {
 		return fmt.Errorf("the cluster did not start: %w", err)
 	}
 	x.db = db
-	x.raftCfg = metrics.RaftTimeouts{Heartbeat: ccfg.HeartbeatTimeout, Election: ccfg.ElectionTimeout}
 	x.epochs.timeouts = x.raftTimeouts()
 	x.event(metrics.EventInfo, fmt.Sprintf("cluster ready: %s, %s of %s", plural(x.cfg.Nodes, "node"), plural(db.Shards(), "shard"), plural(x.cfg.Replicas(), "replica")))
 	if d := x.cfg.NetDelay; d > 0 {
-		if err := db.SetAllLinks(core.Link{Delay: d}); err != nil {
-			return fmt.Errorf("cannot shape the network: %w", err)
-		}
 		x.netDelay = d
-		x.event(metrics.EventInfo, fmt.Sprintf("network: %v one-way delay on every link", d))
+		t := x.epochs.timeouts
+		x.event(metrics.EventInfo, fmt.Sprintf("network: %v one-way delay on every link; raft heartbeat timeout %v, election %v", d, t.Heartbeat, t.Election))
 	}
 	return nil
 }
 
-// raftTimeouts are the Raft timeouts in force now, for the epochs. The
-// database's Status does not say yet, so they are the ones the cluster
-// was opened with; once core reports the timeouts it runs with (they grow
-// with the network delay), read them from x.db.Status() here.
-func (x *run) raftTimeouts() metrics.RaftTimeouts { return x.raftCfg }
+// raftTimeouts are the Raft timeouts in force now, for the epochs: they
+// grow with the network's round trip, so an epoch with a delay says which
+// timeouts its figures ran under.
+func (x *run) raftTimeouts() metrics.RaftTimeouts {
+	st := x.db.Status()
+	return metrics.RaftTimeouts{Heartbeat: st.HeartbeatTimeout, Election: st.ElectionTimeout}
+}
 
 // startCollector starts the load's clock and the collector of every
 // suite's ops.
