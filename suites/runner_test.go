@@ -34,6 +34,9 @@ func runReal(t *testing.T, edit func(*Config)) *metrics.Report {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if report.ChecksFailed() {
+		t.Fatalf("a correctness check failed: %v", report.Checks)
+	}
 	return report
 }
 
