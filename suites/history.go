@@ -140,7 +140,13 @@ func (h *history) grow(kh *keyHistory, i int) *histChunk {
 	if h.reserved.Add(chunkOps) > int64(h.lim.MaxOps) {
 		h.reserved.Add(-chunkOps)
 		if kh.chunks[i].CompareAndSwap(nil, denied) {
-			for lim := kh.limit.Load(); int64(i*chunkOps) < lim && !kh.limit.CompareAndSwap(lim, int64(i*chunkOps)); lim = kh.limit.Load() {
+			// The key's history ends here: the checker stops at the limit,
+			// whatever a later chunk allocated in a race may hold.
+			for end := int64(i * chunkOps); ; {
+				lim := kh.limit.Load()
+				if lim <= end || kh.limit.CompareAndSwap(lim, end) {
+					break
+				}
 			}
 		}
 		return kh.chunks[i].Load()
