@@ -15,6 +15,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,6 +39,7 @@ const (
 	exitViolated    = 1   // a baseline was violated
 	exitUsage       = 2   // bad usage or configuration
 	exitRunFailed   = 3   // the run itself failed
+	exitCheckFailed = 4   // a correctness check failed: a history not linearizable, a ledger that does not add up
 	exitInterrupted = 130 // interrupted; the report was still written
 )
 
@@ -107,7 +109,8 @@ Usage:
 Run 'phantom run --help' for the headless flags.
 
 Exit codes: 0 every baseline held · 1 a baseline was violated · 2 bad usage ·
-3 the run failed · 130 interrupted (the report is still written).
+3 the run failed · 4 a correctness check failed · 130 interrupted (the report
+is still written).
 `
 
 // runTUI opens the terminal UI on the profile --profile names (quick by
@@ -163,8 +166,12 @@ func runTUI(args []string, stdout, stderr io.Writer) int {
 }
 
 // outcome maps a finished run to its exit code.
+// A violated correctness check comes first: whatever else happened, the
+// database returned something wrong.
 func outcome(r *metrics.Report, runErr error) int {
 	switch {
+	case r.ChecksFailed():
+		return exitCheckFailed
 	case runErr != nil:
 		return exitRunFailed
 	case r.Interrupted:
@@ -180,7 +187,15 @@ const runHelp = `Usage: phantom run [flags]
 Runs the chosen suites headless against an embedded cluster: a progress line
 each second on stderr, a summary table on stdout, and an exit code that says
 whether the baselines held (average latency < 100ms per op, > 1,000 ops/s per
-suite, judged on the whole run).
+suite, judged on the whole run) and whether the correctness checks passed
+(the consensus and concurrency suites' histories are linearizable, the txn
+and concurrency suites' ledgers add up to the committed transactions).
+
+Exit codes: 0 every baseline held · 1 a baseline was violated · 2 bad usage
+or configuration · 3 the run itself failed, or a report file could not be
+written · 4 a correctness check failed (the check's detail in the summary
+and report says which, and names the visualisation of a history that is
+not linearizable, written beside --report) · 130 interrupted.
 
 Settings start from a profile (--profile, default quick; see phantom
 profiles); every flag given overrides the profile.
@@ -422,6 +437,7 @@ func runHeadless(args []string, stdout, stderr io.Writer) (int, error) {
 		series = metrics.NewSeriesWriter(csvFile)
 		rf.cfg.OnSnapshot = func(s *metrics.Snapshot) { progress.onSnapshot(s); series.Add(s) }
 	}
+	rf.cfg.CheckDir = checkDir(rf.report, rf.markdown, rf.csv)
 	runner, err := suites.New(rf.cfg)
 	if err != nil {
 		return exitUsage, usagef("%s", err)
@@ -459,10 +475,18 @@ func runHeadless(args []string, stdout, stderr io.Writer) (int, error) {
 	if err := metrics.WriteSummary(summary, report); err != nil {
 		return exitRunFailed, err
 	}
-	if runErr != nil {
-		return exitRunFailed, runErr
+	return outcome(report, runErr), runErr
+}
+
+// checkDir is where the checks write their evidence: beside the first
+// report file asked for, or the working directory.
+func checkDir(paths ...string) string {
+	for _, p := range paths {
+		if p != "" && !strings.HasPrefix(p, "/dev/") {
+			return filepath.Dir(p)
+		}
 	}
-	return outcome(report, nil), nil
+	return ""
 }
 
 // progressPrinter writes one line a second from the runner's snapshots.

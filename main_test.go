@@ -19,6 +19,7 @@ import (
 	"github.com/phantomdb/phantom/profiles"
 	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/profiles/runconfig"
+	"github.com/phantomdb/phantom/suites/metrics"
 )
 
 func TestBadInputExitsTwoWithOneLine(t *testing.T) {
@@ -386,5 +387,41 @@ func TestFlagsOverrideTheProfile(t *testing.T) {
 	}
 	if c.Nodes != 20 || c.DataSize != 1_000_000 {
 		t.Errorf("profile not applied where no flag was given: nodes %d data %d", c.Nodes, c.DataSize)
+	}
+}
+
+// A violated correctness check is exit code 4, ahead of every other
+// outcome; an unknown verdict fails nothing.
+func TestOutcomeExitCodes(t *testing.T) {
+	violated := []metrics.Check{{Name: "ledger", Suite: "txn", Verdict: metrics.CheckViolated}}
+	unknown := []metrics.Check{{Name: "ledger", Suite: "txn", Verdict: metrics.CheckUnknown}}
+	failedBaseline := []metrics.BaselineReport{{Pass: false}}
+	for _, tc := range []struct {
+		name   string
+		report metrics.Report
+		runErr error
+		want   int
+	}{
+		{"pass", metrics.Report{}, nil, exitPass},
+		{"unknown check", metrics.Report{Checks: unknown}, nil, exitPass},
+		{"baseline", metrics.Report{Baselines: failedBaseline}, nil, exitViolated},
+		{"check", metrics.Report{Checks: violated, Baselines: failedBaseline}, nil, exitCheckFailed},
+		{"check of an interrupted run", metrics.Report{Checks: violated, Interrupted: true}, nil, exitCheckFailed},
+		{"check of a failed run", metrics.Report{Checks: violated}, errors.New("boom"), exitCheckFailed},
+		{"failed run", metrics.Report{}, errors.New("boom"), exitRunFailed},
+		{"interrupted", metrics.Report{Interrupted: true}, nil, exitInterrupted},
+	} {
+		if got := outcome(&tc.report, tc.runErr); got != tc.want {
+			t.Errorf("%s: exit %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// run --help documents exit code 4.
+func TestRunHelpDocumentsExitCodes(t *testing.T) {
+	var out, errb bytes.Buffer
+	realMain([]string{"run", "--help"}, &out, &errb)
+	if !strings.Contains(out.String()+errb.String(), "4 a correctness check failed") {
+		t.Errorf("run --help lacks exit code 4:\n%s", out.String())
 	}
 }

@@ -54,6 +54,11 @@ type Config struct {
 	LogOutput io.Writer
 	// At are live changes scripted at times since the load started.
 	At []knob.TimedAction
+	// CheckDir is where correctness checks write their evidence, such as
+	// the visualisation of a history that is not linearizable: beside the
+	// report. Empty means the working directory (the temporary directory
+	// when that cannot be written).
+	CheckDir string
 	// OnSnapshot, when set, is called with every published snapshot from
 	// the runner's tick goroutine. It must return quickly.
 	OnSnapshot func(*metrics.Snapshot)

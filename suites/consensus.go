@@ -58,6 +58,7 @@ func (consensusSuite) Prepare(_ context.Context, env Env) (Workload, error) {
 	for i := range w.keys {
 		w.keys[i] = "c/" + strconv.Itoa(i)
 	}
+	w.hist = newHistory(w.keys, defaultHistoryLimits)
 	return w, nil
 }
 
@@ -66,7 +67,8 @@ type consensusWorkload struct {
 	payload   atomic.Pointer[[]byte]
 	keys      []string
 	seed      int64
-	elections bool // a shard can lose its leader and elect another
+	elections bool     // a shard can lose its leader and elect another
+	hist      *history // reads and writes of a sample of the keys
 }
 
 // SetDataSize makes the values written from now on n bytes long. One
@@ -82,35 +84,59 @@ func (w *consensusWorkload) SetDataSize(n int) {
 }
 
 func (w *consensusWorkload) Client(id int) Client {
-	return &consensusClient{w: w, rng: rand.New(rand.NewPCG(uint64(w.seed), uint64(id)+1))}
+	return &consensusClient{w: w, id: id, rng: rand.New(rand.NewPCG(uint64(w.seed), uint64(id)+1))}
 }
 
 type consensusClient struct {
-	w   *consensusWorkload
-	rng *rand.Rand
-	n   int
+	w    *consensusWorkload
+	id   int
+	rng  *rand.Rand
+	n    int
+	vals valueBuf // unique values for the sampled keys' writes
 }
 
 // Do writes a random key. One time in readEvery it reads the key back
 // linearizably; one time in readEvery it waits for the write to reach
 // every replica instead.
+//
+// Writes and reads of a sampled key go in the history, each write with a
+// value of its own.
 func (c *consensusClient) Do(ctx context.Context, rec *metrics.Recorder) {
-	key := c.w.keys[c.rng.IntN(len(c.w.keys))]
+	i := c.rng.IntN(len(c.w.keys))
+	key := c.w.keys[i]
 	c.n++
 	payload := *c.w.payload.Load()
+	k := c.w.hist.key(i)
+	var op *histOp
+	if k >= 0 {
+		var id uint64
+		id, op = c.w.hist.begin(k, true, c.id)
+		payload = c.vals.with(payload, id)
+	}
 	start := metrics.Now()
 	if c.n%readEvery == readEvery/2 {
 		err := c.w.db.PutReplicated(ctx, key, payload)
+		endWrite(op, err)
 		observe(ctx, rec, opReplicate, start, err)
 		return
 	}
 	err := c.w.db.Put(ctx, key, payload)
+	endWrite(op, err)
 	if !observe(ctx, rec, opSubmit, start, err) || c.n%readEvery != 0 {
 		return
 	}
+	if k >= 0 {
+		_, op = c.w.hist.begin(k, false, c.id)
+	}
 	start = metrics.Now()
-	_, err = c.w.db.Get(ctx, key)
+	v, err := c.w.db.Get(ctx, key)
+	c.w.hist.endRead(k, op, v, err)
 	observe(ctx, rec, opRead, start, err)
+}
+
+// Check decides whether the sampled keys' history is linearizable.
+func (w *consensusWorkload) Check(ctx context.Context, dir string) []metrics.Check {
+	return []metrics.Check{w.hist.check(ctx, "consensus", dir)}
 }
 
 // observe records one op that began at start and reports whether it

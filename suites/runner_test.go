@@ -34,6 +34,9 @@ func runReal(t *testing.T, edit func(*Config)) *metrics.Report {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if report.ChecksFailed() {
+		t.Fatalf("a correctness check failed: %v", report.Checks)
+	}
 	return report
 }
 
@@ -366,28 +369,35 @@ func TestTxnSuiteConservesTheBank(t *testing.T) {
 	if ops["txn.compensate"].Count == 0 {
 		t.Error("no saga was compensated, though 5% of second steps fail")
 	}
-	held := false
-	for _, e := range report.Events {
-		held = held || strings.Contains(e.Message, "invariant holds")
-	}
-	if !held {
-		t.Errorf("no invariant check in the events: %+v", report.Events)
+	if len(report.Checks) != 1 || report.Checks[0].Name != "ledger" || report.Checks[0].Verdict != metrics.CheckOK {
+		t.Errorf("checks %+v, want the ledger ok", report.Checks)
 	}
 }
 
-// brokenBank is a workload whose invariant check fails.
+// brokenBank is a workload whose ledger check fails.
 type brokenBank struct{ fakeSuite }
 
 func (b *brokenBank) Prepare(context.Context, Env) (Workload, error) { return b, nil }
-func (b *brokenBank) Check(context.Context) error                    { return errors.New("total balance 7, want 8") }
+func (b *brokenBank) Check(context.Context, string) []metrics.Check {
+	return []metrics.Check{{Name: "ledger", Suite: "fake", Verdict: metrics.CheckViolated, Detail: "bank/3 is 7, want 8"}}
+}
 
+// A violated check fails the run's verdict (exit 4), with a red event,
+// though the run itself did not fail.
 func TestBrokenInvariantFailsTheRun(t *testing.T) {
 	b := &brokenBank{fakeSuite{name: "fake", pattern: []time.Duration{time.Millisecond}, pace: time.Millisecond}}
 	cfg := fakeConfig()
 	cfg.Duration = 500 * time.Millisecond
 	report, err := newRunner(cfg, []Suite{b}).Run(context.Background())
-	if !errors.Is(err, ErrRunFailed) || !strings.Contains(report.Error, "total balance 7, want 8") {
-		t.Errorf("err %v, report error %q: a broken invariant must fail the run", err, report.Error)
+	if err != nil || !report.ChecksFailed() || !strings.Contains(report.Outcome(": "), "a correctness check failed") {
+		t.Errorf("err %v, outcome %q: a broken ledger must fail the run's verdict", err, report.Outcome(": "))
+	}
+	red := false
+	for _, e := range report.Events {
+		red = red || (e.Kind == string(metrics.EventError) && strings.Contains(e.Message, "bank/3 is 7, want 8"))
+	}
+	if !red {
+		t.Errorf("no error event for the violated check: %+v", report.Events)
 	}
 }
 

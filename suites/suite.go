@@ -74,10 +74,14 @@ type Prober interface {
 	Probe(ctx context.Context, rec *metrics.Recorder)
 }
 
-// Checker is a workload with an invariant to verify once its load has
-// stopped; a broken invariant fails the run, loudly.
+// Checker is a workload with correctness checks to run once its load has
+// stopped and its clients have returned: a ledger that must add up, a
+// history that must be linearizable. Check returns one verdict per check,
+// never nil; a violated one fails the run (exit code 4). Evidence a check
+// writes, such as a history's visualisation, goes in dir (the working
+// directory when empty), and its detail names the file.
 type Checker interface {
-	Check(ctx context.Context) error
+	Check(ctx context.Context, dir string) []metrics.Check
 }
 
 // Resizer is a workload whose written values can change size live, from

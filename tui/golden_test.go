@@ -41,6 +41,7 @@ func TestGoldenViews(t *testing.T) {
 			m := press(t, testModel(t, f, w, h), "enter")
 			done := *fixture()
 			done.Phase = metrics.PhaseDone
+			done.Checks = goldenChecks
 			f.snap.Store(&done)
 			m = update(t, m, tickMsg{id: m.tickID})
 			return update(t, m, runDoneMsg{id: m.run.id, report: goldenReport()})
@@ -63,9 +64,18 @@ func TestGoldenViews(t *testing.T) {
 	}
 }
 
-// goldenReport is a finished run's report: one baseline violated.
+// goldenChecks are a finished run's checks: one of each verdict.
+var goldenChecks = []metrics.Check{
+	{Name: "linearizable", Suite: "consensus", Verdict: metrics.CheckOK, Ops: 41250, Keys: 625},
+	{Name: "ledger", Suite: "txn", Verdict: metrics.CheckViolated, Ops: 4700, Keys: 200, Detail: "bank/3 is 7, want 8"},
+	{Name: "counters", Suite: "concurrency", Verdict: metrics.CheckUnknown, Ops: 1700, Keys: 64, Detail: "1 transaction of unknown outcome"},
+}
+
+// goldenReport is a finished run's report: one baseline violated, one
+// check too.
 func goldenReport() *metrics.Report {
 	return &metrics.Report{
+		Checks:         goldenChecks,
 		Schema:         metrics.ReportSchema,
 		ElapsedSeconds: 60,
 		Baselines: []metrics.BaselineReport{

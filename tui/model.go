@@ -80,6 +80,7 @@ type model struct {
 	gauges  gauges
 	cluster clusterPanel
 	events  eventLog
+	checks  checksLine
 	summary summary
 
 	run      *launch // the run on the dashboard or summary; nil before the first
@@ -104,7 +105,7 @@ func newModel(cfg suites.Config, d deps) model {
 		sh: sh, d: d, base: cfg, sess: &session{}, help: h, prompt: newPrompt(sh),
 		header: newHeader(sh, profileName(cfg)), picker: newSuitePicker(sh, cfg).Focus(), tuning: newTuning(sh, cfg, names),
 		table: newOpTable(sh), chart: newLatencyChart(sh, cfg.Baselines.MaxAvgLatency), rate: newRateChart(sh),
-		gauges: newGauges(sh), cluster: newClusterPanel(sh), events: newEventLog(sh), summary: newSummary(sh),
+		gauges: newGauges(sh), cluster: newClusterPanel(sh), events: newEventLog(sh), checks: newChecksLine(sh), summary: newSummary(sh),
 	}
 	m.setScreen(screenSetup)
 	return m.layout()
@@ -308,6 +309,7 @@ func (m model) start() (tea.Model, tea.Cmd) {
 	m.rate = newRateChart(m.sh)
 	m.cluster = newClusterPanel(m.sh)
 	m.events = m.events.Reset()
+	m.checks = newChecksLine(m.sh).SetWidth(m.sh.width)
 	m.summary = newSummary(m.sh)
 	m.tuning = m.tuning.Live()
 	m.notice = notice{}
@@ -360,6 +362,7 @@ func (m model) apply(s *metrics.Snapshot) model {
 	m.gauges, _ = m.gauges.Update(msg)
 	m.cluster, _ = m.cluster.Update(msg)
 	m.events, _ = m.events.Update(msg)
+	m.checks, _ = m.checks.Update(msg)
 	m.summary, _ = m.summary.Update(msg)
 	if (s.Phase == metrics.PhaseDone || s.Phase == metrics.PhaseFailed) && m.screen == screenDashboard && !m.quitting {
 		m.setScreen(screenSummary)
@@ -398,12 +401,15 @@ func (m model) layout() model {
 	m.picker = m.picker.SetSize(w)
 	m.tuning = m.tuning.SetSize(w)
 	m.gauges = m.gauges.SetSize(w)
+	m.checks = m.checks.SetWidth(w)
 	body := max(h-2, 1)
 	events := min(max(body/7, 1), maxEvents)
 	rows := max(m.table.Len(), 1)
 
 	if m.screen == screenSummary {
-		// Final figures, the verdicts, the log; the chart if room is left.
+		// Final figures, the verdicts, the checks, the log; the chart if
+		// room is left.
+		body = max(body-1, 1) // the checks line
 		tableRows := min(rows, max(body/2-1, 1))
 		m.table = m.table.SetSize(w, tableRows+1)
 		m.summary = m.summary.SetSize(w, max(body-(tableRows+1)-events, 2))
@@ -423,7 +429,7 @@ func (m model) layout() model {
 		clusterH = 3
 	}
 	m.cluster = m.cluster.SetSize(w, clusterH)
-	fixed := 1 + m.gauges.Height() + clusterH // the tuning line, gauges, cluster
+	fixed := 1 + m.gauges.Height() + clusterH + 1 // the tuning line, gauges, cluster, checks
 	avail := body - fixed - events
 	tableRows := min(rows, max(avail-minChart-1, 1))
 	chartH := avail - (tableRows + 1)
@@ -515,7 +521,7 @@ func (m model) dashboardView() string {
 			parts = append(parts, block(m.rate.View(), m.rate.Height()))
 		}
 	}
-	return strings.Join(append(parts, m.gauges.View(), m.cluster.View(), m.events.View()), "\n")
+	return strings.Join(append(parts, m.gauges.View(), m.cluster.View(), m.checks.View(), m.events.View()), "\n")
 }
 
 func (m model) summaryView() string {
@@ -523,7 +529,7 @@ func (m model) summaryView() string {
 	if m.chart.Height() > 0 {
 		parts = append(parts, block(m.chart.View(), m.chart.Height()))
 	}
-	return strings.Join(append(parts, m.events.View()), "\n")
+	return strings.Join(append(parts, m.checks.View(), m.events.View()), "\n")
 }
 
 // helpView is the overlay of every key that works on this screen: one

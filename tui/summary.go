@@ -55,6 +55,8 @@ func (s summary) View() string {
 	}
 	var outcome string
 	switch {
+	case r.ChecksFailed():
+		outcome = st.Violation.Render("FAIL: a correctness check failed")
 	case r.Error != "":
 		outcome = st.Violation.Render("FAILED: " + oneLine(r.Error))
 	case s.err != nil:

@@ -91,6 +91,20 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		}
 	}
 
+	p("\n## Correctness checks\n\n")
+	if len(r.Checks) == 0 {
+		p("None ran.\n")
+	} else {
+		p("| suite | check | verdict | ops | keys | seconds | detail |\n|---|---|---|--:|--:|--:|---|\n")
+		for _, c := range r.Checks {
+			verdict := string(c.Verdict)
+			if c.Failed() {
+				verdict = "**" + verdict + "**"
+			}
+			p("| %s | %s | %s | %s | %s | %.1f | %s |\n", c.Suite, c.Name, verdict, FormatCount(float64(c.Ops)), FormatCount(float64(c.Keys)), c.Seconds, mdEscape(c.Detail))
+		}
+	}
+
 	p("\n## Violations\n\n")
 	if len(r.Violations) == 0 {
 		p("None.\n")

@@ -41,6 +41,9 @@ type Report struct {
 	Load        LoadReport             `json:"load"`
 	Epochs      []EpochReport          `json:"epochs"`
 	Scalability *ScalabilityReport     `json:"scalability"` // null when the scalability suite did not run
+	// Checks are the correctness verdicts, in the order the suites ran.
+	// A report written before checks existed reads as having none.
+	Checks []Check `json:"checks"`
 }
 
 // ScalabilityReport is the sweep: throughput and efficiency at each step
@@ -214,6 +217,7 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 		Baselines:      []BaselineReport{},
 		Violations:     []EventReport{},
 		Events:         []EventReport{},
+		Checks:         append([]Check{}, last.Checks...),
 	}
 	for _, o := range last.Ops {
 		s, ok := r.Suites[o.Suite]

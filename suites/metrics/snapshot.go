@@ -44,7 +44,9 @@ type Snapshot struct {
 	EpochChange string
 	// Scalability is the scalability sweep's result once it has run.
 	Scalability *Scalability
-	Err         string // why the run failed, when Phase is PhaseFailed
+	// Checks are the correctness verdicts of the suites that have ended.
+	Checks []Check
+	Err    string // why the run failed, when Phase is PhaseFailed
 }
 
 // Op returns the stats of the named op.

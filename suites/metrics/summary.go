@@ -63,6 +63,12 @@ func WriteSummary(w io.Writer, r *Report) error {
 		v := r.Violations[0]
 		fmt.Fprintf(ew, "\nviolations: %d during the run; first at %.1fs: %s\n", n, v.AtSeconds, strings.TrimPrefix(v.Message, "violation: "))
 	}
+	if len(r.Checks) > 0 {
+		fmt.Fprintf(ew, "\nchecks     %s\n", ChecksLine(r.Checks))
+		for _, c := range r.Checks {
+			fmt.Fprintf(ew, "  %-8s  %s\n", strings.ToUpper(string(c.Verdict)), c)
+		}
+	}
 	fmt.Fprintf(ew, "\nresources  %s\n", resourcesLine(r.Resources))
 
 	fmt.Fprintf(ew, "result     %s after %.1fs of load\n", r.Outcome(": "), r.ElapsedSeconds)
@@ -115,6 +121,8 @@ func (e *errWriter) Write(p []byte) (int, error) {
 func (r *Report) Outcome(sep string) string {
 	outcome := "PASS" + sep + "every baseline held"
 	switch {
+	case r.ChecksFailed():
+		outcome = "FAIL" + sep + "a correctness check failed"
 	case r.Error != "":
 		outcome = "FAILED" + sep + r.Error
 	case !r.Passed():
