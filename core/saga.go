@@ -152,7 +152,8 @@ func (c *Cluster) compensate(ctx context.Context, done []SagaStep, res SagaResul
 }
 
 // undoStep compensates one step, waiting for a transaction's lock on its
-// key to go, and resolving it once it has expired.
+// key to go: it settles the lock as soon as its transaction is decided, or
+// resolves it once it has expired.
 func (c *Cluster) undoStep(ctx context.Context, id uint64, step int, key string) (bool, error) {
 	sh := c.shardFor(key)
 	// A compensation retried across a leader change may have undone the
@@ -170,9 +171,9 @@ func (c *Cluster) undoStep(ctx context.Context, id uint64, step int, key string)
 		if v.vote != voteConflict {
 			return v.vote == voteYes, nil
 		}
-		if n, err := c.resolveHolders(ctx, sh, v.holders); err != nil {
+		if changed, err := c.settle(ctx, sh, v.holders); err != nil {
 			return false, err
-		} else if n > 0 {
+		} else if changed {
 			continue
 		}
 		select {

@@ -123,13 +123,13 @@ type TxnResult struct {
 }
 
 // txnCoord is the cluster's coordinator-side bookkeeping: commit records
-// whose transactions have finished on every participant, to be marked
-// done by the next decision their coordinator shard writes (they then
-// wait out their retention), and the records of sagas that ended, waiting
+// whose transactions have finished on every participant and been
+// acknowledged, waiting to be dropped by the next decision their
+// coordinator shard writes, and the records of sagas that ended, waiting
 // for the next saga command their shard applies.
 type txnCoord struct {
-	done  forgetQueue[uint64]
-	sagas forgetQueue[sagaKey]
+	forget forgetQueue[uint64]
+	sagas  forgetQueue[sagaKey]
 }
 
 // maxForget bounds the ids one command carries.
@@ -310,8 +310,10 @@ func (c *Cluster) Txn(ctx context.Context, t Txn) (TxnResult, error) {
 			// rest and then lets the record go.
 			return res, nil
 		}
-		c.txn.done.push(coord.sh.id, res.ID)
 	}
+	// Finished everywhere, and the caller has the answer: nothing needs
+	// the record.
+	c.txn.forget.push(coord.sh.id, res.ID)
 	return res, nil
 }
 
@@ -374,7 +376,7 @@ func abortFor(v vote) (AbortReason, error) {
 // resolves expired locks it meets and tries once more. It returns voteYes
 // once the transaction has committed, and how many locks it resolved.
 func (c *Cluster) commitOn(ctx context.Context, coord participant, others []participant, m txnMeta, id uint64) (vote, int, error) {
-	done := c.txn.done.take(coord.sh.id)
+	forget := c.txn.forget.take(coord.sh.id)
 	var parts []int
 	if len(others) > 0 {
 		parts = make([]int, len(others))
@@ -383,13 +385,14 @@ func (c *Cluster) commitOn(ctx context.Context, coord participant, others []part
 		}
 	}
 	try := func() (voteResp, error) {
-		resp, err := c.propose(ctx, coord.sh, encodeCommit(id, m, done, parts, coord.ops), "txn commit")
+		resp, err := c.propose(ctx, coord.sh, encodeCommit(id, m, forget, parts, coord.ops), "txn commit")
 		if err != nil {
-			// The marks may not have applied; marking twice is harmless.
-			c.txn.done.push(coord.sh.id, done...)
+			// The forgets may not have applied; forgetting twice is
+			// harmless.
+			c.txn.forget.push(coord.sh.id, forget...)
 			return voteResp{}, err
 		}
-		done = nil
+		forget = nil
 		return resp.(voteResp), nil
 	}
 	v, err := try()
@@ -492,12 +495,12 @@ func (c *Cluster) resolve(ctx context.Context, sh *shard, h lockHolder) error {
 // decision that holds; OutcomeUnknown when the transaction is so old that
 // even a commit record would have aged out.
 func (c *Cluster) decide(ctx context.Context, coord *shard, id uint64, start int64) (Outcome, error) {
-	done := c.txn.done.take(coord.id)
+	forget := c.txn.forget.take(coord.id)
 	m := c.txnMeta(time.Unix(0, start))
-	resp, err := c.propose(ctx, coord, encodeDecide(id, m, done), "txn decide")
+	resp, err := c.propose(ctx, coord, encodeDecide(id, m, forget), "txn decide")
 	if err != nil {
-		// The marks may not have applied; marking twice is harmless.
-		c.txn.done.push(coord.id, done...)
+		// The forgets may not have applied; forgetting twice is harmless.
+		c.txn.forget.push(coord.id, forget...)
 		return OutcomeUnknown, err
 	}
 	return resp.(Outcome), nil

@@ -388,14 +388,21 @@ func TestCommitCommand(t *testing.T) {
 			t.Errorf("aborted commit %d wrote a decision record", id)
 		}
 	}
-	f.applyTxn(encodeCommit(6, testMeta, []uint64{1}, nil, []Op{Add("n", 1)}))
-	if d := f.tx.decisions[1]; !d.done {
-		t.Error("a commit's done list did not mark decision 1 done")
+	f.applyTxn(encodeCommit(6, testMeta, []uint64{1}, []int{2}, []Op{Add("n", 1)}))
+	if _, ok := f.tx.decisions[1]; ok {
+		t.Error("a commit's forget list did not drop decision 1")
 	}
-	// Past the window and the retention, the records go.
-	f.applyTxn(encodeDone(testMeta.window+testMeta.keep+1, nil))
+	// Txn 6 is not finished on shard 2: its record stays past its
+	// retention until it is.
+	f.applyTxn(encodeDone(2*(testMeta.window+testMeta.keep), nil))
+	if _, ok := f.tx.decisions[6]; !ok {
+		t.Fatal("an unfinished commit's record was dropped")
+	}
+	// Finished, and past the window and the retention, every record goes.
+	f.applyTxn(encodeDone(3*(testMeta.window+testMeta.keep), []uint64{6}))
+	f.applyTxn(encodeDone(5*(testMeta.window+testMeta.keep), nil))
 	if len(f.tx.decisions) != 0 {
-		t.Errorf("%d decision records left past their retention, want 0", len(f.tx.decisions))
+		t.Errorf("%d decision records left past their retention, want 0: %v", len(f.tx.decisions), f.tx.decisions)
 	}
 }
 

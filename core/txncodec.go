@@ -184,9 +184,9 @@ func encodePrepare(id uint64, coord int, start int64, ops []Op) []byte {
 // encodeCommit is the coordinator's commit: its own writes, applied at
 // once, and the decision record, in one command. parts are the other
 // participants' shards, which the record keeps until they are finished;
-// done lists commit records finished everywhere since.
-func encodeCommit(id uint64, m txnMeta, done []uint64, parts []int, ops []Op) []byte {
-	size := 48 + (len(done)+len(parts))*binary.MaxVarintLen64
+// forget lists commit records nothing needs any more (fsm.forgetLocked).
+func encodeCommit(id uint64, m txnMeta, forget []uint64, parts []int, ops []Op) []byte {
+	size := 48 + (len(forget)+len(parts))*binary.MaxVarintLen64
 	for _, o := range ops {
 		size += len(o.Key) + len(o.Value) + 2*binary.MaxVarintLen64
 	}
@@ -194,7 +194,7 @@ func encodeCommit(id uint64, m txnMeta, done []uint64, parts []int, ops []Op) []
 	b.byte1(opTxnCommit)
 	b.uvarint(id)
 	b.meta(m)
-	b.ids(done)
+	b.ids(forget)
 	b.uvarint(uint64(len(parts)))
 	for _, p := range parts {
 		b.uvarint(uint64(p))
@@ -208,12 +208,12 @@ func encodeCommit(id uint64, m txnMeta, done []uint64, parts []int, ops []Op) []
 
 // encodeDecide aborts id unless it is decided already; its answer is the
 // decision that holds (fsm.abortLocked).
-func encodeDecide(id uint64, m txnMeta, done []uint64) []byte {
-	b := make(wbuf, 0, 48+len(done)*binary.MaxVarintLen64)
+func encodeDecide(id uint64, m txnMeta, forget []uint64) []byte {
+	b := make(wbuf, 0, 48+len(forget)*binary.MaxVarintLen64)
 	b.byte1(opTxnDecide)
 	b.uvarint(id)
 	b.meta(m)
-	b.ids(done)
+	b.ids(forget)
 	return b
 }
 

@@ -241,12 +241,12 @@ func (f *fsm) applyTxnLocked(data []byte) any {
 		resp = f.prepareLocked(&r)
 	case opTxnDecide:
 		id, m := r.uvarint(), r.meta()
-		done := r.ids()
+		forget := r.ids()
 		if r.bad {
 			return errBadCommand
 		}
 		f.tickLocked(m.now)
-		f.doneLocked(done)
+		f.forgetLocked(forget)
 		resp = f.abortLocked(id, m)
 		f.expireLocked()
 	case opTxnDone:
@@ -307,6 +307,19 @@ func (f *fsm) prepareLocked(r *rbuf) any {
 
 // tickLocked moves the shard's clock to now if that is later.
 func (f *fsm) tickLocked(now int64) { f.tx.clock = max(f.tx.clock, now) }
+
+// forgetLocked drops the commit records ids at once: their coordinators
+// finished them on every participant and told their clients, so neither a
+// lock nor a client can ask for them. (A copy of their commit command
+// cannot apply again either: a retried copy applies before the one whose
+// answer the coordinator got, or never.)
+func (f *fsm) forgetLocked(ids []uint64) {
+	for _, id := range ids {
+		if d, ok := f.tx.decisions[id]; ok && d.commit {
+			delete(f.tx.decisions, id)
+		}
+	}
+}
 
 // doneLocked marks the commit records ids as finished on every
 // participant: from now on they only wait out their retention.
@@ -450,14 +463,14 @@ func (f *fsm) stageLocked(r *rbuf, n uint64) (keys []string, writes []lock, vote
 // twice, and one that a resolver beat to it answers voteResolved.
 func (f *fsm) commitLocked(r *rbuf) any {
 	id, m := r.uvarint(), r.meta()
-	done, parts := r.ids(), r.ints()
+	forget, parts := r.ids(), r.ints()
 	n := r.uvarint()
 	if r.bad || n > uint64(len(r.b)) {
 		r.bad = true
 		return nil
 	}
 	f.tickLocked(m.now)
-	f.doneLocked(done)
+	f.forgetLocked(forget)
 	defer f.expireLocked()
 	if d, ok := f.tx.decisions[id]; ok {
 		if d.commit {
