@@ -92,7 +92,7 @@ func TestPutAgainstLock(t *testing.T) {
 		name  string
 		phase txnPhase // where the transaction's coordinator stops
 	}{
-		{"decided", phaseDecide},   // the put finishes the commit first
+		{"decided", phaseDecide},    // the put finishes the commit first
 		{"undecided", phasePrepare}, // the put waits for the lock to expire
 	} {
 		t.Run(tt.name, func(t *testing.T) {
