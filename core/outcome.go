@@ -39,10 +39,10 @@ func (o Outcome) String() string {
 //
 // The answer is definite whenever one exists: OutcomeCommitted if the
 // decision record says commit; OutcomeAborted if it says abort, or if
-// there is none once the transaction's prepare window (Config.
-// TxnLockTimeout from r.Start) has closed — no commit can be written
-// after that, and TxnOutcome makes the coordinator shard say so in its log
-// if its clock has not got there yet. While the window is open TxnOutcome
+// there is none once the transaction's prepare window
+// (Config.TxnLockTimeout from r.Start) has closed — no commit can be
+// written after that, and TxnOutcome makes the coordinator shard say so in
+// its log if its clock has not got there yet. While the window is open TxnOutcome
 // waits for it to close (or for ctx to end: then OutcomeUnknown and the
 // context error). OutcomeUnknown with a nil error means the transaction
 // is older than the window plus Config.TxnRecordRetention, and its record,

@@ -446,3 +446,26 @@ func TestTxnCoordinatorConflictReleasesLocks(t *testing.T) {
 		t.Errorf("aborted txn's write is visible: %s = %s", b, got)
 	}
 }
+
+// Records dropped at once (their transactions acknowledged) leave slots
+// in the drop schedule, which go once they outnumber the live records, so
+// the schedule stays the size of what is kept.
+func TestDecisionOrderCompacts(t *testing.T) {
+	f := newFSM()
+	const n = 3000
+	for i := range n {
+		f.applyTxn(encodeCommit(uint64(i+1), testMeta, nil, nil, nil))
+	}
+	var forget []uint64
+	for i := range n - 10 {
+		forget = append(forget, uint64(i+1))
+	}
+	for len(forget) > 0 {
+		k := min(len(forget), maxForget)
+		f.applyTxn(encodeDecide(1<<40, testMeta, forget[:k]))
+		forget = forget[k:]
+	}
+	if len(f.tx.decisions) != 11 || len(f.tx.decOrder) > 2*n/3 {
+		t.Fatalf("%d records in %d slots, want 11 records and the stale slots gone", len(f.tx.decisions), len(f.tx.decOrder))
+	}
+}

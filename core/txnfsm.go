@@ -319,6 +319,16 @@ func (f *fsm) forgetLocked(ids []uint64) {
 			delete(f.tx.decisions, id)
 		}
 	}
+	// Their slots in decOrder go once stale slots outnumber live ones.
+	if o := f.tx.decOrder; len(o) > 1024 && len(o) > 2*len(f.tx.decisions) {
+		live := make([]decSlot, 0, 2*len(f.tx.decisions))
+		for _, sl := range o {
+			if _, ok := f.tx.decisions[sl.id]; ok {
+				live = append(live, sl)
+			}
+		}
+		f.tx.decOrder = live
+	}
 }
 
 // doneLocked marks the commit records ids as finished on every
