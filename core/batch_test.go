@@ -86,12 +86,12 @@ func TestFSMAppliesBatch(t *testing.T) {
 		encodePrepare(1, 0, 42, []Op{Set("a", value), Set("b", value)}),
 		encodePrepare(2, 0, 42, []Op{Set("b", value)}), // b is locked by 1
 		{opTxnFinish, 0xff}, // malformed
-		encodeDecide(1, true, nil),
+		encodeCommit(1, testMeta, nil, []int{1}, nil),
 		encodeFinish(1, true),
 		encodePrepare(3, 0, 42, []Op{Add("n", 5)}),
-		encodeSagaStep(9, 0, Add("s", 3), nil),
-		encodeSagaStep(9, 0, Add("s", 3), nil),           // a replay
-		encodeBatch([][]byte{encodeFinish(3, true)}, 16), // no nesting
+		encodeSagaStep(9, 0, Add("s", 3), txnMeta{}, nil),
+		encodeSagaStep(9, 0, Add("s", 3), txnMeta{}, nil), // a replay
+		encodeBatch([][]byte{encodeFinish(3, true)}, 16),  // no nesting
 	}
 	size := 0
 	for _, c := range cmds {
@@ -107,7 +107,7 @@ func TestFSMAppliesBatch(t *testing.T) {
 		voteResp{vote: voteYes},
 		voteResp{vote: voteConflict, holders: []lockHolder{{txn: 1, coord: 0, start: 42}}},
 		errBadCommand,
-		true,
+		voteResp{vote: voteYes},
 		nil,
 		voteResp{vote: voteYes},
 		voteResp{vote: voteYes},
@@ -128,7 +128,7 @@ func TestFSMAppliesBatch(t *testing.T) {
 		if l := f.tx.locks["n"]; len(f.tx.locks) != 1 || l == nil || string(l.value) != "5" {
 			t.Errorf("locks %v: want txn 3's on n only", f.tx.locks)
 		}
-		if d, ok := f.tx.decisions[1]; !ok || !d {
+		if d, ok := f.tx.decisions[1]; !ok || !d.commit {
 			t.Error("txn 1's decision is missing")
 		}
 		if r := f.tx.sagaSteps[sagaKey{9, 0}]; r == nil || r.state != stepApplied {

@@ -39,10 +39,31 @@ func (c *Cluster) Put(ctx context.Context, key string, value []byte) error {
 }
 
 // put replicates a put through sh's leader, retrying as rt allows, and
-// returns the entry's log index.
+// returns the entry's log index. A put that meets a transaction's lock
+// applies nothing (fsm.applyLocked); put then settles the lock from its
+// transaction's decision record (settle) and tries again, waiting while
+// the transaction is undecided, until its lock expires and is resolved.
+// So a put is ordered after any transaction that locked its key, and no
+// intent ever overwrites it.
 func (c *Cluster) put(sh *shard, key string, value []byte, rt *retry) (uint64, error) {
-	index, _, err := c.replicate(sh, encodePut(key, value), rt)
-	return index, err
+	cmd := encodePut(key, value)
+	for {
+		index, _, err := c.replicate(sh, cmd, rt)
+		var le *lockedError
+		if err == nil || !errors.As(err, &le) {
+			return index, err
+		}
+		changed, err := c.settle(rt.ctx, sh, []lockHolder{le.holder})
+		if err != nil {
+			return 0, fmt.Errorf("core: %s: settling %w: %w", rt.op, le, err)
+		}
+		if !changed {
+			rt.last = le
+			if err := rt.pause(); err != nil {
+				return 0, err
+			}
+		}
+	}
 }
 
 // replicate applies cmd through sh's leader, retrying leader changes as rt
@@ -70,8 +91,15 @@ func (c *Cluster) replicate(sh *shard, cmd []byte, rt *retry) (uint64, any, erro
 }
 
 // Get returns the value of key as of some moment between the call and its
-// return: it sees every write acknowledged before it began. It returns
-// ErrNotFound when key has no value. Deadlines are as for Put.
+// return: it sees every write acknowledged before it began, a committed
+// transaction's too. It returns ErrNotFound when key has no value.
+// Deadlines are as for Put.
+//
+// A key locked by a prepared transaction holds the value from before it.
+// Get asks the transaction's decision record: if it committed (Txn may
+// have acknowledged it while this participant was cut off), Get finishes
+// it here first and reads again; if it is undecided the read is ordered
+// before it.
 func (c *Cluster) Get(ctx context.Context, key string) ([]byte, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
@@ -88,7 +116,20 @@ func (c *Cluster) Get(ctx context.Context, key string) ([]byte, error) {
 		if err == nil {
 			var v []byte
 			var ok bool
-			if v, ok, err = readOnLeader(rep, key, timeout, &rt); err == nil {
+			var held []lockHolder
+			if v, ok, held, err = readOnLeader(rep, key, timeout, &rt); err == nil {
+				if held != nil {
+					// Settle the lock, and read again if that changed
+					// anything; a transaction still undecided is ordered
+					// after this read, which sees the value before it.
+					again, err := c.settle(ctx, sh, held)
+					if err != nil {
+						return nil, fmt.Errorf("core: get: %w", err)
+					}
+					if again {
+						continue
+					}
+				}
 				if !ok {
 					return nil, ErrNotFound
 				}
@@ -103,13 +144,14 @@ func (c *Cluster) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 // readOnLeader is a read-index read, as in the Raft paper (§6.4): it costs a
-// heartbeat round instead of a log entry.
-func readOnLeader(rep *replica, key string, timeout time.Duration, rt *retry) ([]byte, bool, error) {
+// heartbeat round instead of a log entry. It also returns the holder of a
+// lock on key, if any.
+func readOnLeader(rep *replica, key string, timeout time.Duration, rt *retry) ([]byte, bool, []lockHolder, error) {
 	if err := readBarrier(rep, timeout, rt); err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
-	v, ok := rep.fsm.get(key)
-	return v, ok, nil
+	v, ok, held := rep.fsm.getHeld(key)
+	return v, ok, held, nil
 }
 
 // readBarrier returns once rep's state machine reflects every write
@@ -220,6 +262,13 @@ func (r *retry) after(err error) error {
 		return fmt.Errorf("core: %s: %w", r.op, err)
 	}
 	r.last = err
+	return r.pause()
+}
+
+// pause waits a backoff before the next attempt. It returns nil when the
+// call should try again (begin then reports a deadline that has passed),
+// or ErrClosed.
+func (r *retry) pause() error {
 	wait := min(r.backoff, time.Until(r.deadline))
 	if wait <= 0 {
 		return nil // begin reports the deadline

@@ -129,6 +129,14 @@ type Config struct {
 	// default logger writes to stderr, which would corrupt a terminal UI, so
 	// the core always gives Raft a logger of its own.
 	LogOutput io.Writer
+
+	// TxnRecordRetention is how long a shard keeps a transaction's
+	// decision record once nothing needs it for correctness (every lock of
+	// the transaction is gone and its prepare window, TxnLockTimeout, has
+	// closed), so that TxnOutcome can still answer a client that lost the
+	// answer; saga step records are kept as long after their command. It
+	// must outlast the longest saga. 0 means 1 * time.Minute.
+	TxnRecordRetention time.Duration
 }
 
 // DefaultConfig returns the settings for an embedded cluster of three nodes:
@@ -152,6 +160,7 @@ func DefaultConfig() Config {
 		TxnLockTimeout:     1 * time.Second,
 		SuspectAfter:       300 * time.Millisecond,
 		DownAfter:          1 * time.Second,
+		TxnRecordRetention: 1 * time.Minute,
 	}
 }
 

@@ -30,6 +30,34 @@
 // state machine's lock, and the planner and merger are pure. Test hooks
 // are one value, testHooks (hooks.go), set only from export_test.go.
 //
+// Transactions (txn.go, txnfsm.go) are two-phase commit over the shards'
+// Raft groups: prepare locks keys and stores intents in each participant's
+// state machine, the coordinator shard writes the decision record and its
+// own writes in one command, and a finish applies or drops the intents.
+// An acknowledged commit is visible to every later linearizable read on
+// every participant, whatever fails after the decision: readers (Get,
+// Query's scans, SumInts) that meet a lock ask its decision record and
+// finish a decided transaction before answering, as Percolator and
+// CockroachDB resolve intents. The other way, Txn returning only once
+// every participant applied the commit, was not taken: a participant cut
+// off after the coordinator acknowledged would still serve its old value,
+// so readers would have to check locks anyway, and every transaction would
+// pay for the slowest participant. Put respects locks the same way: a put
+// to a locked key settles the lock from the decision record, or waits for
+// an undecided one, so it is never overwritten by an older intent.
+//
+// Records are bounded: each shard's state machine keeps a clock taken
+// from its commands (the same on every replica); a transaction must
+// decide within its prepare window (Config.TxnLockTimeout), after which a
+// missing decision record means abort for good. A commit record stays
+// while any participant may hold its lock, then, like an abort record, for
+// Config.TxnRecordRetention, so that TxnOutcome can answer a client that
+// lost the answer; records of transactions whose client got the answer go
+// at once. Saga step records go a retention after they were written, or at
+// once when their saga ended with every command answered. ResolveLocks is
+// the recovery: it resolves expired locks and finishes the commits their
+// coordinators left unfinished.
+//
 // A meta group, one more Raft group of min(3, nodes) voters, holds
 // membership, node health and placement (meta.go). Every node heartbeats to
 // its leader (Heartbeat), whose failure detector marks nodes suspect and

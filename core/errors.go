@@ -38,10 +38,20 @@ var (
 	// ErrUnknownShard is returned for a shard number outside 0..shards-1.
 	ErrUnknownShard = errors.New("core: unknown shard")
 
-	// ErrAborted is returned by Txn when the transaction aborted: nothing
-	// it wrote is visible. It comes wrapped with the reason, ErrConflict or
-	// ErrConditionFailed, and TxnResult.Abort says which.
+	// ErrAborted is returned by Txn when the transaction aborted, for
+	// certain: nothing it wrote is or will be visible. It comes wrapped
+	// with the reason, ErrConflict or ErrConditionFailed, or the error that
+	// kept a participant from preparing (a deadline, say: nothing was
+	// decided, and presumed abort makes that final); TxnResult.Abort says
+	// which.
 	ErrAborted = errors.New("core: transaction aborted")
+
+	// ErrOutcomeUnknown is returned by Txn when the transaction may have
+	// committed or not: the call gave up (a deadline, a lost leader) while
+	// its decision was being written. It comes wrapped with the cause, the
+	// context error included, so errors.Is matches that too. TxnOutcome
+	// says what became of it; so does any later read of its keys.
+	ErrOutcomeUnknown = errors.New("core: transaction outcome unknown")
 
 	// ErrConflict means a key was locked by another transaction. Conflicts
 	// abort at once rather than wait, so transactions never deadlock; retry

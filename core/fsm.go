@@ -81,7 +81,15 @@ func (f *fsm) applyLocked(data []byte) error {
 	if cmd.op != opPut {
 		return nil
 	}
-	f.data[keyOf(cmd.key)] = cmd.value
+	key := keyOf(cmd.key)
+	if len(f.tx.locks) > 0 {
+		// A put never lands under an intent, which would overwrite it when
+		// its transaction commits: Put settles the lock and tries again.
+		if l := f.tx.locks[key]; l != nil {
+			return &lockedError{key: string(cmd.key), holder: l.holder}
+		}
+	}
+	f.data[key] = cmd.value
 	return nil
 }
 
@@ -111,38 +119,68 @@ func (f *fsm) get(key string) ([]byte, bool) {
 	return v, ok
 }
 
+// getHeld is get that also returns who holds a transaction's lock on key,
+// if anyone, as of the same moment.
+func (f *fsm) getHeld(key string) ([]byte, bool, []lockHolder) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	v, ok := f.data[key]
+	if len(f.tx.locks) > 0 {
+		if l := f.tx.locks[key]; l != nil {
+			return v, ok, []lockHolder{l.holder}
+		}
+	}
+	return v, ok, nil
+}
+
 // scan calls fn for every stored key that starts with prefix and lies in
 // [from, to) (to "" for no upper bound), in no particular order, under the
 // read lock, and stops at fn's first error, which it returns. Values are
-// immutable, so fn may keep one; fn must not call back into f.
-func (f *fsm) scan(prefix, from, to string, fn func(key string, value []byte) error) error {
+// immutable, so fn may keep one; fn must not call back into f. It also
+// returns the holders of the locks on keys in that range, as of the same
+// moment, so that the reader can settle them (Cluster.readShard).
+func (f *fsm) scan(prefix, from, to string, fn func(key string, value []byte) error) ([]lockHolder, error) {
+	in := func(k string) bool { return strings.HasPrefix(k, prefix) && k >= from && (to == "" || k < to) }
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	for k, v := range f.data {
-		if !strings.HasPrefix(k, prefix) || k < from || (to != "" && k >= to) {
+		if !in(k) {
 			continue
 		}
 		if err := fn(k, v); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	var held []lockHolder
+	for k, l := range f.tx.locks {
+		if in(k) {
+			held = append(held, l.holder)
+		}
+	}
+	return held, nil
 }
 
 // lookup calls fn for each of keys in turn with its value and whether it is
 // stored, all under one read lock, so that fn sees the keys as of one
 // moment; it stops at fn's first error, which it returns. fn must not call
-// back into f.
-func (f *fsm) lookup(keys []string, fn func(key string, value []byte, ok bool) error) error {
+// back into f. It also returns the holders of the locks on keys, as of
+// the same moment.
+func (f *fsm) lookup(keys []string, fn func(key string, value []byte, ok bool) error) ([]lockHolder, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	var held []lockHolder
 	for _, k := range keys {
 		v, ok := f.data[k]
 		if err := fn(k, v, ok); err != nil {
-			return err
+			return nil, err
+		}
+		if len(f.tx.locks) > 0 {
+			if l := f.tx.locks[k]; l != nil {
+				held = append(held, l.holder)
+			}
 		}
 	}
-	return nil
+	return held, nil
 }
 
 func (f *fsm) appliedIndex() uint64 { return f.applied.Load() }
@@ -176,9 +214,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 // (uvarint), then per entry the key length (uvarint), the key, the value
 // length (uvarint) and the value. Version 2 adds the transaction state
 // after the entries (txnState.write), version 3 the token of a saga step's
-// compensation; older snapshots still restore.
+// compensation, version 4 the shard clock and what it takes to drop
+// decision and saga records; older snapshots still restore.
 const (
-	snapshotVersion = 3
+	snapshotVersion = 4
 	// maxSnapshotField rejects a corrupt length before it becomes a huge
 	// allocation.
 	maxSnapshotField = 1 << 30

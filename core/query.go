@@ -291,7 +291,7 @@ type shardPartial map[string]*partial
 // only the rows in the query's key range, filters and aggregates them, all
 // within the state machine's own scan (values are immutable, so nothing is
 // copied).
-func (p *Plan) scan(f *fsm) (shardPartial, error) {
+func (p *Plan) scan(f *fsm) (shardPartial, []lockHolder, error) {
 	q := &p.Query
 	out := make(shardPartial)
 	lo, hi := int64(-1<<63), int64(1<<63-1)
@@ -306,7 +306,7 @@ func (p *Plan) scan(f *fsm) (shardPartial, error) {
 		all = &partial{}
 		out[""] = all
 	}
-	err := f.scan(q.Prefix, q.KeyFrom, q.KeyTo, func(k string, v []byte) error {
+	held, err := f.scan(q.Prefix, q.KeyFrom, q.KeyTo, func(k string, v []byte) error {
 		group, amount, _, err := decodeRowHead(v)
 		if err != nil {
 			return fmt.Errorf("%w at %q", err, k)
@@ -327,9 +327,9 @@ func (p *Plan) scan(f *fsm) (shardPartial, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, held, nil
 }
 
 // merge combines the shards' partials into the result's groups, sorted by
@@ -404,10 +404,11 @@ func (c *Cluster) Query(ctx context.Context, q Query) (QueryResult, error) {
 		sh := c.shards[id]
 		wg.Go(func() {
 			t0 := time.Now()
-			errs[i] = c.readShard(ctx, sh, "query", func(f *fsm) error {
+			errs[i] = c.readShard(ctx, sh, "query", func(f *fsm) ([]lockHolder, error) {
+				var held []lockHolder
 				var err error
-				parts[i], err = p.scan(f)
-				return err
+				parts[i], held, err = p.scan(f)
+				return held, err
 			})
 			res.ShardExec[i] = time.Since(t0)
 			if errs[i] != nil {

@@ -70,7 +70,7 @@ func (c *Cluster) Saga(ctx context.Context, steps []SagaStep) (SagaResult, error
 		}
 		sh := c.shardFor(s.Op.Key)
 		forget := c.txn.sagas.take(sh.id)
-		resp, err := c.propose(ctx, sh, encodeSagaStep(res.ID, i, s.Op, forget), "saga step")
+		resp, err := c.propose(ctx, sh, encodeSagaStep(res.ID, i, s.Op, c.sagaMeta(), forget), "saga step")
 		if err != nil {
 			c.txn.sagas.push(sh.id, forget...)
 			// The step may have applied: compensate it too. Undoing a step
@@ -110,10 +110,17 @@ func (c *Cluster) Saga(ctx context.Context, steps []SagaStep) (SagaResult, error
 	return res, err
 }
 
+// sagaMeta is the clock and retention a saga command carries: its shard
+// keeps the records it writes for Config.TxnRecordRetention.
+func (c *Cluster) sagaMeta() txnMeta {
+	return txnMeta{now: time.Now().UnixNano(), keep: int64(c.cfg.txnRecordRetention())}
+}
+
 // forgetSaga lets the shards of steps drop their records of saga id, which
 // ended with every command it sent answered. A saga that saw an error
-// keeps its records (until maxSagaRecords pushes them out): a copy of a
-// command whose answer it never got may still apply, and must find them.
+// keeps its records for Config.TxnRecordRetention (or until
+// maxSagaRecords pushes them out): a copy of a command whose answer it
+// never got may still apply, and must find them.
 func (c *Cluster) forgetSaga(id uint64, steps []SagaStep) {
 	for i, s := range steps {
 		c.txn.sagas.push(c.shardFor(s.Op.Key).id, sagaKey{saga: id, step: i})
@@ -145,7 +152,8 @@ func (c *Cluster) compensate(ctx context.Context, done []SagaStep, res SagaResul
 }
 
 // undoStep compensates one step, waiting for a transaction's lock on its
-// key to go, and resolving it once it has expired.
+// key to go: it settles the lock as soon as its transaction is decided, or
+// resolves it once it has expired.
 func (c *Cluster) undoStep(ctx context.Context, id uint64, step int, key string) (bool, error) {
 	sh := c.shardFor(key)
 	// A compensation retried across a leader change may have undone the
@@ -154,7 +162,7 @@ func (c *Cluster) undoStep(ctx context.Context, id uint64, step int, key string)
 	backoff := minBackoff
 	for {
 		forget := c.txn.sagas.take(sh.id)
-		resp, err := c.propose(ctx, sh, encodeSagaUndo(id, step, token, forget), "saga compensate")
+		resp, err := c.propose(ctx, sh, encodeSagaUndo(id, step, token, c.sagaMeta(), forget), "saga compensate")
 		if err != nil {
 			c.txn.sagas.push(sh.id, forget...)
 			return false, err
@@ -163,9 +171,9 @@ func (c *Cluster) undoStep(ctx context.Context, id uint64, step int, key string)
 		if v.vote != voteConflict {
 			return v.vote == voteYes, nil
 		}
-		if n, err := c.resolveHolders(ctx, sh, v.holders); err != nil {
+		if changed, err := c.settle(ctx, sh, v.holders); err != nil {
 			return false, err
-		} else if n > 0 {
+		} else if changed {
 			continue
 		}
 		select {

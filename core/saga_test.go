@@ -75,7 +75,7 @@ func TestSagaStepsAreIdempotent(t *testing.T) {
 	c := newTestCluster(t, 3)
 	key := keyOn(c, 1, "k")
 	sh := c.shardFor(key)
-	step := encodeSagaStep(99, 0, Add(key, 5), nil)
+	step := encodeSagaStep(99, 0, Add(key, 5), txnMeta{}, nil)
 	for range 3 {
 		if _, err := c.propose(testContext(t), sh, step, "test"); err != nil {
 			t.Fatal(err)
@@ -97,7 +97,7 @@ func TestSagaStepsAreIdempotent(t *testing.T) {
 	if undone, err := c.undoStep(testContext(t), 100, 0, key); err != nil || undone {
 		t.Fatal(undone, err)
 	}
-	if _, err := c.propose(testContext(t), sh, encodeSagaStep(100, 0, Add(key, 5), nil), "test"); err != nil {
+	if _, err := c.propose(testContext(t), sh, encodeSagaStep(100, 0, Add(key, 5), txnMeta{}, nil), "test"); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, c, key); got != "0" {
@@ -162,7 +162,7 @@ func TestSagaOrderCompacts(t *testing.T) {
 	}
 	for len(forget) > 0 {
 		k := min(len(forget), maxForget)
-		f.applyTxn(encodeSagaUndo(1<<40, 0, 1, forget[:k]))
+		f.applyTxn(encodeSagaUndo(1<<40, 0, 1, txnMeta{}, forget[:k]))
 		forget = forget[k:]
 	}
 	if len(f.tx.sagaSteps) != 11 || len(f.tx.sagaOrder) > 2*n/3 {
@@ -186,9 +186,9 @@ func TestSagaOrderCompacts(t *testing.T) {
 func TestSagaUndoReplayReportsUndone(t *testing.T) {
 	f := newFSM()
 	undo := func(f *fsm, token uint64) vote {
-		return f.applyTxn(encodeSagaUndo(7, 0, token, nil)).(voteResp).vote
+		return f.applyTxn(encodeSagaUndo(7, 0, token, txnMeta{}, nil)).(voteResp).vote
 	}
-	f.applyTxn(encodeSagaStep(7, 0, Add("k", 5), nil))
+	f.applyTxn(encodeSagaStep(7, 0, Add("k", 5), txnMeta{}, nil))
 	if v := undo(f, 11); v != voteYes {
 		t.Fatalf("compensation = %v, want yes", v)
 	}

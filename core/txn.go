@@ -32,6 +32,20 @@ import (
 // lock's coordinator shard, which returns the real decision instead if one
 // is there, and finishes the lock's transaction on that shard accordingly.
 // ResolveLocks does the same for every expired lock in the cluster.
+// Readers and puts that meet a lock settle it from the decision record
+// (settle), so an acknowledged commit is never read as not applied.
+//
+// Time and records: the coordinator's commands carry the proposer's clock,
+// and each shard's state machine keeps the latest as its clock, the same
+// on every replica. A transaction must decide within its prepare window
+// (Config.TxnLockTimeout from its start); once the window has closed on
+// the coordinator shard's clock no commit can be written for it, so a
+// missing record means abort for good. A commit record is kept while any
+// participant may hold a lock for it (until Txn, or ResolveLocks'
+// recovery, has finished it everywhere), then, like an abort record, for
+// Config.TxnRecordRetention past the window, for TxnOutcome; then it goes.
+// Saga records go a retention after their command, or at once when the
+// saga ended with every command answered.
 
 type opKind byte
 
@@ -96,7 +110,8 @@ func (r AbortReason) String() string {
 // Prepare or Commit: its Decide commits it.
 type TxnResult struct {
 	ID           uint64
-	Coord        int // the shard holding the decision record; see TxnOutcome
+	Coord        int       // the shard holding the decision record; see TxnOutcome
+	Start        time.Time // when it began: its prepare window starts here
 	Committed    bool
 	Abort        AbortReason
 	Participants int // shards written to
@@ -107,11 +122,11 @@ type TxnResult struct {
 	Resolved int
 }
 
-// txnCoord is the cluster's coordinator-side bookkeeping: decision records
-// whose transactions have finished on every participant, waiting to be
-// dropped by the next decision their coordinator shard writes, and the
-// records of sagas that ended, waiting for the next saga command their
-// shard applies.
+// txnCoord is the cluster's coordinator-side bookkeeping: commit records
+// whose transactions have finished on every participant and been
+// acknowledged, waiting to be dropped by the next decision their
+// coordinator shard writes, and the records of sagas that ended, waiting
+// for the next saga command their shard applies.
 type txnCoord struct {
 	forget forgetQueue[uint64]
 	sagas  forgetQueue[sagaKey]
@@ -181,17 +196,34 @@ func (c *Cluster) participants(ops []Op) ([]participant, error) {
 	return parts, nil
 }
 
-// Txn runs t by two-phase commit and returns once it has committed on every
-// participant, or aborted. An aborted transaction returns ErrAborted
-// wrapped with the reason (ErrConflict or ErrConditionFailed); conflicts
-// never wait. Any other error (a deadline, Close) may leave the outcome
-// unknown until the transaction's locks are resolved, which happens at the
-// latest Config.TxnLockTimeout later when something meets them.
+// Txn runs t by two-phase commit and returns once it has committed or
+// aborted. An aborted transaction returns ErrAborted wrapped with the
+// reason (ErrConflict, ErrConditionFailed, or the error that kept a
+// participant from preparing); conflicts never wait. An error that wraps
+// ErrOutcomeUnknown (and the context error, if that was the cause) means
+// the transaction may have committed or not: TxnOutcome finds out. Any
+// other error means it never began.
 //
-// Reads (Get) see committed values only: a prepared transaction's writes
-// stay invisible until its commit applies on their shard. Put ignores
-// locks, so mixing Put and Txn on a key loses the Put if the transaction
-// commits after it.
+// A commit is acknowledged once its decision record is written, and is
+// visible from then on to every linearizable read on every participant,
+// even one that never applied it: a participant cut off from the
+// coordinator, or whose finish Txn could not deliver, holds the
+// transaction's lock, and a reader (Get, Query, SumInts) that meets a
+// lock asks the decision record and finishes the transaction there before
+// answering. Readers resolve intents rather than Txn waiting for every
+// participant because waiting cannot cover a participant cut off after
+// the acknowledgement: something must make its old value unreadable, and
+// the lock already does. An undecided transaction's intents stay
+// invisible; the read is ordered before it.
+//
+// Put respects locks too: a put to a locked key waits for the decision
+// (or for the lock to expire and be resolved), so it is ordered after the
+// transaction and no intent ever overwrites it.
+//
+// Every transaction must decide within its prepare window,
+// Config.TxnLockTimeout from its start: a commit later than that aborts
+// (AbortResolved), which is what lets a resolver, a reader or TxnOutcome
+// take a missing decision record as abort for good.
 func (c *Cluster) Txn(ctx context.Context, t Txn) (TxnResult, error) {
 	var res TxnResult
 	if c.closed.Load() {
@@ -207,6 +239,7 @@ func (c *Cluster) Txn(ctx context.Context, t Txn) (TxnResult, error) {
 	res.Coord = coord.sh.id
 
 	start := time.Now()
+	res.Start = start
 	// Each participant's prepare writes only its own slot.
 	prepared := make([]prepareResult, len(others))
 	if len(others) > 0 {
@@ -223,7 +256,9 @@ func (c *Cluster) Txn(ctx context.Context, t Txn) (TxnResult, error) {
 		res.Resolved += p.resolved
 		switch {
 		case p.err != nil:
-			res.Abort, abortErr = AbortError, p.err
+			// Nothing was decided and nothing will be: presumed abort
+			// makes this a definite abort.
+			res.Abort, abortErr = AbortError, fmt.Errorf("%w: a participant could not prepare: %w", ErrAborted, p.err)
 		case abortErr == nil && p.vote.vote != voteYes:
 			res.Abort, abortErr = abortFor(p.vote.vote)
 		}
@@ -247,11 +282,11 @@ func (c *Cluster) Txn(ctx context.Context, t Txn) (TxnResult, error) {
 	}
 
 	t0 := time.Now()
-	v, n, err := c.commitOn(ctx, coord, res.ID)
+	v, n, err := c.commitOn(ctx, coord, others, c.txnMeta(start), res.ID)
 	res.Decide = time.Since(t0)
 	res.Resolved += n
 	if err != nil {
-		return res, fmt.Errorf("core: transaction %x has an unknown outcome until its locks are resolved: %w", res.ID, err)
+		return res, fmt.Errorf("%w: transaction %x: deciding: %w", ErrOutcomeUnknown, res.ID, err)
 	}
 	if v != voteYes {
 		t0 = time.Now()
@@ -270,14 +305,50 @@ func (c *Cluster) Txn(ctx context.Context, t Txn) (TxnResult, error) {
 		err = c.finishAll(ctx, others, res.ID, true)
 		res.Commit = time.Since(t0)
 		if err != nil {
-			// Committed: the decision record stays, so that whoever meets
-			// the remaining locks commits them.
+			// Committed: the decision record stays, and readers that meet
+			// the remaining locks commit them; ResolveLocks finishes the
+			// rest and then lets the record go.
 			return res, nil
 		}
 	}
+	// Finished everywhere, and the caller has the answer: nothing needs
+	// the record.
 	c.txn.forget.push(coord.sh.id, res.ID)
 	return res, nil
 }
+
+// txnMeta is the timing the coordinator's commands carry for a
+// transaction that started at start.
+func (c *Cluster) txnMeta(start time.Time) txnMeta {
+	return txnMeta{
+		start:  start.UnixNano(),
+		now:    time.Now().UnixNano(),
+		window: int64(c.cfg.txnLockTimeout()),
+		keep:   int64(c.cfg.txnRecordRetention()),
+	}
+}
+
+// txnRecordRetention is Config.TxnRecordRetention with 0 (or less)
+// resolved to its default.
+func (c Config) txnRecordRetention() time.Duration {
+	if c.TxnRecordRetention <= 0 {
+		return DefaultConfig().TxnRecordRetention
+	}
+	return c.TxnRecordRetention
+}
+
+// lockedError is the state machine's answer to a put on a key that a
+// transaction locks: nothing was written.
+type lockedError struct {
+	key    string
+	holder lockHolder
+}
+
+func (e *lockedError) Error() string {
+	return fmt.Sprintf("key %q is locked by transaction %x", e.key, e.holder.txn)
+}
+
+func (e *lockedError) Unwrap() error { return ErrConflict }
 
 // prepareResult is one participant's answer to a prepare: its vote, how
 // many expired locks it resolved on the way, or why it could not vote.
@@ -304,12 +375,19 @@ func abortFor(v vote) (AbortReason, error) {
 // coordinator's own writes there in the same command. Like prepareOn, it
 // resolves expired locks it meets and tries once more. It returns voteYes
 // once the transaction has committed, and how many locks it resolved.
-func (c *Cluster) commitOn(ctx context.Context, coord participant, id uint64) (vote, int, error) {
+func (c *Cluster) commitOn(ctx context.Context, coord participant, others []participant, m txnMeta, id uint64) (vote, int, error) {
 	forget := c.txn.forget.take(coord.sh.id)
+	var parts []int
+	if len(others) > 0 {
+		parts = make([]int, len(others))
+		for i, p := range others {
+			parts[i] = p.sh.id
+		}
+	}
 	try := func() (voteResp, error) {
-		resp, err := c.propose(ctx, coord.sh, encodeCommit(id, forget, coord.ops), "txn commit")
+		resp, err := c.propose(ctx, coord.sh, encodeCommit(id, m, forget, parts, coord.ops), "txn commit")
 		if err != nil {
-			// The forgets may not have applied; dropping them twice is
+			// The forgets may not have applied; forgetting twice is
 			// harmless.
 			c.txn.forget.push(coord.sh.id, forget...)
 			return voteResp{}, err
@@ -403,25 +481,80 @@ func (c *Cluster) resolve(ctx context.Context, sh *shard, h lockHolder) error {
 	if err != nil {
 		return err
 	}
-	committed, err := c.decide(ctx, coord, h.txn, false)
+	o, err := c.decide(ctx, coord, h.txn, h.start)
 	if err != nil {
 		return err
 	}
-	_, err = c.propose(ctx, sh, encodeFinish(h.txn, committed), "txn resolve")
+	// A lock whose record aged out (OutcomeUnknown) is an abort's: a
+	// commit record stays while any lock of its transaction does.
+	_, err = c.propose(ctx, sh, encodeFinish(h.txn, o == OutcomeCommitted), "txn resolve")
 	return err
 }
 
-// decide writes a decision record on coord, or reads the one already there,
-// and returns the decision that holds: true for commit.
-func (c *Cluster) decide(ctx context.Context, coord *shard, id uint64, commit bool) (bool, error) {
+// decide aborts id on coord unless it is decided already, and returns the
+// decision that holds; OutcomeUnknown when the transaction is so old that
+// even a commit record would have aged out.
+func (c *Cluster) decide(ctx context.Context, coord *shard, id uint64, start int64) (Outcome, error) {
 	forget := c.txn.forget.take(coord.id)
-	resp, err := c.propose(ctx, coord, encodeDecide(id, commit, forget), "txn decide")
+	m := c.txnMeta(time.Unix(0, start))
+	resp, err := c.propose(ctx, coord, encodeDecide(id, m, forget), "txn decide")
 	if err != nil {
-		// The forgets may not have applied; dropping them twice is harmless.
+		// The forgets may not have applied; forgetting twice is harmless.
 		c.txn.forget.push(coord.id, forget...)
-		return false, err
+		return OutcomeUnknown, err
 	}
-	return resp.(bool), nil
+	return resp.(Outcome), nil
+}
+
+// recordOf reads id's decision record on coord, linearizably:
+// OutcomeUnknown when there is none.
+func (c *Cluster) recordOf(ctx context.Context, coord *shard, id uint64) (Outcome, error) {
+	var o Outcome
+	err := c.readShard(ctx, coord, "txn record", func(f *fsm) ([]lockHolder, error) {
+		o = f.outcome(id)
+		return nil, nil
+	})
+	return o, err
+}
+
+// settle brings the locks of held, found on sh by a reader or a put, up to
+// date with their transactions' decisions: it finishes on sh those whose
+// decision record says commit or abort, and resolves (aborts) those with
+// none whose lock has expired. It reports whether it changed anything; a
+// reader that sees no change may treat the remaining intents as invisible,
+// for their transactions were undecided after it read.
+func (c *Cluster) settle(ctx context.Context, sh *shard, held []lockHolder) (bool, error) {
+	now := time.Now().UnixNano()
+	limit := int64(c.cfg.txnLockTimeout())
+	changed := false
+	var seen []uint64
+	for _, h := range held {
+		if containsID(seen, h.txn) {
+			continue
+		}
+		seen = append(seen, h.txn)
+		coord, err := c.shard(h.coord)
+		if err != nil {
+			return changed, err
+		}
+		o, err := c.recordOf(ctx, coord, h.txn)
+		if err != nil {
+			return changed, err
+		}
+		switch {
+		case o != OutcomeUnknown:
+			_, err = c.propose(ctx, sh, encodeFinish(h.txn, o == OutcomeCommitted), "txn resolve")
+		case now-h.start >= limit:
+			err = c.resolve(ctx, sh, h)
+		default:
+			continue
+		}
+		if err != nil {
+			return changed, err
+		}
+		changed = true
+	}
+	return changed, nil
 }
 
 // finishAll commits or aborts id on every participant in parallel. It runs
@@ -485,8 +618,11 @@ func sendEntry(sh *shard, entry []byte, timeout time.Duration) (any, error) {
 
 // ResolveLocks resolves every lock in the cluster older than
 // Config.TxnLockTimeout, as a transaction meeting it would, and returns how
-// many transactions' locks it resolved. Run it after a load to make sure
-// no coordinator that died left anything locked.
+// many transactions' locks it resolved. It also finishes, on every
+// participant, the committed transactions whose coordinator could not
+// (their prepare window closed with their record not marked done), so
+// that their records can go. Run it after a load, or now and then during
+// one, to make sure no coordinator that died left anything locked.
 func (c *Cluster) ResolveLocks(ctx context.Context) (int, error) {
 	if c.closed.Load() {
 		return 0, ErrClosed
@@ -503,7 +639,48 @@ func (c *Cluster) ResolveLocks(ctx context.Context) (int, error) {
 			return total, err
 		}
 	}
+	for _, sh := range c.shards {
+		rep, err := c.waitLeader(ctx, sh, "resolve locks")
+		if err != nil {
+			return total, err
+		}
+		if err := c.finishStale(ctx, sh, rep.fsm.staleCommits(time.Now().UnixNano(), maxForget)); err != nil {
+			return total, err
+		}
+	}
 	return total, nil
+}
+
+// finishStale commits stale's transactions, coordinated by sh, on their
+// participants, and marks their records done on sh.
+func (c *Cluster) finishStale(ctx context.Context, sh *shard, stale map[uint64][]int) error {
+	if len(stale) == 0 {
+		return nil
+	}
+	done := make([]uint64, 0, len(stale))
+	for id, ids := range stale {
+		var parts []participant
+		if ids == nil { // a record from before participants were kept
+			for _, o := range c.shards {
+				if o != sh {
+					parts = append(parts, participant{sh: o})
+				}
+			}
+		}
+		for _, i := range ids {
+			p, err := c.shard(i)
+			if err != nil {
+				return err
+			}
+			parts = append(parts, participant{sh: p})
+		}
+		if err := c.finishAll(ctx, parts, id, true); err != nil {
+			return err
+		}
+		done = append(done, id)
+	}
+	_, err := c.propose(ctx, sh, encodeDone(time.Now().UnixNano(), done), "txn done")
+	return err
 }
 
 // Locks counts the locks held on every shard's leader: prepared
@@ -517,6 +694,14 @@ func (c *Cluster) Locks() int {
 		}
 	}
 	return n
+}
+
+// txnRecords counts the decision records and saga records the state
+// machine keeps.
+func (f *fsm) txnRecords() (decisions, sagas int) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.tx.decisions), len(f.tx.sagaSteps)
 }
 
 // lockCount counts the keys locked by prepared transactions.

@@ -5,11 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
+
+// testMeta is the timing of commands in state machine tests: transactions
+// start at clock 0 with a 1 s prepare window and a minute's retention.
+var testMeta = txnMeta{window: int64(time.Second), keep: int64(time.Minute)}
 
 // shortLocks makes expired locks quick to wait out.
 func shortLocks(cfg *Config) { cfg.TxnLockTimeout = 200 * time.Millisecond }
@@ -188,15 +193,15 @@ func TestTxnStateSurvivesSnapshot(t *testing.T) {
 	src := newFSM()
 	src.tx.locks["k"] = &lock{holder: lockHolder{txn: 7, coord: 1, start: 42}, value: []byte("v")}
 	src.tx.byTxn[7] = []string{"k"}
-	src.tx.decisions[9] = true
+	src.tx.putDecision(9, decision{commit: true, start: 5, window: 6, keep: 7, parts: []int{2, 3}})
 	src.recordSaga(sagaKey{saga: 3, step: 1}, &sagaRecord{key: "s", state: stepApplied, kind: opAdd, delta: -4})
 	dst := snapshotCopy(t, src)
 	l := dst.tx.locks["k"]
 	if l == nil || l.holder != (lockHolder{txn: 7, coord: 1, start: 42}) || !bytes.Equal(l.value, []byte("v")) || len(dst.tx.byTxn[7]) != 1 {
 		t.Errorf("lock not restored: %+v", l)
 	}
-	if d, ok := dst.tx.decisions[9]; !ok || !d {
-		t.Error("decision record not restored")
+	if d, ok := dst.tx.decisions[9]; !ok || !d.commit || d.done || d.start != 5 || d.window != 6 || d.keep != 7 || !slices.Equal(d.parts, []int{2, 3}) {
+		t.Errorf("decision record not restored: %+v", d)
 	}
 	if r := dst.tx.sagaSteps[sagaKey{3, 1}]; r == nil || r.key != "s" || r.delta != -4 || r.state != stepApplied {
 		t.Errorf("saga record not restored: %+v", r)
@@ -353,7 +358,7 @@ func TestCommitCommand(t *testing.T) {
 		}
 		return resp.vote
 	}
-	commit := encodeCommit(1, nil, []Op{Add("n", 5), Set("s", []byte("v"))})
+	commit := encodeCommit(1, testMeta, nil, []int{2}, []Op{Add("n", 5), Set("s", []byte("v"))})
 	for range 2 {
 		if v := apply(commit); v != voteYes {
 			t.Fatalf("commit = %v, want yes", v)
@@ -362,17 +367,17 @@ func TestCommitCommand(t *testing.T) {
 	if n, s := string(f.data["n"]), string(f.data["s"]); n != "5" || s != "v" {
 		t.Errorf("n=%s s=%s after a commit and its replay, want 5 and v", n, s)
 	}
-	f.applyTxn(encodeDecide(2, false, nil)) // a resolver aborted txn 2
-	if v := apply(encodeCommit(2, nil, []Op{Add("n", 1)})); v != voteResolved {
+	f.applyTxn(encodeDecide(2, testMeta, nil)) // a resolver aborted txn 2
+	if v := apply(encodeCommit(2, testMeta, nil, nil, []Op{Add("n", 1)})); v != voteResolved {
 		t.Errorf("commit after an abort decision = %v, want resolved", v)
 	}
 	if v := apply(encodePrepare(3, 1, 0, []Op{Set("locked", nil)})); v != voteYes {
 		t.Fatal(v)
 	}
-	if v := apply(encodeCommit(4, nil, []Op{Add("n", 1), Set("locked", nil)})); v != voteConflict {
+	if v := apply(encodeCommit(4, testMeta, nil, nil, []Op{Add("n", 1), Set("locked", nil)})); v != voteConflict {
 		t.Errorf("commit on a locked key = %v, want conflict", v)
 	}
-	if v := apply(encodeCommit(5, nil, []Op{Add("n", 1), Add("m", -1)})); v != voteCondition {
+	if v := apply(encodeCommit(5, testMeta, nil, nil, []Op{Add("n", 1), Add("m", -1)})); v != voteCondition {
 		t.Errorf("commit of an overdraft = %v, want condition", v)
 	}
 	if n := string(f.data["n"]); n != "5" {
@@ -383,9 +388,21 @@ func TestCommitCommand(t *testing.T) {
 			t.Errorf("aborted commit %d wrote a decision record", id)
 		}
 	}
-	f.applyTxn(encodeCommit(6, []uint64{1}, []Op{Add("n", 1)}))
+	f.applyTxn(encodeCommit(6, testMeta, []uint64{1}, []int{2}, []Op{Add("n", 1)}))
 	if _, ok := f.tx.decisions[1]; ok {
 		t.Error("a commit's forget list did not drop decision 1")
+	}
+	// Txn 6 is not finished on shard 2: its record stays past its
+	// retention until it is.
+	f.applyTxn(encodeDone(2*(testMeta.window+testMeta.keep), nil))
+	if _, ok := f.tx.decisions[6]; !ok {
+		t.Fatal("an unfinished commit's record was dropped")
+	}
+	// Finished, and past the window and the retention, every record goes.
+	f.applyTxn(encodeDone(3*(testMeta.window+testMeta.keep), []uint64{6}))
+	f.applyTxn(encodeDone(5*(testMeta.window+testMeta.keep), nil))
+	if len(f.tx.decisions) != 0 {
+		t.Errorf("%d decision records left past their retention, want 0: %v", len(f.tx.decisions), f.tx.decisions)
 	}
 }
 
@@ -427,5 +444,28 @@ func TestTxnCoordinatorConflictReleasesLocks(t *testing.T) {
 	}
 	if got := mustGet(t, c, b); got != "<none>" {
 		t.Errorf("aborted txn's write is visible: %s = %s", b, got)
+	}
+}
+
+// Records dropped at once (their transactions acknowledged) leave slots
+// in the drop schedule, which go once they outnumber the live records, so
+// the schedule stays the size of what is kept.
+func TestDecisionOrderCompacts(t *testing.T) {
+	f := newFSM()
+	const n = 3000
+	for i := range n {
+		f.applyTxn(encodeCommit(uint64(i+1), testMeta, nil, nil, nil))
+	}
+	var forget []uint64
+	for i := range n - 10 {
+		forget = append(forget, uint64(i+1))
+	}
+	for len(forget) > 0 {
+		k := min(len(forget), maxForget)
+		f.applyTxn(encodeDecide(1<<40, testMeta, forget[:k]))
+		forget = forget[k:]
+	}
+	if len(f.tx.decisions) != 11 || len(f.tx.decOrder) > 2*n/3 {
+		t.Fatalf("%d records in %d slots, want 11 records and the stale slots gone", len(f.tx.decisions), len(f.tx.decOrder))
 	}
 }

@@ -19,6 +19,8 @@ const (
 	// opTxnBatch is a log entry holding several of the commands above
 	// (batch.go): the command count, then each command length-prefixed.
 	opTxnBatch
+	// opTxnDone marks commit records finished on every participant.
+	opTxnDone
 )
 
 // wbuf appends a command's fields.
@@ -108,6 +110,60 @@ func (r *rbuf) op() (kind opKind, key []byte, value []byte, delta int64) {
 	return kind, key, value, delta
 }
 
+// meta writes a txnMeta.
+func (b *wbuf) meta(m txnMeta) {
+	b.varint(m.start)
+	b.varint(m.now)
+	b.varint(m.window)
+	b.varint(m.keep)
+}
+
+func (r *rbuf) meta() txnMeta {
+	return txnMeta{start: r.varint(), now: r.varint(), window: r.varint(), keep: r.varint()}
+}
+
+// ids writes a count and the transaction ids.
+func (b *wbuf) ids(ids []uint64) {
+	b.uvarint(uint64(len(ids)))
+	for _, id := range ids {
+		b.uvarint(id)
+	}
+}
+
+// ids reads what wbuf.ids wrote; a count larger than the rest of the
+// command is malformed.
+func (r *rbuf) ids() []uint64 {
+	n := r.uvarint()
+	if r.bad || n > uint64(len(r.b)) {
+		r.bad = true
+		return nil
+	}
+	var ids []uint64
+	if n > 0 {
+		ids = make([]uint64, 0, n)
+	}
+	for range n {
+		ids = append(ids, r.uvarint())
+	}
+	return ids
+}
+
+func (r *rbuf) ints() []int {
+	n := r.uvarint()
+	if r.bad || n > uint64(len(r.b)) {
+		r.bad = true
+		return nil
+	}
+	var v []int
+	if n > 0 {
+		v = make([]int, 0, n)
+	}
+	for range n {
+		v = append(v, int(r.uvarint()))
+	}
+	return v
+}
+
 func encodePrepare(id uint64, coord int, start int64, ops []Op) []byte {
 	size := 32
 	for _, o := range ops {
@@ -126,18 +182,22 @@ func encodePrepare(id uint64, coord int, start int64, ops []Op) []byte {
 }
 
 // encodeCommit is the coordinator's commit: its own writes, applied at
-// once, and the decision record, in one command.
-func encodeCommit(id uint64, forget []uint64, ops []Op) []byte {
-	size := 16 + len(forget)*binary.MaxVarintLen64
+// once, and the decision record, in one command. parts are the other
+// participants' shards, which the record keeps until they are finished;
+// forget lists commit records nothing needs any more (fsm.forgetLocked).
+func encodeCommit(id uint64, m txnMeta, forget []uint64, parts []int, ops []Op) []byte {
+	size := 48 + (len(forget)+len(parts))*binary.MaxVarintLen64
 	for _, o := range ops {
 		size += len(o.Key) + len(o.Value) + 2*binary.MaxVarintLen64
 	}
 	b := make(wbuf, 0, size)
 	b.byte1(opTxnCommit)
 	b.uvarint(id)
-	b.uvarint(uint64(len(forget)))
-	for _, f := range forget {
-		b.uvarint(f)
+	b.meta(m)
+	b.ids(forget)
+	b.uvarint(uint64(len(parts)))
+	for _, p := range parts {
+		b.uvarint(uint64(p))
 	}
 	b.uvarint(uint64(len(ops)))
 	for _, o := range ops {
@@ -146,15 +206,23 @@ func encodeCommit(id uint64, forget []uint64, ops []Op) []byte {
 	return b
 }
 
-func encodeDecide(id uint64, commit bool, forget []uint64) []byte {
-	b := make(wbuf, 0, 16+len(forget)*binary.MaxVarintLen64)
+// encodeDecide aborts id unless it is decided already; its answer is the
+// decision that holds (fsm.abortLocked).
+func encodeDecide(id uint64, m txnMeta, forget []uint64) []byte {
+	b := make(wbuf, 0, 48+len(forget)*binary.MaxVarintLen64)
 	b.byte1(opTxnDecide)
 	b.uvarint(id)
-	b.byte1(boolByte(commit))
-	b.uvarint(uint64(len(forget)))
-	for _, f := range forget {
-		b.uvarint(f)
-	}
+	b.meta(m)
+	b.ids(forget)
+	return b
+}
+
+// encodeDone marks the commit records ids finished on every participant.
+func encodeDone(now int64, ids []uint64) []byte {
+	b := make(wbuf, 0, 16+len(ids)*binary.MaxVarintLen64)
+	b.byte1(opTxnDone)
+	b.varint(now)
+	b.ids(ids)
 	return b
 }
 
@@ -166,26 +234,31 @@ func encodeFinish(id uint64, commit bool) []byte {
 	return b
 }
 
-// Saga steps and compensations carry the keys of records their shard may
-// forget, as decisions carry the ids of decisions to forget.
-func encodeSagaStep(id uint64, step int, o Op, forget []sagaKey) []byte {
-	b := make(wbuf, 0, 32+len(o.Key)+len(o.Value)+len(forget)*2*binary.MaxVarintLen64)
+// Saga steps and compensations carry the proposer's clock and the
+// retention of the records they write (m.now and m.keep), and the keys of
+// records their shard may forget.
+func encodeSagaStep(id uint64, step int, o Op, m txnMeta, forget []sagaKey) []byte {
+	b := make(wbuf, 0, 48+len(o.Key)+len(o.Value)+len(forget)*2*binary.MaxVarintLen64)
 	b.byte1(opSagaStep)
 	b.uvarint(id)
 	b.uvarint(uint64(step))
 	b.op(o)
+	b.varint(m.now)
+	b.varint(m.keep)
 	b.sagaKeys(forget)
 	return b
 }
 
 // encodeSagaUndo's token identifies one compensation, however often its
 // command is retried.
-func encodeSagaUndo(id uint64, step int, token uint64, forget []sagaKey) []byte {
-	b := make(wbuf, 0, 40+len(forget)*2*binary.MaxVarintLen64)
+func encodeSagaUndo(id uint64, step int, token uint64, m txnMeta, forget []sagaKey) []byte {
+	b := make(wbuf, 0, 56+len(forget)*2*binary.MaxVarintLen64)
 	b.byte1(opSagaUndo)
 	b.uvarint(id)
 	b.uvarint(uint64(step))
 	b.uvarint(token)
+	b.varint(m.now)
+	b.varint(m.keep)
 	b.sagaKeys(forget)
 	return b
 }

@@ -22,8 +22,16 @@ type txnState struct {
 	// byTxn lists the keys each prepared transaction locks on this shard.
 	byTxn map[uint64][]string
 	// decisions are the decision records of transactions this shard
-	// coordinates: true for commit. The first decision written wins.
-	decisions map[uint64]bool
+	// coordinates. The first decision written wins. decOrder schedules
+	// when each record is next looked at for dropping (expireLocked); an
+	// entry whose record is gone is stale.
+	decisions map[uint64]decision
+	decOrder  []decSlot
+	// clock is the latest proposer clock among the commands carrying one
+	// (txnMeta.now), in Unix nanoseconds: the shard's own notion of time,
+	// the same on every replica because it comes from the log. It closes
+	// prepare windows and ages records out.
+	clock int64
 	// sagaSteps records every saga step applied, failed or compensated
 	// here, so that replaying one is a no-op. Orchestrators drop the
 	// records of sagas that ended cleanly (sagaForgetLocked). sagaOrder
@@ -36,12 +44,69 @@ type txnState struct {
 
 // maxSagaRecords bounds the saga records a shard keeps. A record is only
 // needed while its saga runs (to make a retried step or compensation a
-// no-op), which is far shorter than the time this many steps take.
+// no-op), which is far shorter than the time this many steps take; the
+// retention (sagaSlot.at) drops it sooner.
 const maxSagaRecords = 1 << 17
+
+// maxExpire bounds the records one command drops, so that a command that
+// moves the clock far forward does not stall the apply loop.
+const maxExpire = 64
 
 type sagaSlot struct {
 	key sagaKey
 	seq uint64
+}
+
+// decision is a decision record: what a transaction became, and what it
+// takes to drop the record safely.
+//
+// A commit record stays while any participant may still hold a lock for
+// it (done is false until every other participant has finished it: parts
+// lists them), because a reader or a resolver that meets such a lock asks
+// the record, and no record means abort. Once done, and once the
+// transaction's prepare window (start+window) has closed, it stays keep
+// longer, so that TxnOutcome can still answer a client that lost the
+// answer. An abort record needs no participant: once the window closed,
+// no commit can be written for the transaction (commitLocked refuses it),
+// so a missing record means abort just as well; it too stays keep longer.
+type decision struct {
+	commit bool
+	done   bool  // no participant can hold a lock for it any more
+	start  int64 // the transaction's start, coordinator clock, Unix ns
+	at     int64 // the shard clock when written, or when it became done
+	window int64 // the prepare window, from its command, ns
+	keep   int64 // the retention, from its command, ns
+	parts  []int // the other participants' shards, for a commit record
+}
+
+// dropAt is the clock from which d may be dropped, and whether it may be
+// at all yet.
+func (d decision) dropAt() (int64, bool) {
+	if d.commit && !d.done {
+		return 0, false
+	}
+	return max(d.at, d.start+d.window) + d.keep, true
+}
+
+func (d decision) outcome() Outcome {
+	if d.commit {
+		return OutcomeCommitted
+	}
+	return OutcomeAborted
+}
+
+type decSlot struct {
+	id uint64
+	at int64 // the clock at which to look at the record again
+}
+
+// txnMeta is the timing a coordinator's command carries: the
+// transaction's start, the proposer's clock, the prepare window and the
+// retention of records, all in nanoseconds. Carrying window and retention
+// in the command keeps every replica's decision the same whatever its own
+// configuration.
+type txnMeta struct {
+	start, now, window, keep int64
 }
 
 type lock struct {
@@ -74,6 +139,10 @@ type sagaRecord struct {
 	// token: its replay answers as it did, another one finds nothing to
 	// undo.
 	undoBy uint64
+	// until is the shard clock from which the record may be dropped: its
+	// command's clock plus the retention it carried (0: kept until
+	// forgotten or pushed out by maxSagaRecords).
+	until int64
 }
 
 type stepState byte
@@ -88,7 +157,7 @@ func newTxnState() txnState {
 	return txnState{
 		locks:     make(map[string]*lock),
 		byTxn:     make(map[uint64][]string),
-		decisions: make(map[uint64]bool),
+		decisions: make(map[uint64]decision),
 		sagaSteps: make(map[sagaKey]*sagaRecord),
 	}
 }
@@ -98,6 +167,8 @@ func (s *txnState) clone() txnState {
 		locks:     maps.Clone(s.locks),
 		byTxn:     maps.Clone(s.byTxn),
 		decisions: maps.Clone(s.decisions),
+		decOrder:  append([]decSlot(nil), s.decOrder...),
+		clock:     s.clock,
 		sagaSteps: maps.Clone(s.sagaSteps),
 		sagaOrder: append([]sagaSlot(nil), s.sagaOrder...),
 		sagaSeq:   s.sagaSeq,
@@ -169,16 +240,24 @@ func (f *fsm) applyTxnLocked(data []byte) any {
 	case opTxnPrepare:
 		resp = f.prepareLocked(&r)
 	case opTxnDecide:
-		id, commit := r.uvarint(), r.byte1() == 1
-		f.forgetDecisionsLocked(&r)
+		id, m := r.uvarint(), r.meta()
+		forget := r.ids()
 		if r.bad {
 			return errBadCommand
 		}
-		if d, ok := f.tx.decisions[id]; ok {
-			return d
+		f.tickLocked(m.now)
+		f.forgetLocked(forget)
+		resp = f.abortLocked(id, m)
+		f.expireLocked()
+	case opTxnDone:
+		now, done := r.varint(), r.ids()
+		if r.bad {
+			return errBadCommand
 		}
-		f.tx.decisions[id] = commit
-		return commit
+		f.tickLocked(now)
+		f.doneLocked(done)
+		f.expireLocked()
+		return nil
 	case opTxnFinish:
 		id, commit := r.uvarint(), r.byte1() == 1
 		if r.bad {
@@ -226,11 +305,119 @@ func (f *fsm) prepareLocked(r *rbuf) any {
 	return voteResp{vote: voteYes}
 }
 
-func (f *fsm) forgetDecisionsLocked(r *rbuf) {
-	n := r.uvarint()
-	for range min(n, uint64(len(r.b))) {
-		delete(f.tx.decisions, r.uvarint())
+// tickLocked moves the shard's clock to now if that is later.
+func (f *fsm) tickLocked(now int64) { f.tx.clock = max(f.tx.clock, now) }
+
+// forgetLocked drops the commit records ids at once: their coordinators
+// finished them on every participant and told their clients, so neither a
+// lock nor a client can ask for them. (A copy of their commit command
+// cannot apply again either: a retried copy applies before the one whose
+// answer the coordinator got, or never.)
+func (f *fsm) forgetLocked(ids []uint64) {
+	for _, id := range ids {
+		if d, ok := f.tx.decisions[id]; ok && d.commit {
+			delete(f.tx.decisions, id)
+		}
 	}
+	// Their slots in decOrder go once stale slots outnumber live ones.
+	if o := f.tx.decOrder; len(o) > 1024 && len(o) > 2*len(f.tx.decisions) {
+		live := make([]decSlot, 0, 2*len(f.tx.decisions))
+		for _, sl := range o {
+			if _, ok := f.tx.decisions[sl.id]; ok {
+				live = append(live, sl)
+			}
+		}
+		f.tx.decOrder = live
+	}
+}
+
+// doneLocked marks the commit records ids as finished on every
+// participant: from now on they only wait out their retention.
+func (f *fsm) doneLocked(ids []uint64) {
+	for _, id := range ids {
+		if d, ok := f.tx.decisions[id]; ok && d.commit && !d.done {
+			d.done, d.at = true, f.tx.clock
+			f.tx.decisions[id] = d
+		}
+	}
+}
+
+// abortLocked writes an abort decision for id unless one is there, and
+// returns the decision that holds. With no record and the transaction's
+// prepare window closed, nothing is written: no commit can be written any
+// more either, so the answer is abort for good; and once even a commit
+// record would have aged out, the answer is unknown.
+func (f *fsm) abortLocked(id uint64, m txnMeta) Outcome {
+	if d, ok := f.tx.decisions[id]; ok {
+		return d.outcome()
+	}
+	closed := m.start + m.window
+	switch {
+	case closed+m.keep < f.tx.clock:
+		return OutcomeUnknown
+	case closed < f.tx.clock:
+		return OutcomeAborted
+	}
+	f.tx.putDecision(id, decision{start: m.start, at: f.tx.clock, window: m.window, keep: m.keep})
+	return OutcomeAborted
+}
+
+// putDecision stores a new decision record and schedules its dropping.
+func (s *txnState) putDecision(id uint64, d decision) {
+	s.decisions[id] = d
+	at, ok := d.dropAt()
+	if !ok {
+		at = d.start + d.window + d.keep
+	}
+	s.decOrder = append(s.decOrder, decSlot{id: id, at: at})
+}
+
+// expireLocked drops, oldest first, the decision records whose time has
+// come, at most maxExpire of them. A record not yet droppable (a commit
+// still being finished) is looked at again a retention later.
+func (f *fsm) expireLocked() {
+	s := &f.tx
+	for range maxExpire {
+		if len(s.decOrder) == 0 || s.decOrder[0].at > s.clock {
+			break
+		}
+		sl := s.decOrder[0]
+		s.decOrder = s.decOrder[1:]
+		d, ok := s.decisions[sl.id]
+		if !ok {
+			continue
+		}
+		at, ok := d.dropAt()
+		if ok && at <= s.clock {
+			delete(s.decisions, sl.id)
+			continue
+		}
+		if !ok {
+			at = s.clock + max(d.keep, 1)
+		}
+		s.decOrder = append(s.decOrder, decSlot{id: sl.id, at: at})
+	}
+	if len(s.decOrder) == 0 {
+		s.decOrder = nil // let the drained array go
+	}
+}
+
+// staleCommits returns up to n commit records not known to be finished
+// everywhere whose prepare window closed before now: those whose
+// coordinator gave up finishing them.
+func (f *fsm) staleCommits(now int64, n int) map[uint64][]int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make(map[uint64][]int)
+	for id, d := range f.tx.decisions {
+		if len(out) == n {
+			break
+		}
+		if d.commit && !d.done && d.start+d.window < now {
+			out[id] = d.parts
+		}
+	}
+	return out
 }
 
 // stageLocked reads a command's n ops and works out each key's write, as
@@ -285,17 +472,25 @@ func (f *fsm) stageLocked(r *rbuf, n uint64) (keys []string, writes []lock, vote
 // already there wins: a retried commit answers yes again without writing
 // twice, and one that a resolver beat to it answers voteResolved.
 func (f *fsm) commitLocked(r *rbuf) any {
-	id := r.uvarint()
-	f.forgetDecisionsLocked(r)
+	id, m := r.uvarint(), r.meta()
+	forget, parts := r.ids(), r.ints()
 	n := r.uvarint()
 	if r.bad || n > uint64(len(r.b)) {
 		r.bad = true
 		return nil
 	}
+	f.tickLocked(m.now)
+	f.forgetLocked(forget)
+	defer f.expireLocked()
 	if d, ok := f.tx.decisions[id]; ok {
-		if d {
+		if d.commit {
 			return voteResp{vote: voteYes}
 		}
+		return voteResp{vote: voteResolved}
+	}
+	if m.start+m.window < f.tx.clock {
+		// Its prepare window closed: a resolver may have taken a lock of
+		// its as aborted without writing a record (abortLocked).
 		return voteResp{vote: voteResolved}
 	}
 	keys, writes, vote, ok := f.stageLocked(r, n)
@@ -309,7 +504,8 @@ func (f *fsm) commitLocked(r *rbuf) any {
 			f.data[k] = writes[i].value
 		}
 	}
-	f.tx.decisions[id] = true
+	f.tx.putDecision(id, decision{commit: true, done: len(parts) == 0, start: m.start, at: f.tx.clock,
+		window: m.window, keep: m.keep, parts: parts})
 	return voteResp{vote: voteYes}
 }
 
@@ -369,6 +565,21 @@ func (f *fsm) sagaForgetLocked(r *rbuf) {
 		k := sagaKey{saga: r.uvarint(), step: int(r.uvarint())}
 		delete(f.tx.sagaSteps, k)
 	}
+	// Records past their retention go, oldest first.
+	for range maxExpire {
+		o := f.tx.sagaOrder
+		if len(o) == 0 {
+			break
+		}
+		if f.tx.live(o[0]) {
+			rec := f.tx.sagaSteps[o[0].key]
+			if rec.until == 0 || rec.until > f.tx.clock {
+				break
+			}
+			delete(f.tx.sagaSteps, o[0].key)
+		}
+		f.tx.sagaOrder = o[1:]
+	}
 	// Stale slots go once they outnumber the live ones.
 	if o := f.tx.sagaOrder; len(o) > 1024 && len(o) > 2*len(f.tx.sagaSteps) {
 		live := make([]sagaSlot, 0, 2*len(f.tx.sagaSteps))
@@ -381,11 +592,24 @@ func (f *fsm) sagaForgetLocked(r *rbuf) {
 	}
 }
 
+// sagaClockLocked reads a saga command's clock and retention, which come
+// before its forget list, moves the shard's clock, and returns the clock
+// from which the records it writes may go.
+func (f *fsm) sagaClockLocked(r *rbuf) int64 {
+	now, keep := r.varint(), r.varint()
+	if r.bad {
+		return 0
+	}
+	f.tickLocked(now)
+	return now + keep
+}
+
 // sagaStepLocked applies a saga step once: a replay returns the first
 // outcome. A step meets a transaction's lock as a conflict and fails.
 func (f *fsm) sagaStepLocked(r *rbuf) any {
 	k := sagaKey{saga: r.uvarint(), step: int(r.uvarint())}
 	kind, key, value, delta := r.op()
+	until := f.sagaClockLocked(r)
 	f.sagaForgetLocked(r)
 	if r.bad {
 		return nil
@@ -404,7 +628,7 @@ func (f *fsm) sagaStepLocked(r *rbuf) any {
 		return voteResp{vote: voteConflict, holders: []lockHolder{l.holder}}
 	}
 	prev, had := f.data[ks]
-	rec := &sagaRecord{key: ks, state: stepApplied, kind: kind, delta: delta, prev: prev, hadPrev: had}
+	rec := &sagaRecord{key: ks, state: stepApplied, kind: kind, delta: delta, prev: prev, hadPrev: had, until: until}
 	switch kind {
 	case opSet:
 		f.data[ks] = value
@@ -413,7 +637,7 @@ func (f *fsm) sagaStepLocked(r *rbuf) any {
 	case opAdd:
 		cur, ok := parseInt(prev, had)
 		if !ok || cur+delta < 0 {
-			f.recordSaga(k, &sagaRecord{state: stepFailed})
+			f.recordSaga(k, &sagaRecord{state: stepFailed, until: until})
 			return voteResp{vote: voteCondition}
 		}
 		f.data[ks] = formatInt(cur + delta)
@@ -432,6 +656,7 @@ func (f *fsm) sagaStepLocked(r *rbuf) any {
 func (f *fsm) sagaUndoLocked(r *rbuf) any {
 	k := sagaKey{saga: r.uvarint(), step: int(r.uvarint())}
 	token := r.uvarint()
+	until := f.sagaClockLocked(r)
 	f.sagaForgetLocked(r)
 	if r.bad {
 		return nil
@@ -441,7 +666,7 @@ func (f *fsm) sagaUndoLocked(r *rbuf) any {
 		return voteResp{vote: voteYes}
 	}
 	if !ok {
-		f.recordSaga(k, &sagaRecord{state: stepUndone})
+		f.recordSaga(k, &sagaRecord{state: stepUndone, until: until})
 		return voteResp{vote: voteCondition}
 	}
 	if rec.state != stepApplied {
@@ -463,14 +688,16 @@ func (f *fsm) sagaUndoLocked(r *rbuf) any {
 			delete(f.data, rec.key)
 		}
 	}
-	f.recordSaga(k, &sagaRecord{state: stepUndone, undoBy: token})
+	f.recordSaga(k, &sagaRecord{state: stepUndone, undoBy: token, until: until})
 	return voteResp{vote: voteYes}
 }
 
 // Snapshot section for txnState, after the key-value entries (fsm.go):
-// lock count, then per lock key, txn, coord, start, del, value; decision
-// count, then per decision txn and commit; saga record count, then per
-// record (oldest first) saga, step, key, state, kind, delta, hadPrev, prev.
+// lock count, then per lock key, txn, coord, start, del, value; (version
+// 4) the shard clock; decision count, then per decision txn and commit,
+// and (version 4) done, start, at, window, keep and the participants; saga
+// record count, then per record (oldest first) saga, step, key, state,
+// kind, delta, hadPrev, prev, (version 3) undoBy, (version 4) until.
 func (s *txnState) write(bw *bufio.Writer) {
 	var num [binary.MaxVarintLen64]byte
 	uv := func(v uint64) { _, _ = bw.Write(binary.AppendUvarint(num[:0], v)) }
@@ -485,10 +712,20 @@ func (s *txnState) write(bw *bufio.Writer) {
 		_ = bw.WriteByte(boolByte(l.del))
 		bs(l.value)
 	}
+	sv(s.clock)
 	uv(uint64(len(s.decisions)))
 	for id, d := range s.decisions {
 		uv(id)
-		_ = bw.WriteByte(boolByte(d))
+		_ = bw.WriteByte(boolByte(d.commit))
+		_ = bw.WriteByte(boolByte(d.done))
+		sv(d.start)
+		sv(d.at)
+		sv(d.window)
+		sv(d.keep)
+		uv(uint64(len(d.parts)))
+		for _, p := range d.parts {
+			uv(uint64(p))
+		}
 	}
 	uv(uint64(len(s.sagaSteps)))
 	for _, sl := range s.sagaOrder {
@@ -505,6 +742,7 @@ func (s *txnState) write(bw *bufio.Writer) {
 		_ = bw.WriteByte(boolByte(rec.hadPrev))
 		bs(rec.prev)
 		uv(rec.undoBy)
+		sv(rec.until)
 	}
 }
 
@@ -556,9 +794,26 @@ func readTxnState(r *bufio.Reader, version byte) (txnState, error) {
 		s.locks[k] = l
 		s.byTxn[l.holder.txn] = append(s.byTxn[l.holder.txn], k)
 	}
+	if version >= 4 {
+		s.clock = sv()
+	}
 	for n := uv(); n > 0 && err == nil; n-- {
 		id := uv()
-		s.decisions[id] = b1() == 1
+		d := decision{commit: b1() == 1}
+		if version >= 4 {
+			d.done = b1() == 1
+			d.start, d.at, d.window, d.keep = sv(), sv(), sv(), sv()
+			np := uv()
+			if np > 1<<16 {
+				err = fmt.Errorf("decision with %d participants", np)
+			}
+			for ; np > 0 && err == nil; np-- {
+				d.parts = append(d.parts, int(uv()))
+			}
+		}
+		// An older record says nothing of its participants: parts nil
+		// means every shard, to the recovery that finishes it.
+		s.putDecision(id, d)
 	}
 	for n := uv(); n > 0 && err == nil; n-- {
 		k := sagaKey{saga: uv(), step: int(uv())}
@@ -571,6 +826,9 @@ func readTxnState(r *bufio.Reader, version byte) (txnState, error) {
 		}
 		if version >= 3 {
 			rec.undoBy = uv()
+		}
+		if version >= 4 {
+			rec.until = sv()
 		}
 		s.recordSaga(k, rec)
 	}
