@@ -443,7 +443,7 @@ func runHeadless(args []string, stdout, stderr io.Writer) (int, error) {
 		return exitUsage, usagef("%s", err)
 	}
 	fmt.Fprintf(stderr, "phantom: profile %s · %s · %d nodes · %d shards · %d clients · %v per suite · data %s\n",
-		rf.profile, strings.Join(rf.cfg.Suites, ","), rf.cfg.Nodes, cmp.Or(rf.cfg.Shards, rf.cfg.Nodes), rf.cfg.Clients, rf.cfg.Duration, metrics.FormatBytes(float64(rf.cfg.DataSize)))
+		rf.profile, strings.Join(rf.cfg.Suites, ","), rf.cfg.Nodes, cmp.Or(rf.cfg.Shards, rf.cfg.Nodes), rf.cfg.Clients, rf.cfg.Duration, knob.Size(rf.cfg.DataSize))
 	report, runErr := runner.Run(ctx)
 	report.Version = version
 

@@ -159,7 +159,7 @@ func (c Config) size(budget int64) (sizing, error) {
 	keys := live / 2 / (perValue * r * 2)
 	if keys < 1 {
 		return sizing{}, fmt.Errorf("data size %s does not fit the memory budget of %s; lower the data size",
-			metrics.FormatBytes(float64(c.DataSize)), metrics.FormatBytes(float64(budget)))
+			knob.Size(c.DataSize), metrics.FormatBytes(float64(budget)))
 	}
 	// Each replica of each shard keeps up to threshold + threshold/4 entries.
 	threshold := live / 2 / (int64(c.shards()) * r * perValue * 5 / 4)

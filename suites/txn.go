@@ -34,7 +34,7 @@ const (
 func (txnSuite) Name() string { return "txn" }
 
 func (txnSuite) Description() string {
-	return "Distributed transactions: bank transfers by 2PC and Saga, total balance conserved"
+	return "Distributed transactions: bank transfers by 2PC and Saga, every account checked against its ledger"
 }
 
 func (txnSuite) Ops() []metrics.OpSpec {
