@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -423,5 +424,24 @@ func TestRunHelpDocumentsExitCodes(t *testing.T) {
 	realMain([]string{"run", "--help"}, &out, &errb)
 	if !strings.Contains(out.String()+errb.String(), "4 a correctness check failed") {
 		t.Errorf("run --help lacks exit code 4:\n%s", out.String())
+	}
+}
+
+// TestUnwritableCSVFailsTheRun is --csv /dev/full: the rows cannot be
+// written, so the run says so and exits 3 rather than 0. The device is one
+// of the test's own with /dev/full's numbers, so a regression that renames
+// a file over it harms nothing; making one needs root.
+func TestUnwritableCSVFailsTheRun(t *testing.T) {
+	full := filepath.Join(t.TempDir(), "full")
+	if err := syscall.Mknod(full, syscall.S_IFCHR|0o666, 1<<8|7); err != nil {
+		t.Skip("cannot make a device node here (needs root):", err)
+	}
+	var out, errb bytes.Buffer
+	code := realMain([]string{"run", "--suites", "consensus", "--nodes", "1", "--clients", "1", "--duration", "500ms", "--csv", full}, &out, &errb)
+	if code != exitRunFailed || !strings.Contains(errb.String(), "cannot write "+full) {
+		t.Fatalf("exit %d, want %d with the CSV's error; stderr:\n%s", code, exitRunFailed, errb.String())
+	}
+	if fi, err := os.Stat(full); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		t.Errorf("the device was replaced: %v %v", fi.Mode(), err)
 	}
 }
