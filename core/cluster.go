@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +80,7 @@ func NewCluster(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg.timeScale = cfg.loadScale(runtime.GOMAXPROCS(0))
 	data, err := openDataDir(&cfg)
 	if err != nil {
 		return nil, err

@@ -137,6 +137,10 @@ type Config struct {
 	// answer; saga step records are kept as long after their command. It
 	// must outlast the longest saga. 0 means 1 * time.Minute.
 	TxnRecordRetention time.Duration
+
+	// timeScale is how much NewCluster grew raft's timeouts for the
+	// replicas each core runs (loadScale, timeouts.go); 0 before.
+	timeScale float64
 }
 
 // DefaultConfig returns the settings for an embedded cluster of three nodes:

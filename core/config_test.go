@@ -59,3 +59,28 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadScale: raft's timeouts grow with the replicas per core for the
+// seed's 20 nodes × 20 shards, and not at all for the 3-node default or a
+// one-shard cluster on two cores.
+func TestLoadScale(t *testing.T) {
+	def := DefaultConfig()
+	if s := def.loadScale(2); s != 1 {
+		t.Errorf("3-node default on 2 cores: scale %v, want 1", s)
+	}
+	one := DefaultConfig()
+	one.Shards = 1
+	if s := one.loadScale(1); s != 1 {
+		t.Errorf("1 shard on 1 core: scale %v, want 1", s)
+	}
+	seed := DefaultConfig()
+	seed.Nodes, seed.Shards = 20, 20
+	s2, s8 := seed.loadScale(2), seed.loadScale(8)
+	if s2 <= 1 || s8 >= s2 {
+		t.Errorf("seed: scale %v on 2 cores, %v on 8; want it above 1 and shrinking with cores", s2, s8)
+	}
+	seed.timeScale = s2
+	if got := seed.timeoutsFor(0).lease; got <= seed.LeaderLeaseTimeout {
+		t.Errorf("seed's lease %v did not grow from %v", got, seed.LeaderLeaseTimeout)
+	}
+}

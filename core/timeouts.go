@@ -63,18 +63,51 @@ import (
 //
 // Status reports the timeouts in force.
 
+// Raft's timeouts follow the load, too.
+//
+// Every replica's leader sends a heartbeat to each follower every tenth to
+// fifth of the heartbeat timeout, and each costs a few goroutine wake-ups,
+// an encoding and two syscalls. On a machine with few cores and many raft
+// groups, those heartbeats are most of the CPU, and under load a leader
+// that waits its turn for a core misses its lease: the seed's 20 nodes × 21
+// groups on 2 cores stepped down 155 times in 4 s of 1 MiB writes, every
+// one "failed to contact quorum of nodes" just past the 50 ms lease. So the
+// three timeouts grow with the replicas each core runs, beyond
+// replicasPerCoreFree (loadScale): the heartbeats' CPU per core then stays
+// as it is for a small cluster, and a leader gets as many turns at a core
+// per lease. A small cluster (the 3-node default: 4 groups, 12 replicas)
+// keeps its timeouts and its fast failover even on one core.
+const replicasPerCoreFree = 6
+
+// loadScale is how much raft's timeouts grow for a cluster of cfg's size on
+// cores cores: 1 up to replicasPerCoreFree replicas per core, in proportion
+// beyond.
+func (c Config) loadScale(cores int) float64 {
+	groups := c.shardCount() + 1 // and the meta group
+	perCore := float64(groups*ReplicationFactor(c.Nodes)) / float64(max(cores, 1))
+	return max(1, perCore/replicasPerCoreFree)
+}
+
+// base is c's timeouts grown by its load scale, for a network with no delay.
+func (c Config) base() raftTimeouts {
+	scale := max(c.timeScale, 1)
+	grow := func(d time.Duration) time.Duration { return time.Duration(float64(d) * scale) }
+	return raftTimeouts{heartbeat: grow(c.HeartbeatTimeout), election: grow(c.ElectionTimeout), lease: grow(c.LeaderLeaseTimeout)}
+}
+
 // raftTimeouts are the timeouts every raft group of a cluster runs with.
 type raftTimeouts struct {
 	heartbeat, election, lease time.Duration
 }
 
-// timeoutsFor returns c's timeouts grown for a network whose worst round
+// timeoutsFor returns c's timeouts, grown for its load, and for a network whose worst round
 // trip is rtt.
 func (c Config) timeoutsFor(rtt time.Duration) raftTimeouts {
+	b := c.base()
 	return raftTimeouts{
-		heartbeat: c.HeartbeatTimeout + 2*rtt,
-		election:  c.ElectionTimeout + 3*rtt,
-		lease:     c.LeaderLeaseTimeout + 2*rtt,
+		heartbeat: b.heartbeat + 2*rtt,
+		election:  b.election + 3*rtt,
+		lease:     b.lease + 2*rtt,
 	}
 }
 
@@ -133,7 +166,7 @@ func (c *Cluster) settleLocked(gen uint64) {
 	// The answers in flight at the old speed have all arrived one old round
 	// trip from now, and a heartbeat has followed within a fifth of the
 	// old heartbeat timeout; the first shrink waits for both.
-	rtt := (cur.heartbeat - c.cfg.HeartbeatTimeout) / 2
+	rtt := (cur.heartbeat - c.cfg.base().heartbeat) / 2
 	c.shrinkLater(gen, rtt+cur.heartbeat/5)
 }
 
