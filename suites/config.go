@@ -145,6 +145,9 @@ type sizing struct {
 	snapshotThreshold uint64 // Raft log entries between snapshots
 	trailingLogs      uint64 // entries kept after a snapshot
 	maxAppendEntries  int    // entries per replication message
+	// snapshotInterval is how often replicas check the threshold; 0
+	// leaves core's default.
+	snapshotInterval time.Duration
 }
 
 // size fits the run into budget. Go's collector lets the heap grow to
@@ -171,5 +174,12 @@ func (c Config) size(budget int64) (sizing, error) {
 	// About 1 MiB per replication message, as etcd's default
 	// MaxSizePerMsg does, so big values don't hold up heartbeats.
 	s.maxAppendEntries = int(min(max(1<<20/perValue, 1), 64))
+	// Raft checks the threshold every one to two intervals, and the logs
+	// grow past it meanwhile by whatever was written: at 1 MiB values and
+	// 20 writes a second per shard, 40 MiB a replica with core's 1 s. A
+	// check costs a comparison, so with large values it comes often.
+	if perValue >= 64<<10 {
+		s.snapshotInterval = 100 * time.Millisecond
+	}
 	return s, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,6 +232,9 @@ type run struct {
 // do opens the database and runs every suite on it; finish shuts it down.
 func (x *run) do(ctx context.Context) error {
 	x.budget = x.memoryBudget()
+	// The runtime collects as the heap nears the budget, not only at twice
+	// the live data; the previous limit comes back when the run ends.
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(x.budget))
 	sz, err := x.cfg.size(x.budget)
 	if err != nil {
 		return err
@@ -295,6 +299,7 @@ func (x *run) openDB(ctx context.Context, sz sizing) error {
 	ccfg.SnapshotThreshold = sz.snapshotThreshold
 	ccfg.TrailingLogs = sz.trailingLogs
 	ccfg.MaxAppendEntries = sz.maxAppendEntries
+	ccfg.SnapshotInterval = cmp.Or(sz.snapshotInterval, ccfg.SnapshotInterval)
 	ccfg.LogOutput = x.cfg.LogOutput
 	ccfg.OpTimeout = x.cfg.OpTimeout // the one deadline: core gives up a call at it
 	ccfg.NetDelay = x.cfg.NetDelay   // shaped from the start, raft's timeouts grown for it

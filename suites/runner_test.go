@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"math"
+	"runtime"
+	rtmetrics "runtime/metrics"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -524,5 +526,37 @@ func TestReportWhileRunning(t *testing.T) {
 	report.Version = "changed by the caller"
 	if r.Report().Version == report.Version {
 		t.Error("Report shares the report Run returned; a caller's change shows through")
+	}
+}
+
+// TestLargeValuesStayInTheBudget: a run of large values in a small memory
+// budget keeps the memory Go holds from the system (what RSS counts of it)
+// near the budget, where the collector alone would let it reach twice the
+// live data.
+func TestLargeValuesStayInTheBudget(t *testing.T) {
+	const budget = 96 << 20
+	runtime.GC()
+	held := []rtmetrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	var most atomic.Uint64
+	sample := func() {
+		rtmetrics.Read(held)
+		most.Store(max(most.Load(), held[0].Value.Uint64()-held[1].Value.Uint64()))
+	}
+	report := runReal(t, func(c *Config) {
+		c.Suites = []string{"consensus"}
+		c.MemoryBudget = budget
+		c.DataSize = 256 << 10
+		c.Clients = 8
+		c.Duration = 3 * time.Second
+		c.Tick = 50 * time.Millisecond
+		c.OnSnapshot = func(*metrics.Snapshot) { sample() }
+	})
+	if report == nil {
+		t.Fatal("no report")
+	}
+	if ratio := float64(most.Load()) / budget; ratio > 1.25 {
+		t.Errorf("Go held %.0f MiB of memory, %.2f× the %d MiB budget", float64(most.Load())/(1<<20), ratio, budget>>20)
+	} else {
+		t.Logf("Go held at most %.0f MiB, %.2f× the budget", float64(most.Load())/(1<<20), ratio)
 	}
 }
