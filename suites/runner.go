@@ -198,6 +198,7 @@ type run struct {
 	sampler   *metrics.Sampler
 	collector *metrics.Collector
 	evaluator *metrics.Evaluator
+	diag      *metrics.Diagnoser // names the bottleneck each tick
 
 	// The figures the next snapshot shows.
 	seq      uint64
@@ -231,6 +232,7 @@ type run struct {
 // do opens the database and runs every suite on it; finish shuts it down.
 func (x *run) do(ctx context.Context) error {
 	x.budget = x.memoryBudget()
+	x.diag = metrics.NewDiagnoser(x.budget, x.cfg.Storage == core.StorageDisk)
 	sz, err := x.cfg.size(x.budget)
 	if err != nil {
 		return err
@@ -536,6 +538,9 @@ func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 	}
 	if x.sampler != nil {
 		s.System = x.sampler.Latest()
+	}
+	if x.diag != nil {
+		s.Bottleneck, s.Bottlenecks = x.diag.Observe(s)
 	}
 	x.latest.Store(s)
 	if x.cfg.OnSnapshot != nil {
