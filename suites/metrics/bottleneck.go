@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -218,8 +219,9 @@ func seconds(v float64) time.Duration { return time.Duration(v * float64(time.Se
 // it in words.
 type Bottleneck struct {
 	Resource Resource
-	Fired    uint16 // bit r set: rule r fired
-	Score    float64
+	Fired    uint16  // bit r set: rule r fired
+	Score    float64 // the leading rule's signal over its threshold
+	Severity float64 // the sum of every fired rule's: how much is wrong at once
 	Line     string
 }
 
@@ -250,6 +252,7 @@ func Diagnose(s Signals, t Thresholds) Bottleneck {
 		}
 		found[r] = f
 		b.Fired |= 1 << r
+		b.Severity += f.score
 		if b.Resource == ResourceNone || (r.root() && !b.Resource.root()) || (r.root() == b.Resource.root() && f.score > b.Score) {
 			b.Resource, b.Score = r, f.score
 		}
@@ -367,7 +370,8 @@ type BottleneckTally struct {
 	// By verdict: the ticks it led, and in those, the ticks each rule fired.
 	Led   [numResources + 1]int
 	Fired [numResources + 1][numResources]int
-	// Worst is the verdict that fired furthest past its threshold, and when.
+	// Worst is the verdict of the tick with the most wrong (the highest
+	// Severity), and when.
 	Worst   Bottleneck
 	WorstAt time.Duration
 }
@@ -380,7 +384,7 @@ func (t *BottleneckTally) add(b Bottleneck, at time.Duration) {
 			t.Fired[b.Resource][r]++
 		}
 	}
-	if b.Resource != ResourceNone && (t.Worst.Line == "" || b.Score > t.Worst.Score) {
+	if b.Resource != ResourceNone && (t.Worst.Line == "" || b.Severity > t.Worst.Severity) {
 		t.Worst, t.WorstAt = b, at
 	}
 }
@@ -400,12 +404,12 @@ type BottleneckReport struct {
 	NotMeasured []string `json:"not_measured"`
 }
 
-// BottleneckWorst is the tick whose leading rule was furthest past its
-// threshold.
+// BottleneckWorst is the tick with the most wrong at once: the highest sum
+// of every fired rule's signal over its threshold.
 type BottleneckWorst struct {
 	AtSeconds float64  `json:"at_s"`
 	Resource  string   `json:"resource"`
-	Score     float64  `json:"score"` // the leading signal over its threshold
+	Severity  float64  `json:"severity"`
 	Line      string   `json:"line"`
 	Signals   []string `json:"signals"`
 }
@@ -448,7 +452,7 @@ func (t BottleneckTally) Report() *BottleneckReport {
 	sort.SliceStable(r.Verdicts, func(i, j int) bool { return r.Verdicts[i].Ticks > r.Verdicts[j].Ticks })
 	r.MostFrequent = r.Verdicts[0].Resource
 	if w := t.Worst; w.Line != "" {
-		r.Worst = &BottleneckWorst{AtSeconds: t.WorstAt.Seconds(), Resource: w.Resource.String(), Score: w.Score,
+		r.Worst = &BottleneckWorst{AtSeconds: math.Round(t.WorstAt.Seconds()*1000) / 1000, Resource: w.Resource.String(), Severity: math.Round(w.Severity*100) / 100,
 			Line: w.Line, Signals: w.FiredNames()}
 	}
 	return r
