@@ -527,6 +527,9 @@ func (p *progressPrinter) onSnapshot(s *metrics.Snapshot) {
 			fmt.Fprintf(&b, "  ✗ %s", v.Describe())
 		}
 	}
+	if l := s.Bottleneck.Line; l != "" {
+		fmt.Fprintf(&b, "  ▸ %s", l)
+	}
 	fmt.Fprintln(p.w, b.String())
 }
 

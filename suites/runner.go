@@ -199,6 +199,7 @@ type run struct {
 	sampler   *metrics.Sampler
 	collector *metrics.Collector
 	evaluator *metrics.Evaluator
+	diag      *metrics.Diagnoser // names the bottleneck each tick
 
 	// The figures the next snapshot shows.
 	seq      uint64
@@ -235,6 +236,7 @@ func (x *run) do(ctx context.Context) error {
 	// The runtime collects as the heap nears the budget, not only at twice
 	// the live data; the previous limit comes back when the run ends.
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(x.budget))
+	x.diag = metrics.NewDiagnoser(x.budget, x.cfg.Storage == core.StorageDisk)
 	sz, err := x.cfg.size(x.budget)
 	if err != nil {
 		return err
@@ -541,6 +543,9 @@ func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 	}
 	if x.sampler != nil {
 		s.System = x.sampler.Latest()
+	}
+	if x.diag != nil {
+		s.Bottleneck, s.Bottlenecks = x.diag.Observe(s)
 	}
 	x.latest.Store(s)
 	if x.cfg.OnSnapshot != nil {

@@ -62,10 +62,13 @@ func (w *clusterWatch) poll(db DB) (metrics.Cluster, []string) {
 // highest of its live replicas', and its lag how far the slowest of them
 // trails it in applying.
 func shardView(sh core.ShardStatus) metrics.Shard {
-	var minApplied, commit uint64
+	var minApplied, commit, uncommitted uint64
 	for i, rep := range sh.Replicas {
 		if rep.State == "shutdown" {
 			continue
+		}
+		if rep.State == "leader" && rep.LastIndex > rep.CommitIndex {
+			uncommitted = rep.LastIndex - rep.CommitIndex // appends in flight
 		}
 		commit = max(commit, rep.CommitIndex)
 		if i == 0 || rep.AppliedIndex < minApplied {
@@ -76,7 +79,7 @@ func shardView(sh core.ShardStatus) metrics.Shard {
 	if commit > minApplied {
 		lag = commit - minApplied
 	}
-	return metrics.Shard{ID: sh.ID, Leader: sh.Leader, Term: sh.Term, CommitIndex: commit, MaxLag: lag}
+	return metrics.Shard{ID: sh.ID, Leader: sh.Leader, Term: sh.Term, CommitIndex: commit, MaxLag: lag, Uncommitted: uncommitted}
 }
 
 // leaderChange describes shard sh's new leader, with how long the shard

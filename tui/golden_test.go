@@ -26,6 +26,9 @@ func TestGoldenViews(t *testing.T) {
 		{"dashboard", func(t *testing.T, w, h int) model {
 			return dashboard(t, fixture(), w, h)
 		}},
+		{"dashboard-suites", func(t *testing.T, w, h int) model {
+			return dashboard(t, suiteRun("txn"), w, h)
+		}},
 		{"dashboard-retuning", func(t *testing.T, w, h int) model {
 			m := dashboard(t, fixture(), w, h)
 			return do(t, m, "tab", "right", "k")

@@ -231,7 +231,7 @@ func fixture() *metrics.Snapshot {
 	submitTotal.Count, submitTotal.OpsPerSec = 2_990_568, 71_204
 	twoPCTotal := twoPC
 	twoPCTotal.Count, twoPCTotal.Errors, twoPCTotal.OpsPerSec = 340_746, 41, 8_113
-	return &metrics.Snapshot{
+	s := &metrics.Snapshot{
 		Seq: 7, Elapsed: 42 * time.Second, Planned: time.Minute, Phase: metrics.PhaseRunning, Suite: "consensus",
 		Ops: []metrics.OpStats{
 			{OpSpec: metrics.OpSpec{Name: "consensus.submit", Suite: "consensus", Primary: true}, Window: submit, Total: submitTotal, History: fast},
@@ -243,6 +243,7 @@ func fixture() *metrics.Snapshot {
 			RSS:        metrics.Gauge{Value: 300 << 20, OK: true},
 			NetRx:      metrics.Gauge{Value: 12 << 20, OK: true},
 			NetTx:      metrics.Gauge{Value: 11 << 20, OK: true},
+			SchedP99:   metrics.Gauge{Value: 0.014, OK: true},
 		},
 		Cluster: metrics.Cluster{
 			Nodes: []metrics.Node{
@@ -268,6 +269,9 @@ func fixture() *metrics.Snapshot {
 			{At: 40 * time.Second, Kind: metrics.EventRecovered, Message: "recovered: consensus.submit p99 latency 1.90ms < 5ms"},
 		},
 	}
+	// The bottleneck as the runner judges it: the scheduler's p99 is late.
+	s.Bottleneck, s.Bottlenecks = metrics.NewDiagnoser(4<<30, false).Observe(s)
+	return s
 }
 
 func sizeMsg(w, h int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: w, Height: h} }

@@ -81,6 +81,7 @@ type model struct {
 	cluster clusterPanel
 	events  eventLog
 	checks  checksLine
+	limit   bottleneckLine
 	summary summary
 
 	run      *launch // the run on the dashboard or summary; nil before the first
@@ -105,7 +106,7 @@ func newModel(cfg suites.Config, d deps) model {
 		sh: sh, d: d, base: cfg, sess: &session{}, help: h, prompt: newPrompt(sh),
 		header: newHeader(sh, profileName(cfg)), picker: newSuitePicker(sh, cfg).Focus(), tuning: newTuning(sh, cfg, names),
 		table: newOpTable(sh), chart: newLatencyChart(sh, cfg.Baselines.MaxAvgLatency), rate: newRateChart(sh),
-		gauges: newGauges(sh), cluster: newClusterPanel(sh), events: newEventLog(sh), checks: newChecksLine(sh), summary: newSummary(sh),
+		gauges: newGauges(sh), cluster: newClusterPanel(sh), events: newEventLog(sh), checks: newChecksLine(sh), limit: newBottleneckLine(sh), summary: newSummary(sh),
 	}
 	m.setScreen(screenSetup)
 	return m.layout()
@@ -310,6 +311,7 @@ func (m model) start() (tea.Model, tea.Cmd) {
 	m.cluster = newClusterPanel(m.sh)
 	m.events = m.events.Reset()
 	m.checks = newChecksLine(m.sh).SetWidth(m.sh.width)
+	m.limit = newBottleneckLine(m.sh).SetWidth(m.sh.width)
 	m.summary = newSummary(m.sh)
 	m.tuning = m.tuning.Live()
 	m.notice = notice{}
@@ -363,12 +365,15 @@ func (m model) apply(s *metrics.Snapshot) model {
 	m.cluster, _ = m.cluster.Update(msg)
 	m.events, _ = m.events.Update(msg)
 	m.checks, _ = m.checks.Update(msg)
+	m.limit, _ = m.limit.Update(msg)
+	m.tuning = m.tuning.Follow(s)
 	m.summary, _ = m.summary.Update(msg)
 	if (s.Phase == metrics.PhaseDone || s.Phase == metrics.PhaseFailed) && m.screen == screenDashboard && !m.quitting {
 		m.setScreen(screenSummary)
 		rows = -1
 	}
 	m.table = m.table.ShowTotal(m.screen == screenSummary)
+	m.limit = m.limit.Final(m.screen == screenSummary)
 	if m.table.Len() != rows {
 		m = m.layout()
 	}
@@ -402,6 +407,7 @@ func (m model) layout() model {
 	m.tuning = m.tuning.SetSize(w)
 	m.gauges = m.gauges.SetSize(w)
 	m.checks = m.checks.SetWidth(w)
+	m.limit = m.limit.SetWidth(w)
 	body := max(h-2, 1)
 	events := min(max(body/7, 1), maxEvents)
 	rows := max(m.table.Len(), 1)
@@ -409,7 +415,7 @@ func (m model) layout() model {
 	if m.screen == screenSummary {
 		// Final figures, the verdicts, the checks, the log; the chart if
 		// room is left.
-		body = max(body-1, 1) // the checks line
+		body = max(body-2, 1) // the checks and bottleneck lines
 		tableRows := min(rows, max(body/2-1, 1))
 		m.table = m.table.SetSize(w, tableRows+1)
 		m.summary = m.summary.SetSize(w, max(body-(tableRows+1)-events, 2))
@@ -429,8 +435,14 @@ func (m model) layout() model {
 		clusterH = 3
 	}
 	m.cluster = m.cluster.SetSize(w, clusterH)
-	fixed := 1 + m.gauges.Height() + clusterH + 1 // the tuning line, gauges, cluster, checks
+	fixed := 1 + m.gauges.Height() + 1 + clusterH + 1 // the tuning line, gauges, bottleneck, cluster, checks
 	avail := body - fixed - events
+	// The event log gives lines up, down to one, so that the table shows
+	// every row before the chart has to shrink.
+	if short := rows - (avail - minChart - 1); short > 0 {
+		give := min(short, events-1)
+		events, avail = events-give, avail+give
+	}
 	tableRows := min(rows, max(avail-minChart-1, 1))
 	chartH := avail - (tableRows + 1)
 	if chartH < minChart {
@@ -521,7 +533,7 @@ func (m model) dashboardView() string {
 			parts = append(parts, block(m.rate.View(), m.rate.Height()))
 		}
 	}
-	return strings.Join(append(parts, m.gauges.View(), m.cluster.View(), m.checks.View(), m.events.View()), "\n")
+	return strings.Join(append(parts, m.gauges.View(), m.limit.View(), m.cluster.View(), m.checks.View(), m.events.View()), "\n")
 }
 
 func (m model) summaryView() string {
@@ -529,7 +541,7 @@ func (m model) summaryView() string {
 	if m.chart.Height() > 0 {
 		parts = append(parts, block(m.chart.View(), m.chart.Height()))
 	}
-	return strings.Join(append(parts, m.checks.View(), m.events.View()), "\n")
+	return strings.Join(append(parts, m.limit.View(), m.checks.View(), m.events.View()), "\n")
 }
 
 // helpView is the overlay of every key that works on this screen: one

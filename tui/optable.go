@@ -13,15 +13,27 @@ import (
 
 // opTable is one row per op: throughput, latency figures, errors and a
 // p99 trend, with a selected row whose history the chart draws. Live it
-// shows the window figures; on the summary, the whole run's.
+// shows the window figures of the running suite's ops, and each finished
+// suite folded to one line of its final figures; on the summary, every
+// op's whole-run figures. Until the user picks a row, the selection
+// follows the running suite's primary op.
 type opTable struct {
 	sh            *shared
 	width, height int // height counts the header line
-	ops           []metrics.OpStats
-	violated      []bool // by op: any baseline broken
-	slow          []bool // by op: a latency baseline broken
+	rows          []opRow
 	selected      string // op name, kept across snapshots
+	picked        bool   // the user chose the selection: it no longer follows the running suite
 	total         bool   // show Total figures instead of Window
+	snap          *metrics.Snapshot
+}
+
+// opRow is one line of the table: an op, or a finished suite folded.
+type opRow struct {
+	op       metrics.OpStats // the op; for a folded suite, its busiest primary op
+	fig      metrics.Figures // the figures shown
+	folded   bool            // a finished suite on one line: its name, its final figures
+	violated bool            // any baseline broken
+	slow     bool            // a latency baseline broken
 }
 
 func newOpTable(sh *shared) opTable { return opTable{sh: sh} }
@@ -32,16 +44,24 @@ func (t opTable) SetSize(width, height int) opTable {
 	return t
 }
 
-// ShowTotal switches between the window figures and the whole run's.
-func (t opTable) ShowTotal(on bool) opTable { t.total = on; return t }
+// ShowTotal switches between the live view (window figures, finished
+// suites folded) and the whole run's figures, every op on its line.
+func (t opTable) ShowTotal(on bool) opTable {
+	if t.total != on {
+		t.total = on
+		t = t.build()
+	}
+	return t
+}
 
-// Len is the number of ops.
-func (t opTable) Len() int { return len(t.ops) }
+// Len is the number of rows.
+func (t opTable) Len() int { return len(t.rows) }
 
-// Selected returns the selected op, if there is one.
+// Selected returns the selected op, if there is one; a folded suite's
+// row stands for its busiest primary op.
 func (t opTable) Selected() (metrics.OpStats, bool) {
 	if i := t.index(); i >= 0 {
-		return t.ops[i], true
+		return t.rows[i].op, true
 	}
 	return metrics.OpStats{}, false
 }
@@ -49,34 +69,40 @@ func (t opTable) Selected() (metrics.OpStats, bool) {
 // SelectedSlow is whether the selected op broke a latency baseline.
 func (t opTable) SelectedSlow() bool {
 	i := t.index()
-	return i >= 0 && i < len(t.slow) && t.slow[i]
+	return i >= 0 && t.rows[i].slow
 }
 
+// index is the selected row: the selected op's, or when its suite has
+// finished and folded, the suite's.
 func (t opTable) index() int {
-	for i, o := range t.ops {
-		if o.Name == t.selected {
+	folded := -1
+	for i, r := range t.rows {
+		if r.op.Name == t.selected {
 			return i
 		}
+		if r.folded && strings.HasPrefix(t.selected, r.op.Suite+".") {
+			folded = i
+		}
 	}
-	return -1
+	return folded
 }
 
 // Update takes a new snapshot and moves the selection.
 func (t opTable) Update(msg tea.Msg) (opTable, tea.Cmd) {
 	switch msg := msg.(type) {
 	case snapshotMsg:
-		s := msg.snap
-		t.ops = s.Ops
-		t.violated, t.slow = make([]bool, len(s.Ops)), make([]bool, len(s.Ops))
-		for i, o := range s.Ops {
-			t.violated[i] = s.Violated(o.OpSpec)
-			t.slow[i] = latencyViolated(s.Verdicts, o.Name)
+		t.snap = msg.snap
+		t = t.build()
+		if !t.picked {
+			if op, ok := runningPrimary(msg.snap); ok {
+				t.selected = op
+			}
 		}
-		if t.index() < 0 && len(t.ops) > 0 {
-			t.selected = t.ops[0].Name
+		if t.index() < 0 && len(t.rows) > 0 {
+			t.selected = t.rows[0].op.Name
 		}
 	case tea.KeyMsg:
-		n := len(t.ops)
+		n := len(t.rows)
 		if n == 0 {
 			return t, nil
 		}
@@ -91,10 +117,69 @@ func (t opTable) Update(msg tea.Msg) (opTable, tea.Cmd) {
 			i = min(i+1, n-1)
 		case key.Matches(msg, k.Up):
 			i = max(i-1, 0)
+		default:
+			return t, nil
 		}
-		t.selected = t.ops[i].Name
+		t.selected, t.picked = t.rows[i].op.Name, true
 	}
 	return t, nil
+}
+
+// runningPrimary is the running suite's first primary op with figures.
+func runningPrimary(s *metrics.Snapshot) (string, bool) {
+	for _, o := range s.Ops {
+		if o.Suite == s.Suite && o.Primary {
+			return o.Name, true
+		}
+	}
+	return "", false
+}
+
+// build makes the rows from the latest snapshot.
+func (t opTable) build() opTable {
+	t.rows = nil
+	s := t.snap
+	if s == nil {
+		return t
+	}
+	finished := map[string]bool{}
+	if !t.total {
+		for _, e := range s.SuiteEnds {
+			finished[e.Suite] = e.Suite != s.Suite || s.Phase != metrics.PhaseRunning
+		}
+	}
+	folded := map[string]int{} // suite → its row
+	for _, o := range s.Ops {
+		r := opRow{op: o, fig: o.Window, violated: s.Violated(o.OpSpec), slow: latencyViolated(s.Verdicts, o.Name)}
+		if t.total {
+			r.fig = o.Total
+		}
+		if !finished[o.Suite] {
+			t.rows = append(t.rows, r)
+			continue
+		}
+		// A finished suite: one line, its final figures. Throughput is the
+		// suite's (its primary ops'), latency its busiest primary op's,
+		// errors all its ops'.
+		i, ok := folded[o.Suite]
+		if !ok {
+			i = len(t.rows)
+			folded[o.Suite] = i
+			t.rows = append(t.rows, opRow{op: o, folded: true})
+		}
+		f := &t.rows[i]
+		f.violated = f.violated || r.violated
+		errs := f.fig.Errors + o.Total.Errors
+		if o.Primary {
+			rate := f.fig.OpsPerSec + o.Total.OpsPerSec
+			if !ok || !f.op.Primary || o.Total.Count > f.op.Total.Count {
+				f.op, f.fig, f.slow = o, o.Total, r.slow
+			}
+			f.fig.OpsPerSec = rate
+		}
+		f.fig.Errors = errs
+	}
+	return t
 }
 
 // Column widths; each figure column includes the space before it.
@@ -157,8 +242,8 @@ func (t opTable) columns(nameW int) ([]column, int) {
 
 func (t opTable) nameWidth() int {
 	w := len("op")
-	for _, o := range t.ops {
-		w = max(w, len(o.Name))
+	for _, r := range t.rows {
+		w = max(w, len(r.name()))
 	}
 	limit := 24
 	switch {
@@ -184,7 +269,7 @@ func (t opTable) View() string {
 		head += strings.Repeat(" ", colGap) + "p99 trend"
 	}
 	b.WriteString(st.Dim.Render(fit(head, t.width)))
-	if len(t.ops) == 0 {
+	if len(t.rows) == 0 {
 		b.WriteString("\n" + st.Dim.Render(fit("  waiting for the first figures…", t.width)))
 		return b.String()
 	}
@@ -195,28 +280,28 @@ func (t opTable) View() string {
 	if sel := t.index(); sel >= rows {
 		first = sel - rows + 1
 	}
-	for i := first; i < len(t.ops) && i < first+rows; i++ {
-		o := t.ops[i]
-		f := o.Window
-		if t.total {
-			f = o.Total
-		}
-		sel, bad := o.Name == t.selected, t.violated[i]
+	selected := t.index()
+	for i := first; i < len(t.rows) && i < first+rows; i++ {
+		r := t.rows[i]
+		sel, bad := i == selected, r.violated
 		mark := " "
 		if sel {
 			mark = "›"
 		}
-		if bad {
+		switch {
+		case bad:
 			mark += "✗ "
-		} else {
+		case r.folded:
+			mark += "✓ "
+		default:
 			mark += "  "
 		}
-		line := mark + pad(o.Name, nameW)
+		line := mark + pad(r.name(), nameW)
 		for _, c := range cols {
-			line += padLeft(c.cell(f), c.width)
+			line += padLeft(c.cell(r.fig), c.width)
 		}
 		if trendW > 0 {
-			line += strings.Repeat(" ", colGap) + sparkline(p99s(o.History), trendW)
+			line += strings.Repeat(" ", colGap) + sparkline(p99s(r.op.History), trendW)
 		}
 		line = fit(line, t.width)
 		switch {
@@ -224,10 +309,21 @@ func (t opTable) View() string {
 			line = st.Violation.Render(line)
 		case sel:
 			line = st.Selected.Render(line)
+		case r.folded:
+			line = st.Dim.Render(line)
 		}
 		b.WriteString("\n" + line)
 	}
 	return b.String()
+}
+
+// name is what the row's first column says: the op, or a folded suite's
+// name (its ✓ mark says it is done).
+func (r opRow) name() string {
+	if r.folded {
+		return r.op.Suite
+	}
+	return r.op.Name
 }
 
 func p99s(h []metrics.Point) []float64 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites"
+	"github.com/phantomdb/phantom/suites/metrics"
 )
 
 // Knob indexes in the tuning panel, in the order it lists them. The
@@ -66,6 +67,7 @@ type tuning struct {
 	editing  bool   // a value is being typed into the focused knob
 	input    string // what has been typed so far
 	err      string // why the last typed value was refused
+	changes  int    // the run's epoch changes already followed
 }
 
 // newTuning is the panel for cfg; names are the profiles the profile knob
@@ -139,13 +141,65 @@ func (t tuning) Apply(cfg suites.Config) suites.Config {
 // Live is the panel for a run: the knobs a running suite takes, each
 // applied as it stands, with the keys.
 func (t tuning) Live() tuning {
-	t.live, t.editing, t.input, t.err = true, false, "", ""
+	t.live, t.editing, t.input, t.err, t.changes = true, false, "", "", 0
 	for i := range t.knobs {
 		t.knobs[i].applied = t.knobs[i].value
 	}
 	t.cursor = max(t.cursor, knobNodes)
 	t.focused = true
 	return t
+}
+
+// Follow takes the settings in force from a snapshot: each live change
+// the run made since the last snapshot — a scripted one, the nemesis's,
+// or the user's own coming back — becomes its knob's applied value, and
+// its shown value unless the user has another one pending.
+func (t tuning) Follow(s *metrics.Snapshot) tuning {
+	n := len(s.Epochs) + 1 // the closed epochs, then the current one
+	if !t.live || n <= t.changes {
+		return t
+	}
+	t.knobs = append([]dial(nil), t.knobs...) // the knobs are shared with earlier copies of the panel
+	for i := t.changes; i < n; i++ {
+		change := s.EpochChange
+		if i < len(s.Epochs) {
+			change = s.Epochs[i].Change
+		}
+		if sp := strings.LastIndexByte(change, ' '); sp >= 0 {
+			change = change[sp+1:] // "nemesis net-delay=20ms": who acted does not matter here
+		}
+		a, err := knob.ParseAction(change)
+		k, ok := knobOf(a.Verb)
+		if err != nil || !ok {
+			continue
+		}
+		d, v := &t.knobs[k], knobValue(a)
+		if !d.pending() {
+			d.value = v
+		}
+		d.applied = v
+	}
+	t.changes = n
+	return t
+}
+
+// knobOf is the knob an action's verb sets.
+func knobOf(verb string) (int, bool) {
+	switch verb {
+	case knob.VerbNodes:
+		return knobNodes, true
+	case knob.VerbClients:
+		return knobClients, true
+	case knob.VerbDuration:
+		return knobDuration, true
+	case knob.VerbDataSize:
+		return knobDataSize, true
+	case knob.VerbRate:
+		return knobRate, true
+	case knob.VerbNetDelay:
+		return knobNetDelay, true
+	}
+	return 0, false
 }
 
 // Setup is the panel back on the setup screen.

@@ -44,6 +44,9 @@ type Report struct {
 	// Checks are the correctness verdicts, in the order the suites ran.
 	// A report written before checks existed reads as having none.
 	Checks []Check `json:"checks"`
+	// Bottleneck is what limited the run, tick by tick (see Diagnoser);
+	// null when no tick of load was judged.
+	Bottleneck *BottleneckReport `json:"bottleneck"`
 }
 
 // ScalabilityReport is the sweep: throughput and efficiency at each step
@@ -218,6 +221,7 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 		Violations:     []EventReport{},
 		Events:         []EventReport{},
 		Checks:         append([]Check{}, last.Checks...),
+		Bottleneck:     last.Bottlenecks.Report(),
 	}
 	for _, o := range last.Ops {
 		s, ok := r.Suites[o.Suite]

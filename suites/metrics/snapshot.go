@@ -46,7 +46,12 @@ type Snapshot struct {
 	Scalability *Scalability
 	// Checks are the correctness verdicts of the suites that have ended.
 	Checks []Check
-	Err    string // why the run failed, when Phase is PhaseFailed
+	// Bottleneck names what limits the run at this tick, and Bottlenecks
+	// tallies the verdicts of every tick of load so far (see Diagnoser).
+	// Zero before the first tick of load.
+	Bottleneck  Bottleneck
+	Bottlenecks BottleneckTally
+	Err         string // why the run failed, when Phase is PhaseFailed
 }
 
 // Op returns the stats of the named op.
@@ -153,4 +158,7 @@ type Shard struct {
 	// MaxLag is how many committed entries the slowest live replica has
 	// yet to apply.
 	MaxLag uint64
+	// Uncommitted is how many entries the leader has stored and not yet
+	// committed: appends in flight to its followers.
+	Uncommitted uint64
 }

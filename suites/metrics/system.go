@@ -39,6 +39,18 @@ type System struct {
 	NetRx, NetTx Gauge // bytes per second received / sent, all interfaces (loopback included: the cluster's traffic is there)
 	DiskRead     Gauge // bytes per second read from block devices
 	DiskWrite    Gauge // bytes per second written to block devices
+	// DiskBusy is the share of the time the busiest block device had I/O
+	// in progress, percent; DiskWriteWait the average time a write spent
+	// queued and served, seconds. The kernel's disk counters: they stand in
+	// for fsync time, which phantom does not time itself.
+	DiskBusy      Gauge
+	DiskWriteWait Gauge
+
+	// The Go runtime's view of the process (runtime/metrics).
+	SchedP99 Gauge // seconds runnable goroutines waited for a thread, 99th percentile over the last sample
+	GCCPU    Gauge // percent of the process's available CPU the garbage collector took over the last sample
+	Heap     Gauge // bytes of heap objects
+	HeapGoal Gauge // bytes the heap may reach before the next collection ends
 }
 
 // counters are the raw, ever-growing figures a sample is computed from.
@@ -56,6 +68,9 @@ type counters struct {
 	netOK               bool
 	diskRead, diskWrite float64
 	diskOK              bool
+	diskBusyMs          float64 // the busiest device's time with I/O in progress
+	diskWrites          float64
+	diskWriteMs         float64
 }
 
 // Sampler reads system counters and turns them into gauges, with rates as
@@ -63,6 +78,7 @@ type counters struct {
 // samples; any goroutine may read Latest and Summary.
 type Sampler struct {
 	read   func() counters
+	rt     func() runtimeSample // nil: the runtime's gauges are n/a
 	prev   counters
 	primed bool
 
@@ -74,7 +90,9 @@ type Sampler struct {
 // NewSampler returns a sampler of this machine and process.
 func NewSampler() *Sampler {
 	proc, _ := process.NewProcess(int32(os.Getpid()))
-	return newSampler(func() counters { return readCounters(proc) })
+	s := newSampler(func() counters { return readCounters(proc) })
+	s.rt = newRuntimeReader().read
+	return s
 }
 
 func newSampler(read func() counters) *Sampler {
@@ -115,6 +133,10 @@ func (s *Sampler) Sample() System {
 	sys.RSS = gauge(c.rss, c.rssOK)
 	sys.MemUsed = gauge(c.memUsed, c.memOK)
 	sys.MemTotal = gauge(c.memTotal, c.memOK)
+	if s.rt != nil {
+		r := s.rt()
+		sys.SchedP99, sys.GCCPU, sys.Heap, sys.HeapGoal = r.SchedP99, r.GCCPU, r.Heap, r.HeapGoal
+	}
 	if s.primed {
 		p := s.prev
 		dt := c.at.Sub(p.at).Seconds()
@@ -134,6 +156,16 @@ func (s *Sampler) Sample() System {
 		sys.NetTx = perSec(c.netTx, p.netTx, c.netOK && p.netOK)
 		sys.DiskRead = perSec(c.diskRead, p.diskRead, c.diskOK && p.diskOK)
 		sys.DiskWrite = perSec(c.diskWrite, p.diskWrite, c.diskOK && p.diskOK)
+		if diskOK := c.diskOK && p.diskOK; diskOK && ok {
+			// The busiest device's counter may belong to another device
+			// than last time; a negative delta is no reading, not zero.
+			if d := c.diskBusyMs - p.diskBusyMs; d >= 0 {
+				sys.DiskBusy = gauge(min(100*d/1000/dt, 100), true)
+			}
+			if n := c.diskWrites - p.diskWrites; n > 0 {
+				sys.DiskWriteWait = gauge(max(c.diskWriteMs-p.diskWriteMs, 0)/1000/n, true)
+			}
+		}
 	}
 	s.prev, s.primed = c, true
 	s.latest.Store(&sys)
@@ -172,6 +204,9 @@ func readCounters(proc *process.Process) counters {
 			if isWholeDisk(name, d) {
 				c.diskRead += float64(st.ReadBytes)
 				c.diskWrite += float64(st.WriteBytes)
+				c.diskWrites += float64(st.WriteCount)
+				c.diskWriteMs += float64(st.WriteTime)
+				c.diskBusyMs = max(c.diskBusyMs, float64(st.IoTime))
 			}
 		}
 		c.diskOK = true

@@ -1,0 +1,247 @@
+package metrics
+
+import (
+	"encoding/json"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// calm is a run with room to spare on every signal.
+func calm() Signals {
+	return Signals{
+		CPU: gauge(35, true), ProcessCPU: gauge(30, true), SchedP99: gauge(0.0002, true), GCCPU: gauge(3, true),
+		Heap: gauge(200<<20, true), RSS: gauge(400<<20, true), Budget: 4 << 30,
+		NetRx: gauge(50<<20, true), NetTx: gauge(50<<20, true),
+		Disk: true, DiskBusy: gauge(10, true), DiskWriteWait: gauge(0.001, true),
+		ReplLag: 3, Uncommitted: 2, ElectionsPerMin: gauge(0, true),
+	}
+}
+
+// TestRules gives each rule the one signal set it exists for, on an
+// otherwise calm run: it fires there, and every other rule stays quiet.
+func TestRules(t *testing.T) {
+	th := DefaultThresholds()
+	cases := []struct {
+		rule Resource
+		set  func(*Signals)
+		says string
+	}{
+		{ResourceCPU, func(s *Signals) { s.CPU = gauge(98, true) }, "98% CPU"},
+		{ResourceCPU, func(s *Signals) { s.ProcessCPU = gauge(95, true) }, "phantom 95% CPU"},
+		{ResourceMemory, func(s *Signals) { s.Heap = gauge(3.6*(1<<30), true) }, "heap 3.60GiB of 4.00GiB budget"},
+		{ResourceMemory, func(s *Signals) { s.RSS = gauge(5<<30, true) }, "RSS 5.00GiB over 4.00GiB budget"},
+		{ResourceGC, func(s *Signals) { s.GCCPU = gauge(40, true) }, "GC 40% of CPU"},
+		{ResourceDisk, func(s *Signals) { s.DiskBusy = gauge(95, true) }, "disk 95% busy"},
+		{ResourceDisk, func(s *Signals) { s.DiskWriteWait = gauge(0.030, true) }, "writes wait 30.0ms"},
+		{ResourceNetwork, func(s *Signals) { s.NetTx = gauge(2<<30, true) }, "network 2.00GiB/s"},
+		{ResourceScheduler, func(s *Signals) { s.SchedP99 = gauge(0.006, true) }, "scheduler p99 6.00ms"},
+		{ResourceScheduler, func(s *Signals) { s.SchedP99 = gauge(0.014, true) }, "scheduler p99 14.0ms — heartbeats late"},
+		{ResourceReplication, func(s *Signals) { s.ReplLag = 5000 }, "replicas trail by 5,000 entries"},
+		{ResourceReplication, func(s *Signals) { s.Uncommitted = 2000 }, "2,000 appends in flight"},
+		{ResourceElections, func(s *Signals) { s.ElectionsPerMin = gauge(12, true) }, "12 elections/min"},
+		{ResourceElections, func(s *Signals) { s.ElectionsPerMin, s.Spontaneous = gauge(3, true), true }, "3 spontaneous elections/min"},
+	}
+	for _, c := range cases {
+		t.Run(c.rule.String()+"/"+c.says, func(t *testing.T) {
+			sig := calm()
+			c.set(&sig)
+			for r := Resource(0); r < numResources; r++ {
+				f, fired := rules[r](sig, th)
+				if r == c.rule {
+					if !fired || f.score < 1 {
+						t.Fatalf("rule %s did not fire on its case (score %.2f)", r, f.score)
+					}
+					if f.evidence != c.says {
+						t.Errorf("rule %s says %q, want %q", r, f.evidence, c.says)
+					}
+				} else if fired {
+					t.Errorf("rule %s fired on %s's case: %q", r, c.rule, f.evidence)
+				}
+			}
+			b := Diagnose(sig, th)
+			if b.Resource != c.rule || b.Fired != 1<<c.rule {
+				t.Errorf("Diagnose = %s (fired %v), want %s alone", b.Resource, b.FiredNames(), c.rule)
+			}
+			if !strings.HasPrefix(b.Line, c.rule.Verdict()+": ") {
+				t.Errorf("line %q does not lead with %q", b.Line, c.rule.Verdict())
+			}
+		})
+	}
+}
+
+// TestRulesQuietWhenCalmOrUnmeasured: no rule fires on a calm run, nor on
+// a run where nothing could be read (n/a is not zero, and not a verdict).
+func TestRulesQuietWhenCalmOrUnmeasured(t *testing.T) {
+	th := DefaultThresholds()
+	sat := calm()
+	sat.Disk = false // memory storage: a busy disk is someone else's
+	sat.DiskBusy = gauge(100, true)
+	for name, sig := range map[string]Signals{"calm": calm(), "nothing read": {}, "memory storage": sat} {
+		b := Diagnose(sig, th)
+		if b.Resource != ResourceNone || b.Fired != 0 {
+			t.Errorf("%s: Diagnose = %s, fired %v: %q", name, b.Resource, b.FiredNames(), b.Line)
+		}
+		if !strings.HasPrefix(b.Line, "no bottleneck: ") {
+			t.Errorf("%s: line %q", name, b.Line)
+		}
+	}
+}
+
+// TestDiagnoseLeadsWithTheRootCause: a saturated CPU explains the late
+// scheduler and the elections, so it leads even though the symptoms are
+// further past their thresholds; the line keeps their evidence.
+func TestDiagnoseLeadsWithTheRootCause(t *testing.T) {
+	sig := calm()
+	sig.CPU = gauge(98, true)
+	sig.SchedP99 = gauge(0.014, true)
+	sig.ElectionsPerMin, sig.Spontaneous = gauge(3, true), true
+	b := Diagnose(sig, DefaultThresholds())
+	want := "CPU-bound: 98% CPU, scheduler p99 14.0ms — heartbeats late, 3 spontaneous elections/min"
+	if b.Resource != ResourceCPU || b.Line != want {
+		t.Errorf("Diagnose = %s %q, want %q", b.Resource, b.Line, want)
+	}
+	if got := strings.Join(b.FiredNames(), ","); got != "cpu,scheduler,elections" {
+		t.Errorf("fired %s", got)
+	}
+	// Among root causes the furthest past its threshold leads.
+	sig.GCCPU = gauge(80, true) // 3.2× its threshold, against CPU's 1.09×
+	if b := Diagnose(sig, DefaultThresholds()); b.Resource != ResourceGC {
+		t.Errorf("with GC at 80%%, Diagnose = %s, want gc", b.Resource)
+	}
+}
+
+// TestDiagnoserElectionRate counts leader changes over the last minute of
+// load, and a lone election early in a run is not a storm.
+func TestDiagnoserElectionRate(t *testing.T) {
+	d := NewDiagnoser(4<<30, false)
+	snap := func(at time.Duration, changes uint64) *Snapshot {
+		return &Snapshot{Phase: PhaseRunning, Elapsed: at, Cluster: Cluster{LeaderChanges: changes}}
+	}
+	// 20 shards elected their first leaders before the load: not counted.
+	d.Observe(snap(0, 20))
+	b, _ := d.Observe(snap(5*time.Second, 21))
+	if b.Fired&(1<<ResourceElections) != 0 {
+		t.Errorf("one election in 5 s fired: %q", b.Line)
+	}
+	for at := 6 * time.Second; at <= 30*time.Second; at += time.Second {
+		b, _ = d.Observe(snap(at, 21+uint64(at/time.Second)-5))
+	}
+	if b.Resource != ResourceElections || !strings.Contains(b.Line, "elections/min") {
+		t.Errorf("an election a second: %s %q", b.Resource, b.Line)
+	}
+	// A minute later with no more elections, the window has forgotten them.
+	for at := 31 * time.Second; at <= 100*time.Second; at += time.Second {
+		b, _ = d.Observe(snap(at, 46))
+	}
+	if b.Fired != 0 {
+		t.Errorf("a quiet minute still fires %v: %q", b.FiredNames(), b.Line)
+	}
+}
+
+// TestBottleneckReport tallies the verdicts of a run: the most frequent,
+// the worst with its signals, and each verdict's rules; paused ticks and
+// ticks out of load are not judged.
+func TestBottleneckReport(t *testing.T) {
+	d := NewDiagnoser(4<<30, false)
+	cpu := System{CPU: gauge(95, true), SchedP99: gauge(0.020, true)}
+	quiet := System{CPU: gauge(20, true)}
+	d.Observe(&Snapshot{Phase: PhaseStarting, System: cpu})
+	var tally BottleneckTally
+	for i, sys := range []System{quiet, cpu, cpu, quiet, quiet, quiet} {
+		_, tally = d.Observe(&Snapshot{Phase: PhaseRunning, Elapsed: time.Duration(i) * time.Second, System: sys})
+	}
+	d.Observe(&Snapshot{Phase: PhaseRunning, Paused: true, System: cpu})
+	r := tally.Report()
+	if r.Ticks != 6 || r.MostFrequent != "none" {
+		t.Fatalf("ticks %d, most frequent %s; want 6, none", r.Ticks, r.MostFrequent)
+	}
+	if r.Worst == nil || r.Worst.Resource != "cpu" || r.Worst.AtSeconds != 1 || strings.Join(r.Worst.Signals, ",") != "cpu,scheduler" {
+		t.Fatalf("worst %+v", r.Worst)
+	}
+	if v := r.Verdicts[1]; v.Resource != "cpu" || v.Ticks != 2 || v.Signals["scheduler"] != 2 {
+		t.Errorf("cpu verdict %+v", v)
+	}
+	js, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), `"most_frequent":"none"`) {
+		t.Errorf("json %s", js)
+	}
+	if (BottleneckTally{}).Report() != nil {
+		t.Error("a run with no tick of load has a bottleneck report")
+	}
+}
+
+// BenchmarkRuntimeRead is the cost of reading the Go runtime's signals
+// each tick: microseconds, nothing allocated.
+func BenchmarkRuntimeRead(b *testing.B) {
+	r := newRuntimeReader()
+	r.read()
+	b.ReportAllocs()
+	for b.Loop() {
+		r.read()
+	}
+}
+
+// BenchmarkSignalsOf is the cost of reading a 20-shard snapshot's signals.
+func BenchmarkSignalsOf(b *testing.B) {
+	d := NewDiagnoser(4<<30, false)
+	s := &Snapshot{Phase: PhaseRunning, Cluster: Cluster{Shards: make([]Shard, 20)}}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Elapsed += 250 * time.Millisecond
+		d.SignalsOf(s)
+	}
+}
+
+// BenchmarkObserve is a whole tick's diagnosis: signals, rules, the line.
+func BenchmarkObserve(b *testing.B) {
+	d := NewDiagnoser(4<<30, false)
+	s := &Snapshot{Phase: PhaseRunning, Cluster: Cluster{Shards: make([]Shard, 20)},
+		System: System{CPU: gauge(98, true), SchedP99: gauge(0.014, true)}}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Elapsed += 250 * time.Millisecond
+		d.Observe(s)
+	}
+}
+
+func TestHistQuantile(t *testing.T) {
+	buckets := []float64{0, 0.001, 0.01, 0.1}
+	if p, ok := histQuantile(buckets, []uint64{0, 0, 0}, 0.99); ok {
+		t.Errorf("empty histogram gave %v", p)
+	}
+	if p, _ := histQuantile(buckets, []uint64{98, 1, 1}, 0.99); p != 0.01 {
+		t.Errorf("p99 = %v, want 0.01", p)
+	}
+	if p, _ := histQuantile(buckets, []uint64{90, 0, 10}, 0.99); p != 0.1 {
+		t.Errorf("p99 = %v, want 0.1", p)
+	}
+}
+
+// TestRuntimeReaderReads: the first read has no interval to give rates
+// over; the next, after goroutines ran and a collection ended, has them.
+func TestRuntimeReaderReads(t *testing.T) {
+	r := newRuntimeReader()
+	first := r.read()
+	if first.SchedP99.OK || first.GCCPU.OK {
+		t.Errorf("the first read has no interval, yet gave rates: %+v", first)
+	}
+	if !first.Heap.OK || first.Heap.Value <= 0 {
+		t.Errorf("heap not read: %+v", first.Heap)
+	}
+	done := make(chan struct{})
+	for range 50 {
+		go func() { done <- struct{}{} }()
+	}
+	for range 50 {
+		<-done
+	}
+	runtime.GC() // the runtime counts CPU by class when a collection ends
+	if s := r.read(); !s.SchedP99.OK || !s.GCCPU.OK {
+		t.Errorf("second read: %+v", s)
+	}
+}
