@@ -78,7 +78,7 @@ func TestEntryTimesRejectOtherEntries(t *testing.T) {
 		index    uint64
 		from, to int64
 	}{
-		"a later entry in the slot": {5 + entrySlots, 50, 500},
+		"a later entry in the slot":          {5 + entrySlots, 50, 500},
 		"handed to raft after it was stored": {5, 120, 500},
 		"answered before it was applied":     {5, 50, 300},
 	} {
