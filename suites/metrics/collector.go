@@ -58,7 +58,7 @@ type Collector struct {
 	ops     []OpSpec
 	parents []int // per op, the op it is a phase of, or -1
 	window  int   // ticks in a window
-	open   bool // open loop: recorders keep service time apart
+	open    bool  // open loop: recorders keep service time apart
 
 	mu     sync.Mutex
 	recs   []*Recorder
