@@ -81,6 +81,7 @@ type model struct {
 	cluster clusterPanel
 	events  eventLog
 	checks  checksLine
+	phases  phasesLine // the selected op's phases
 	summary summary
 
 	run      *launch // the run on the dashboard or summary; nil before the first
@@ -105,7 +106,7 @@ func newModel(cfg suites.Config, d deps) model {
 		sh: sh, d: d, base: cfg, sess: &session{}, help: h, prompt: newPrompt(sh),
 		header: newHeader(sh, profileName(cfg)), picker: newSuitePicker(sh, cfg).Focus(), tuning: newTuning(sh, cfg, names),
 		table: newOpTable(sh), chart: newLatencyChart(sh, cfg.Baselines.MaxAvgLatency), rate: newRateChart(sh),
-		gauges: newGauges(sh), cluster: newClusterPanel(sh), events: newEventLog(sh), checks: newChecksLine(sh), summary: newSummary(sh),
+		gauges: newGauges(sh), cluster: newClusterPanel(sh), events: newEventLog(sh), checks: newChecksLine(sh), phases: newPhasesLine(sh), summary: newSummary(sh),
 	}
 	m.setScreen(screenSetup)
 	return m.layout()
@@ -380,6 +381,7 @@ func (m model) syncChart() model {
 	op, ok := m.table.Selected()
 	m.chart = m.chart.SetOp(op, ok, m.table.SelectedSlow())
 	m.rate = m.rate.SetOp(op, ok)
+	m.phases = m.phases.SetOp(op, ok)
 	return m
 }
 
@@ -402,6 +404,7 @@ func (m model) layout() model {
 	m.tuning = m.tuning.SetSize(w)
 	m.gauges = m.gauges.SetSize(w)
 	m.checks = m.checks.SetWidth(w)
+	m.phases = m.phases.SetWidth(w)
 	body := max(h-2, 1)
 	events := min(max(body/7, 1), maxEvents)
 	rows := max(m.table.Len(), 1)
@@ -429,7 +432,7 @@ func (m model) layout() model {
 		clusterH = 3
 	}
 	m.cluster = m.cluster.SetSize(w, clusterH)
-	fixed := 1 + m.gauges.Height() + clusterH + 1 // the tuning line, gauges, cluster, checks
+	fixed := 1 + 1 + m.gauges.Height() + clusterH + 1 // the phases and tuning lines, gauges, cluster, checks
 	avail := body - fixed - events
 	tableRows := min(rows, max(avail-minChart-1, 1))
 	chartH := avail - (tableRows + 1)
@@ -509,7 +512,7 @@ func baselineText(d time.Duration) string {
 }
 
 func (m model) dashboardView() string {
-	parts := []string{m.table.View(), m.tuning.View()}
+	parts := []string{m.table.View(), m.phases.View(), m.tuning.View()}
 	switch {
 	case m.chart.Height() == 0:
 	case m.sh.width >= sideBySide:
