@@ -81,7 +81,7 @@ func recordRaftPhases(rec *metrics.Recorder, first int, ph *core.Phases) {
 
 func (consensusSuite) Prepare(_ context.Context, env Env) (Workload, error) {
 	w := &consensusWorkload{db: env.DB, seed: env.Seed, elections: env.Replicas >= 3}
-	w.timer, _ = env.DB.(PhaseTimer)
+	w.timer = phaseTimer(env.DB)
 	w.SetDataSize(env.DataSize)
 	w.keys = make([]string, env.Keys)
 	for i := range w.keys {

@@ -106,6 +106,16 @@ type PhaseTimer interface {
 
 var _ PhaseTimer = (*core.Cluster)(nil)
 
+// phaseTimer returns db's PhaseTimer, looking through the runner's
+// guardedDB (which guards faults, not puts and reads), or nil.
+func phaseTimer(db DB) PhaseTimer {
+	if g, ok := db.(guardedDB); ok {
+		db = g.DB
+	}
+	t, _ := db.(PhaseTimer)
+	return t
+}
+
 // openEmbedded starts an embedded cluster in this process: the runner's
 // default way to open its database.
 func openEmbedded(ctx context.Context, cfg core.Config) (DB, error) {
