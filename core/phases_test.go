@@ -156,3 +156,24 @@ func BenchmarkPutPhases(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPhaseTimingsAlone is what the timings add to one put, measured
+// without the put: the clock reads, the ring's stores on the log store's
+// and state machine's side, and the caller's lookup. Against a put's
+// latency (BenchmarkPutPhases) it bounds their cost where that benchmark's
+// noise cannot.
+func BenchmarkPhaseTimingsAlone(b *testing.B) {
+	rep := &replica{}
+	l := &raft.Log{}
+	one := [1]*raft.Log{l}
+	var ph Phases
+	b.ReportAllocs()
+	for i := range b.N {
+		l.Index = uint64(i + 1)
+		from := ph.clock()
+		start := nanotime()
+		rep.times.storing(one[:], start, nanotime())
+		rep.times.applying(one[:], nanotime())
+		ph.entry(rep, l.Index, from, ph.clock())
+	}
+}
