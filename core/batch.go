@@ -3,6 +3,7 @@ package core
 import (
 	"encoding/binary"
 	"sync"
+	"time"
 )
 
 // Group commit for transaction and saga commands.
@@ -43,6 +44,9 @@ type batcher struct {
 type batch struct {
 	cmds  [][]byte
 	size  int
+	timed bool  // a member wants its phases: the sender times the entry into ph
+	sent  int64 // nanotime when the sender took the batch out, if timed
+	ph    Phases
 	start chan struct{} // closed when the batch may be sent
 	done  chan struct{} // closed once resps or err are set
 	resps []any
@@ -51,18 +55,22 @@ type batch struct {
 
 // do applies cmd, alone or in one entry with the commands other callers
 // hand the shard at the same time, and returns cmd's own response. send
-// replicates one entry through the shard's leader, once; an error it
-// returns is every command's error. do makes one attempt: retrying is the
-// caller's business.
-func (b *batcher) do(cmd []byte, send func(entry []byte) (any, error)) (any, error) {
+// replicates one entry through the shard's leader, once, adding the entry's
+// phases to its ph when that is not nil; an error it returns is every
+// command's error. do makes one attempt: retrying is the caller's business.
+//
+// When ph is not nil, do adds cmd's phases to it: its wait for a batch to
+// go (Batch) and the phases of the entry that carried it.
+func (b *batcher) do(cmd []byte, ph *Phases, send func(entry []byte, ph *Phases) (any, error)) (any, error) {
 	b.mu.Lock()
 	if b.inFlight < batchInFlight && len(b.queue) == 0 {
 		b.inFlight++
 		b.mu.Unlock()
-		resp, err := send(cmd)
+		resp, err := send(cmd, ph)
 		b.release()
 		return resp, err
 	}
+	arrived := ph.clock()
 	var bt *batch
 	owner := false
 	if n := len(b.queue); n > 0 {
@@ -78,6 +86,7 @@ func (b *batcher) do(cmd []byte, send func(entry []byte) (any, error)) (any, err
 	}
 	i := len(bt.cmds)
 	bt.cmds = append(bt.cmds, cmd)
+	bt.timed = bt.timed || ph != nil
 	bt.size += len(cmd) + binary.MaxVarintLen32
 	b.mu.Unlock()
 
@@ -90,6 +99,10 @@ func (b *batcher) do(cmd []byte, send func(entry []byte) (any, error)) (any, err
 	} else {
 		<-bt.done
 	}
+	if ph != nil && bt.timed {
+		ph.Batch += time.Duration(bt.sent - arrived)
+		ph.add(&bt.ph)
+	}
 	if bt.err != nil {
 		return nil, bt.err
 	}
@@ -98,15 +111,22 @@ func (b *batcher) do(cmd []byte, send func(entry []byte) (any, error)) (any, err
 
 // flush sends the batch and publishes the outcome. The batch is closed to
 // new commands: it left the queue before start was closed.
-func (bt *batch) flush(send func([]byte) (any, error)) {
+func (bt *batch) flush(send func([]byte, *Phases) (any, error)) {
 	defer close(bt.done)
+	var ph *Phases
+	if bt.timed {
+		// Members joined before the batch left the queue, which happened
+		// before start was closed: timed is settled.
+		bt.sent = nanotime()
+		ph = &bt.ph
+	}
 	if len(bt.cmds) == 1 {
 		var resp any
-		resp, bt.err = send(bt.cmds[0])
+		resp, bt.err = send(bt.cmds[0], ph)
 		bt.resps = []any{resp}
 		return
 	}
-	resp, err := send(encodeBatch(bt.cmds, bt.size))
+	resp, err := send(encodeBatch(bt.cmds, bt.size), ph)
 	if err != nil {
 		bt.err = err
 		return

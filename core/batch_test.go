@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -19,7 +20,10 @@ func TestBatcherCombinesWaitingCommands(t *testing.T) {
 			release := make(chan struct{})
 			var mu sync.Mutex
 			var entries [][]byte
-			send := func(entry []byte) (any, error) {
+			send := func(entry []byte, ph *Phases) (any, error) {
+				if ph != nil {
+					ph.Replicate += time.Millisecond // stands for the entry's raft phases
+				}
 				mu.Lock()
 				entries = append(entries, entry)
 				mu.Unlock()
@@ -40,6 +44,7 @@ func TestBatcherCombinesWaitingCommands(t *testing.T) {
 			const n = batchInFlight + 5
 			resps := make([]any, n)
 			errs := make([]error, n)
+			phs := make([]Phases, n)
 			var wg sync.WaitGroup
 			for i := range n {
 				if i == batchInFlight {
@@ -49,7 +54,7 @@ func TestBatcherCombinesWaitingCommands(t *testing.T) {
 						return len(entries) == batchInFlight
 					})
 				}
-				wg.Go(func() { resps[i], errs[i] = b.do(fmt.Appendf(nil, "%c%d", opSagaStep, i), send) })
+				wg.Go(func() { resps[i], errs[i] = b.do(fmt.Appendf(nil, "%c%d", opSagaStep, i), &phs[i], send) })
 			}
 			waitFor(t, "the rest to queue", func() bool {
 				b.mu.Lock()
@@ -72,6 +77,14 @@ func TestBatcherCombinesWaitingCommands(t *testing.T) {
 			}
 			if b.inFlight != 0 || len(b.queue) != 0 {
 				t.Errorf("batcher left with %d in flight and %d queued", b.inFlight, len(b.queue))
+			}
+			// The first commands went at once; the rest waited for the
+			// release, and each has the phases of the entry that carried it.
+			for i := range n {
+				waited := i >= batchInFlight
+				if (phs[i].Batch > 0) != waited || phs[i].Replicate != time.Millisecond {
+					t.Errorf("command %d: phases %+v; want a batch wait %v and the entry's phases", i, phs[i], waited)
+				}
 			}
 		})
 	}

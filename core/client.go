@@ -79,7 +79,7 @@ func (c *Cluster) replicate(sh *shard, cmd []byte, rt *retry) (uint64, any, erro
 		if err == nil {
 			var index uint64
 			var resp any
-			if index, resp, err = rep.applyAt(cmd, timeout); err == nil {
+			if index, resp, err = rep.applyTimed(cmd, timeout, rt.ph); err == nil {
 				return index, resp, nil
 			}
 		}
@@ -101,11 +101,17 @@ func (c *Cluster) replicate(sh *shard, cmd []byte, rt *retry) (uint64, any, erro
 // it here first and reads again; if it is undecided the read is ordered
 // before it.
 func (c *Cluster) Get(ctx context.Context, key string) ([]byte, error) {
+	return c.get(ctx, key, nil)
+}
+
+// get is Get, adding the phases of its reads to ph when ph is not nil.
+func (c *Cluster) get(ctx context.Context, key string, ph *Phases) ([]byte, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
 	sh := c.shardFor(key)
 	rt := c.newRetry(ctx, "get")
+	rt.ph = ph
 	defer rt.stop()
 	for {
 		timeout, err := rt.begin()
@@ -162,6 +168,7 @@ func readBarrier(rep *replica, timeout time.Duration, rt *retry) error {
 		return raft.ErrRaftShutdown
 	}
 	defer rep.exit()
+	t0 := rt.ph.clock()
 	term := rep.raft.CurrentTerm()
 	if rep.readyTerm.Load() != term {
 		if err := rep.apply(noopCommand, timeout); err != nil {
@@ -172,6 +179,7 @@ func readBarrier(rep *replica, timeout time.Duration, rt *retry) error {
 	if err := rep.raft.VerifyLeader().Error(); err != nil {
 		return err
 	}
+	t1 := rt.ph.clock()
 	// A replica leads at most once per term. The same term before and
 	// after VerifyLeader proves it led throughout, from the entry that made
 	// it ready to the quorum round, so readIndex covered every write
@@ -187,6 +195,11 @@ func readBarrier(rep *replica, timeout time.Duration, rt *retry) error {
 			return errApplyLag
 		}
 		time.Sleep(applyPoll)
+	}
+	if ph := rt.ph; ph != nil {
+		t2 := nanotime()
+		ph.ReadIndex += time.Duration(t1 - t0)
+		ph.ApplyWait += time.Duration(t2 - t1)
 	}
 	return nil
 }
@@ -222,6 +235,8 @@ type retry struct {
 	backoff  time.Duration
 	timer    *time.Timer
 	last     error // the last retryable error, reported when the call gives up
+	// ph, when not nil, is where the call's phases go (phases.go).
+	ph *Phases
 }
 
 func (c *Cluster) newRetry(ctx context.Context, op string) retry {

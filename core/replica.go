@@ -103,6 +103,10 @@ type replica struct {
 	// leader's commit index may miss entries its predecessor committed, so
 	// Get commits a no-op before trusting the commit index as a read index.
 	readyTerm atomic.Uint64
+
+	// times are when the leader stored and applied its recent entries,
+	// for the callers' phases (phases.go).
+	times entryTimes
 }
 
 // startReplica starts a replica over st's stores, listening on stream, and
@@ -142,7 +146,8 @@ func startReplica(st *seat, stream *netsim.Layer, cfg Config, logger hclog.Logge
 		return nil, err
 	}
 	rep.closeStores = closeStores
-	r, err := raft.NewRaft(raftConfig(cfg, n.id, logger), rep.fsm, st.logs, st.stable, st.snaps, trans)
+	// The wrappers time entries for the callers' phases (phases.go).
+	r, err := raft.NewRaft(raftConfig(cfg, n.id, logger), timedFSM{rep.fsm, &rep.times}, timedLogs{st.logs, &rep.times}, st.stable, st.snaps, trans)
 	if err != nil {
 		_ = trans.Close()
 		_ = closeStores()
@@ -193,6 +198,12 @@ func (r *replica) apply(cmd []byte, timeout time.Duration) error {
 // applyAt is apply that also returns the entry's log index and the state
 // machine's response to it.
 func (r *replica) applyAt(cmd []byte, timeout time.Duration) (uint64, any, error) {
+	return r.applyTimed(cmd, timeout, nil)
+}
+
+// applyTimed is applyAt that adds the entry's phases to ph when ph is not
+// nil (phases.go).
+func (r *replica) applyTimed(cmd []byte, timeout time.Duration, ph *Phases) (uint64, any, error) {
 	if !r.enter() {
 		return 0, nil, raft.ErrRaftShutdown
 	}
@@ -202,10 +213,12 @@ func (r *replica) applyAt(cmd []byte, timeout time.Duration) (uint64, any, error
 		return 0, nil, raft.ErrEnqueueTimeout
 	}
 	term := r.raft.CurrentTerm()
+	t0 := ph.clock()
 	f := r.raft.Apply(cmd, timeout)
 	if err := f.Error(); err != nil {
 		return 0, nil, err
 	}
+	ph.entry(r, f.Index(), t0, ph.clock())
 	// The entry committed in term or later. If later, readyTerm records a
 	// term this replica has left behind, which no read will match.
 	r.markReady(term)

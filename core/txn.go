@@ -118,6 +118,10 @@ type TxnResult struct {
 	Prepare      time.Duration
 	Decide       time.Duration
 	Commit       time.Duration
+	// DecidePhases is where Decide's time went: the decision record's
+	// entry on the coordinator's shard, from its batcher to its apply
+	// (phases.go). Its phases add up to at most Decide.
+	DecidePhases Phases
 	// Resolved counts other transactions' expired locks this one resolved.
 	Resolved int
 }
@@ -282,7 +286,7 @@ func (c *Cluster) Txn(ctx context.Context, t Txn) (TxnResult, error) {
 	}
 
 	t0 := time.Now()
-	v, n, err := c.commitOn(ctx, coord, others, c.txnMeta(start), res.ID)
+	v, n, err := c.commitOn(ctx, coord, others, c.txnMeta(start), res.ID, &res.DecidePhases)
 	res.Decide = time.Since(t0)
 	res.Resolved += n
 	if err != nil {
@@ -375,7 +379,7 @@ func abortFor(v vote) (AbortReason, error) {
 // coordinator's own writes there in the same command. Like prepareOn, it
 // resolves expired locks it meets and tries once more. It returns voteYes
 // once the transaction has committed, and how many locks it resolved.
-func (c *Cluster) commitOn(ctx context.Context, coord participant, others []participant, m txnMeta, id uint64) (vote, int, error) {
+func (c *Cluster) commitOn(ctx context.Context, coord participant, others []participant, m txnMeta, id uint64, ph *Phases) (vote, int, error) {
 	forget := c.txn.forget.take(coord.sh.id)
 	var parts []int
 	if len(others) > 0 {
@@ -385,7 +389,7 @@ func (c *Cluster) commitOn(ctx context.Context, coord participant, others []part
 		}
 	}
 	try := func() (voteResp, error) {
-		resp, err := c.propose(ctx, coord.sh, encodeCommit(id, m, forget, parts, coord.ops), "txn commit")
+		resp, err := c.proposeTimed(ctx, coord.sh, encodeCommit(id, m, forget, parts, coord.ops), "txn commit", ph)
 		if err != nil {
 			// The forgets may not have applied; forgetting twice is
 			// harmless.
@@ -579,6 +583,12 @@ func (c *Cluster) finishAll(ctx context.Context, parts []participant, id uint64,
 // machine's response. A command may apply more than once across a retry,
 // so every transaction command is idempotent.
 func (c *Cluster) propose(ctx context.Context, sh *shard, cmd []byte, op string) (any, error) {
+	return c.proposeTimed(ctx, sh, cmd, op, nil)
+}
+
+// proposeTimed is propose that adds the phases of its successful attempt
+// to ph when ph is not nil.
+func (c *Cluster) proposeTimed(ctx context.Context, sh *shard, cmd []byte, op string, ph *Phases) (any, error) {
 	rt := c.newRetry(ctx, op)
 	defer rt.stop()
 	for {
@@ -587,8 +597,8 @@ func (c *Cluster) propose(ctx context.Context, sh *shard, cmd []byte, op string)
 			return nil, err
 		}
 		var resp any
-		resp, err = sh.batch.do(cmd, func(entry []byte) (any, error) {
-			return sendEntry(sh, entry, timeout)
+		resp, err = sh.batch.do(cmd, ph, func(entry []byte, ph *Phases) (any, error) {
+			return sendEntry(sh, entry, timeout, ph)
 		})
 		if err == nil {
 			if e, ok := resp.(error); ok {
@@ -604,12 +614,12 @@ func (c *Cluster) propose(ctx context.Context, sh *shard, cmd []byte, op string)
 }
 
 // sendEntry makes one attempt at replicating entry through sh's leader.
-func sendEntry(sh *shard, entry []byte, timeout time.Duration) (any, error) {
+func sendEntry(sh *shard, entry []byte, timeout time.Duration, ph *Phases) (any, error) {
 	rep, err := sh.leaderReplica()
 	if err != nil {
 		return nil, err
 	}
-	_, resp, err := rep.applyAt(entry, timeout)
+	_, resp, err := rep.applyTimed(entry, timeout, ph)
 	if err != nil {
 		sh.forget(rep)
 	}

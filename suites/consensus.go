@@ -22,6 +22,15 @@ const (
 	opReplicate        // a put until every live replica has applied it
 	opRead             // a linearizable read of a key just written
 	opElection         // from a leader's loss to its successor's election
+
+	// The phases of a submit and a read (core.Phases), each an op of its
+	// own folded into its op's breakdown.
+	opSubmitQueue     // raft.Apply until the leader's loop stores the entry
+	opSubmitAppend    // the leader's log store
+	opSubmitReplicate // replication to a quorum and the commit, until the state machine takes it
+	opSubmitApply     // the leader's state machine, and raft's answer
+	opReadIndex       // the read's proof of leadership (a heartbeat round)
+	opReadApplyWait   // waiting for the leader to apply up to the read index
 )
 
 // One iteration in readEvery adds a linearizable read after its put, and
@@ -48,11 +57,31 @@ func (consensusSuite) Ops() []metrics.OpSpec {
 		// An election's length is no request latency: the latency
 		// baselines do not judge it.
 		{Name: "consensus.election", Suite: "consensus", NoBaseline: true},
+		submitPhase("queue", "queue"),
+		submitPhase("append", "append"),
+		submitPhase("replicate", "replicate+commit"),
+		submitPhase("apply", "apply"),
+		{Name: "consensus.read.read_index", Suite: "consensus", PhaseOf: "consensus.read", Phase: "read-index", NoBaseline: true},
+		{Name: "consensus.read.apply_wait", Suite: "consensus", PhaseOf: "consensus.read", Phase: "apply-wait", NoBaseline: true},
 	}
+}
+
+func submitPhase(op, phase string) metrics.OpSpec {
+	return metrics.OpSpec{Name: "consensus.submit." + op, Suite: "consensus", PhaseOf: "consensus.submit", Phase: phase, NoBaseline: true}
+}
+
+// recordRaftPhases records the raft phases of one call, ph, as the ops
+// from first on: queue, append, replicate+commit, apply.
+func recordRaftPhases(rec *metrics.Recorder, first int, ph *core.Phases) {
+	rec.Record(first, ph.Queue)
+	rec.Record(first+1, ph.Append)
+	rec.Record(first+2, ph.Replicate)
+	rec.Record(first+3, ph.Apply)
 }
 
 func (consensusSuite) Prepare(_ context.Context, env Env) (Workload, error) {
 	w := &consensusWorkload{db: env.DB, seed: env.Seed, elections: env.Replicas >= 3}
+	w.timer = phaseTimer(env.DB)
 	w.SetDataSize(env.DataSize)
 	w.keys = make([]string, env.Keys)
 	for i := range w.keys {
@@ -67,8 +96,9 @@ type consensusWorkload struct {
 	payload   atomic.Pointer[[]byte]
 	keys      []string
 	seed      int64
-	elections bool     // a shard can lose its leader and elect another
-	hist      *history // reads and writes of a sample of the keys
+	elections bool       // a shard can lose its leader and elect another
+	hist      *history   // reads and writes of a sample of the keys
+	timer     PhaseTimer // db, when it times phases; nil otherwise
 }
 
 // SetDataSize makes the values written from now on n bytes long. One
@@ -92,7 +122,8 @@ type consensusClient struct {
 	id   int
 	rng  *rand.Rand
 	n    int
-	vals valueBuf // unique values for the sampled keys' writes
+	vals valueBuf    // unique values for the sampled keys' writes
+	ph   core.Phases // the phases of the last call, filled by the db
 }
 
 // Do writes a random key. One time in readEvery it reads the key back
@@ -120,18 +151,35 @@ func (c *consensusClient) Do(ctx context.Context, rec *metrics.Recorder) {
 		observe(ctx, rec, opReplicate, start, err)
 		return
 	}
-	err := c.w.db.Put(ctx, key, payload)
+	var err error
+	if t := c.w.timer; t != nil {
+		err = t.PutTimed(ctx, key, payload, &c.ph)
+	} else {
+		err = c.w.db.Put(ctx, key, payload)
+	}
 	endWrite(op, err)
-	if !observe(ctx, rec, opSubmit, start, err) || c.n%readEvery != 0 {
+	ok := observe(ctx, rec, opSubmit, start, err)
+	if ok && c.w.timer != nil {
+		recordRaftPhases(rec, opSubmitQueue, &c.ph)
+	}
+	if !ok || c.n%readEvery != 0 {
 		return
 	}
 	if k >= 0 {
 		_, op = c.w.hist.begin(k, false, c.id)
 	}
 	start = metrics.Now()
-	v, err := c.w.db.Get(ctx, key)
+	var v []byte
+	if t := c.w.timer; t != nil {
+		v, err = t.GetTimed(ctx, key, &c.ph)
+	} else {
+		v, err = c.w.db.Get(ctx, key)
+	}
 	c.w.hist.endRead(k, op, v, err)
-	observe(ctx, rec, opRead, start, err)
+	if observe(ctx, rec, opRead, start, err) && c.w.timer != nil {
+		rec.Record(opReadIndex, c.ph.ReadIndex)
+		rec.Record(opReadApplyWait, c.ph.ApplyWait)
+	}
 }
 
 // Check decides whether the sampled keys' history is linearizable.

@@ -94,6 +94,28 @@ type DB interface {
 
 var _ DB = (*core.Cluster)(nil)
 
+// PhaseTimer is what a DB offers when it can say where a call's time went:
+// Put and Get that fill a caller-owned core.Phases (core/phases.go), so
+// timing them allocates nothing. *core.Cluster implements it; a suite
+// asks for it once and falls back to Put and Get, with no phases, on a
+// DB without it.
+type PhaseTimer interface {
+	PutTimed(ctx context.Context, key string, value []byte, ph *core.Phases) error
+	GetTimed(ctx context.Context, key string, ph *core.Phases) ([]byte, error)
+}
+
+var _ PhaseTimer = (*core.Cluster)(nil)
+
+// phaseTimer returns db's PhaseTimer, looking through the runner's
+// guardedDB (which guards faults, not puts and reads), or nil.
+func phaseTimer(db DB) PhaseTimer {
+	if g, ok := db.(guardedDB); ok {
+		db = g.DB
+	}
+	t, _ := db.(PhaseTimer)
+	return t
+}
+
 // openEmbedded starts an embedded cluster in this process: the runner's
 // default way to open its database.
 func openEmbedded(ctx context.Context, cfg core.Config) (DB, error) {

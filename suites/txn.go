@@ -23,6 +23,14 @@ const (
 	opTxnCommit            // its commit phase on the other participants
 	opTxnSaga              // a transfer by Saga: the steps in order
 	opTxnCompensate        // undoing a failed saga's completed steps, in reverse
+
+	// The phases of the decision record's entry (core.TxnResult's
+	// DecidePhases), folded into txn.decide's breakdown.
+	opDecideBatch // waiting in the coordinator shard's batcher
+	opDecideQueue // then as consensus.submit's: queue, append, replicate+commit, apply
+	opDecideAppend
+	opDecideReplicate
+	opDecideApply
 )
 
 const (
@@ -40,12 +48,23 @@ func (txnSuite) Description() string {
 func (txnSuite) Ops() []metrics.OpSpec {
 	return []metrics.OpSpec{
 		{Name: "txn.2pc", Suite: "txn", Primary: true},
-		{Name: "txn.prepare", Suite: "txn"},
-		{Name: "txn.decide", Suite: "txn"},
-		{Name: "txn.commit", Suite: "txn"},
+		// 2PC's phases, ops of their own as they have always been, and
+		// txn.2pc's breakdown too.
+		{Name: "txn.prepare", Suite: "txn", PhaseOf: "txn.2pc", Phase: "prepare", Listed: true},
+		{Name: "txn.decide", Suite: "txn", PhaseOf: "txn.2pc", Phase: "decide", Listed: true},
+		{Name: "txn.commit", Suite: "txn", PhaseOf: "txn.2pc", Phase: "commit", Listed: true},
 		{Name: "txn.saga", Suite: "txn", Primary: true},
 		{Name: "txn.compensate", Suite: "txn"},
+		decidePhase("batch", "batch"),
+		decidePhase("queue", "queue"),
+		decidePhase("append", "append"),
+		decidePhase("replicate", "replicate+commit"),
+		decidePhase("apply", "apply"),
 	}
+}
+
+func decidePhase(op, phase string) metrics.OpSpec {
+	return metrics.OpSpec{Name: "txn.decide." + op, Suite: "txn", PhaseOf: "txn.decide", Phase: phase, NoBaseline: true}
 }
 
 func (txnSuite) Prepare(ctx context.Context, env Env) (Workload, error) {
@@ -110,6 +129,8 @@ func (c *txnClient) Do(ctx context.Context, rec *metrics.Recorder) {
 		rec.Record(opTxnPrepare, res.Prepare)
 		rec.Record(opTxnDecide, res.Decide)
 		rec.Record(opTxnCommit, res.Commit)
+		rec.Record(opDecideBatch, res.DecidePhases.Batch)
+		recordRaftPhases(rec, opDecideQueue, &res.DecidePhases)
 	}
 }
 

@@ -234,7 +234,8 @@ func fixture() *metrics.Snapshot {
 	s := &metrics.Snapshot{
 		Seq: 7, Elapsed: 42 * time.Second, Planned: time.Minute, Phase: metrics.PhaseRunning, Suite: "consensus",
 		Ops: []metrics.OpStats{
-			{OpSpec: metrics.OpSpec{Name: "consensus.submit", Suite: "consensus", Primary: true}, Window: submit, Total: submitTotal, History: fast},
+			{OpSpec: metrics.OpSpec{Name: "consensus.submit", Suite: "consensus", Primary: true}, Window: submit, Total: submitTotal, History: fast,
+				Phases: fixturePhases(submit.Count)},
 			{OpSpec: metrics.OpSpec{Name: "txn.2pc", Suite: "txn", Primary: true}, Window: twoPC, Total: twoPCTotal, History: slow},
 		},
 		System: metrics.System{
@@ -275,3 +276,18 @@ func fixture() *metrics.Snapshot {
 }
 
 func sizeMsg(w, h int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: w, Height: h} }
+
+// fixturePhases are consensus.submit's phases in the fixture: 84% of its
+// 280µs average, the rest in no phase.
+func fixturePhases(n uint64) []metrics.PhaseStats {
+	ph := func(name string, avg, p99 time.Duration) metrics.PhaseStats {
+		f := metrics.Figures{Count: n, Latency: metrics.Latency{Avg: avg, P50: avg, P99: p99, Max: p99}}
+		return metrics.PhaseStats{Name: name, Op: "consensus.submit." + name, Window: f, Total: f}
+	}
+	return []metrics.PhaseStats{
+		ph("queue", 20*time.Microsecond, 150*time.Microsecond),
+		ph("append", 5*time.Microsecond, 30*time.Microsecond),
+		ph("replicate+commit", 170*time.Microsecond, 1200*time.Microsecond),
+		ph("apply", 40*time.Microsecond, 300*time.Microsecond),
+	}
+}

@@ -82,6 +82,8 @@ type model struct {
 	events  eventLog
 	checks  checksLine
 	limit   bottleneckLine
+	phases  phasesLine // the selected op's phases
+	explain bool       // the dashboard has room for the phases and bottleneck lines
 	summary summary
 
 	run      *launch // the run on the dashboard or summary; nil before the first
@@ -106,7 +108,8 @@ func newModel(cfg suites.Config, d deps) model {
 		sh: sh, d: d, base: cfg, sess: &session{}, help: h, prompt: newPrompt(sh),
 		header: newHeader(sh, profileName(cfg)), picker: newSuitePicker(sh, cfg).Focus(), tuning: newTuning(sh, cfg, names),
 		table: newOpTable(sh), chart: newLatencyChart(sh, cfg.Baselines.MaxAvgLatency), rate: newRateChart(sh),
-		gauges: newGauges(sh), cluster: newClusterPanel(sh), events: newEventLog(sh), checks: newChecksLine(sh), limit: newBottleneckLine(sh), summary: newSummary(sh),
+		gauges: newGauges(sh), cluster: newClusterPanel(sh), events: newEventLog(sh), checks: newChecksLine(sh), limit: newBottleneckLine(sh),
+		phases: newPhasesLine(sh), summary: newSummary(sh),
 	}
 	m.setScreen(screenSetup)
 	return m.layout()
@@ -385,6 +388,7 @@ func (m model) syncChart() model {
 	op, ok := m.table.Selected()
 	m.chart = m.chart.SetOp(op, ok, m.table.SelectedSlow())
 	m.rate = m.rate.SetOp(op, ok)
+	m.phases = m.phases.SetOp(op, ok)
 	return m
 }
 
@@ -395,6 +399,10 @@ const (
 	minChart   = 5
 	maxEvents  = 8
 )
+
+// minExplainHeight is the least terminal height at which the dashboard
+// shows the phases and bottleneck lines.
+const minExplainHeight = 16
 
 // layout shares the terminal out among the components: header and footer
 // take a line each; the body goes to the table, gauges and cluster line
@@ -408,6 +416,7 @@ func (m model) layout() model {
 	m.gauges = m.gauges.SetSize(w)
 	m.checks = m.checks.SetWidth(w)
 	m.limit = m.limit.SetWidth(w)
+	m.phases = m.phases.SetWidth(w)
 	body := max(h-2, 1)
 	events := min(max(body/7, 1), maxEvents)
 	rows := max(m.table.Len(), 1)
@@ -435,7 +444,13 @@ func (m model) layout() model {
 		clusterH = 3
 	}
 	m.cluster = m.cluster.SetSize(w, clusterH)
-	fixed := 1 + m.gauges.Height() + 1 + clusterH + 1 // the tuning line, gauges, bottleneck, cluster, checks
+	// The phases and bottleneck lines explain the figures; on a short
+	// terminal the figures themselves come first.
+	m.explain = h >= minExplainHeight
+	fixed := 1 + m.gauges.Height() + clusterH + 1 // the tuning line, gauges, cluster, checks
+	if m.explain {
+		fixed += 2 // the phases and bottleneck lines
+	}
 	avail := body - fixed - events
 	// The event log gives lines up, down to one, so that the table shows
 	// every row before the chart has to shrink.
@@ -521,7 +536,11 @@ func baselineText(d time.Duration) string {
 }
 
 func (m model) dashboardView() string {
-	parts := []string{m.table.View(), m.tuning.View()}
+	parts := []string{m.table.View()}
+	if m.explain {
+		parts = append(parts, m.phases.View())
+	}
+	parts = append(parts, m.tuning.View())
 	switch {
 	case m.chart.Height() == 0:
 	case m.sh.width >= sideBySide:
@@ -533,7 +552,11 @@ func (m model) dashboardView() string {
 			parts = append(parts, block(m.rate.View(), m.rate.Height()))
 		}
 	}
-	return strings.Join(append(parts, m.gauges.View(), m.limit.View(), m.cluster.View(), m.checks.View(), m.events.View()), "\n")
+	parts = append(parts, m.gauges.View())
+	if m.explain {
+		parts = append(parts, m.limit.View())
+	}
+	return strings.Join(append(parts, m.cluster.View(), m.checks.View(), m.events.View()), "\n")
 }
 
 func (m model) summaryView() string {

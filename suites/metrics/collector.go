@@ -16,6 +16,13 @@ type OpSpec struct {
 	// NoBaseline keeps the op out of the per-op latency baselines: its
 	// duration is not a request's latency (an election, say).
 	NoBaseline bool
+	// PhaseOf, when set, makes the op a phase of the named op: a timed
+	// part of it, shown in that op's Phases under the short name Phase
+	// (phases.go). A phase is no op of its own in the snapshot's and
+	// report's lists unless Listed.
+	PhaseOf string
+	Phase   string
+	Listed  bool
 }
 
 // OpStats are one op's figures at a tick.
@@ -26,6 +33,9 @@ type OpStats struct {
 	Epoch   Figures // since the last live change (or the start)
 	Total   Figures // since the op's suite started
 	History []Point // one point per tick, oldest first, at most HistoryLen
+	// Phases are where the op's time went, in the order the suite declared
+	// them; nil for an op without phases (phases.go).
+	Phases []PhaseStats
 }
 
 // Point is one tick of an op's history: its window figures then.
@@ -45,9 +55,10 @@ const HistoryLen = 240
 // Tick is called by one goroutine; NewRecorder, Activate and Deactivate may
 // be called from any goroutine.
 type Collector struct {
-	ops    []OpSpec
-	window int  // ticks in a window
-	open   bool // open loop: recorders keep service time apart
+	ops     []OpSpec
+	parents []int // per op, the op it is a phase of, or -1
+	window  int   // ticks in a window
+	open    bool  // open loop: recorders keep service time apart
 
 	mu     sync.Mutex
 	recs   []*Recorder
@@ -82,9 +93,13 @@ func NewCollector(ops []OpSpec, window int, start time.Time) (*Collector, error)
 		}
 		seen[o.Name] = true
 	}
+	parents, err := phaseParents(ops)
+	if err != nil {
+		return nil, err
+	}
 	n := len(ops)
 	c := &Collector{
-		ops: ops, window: window, start: start, last: start,
+		ops: ops, parents: parents, window: window, start: start, last: start,
 		active: make([]bool, n), tick: newBuckets(n), total: newBuckets(n), epoch: newBuckets(n), epochDt: make([]time.Duration, n),
 		ring: make([][]*bucket, window), ringDt: make([]time.Duration, window), ringOn: make([][]bool, window),
 		totalDt: make([]time.Duration, n), hist: make([][]Point, n), histN: make([]int, n), scratch: newBucket(),
@@ -182,7 +197,7 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 	c.slot = (c.slot + 1) % c.window
 	c.ringDt[c.slot] = dt
 	at := now.Sub(c.start)
-	var out []OpStats
+	out := make([]*OpStats, len(c.ops))
 	for i := range c.ops {
 		// A worker may finish its last op just after its suite is
 		// deactivated; its figures still count, its time does not.
@@ -222,9 +237,9 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 				P50: st.Window.Latency.P50, P99: st.Window.Latency.P99, Errors: st.Window.Errors})
 		}
 		st.History = c.history(i)
-		out = append(out, st)
+		out[i] = &st
 	}
-	return out
+	return foldPhases(c.ops, c.parents, out)
 }
 
 // NewEpoch starts every op's epoch figures afresh. Call it from the Tick

@@ -32,6 +32,8 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			FormatCount(o.OpsPerSec), msText(l.Avg), msText(l.P50), msText(l.P90), msText(l.P99), msText(l.P999), msText(l.Max))
 	}
 
+	writePhasesMarkdown(p, r)
+
 	p("\n## 2. Comparison against baselines\n\n")
 	if len(r.Baselines) == 0 {
 		p("No baseline was set.\n")

@@ -128,6 +128,9 @@ type OpReport struct {
 	// ServiceLatencyMs is set in the open loop, where latency_ms counts
 	// from each op's intended start and this from its actual start.
 	ServiceLatencyMs *LatencyMs `json:"service_latency_ms,omitempty"`
+	// Phases are where the op's time went, by phase name (phases.go);
+	// absent for an op without phases.
+	Phases map[string]PhaseReport `json:"phases,omitempty"`
 }
 
 // LatencyMs is Latency in milliseconds.
@@ -229,7 +232,9 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 			s = SuiteReport{Ops: map[string]OpReport{}}
 		}
 		t := o.Total
-		s.Ops[o.Name] = opReport(t)
+		or := opReport(t)
+		or.Phases = phaseReports(o)
+		s.Ops[o.Name] = or
 		if o.Primary {
 			s.OpsPerSec += t.OpsPerSec
 		}
