@@ -226,6 +226,17 @@ type run struct {
 	script   script // scripted changes not yet run, by time
 	killNext int    // the shard whose leader kill-leader kills next
 	bg       background
+
+	// targetNodes is the size the cluster should have between suites:
+	// the configured one, or the last nodes= change. resizing counts the
+	// nodes= changes running in the background, which settle leaves be.
+	targetNodes int
+	resizing    atomic.Int32
+
+	// causes is what the run did to the cluster, and elections the
+	// elections counted against it: caused or spontaneous.
+	causes    *causeBook
+	elections electionCount
 }
 
 // do opens the database and runs every suite on it; finish shuts it down.
@@ -239,22 +250,35 @@ func (x *run) do(ctx context.Context) error {
 	x.bg.start(ctx)
 	stopSampler := x.startSampler()
 	defer stopSampler()
-	if err := x.openDB(ctx, sz); err != nil || x.db == nil {
+	x.causes = &causeBook{}
+	endStart := x.causes.begin("cluster start", nil) // first elections and start-up balancing
+	err = x.openDB(ctx, sz)
+	endStart()
+	if err != nil || x.db == nil {
 		return err // x.db is nil without an error when ctx ended while it opened
 	}
 	if err := x.startCollector(); err != nil {
 		return err
 	}
 	x.running = map[string]time.Duration{}
+	x.targetNodes = x.cfg.Nodes
 	first := 0
 	for _, s := range x.suites {
 		n := len(s.Ops())
+		if ctx.Err() == nil {
+			x.settle(ctx, "suite "+s.Name())
+		}
 		if ctx.Err() == nil {
 			if err := x.runSuite(ctx, s, x.env(), first, n); err != nil {
 				return err
 			}
 		}
 		first += n
+	}
+	if ctx.Err() == nil && len(x.db.Status().Nodes) != x.targetNodes {
+		// The last suite's churn left a node: the report's cluster is
+		// the configured one.
+		x.settle(ctx, "the end of the run")
 	}
 	return nil
 }
@@ -345,7 +369,7 @@ func (x *run) startCollector() error {
 
 // env is what the next suite gets, with the load as it stands now.
 func (x *run) env() Env {
-	return Env{DB: guardedDB{DB: x.db, faults: &x.faults, events: &x.events}, Nodes: x.cfg.Nodes, Replicas: x.cfg.Replicas(), DataSize: x.load.dataSize, Keys: x.keys, Seed: x.cfg.Seed,
+	return Env{DB: guardedDB{DB: x.db, faults: &x.faults, events: &x.events, causes: x.causes}, Nodes: x.cfg.Nodes, Replicas: x.cfg.Replicas(), DataSize: x.load.dataSize, Keys: x.keys, Seed: x.cfg.Seed,
 		Transactions: x.cfg.Transactions, Queries: x.cfg.Queries, KeyDist: x.cfg.KeyDist,
 		Clients: x.load.clients, Duration: x.cfg.Duration}
 }
@@ -392,6 +416,7 @@ func (x *run) startSuite(ctx context.Context, s Suite, env Env, first, n int) (*
 	}
 	sr.w, sr.begun = w, time.Now()
 	x.suite = s.Name()
+	x.elections.suites = append(x.elections.suites, suiteElections{name: s.Name(), from: sr.begun})
 	x.event(metrics.EventInfo, fmt.Sprintf("suite %s started: %s for %v", s.Name(), plural(x.load.clients, "client"), x.cfg.Duration))
 	if x.nem != nil {
 		x.event(metrics.EventInfo, "nemesis on: random "+strings.Join(x.nem.faults, ", ")+" every few seconds, each undone before the next")
@@ -457,6 +482,7 @@ func (x *run) endSuite(sr *suiteRun) error {
 	sr.end.Stop()
 	sr.wg.Wait()
 	x.tick(time.Now(), metrics.PhaseRunning) // harvest the drained clients
+	x.elections.suites[len(x.elections.suites)-1].to = time.Now()
 	x.collector.Deactivate(sr.first, sr.n)
 	name := sr.suite.Name()
 	// The iterations the end cut short are in no figure: say so.
@@ -526,13 +552,16 @@ func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 	for _, c := range changes {
 		x.event(metrics.EventElection, c)
 	}
+	x.countElections(x.watch.takeElections())
 	now := time.Now()
+	elections, suiteElections := x.elections.view(now, x.started)
 	s := &metrics.Snapshot{
 		Seq: x.seq, At: now, Elapsed: x.elapsed, Planned: x.planned(), Phase: phase, Suite: x.suite, Paused: x.load.paused,
 		Ops: x.ops, Verdicts: x.verdicts, Err: x.errText, Load: x.load.view(now), Cluster: cluster, Events: x.events.view(),
 		InFlight: x.inFlight, SuiteEnds: x.ends[:len(x.ends):len(x.ends)],
 		Epochs: x.epochs.view(), EpochStart: x.epochs.start, EpochChange: x.epochs.change, Scalability: x.scal,
-		Checks: x.checks[:len(x.checks):len(x.checks)],
+		Checks:    x.checks[:len(x.checks):len(x.checks)],
+		Elections: elections, SuiteElections: suiteElections,
 	}
 	if x.sampler != nil {
 		s.System = x.sampler.Latest()

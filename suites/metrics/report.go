@@ -44,6 +44,10 @@ type Report struct {
 	// Checks are the correctness verdicts, in the order the suites ran.
 	// A report written before checks existed reads as having none.
 	Checks []Check `json:"checks"`
+	// Elections counts the leader elections of the whole run, those the
+	// run caused apart from spontaneous ones; absent in reports from
+	// before it was counted.
+	Elections *ElectionsReport `json:"elections,omitempty"`
 }
 
 // ScalabilityReport is the sweep: throughput and efficiency at each step
@@ -111,6 +115,9 @@ type SuiteReport struct {
 	// for a suite that had not ended.
 	InFlightAtEnd    *int     `json:"in_flight_at_end,omitempty"`
 	OldestInFlightMs *float64 `json:"oldest_in_flight_ms,omitempty"`
+	// Elections are the leader elections during the suite's load, caused
+	// and spontaneous.
+	Elections *ElectionsReport `json:"elections,omitempty"`
 }
 
 // OpReport is one op's figures over the whole run. Count is successful
@@ -239,6 +246,17 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 		n, oldest := e.InFlight.Ops, float64(e.InFlight.Oldest)/float64(time.Millisecond)
 		s.InFlightAtEnd, s.OldestInFlightMs = &n, &oldest
 		r.Suites[e.Suite] = s
+	}
+	for _, e := range last.SuiteElections {
+		s, ok := r.Suites[e.Suite]
+		if !ok {
+			s = SuiteReport{Ops: map[string]OpReport{}}
+		}
+		s.Elections = electionsReport(e.Elections)
+		r.Suites[e.Suite] = s
+	}
+	if e := last.Elections; e.Caused+e.Spontaneous > 0 || e.Over > 0 {
+		r.Elections = electionsReport(e)
 	}
 	for _, v := range final {
 		r.Baselines = append(r.Baselines, BaselineReport(v))
