@@ -46,7 +46,6 @@ func TestUnsettledSaysWhatIsNotSettled(t *testing.T) {
 	}
 }
 
-
 // seeSuite records the cluster as its Prepare finds it.
 type seeSuite struct {
 	fakeSuite

@@ -55,7 +55,7 @@ type Snapshot struct {
 	// suite that has started, over its load.
 	Elections      Elections
 	SuiteElections []SuiteElections
-	Err    string // why the run failed, when Phase is PhaseFailed
+	Err            string // why the run failed, when Phase is PhaseFailed
 }
 
 // Op returns the stats of the named op.
