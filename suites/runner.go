@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -237,6 +238,40 @@ type run struct {
 	// elections counted against it: caused or spontaneous.
 	causes    *causeBook
 	elections electionCount
+
+	ccfg     core.Config // the cluster's configuration, for fresh clusters of other sizes
+	cpuTrace []cpuSample // the machine's CPU each tick of the running suite
+}
+
+// cpuSample is the machine's CPU busy at one tick.
+type cpuSample struct {
+	at  time.Time
+	cpu float64
+}
+
+// openFresh starts a fresh cluster like the run's, of nodes and shards,
+// for the scalability suite's node sweep.
+func (x *run) openFresh(ctx context.Context, nodes, shards int) (DB, error) {
+	c := x.ccfg
+	c.Nodes, c.Shards = nodes, shards
+	return x.open(ctx, c)
+}
+
+// stepCPU is the machine's average CPU busy over [from, to], from the
+// running suite's ticks; 0 when no tick fell in it.
+func (x *run) stepCPU(from, to time.Time) float64 {
+	var sum float64
+	var n int
+	for _, s := range x.cpuTrace {
+		if !s.at.Before(from) && !s.at.After(to) {
+			sum += s.cpu
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
 }
 
 // do opens the database and runs every suite on it; finish shuts it down.
@@ -322,6 +357,7 @@ func (x *run) openDB(ctx context.Context, sz sizing) error {
 	ccfg.LogOutput = x.cfg.LogOutput
 	ccfg.OpTimeout = x.cfg.OpTimeout // the one deadline: core gives up a call at it
 	ccfg.NetDelay = x.cfg.NetDelay   // shaped from the start, raft's timeouts grown for it
+	x.ccfg = ccfg
 	x.publish(metrics.PhaseStarting)
 	db, err := x.open(ctx, ccfg)
 	if err != nil {
@@ -371,7 +407,7 @@ func (x *run) startCollector() error {
 func (x *run) env() Env {
 	return Env{DB: guardedDB{DB: x.db, faults: &x.faults, events: &x.events, causes: x.causes}, Nodes: x.cfg.Nodes, Replicas: x.cfg.Replicas(), DataSize: x.load.dataSize, Keys: x.keys, Seed: x.cfg.Seed,
 		Transactions: x.cfg.Transactions, Queries: x.cfg.Queries, KeyDist: x.cfg.KeyDist,
-		Clients: x.load.clients, Duration: x.cfg.Duration}
+		Clients: x.load.clients, Duration: x.cfg.Duration, Open: x.openFresh, Shards: x.db.Shards()}
 }
 
 // runSuite runs one suite's clients for the configured duration, ticking
@@ -415,6 +451,7 @@ func (x *run) startSuite(ctx context.Context, s Suite, env Env, first, n int) (*
 		return nil, fmt.Errorf("suite %s could not start: %w", s.Name(), err)
 	}
 	sr.w, sr.begun = w, time.Now()
+	x.cpuTrace = x.cpuTrace[:0]
 	x.suite = s.Name()
 	x.elections.suites = append(x.elections.suites, suiteElections{name: s.Name(), from: sr.begun})
 	x.event(metrics.EventInfo, fmt.Sprintf("suite %s started: %s for %v", s.Name(), plural(x.load.clients, "client"), x.cfg.Duration))
@@ -497,7 +534,26 @@ func (x *run) endSuite(sr *suiteRun) error {
 		x.addChecks(c.Check(cctx, x.cfg.CheckDir))
 		cancel()
 	}
-	if sc, ok := sr.w.(Scaler); ok {
+	if sw, ok := sr.w.(sweeper); ok {
+		sweeps := sw.Sweeps()
+		for i := range sweeps {
+			for j := range sweeps[i].Points {
+				p := &sweeps[i].Points[j]
+				p.CPU = x.stepCPU(p.From, p.To)
+			}
+		}
+		x.scal = metrics.NewScalabilitySweeps(name, sweeps, runtime.NumCPU())
+		for _, s := range x.scal.Sweeps {
+			if s.Bound != "" {
+				x.event(metrics.EventInfo, fmt.Sprintf("suite %s, %s sweep: %s", name, s.Kind, s.Bound))
+			}
+		}
+		if x.scal.Fit != nil {
+			x.event(metrics.EventInfo, fmt.Sprintf("suite %s: USL fit σ=%.4f κ=%.5f R²=%.3f", name, x.scal.Fit.Sigma, x.scal.Fit.Kappa, x.scal.Fit.R2))
+		} else {
+			x.event(metrics.EventInfo, fmt.Sprintf("suite %s: no USL fit: %s", name, x.scal.FitError))
+		}
+	} else if sc, ok := sr.w.(Scaler); ok {
 		x.scal = metrics.NewScalability(name, sc.Scalability())
 		if x.scal.Fit != nil {
 			x.event(metrics.EventInfo, fmt.Sprintf("suite %s: USL fit σ=%.4f κ=%.5f R²=%.3f", name, x.scal.Fit.Sigma, x.scal.Fit.Kappa, x.scal.Fit.R2))
@@ -530,6 +586,11 @@ func (x *run) panicked() error {
 
 // tick harvests the recorders, judges the window and publishes a snapshot.
 func (x *run) tick(now time.Time, phase metrics.Phase) {
+	if x.sampler != nil && phase == metrics.PhaseRunning {
+		if c := x.sampler.Latest().CPU; c.OK {
+			x.cpuTrace = append(x.cpuTrace, cpuSample{at: now, cpu: c.Value})
+		}
+	}
 	x.inFlight = x.flights.check(now, x.cfg.OpTimeout)
 	x.ops = x.collector.Tick(now)
 	x.elapsed = now.Sub(x.loadStart)

@@ -52,10 +52,23 @@ type Report struct {
 
 // ScalabilityReport is the sweep: throughput and efficiency at each step
 // and the USL fit (null with fit_error when there is none).
+// Points, Fit and FitError are the clients sweep's, as before there were
+// sweeps; Sweeps has every sweep, that one included.
 type ScalabilityReport struct {
 	Points   []ScalePointReport `json:"points"`
 	Fit      *USLReport         `json:"fit"`
 	FitError string             `json:"fit_error,omitempty"`
+	Sweeps   []SweepReport      `json:"sweeps,omitempty"`
+	Cores    int                `json:"cores,omitempty"` // the machine's
+}
+
+// SweepReport is one sweep: "clients" (vertical) or "nodes" (horizontal).
+type SweepReport struct {
+	Kind     string             `json:"kind"`
+	Points   []ScalePointReport `json:"points"`
+	Fit      *USLReport         `json:"fit"`
+	FitError string             `json:"fit_error,omitempty"`
+	Bound    string             `json:"bound,omitempty"` // whether the machine's cores limited it, in words
 }
 
 // ScalePointReport is one step of the sweep.
@@ -63,6 +76,9 @@ type ScalePointReport struct {
 	N          int     `json:"n"`
 	OpsPerSec  float64 `json:"ops_per_sec"`
 	Efficiency float64 `json:"efficiency"`
+	// Empty marks a step that measured nothing, kept out of the fit.
+	Empty      bool    `json:"empty,omitempty"`
+	CPUPercent float64 `json:"cpu_percent,omitempty"` // the machine's, over the step
 }
 
 // USLReport is the Universal Scalability Law fit.
@@ -284,16 +300,9 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 	r.Resources.Disk.ReadBytesPerSec = stat(res.DiskRead)
 	r.Resources.Disk.WriteBytesPerSec = stat(res.DiskWrite)
 	if sc := last.Scalability; sc != nil {
-		sr := &ScalabilityReport{FitError: sc.FitError}
-		for _, p := range sc.Points {
-			sr.Points = append(sr.Points, ScalePointReport(p))
-		}
-		if f := sc.Fit; f != nil {
-			sr.Fit = &USLReport{Sigma: f.Sigma, Kappa: f.Kappa, Lambda: f.Lambda, R2: f.R2, PeakOpsPerSec: f.PeakOpsPerSec}
-			if !math.IsInf(f.PeakN, 0) {
-				peak := f.PeakN
-				sr.Fit.PeakN = &peak
-			}
+		sr := &ScalabilityReport{FitError: sc.FitError, Points: pointReports(sc.Points), Fit: uslReport(sc.Fit), Cores: sc.Cores}
+		for _, sw := range sc.Sweeps {
+			sr.Sweeps = append(sr.Sweeps, SweepReport{Kind: sw.Kind, Points: pointReports(sw.Points), Fit: uslReport(sw.Fit), FitError: sw.FitError, Bound: sw.Bound})
 		}
 		r.Scalability = sr
 	}
@@ -315,6 +324,26 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 	}
 	r.Cluster = ClusterReport{Nodes: len(last.Cluster.Nodes), Shards: len(last.Cluster.Shards), LeaderChanges: last.Cluster.LeaderChanges}
 	return r
+}
+
+func pointReports(ps []ScalePoint) []ScalePointReport {
+	var out []ScalePointReport
+	for _, p := range ps {
+		out = append(out, ScalePointReport{N: p.N, OpsPerSec: p.OpsPerSec, Efficiency: p.Efficiency, Empty: p.Empty, CPUPercent: p.CPU})
+	}
+	return out
+}
+
+func uslReport(f *USL) *USLReport {
+	if f == nil {
+		return nil
+	}
+	u := &USLReport{Sigma: f.Sigma, Kappa: f.Kappa, Lambda: f.Lambda, R2: f.R2, PeakOpsPerSec: f.PeakOpsPerSec}
+	if !math.IsInf(f.PeakN, 0) {
+		peak := f.PeakN
+		u.PeakN = &peak
+	}
+	return u
 }
 
 func opReport(t Figures) OpReport {
