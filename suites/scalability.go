@@ -62,7 +62,7 @@ func (scalabilitySuite) Ops() []metrics.OpSpec {
 
 func (scalabilitySuite) Prepare(_ context.Context, env Env) (Workload, error) {
 	w := &scaleWorkload{db: env.DB, seed: env.Seed, payload: make([]byte, env.DataSize), keys: make([]string, env.Keys),
-		nodes: env.Nodes, shards: env.Shards, open: env.Open}
+		nodes: env.Nodes, shards: env.Shards, open: env.Open, end: env.End}
 	for i := range w.keys {
 		w.keys[i] = "s/" + strconv.Itoa(i)
 	}
@@ -136,6 +136,7 @@ type scaleWorkload struct {
 	shards      int
 	perNode     int // clients per node in the node sweep
 	open        func(ctx context.Context, nodes, shards int) (DB, error)
+	end         func() // ends the suite: once the sweeps are done, idle clients would read as a throughput of 0
 	clientSteps []int
 	nodeSteps   []int
 	stepFor     time.Duration // each client step's share of the duration
@@ -186,6 +187,9 @@ func (w *scaleWorkload) total() (n int64) {
 // Probe runs the clients sweep, then the node sweep.
 func (w *scaleWorkload) Probe(ctx context.Context, _ *metrics.Recorder) {
 	defer w.cur.Store(&scaleTarget{db: w.db, keys: len(w.keys)})
+	if w.end != nil {
+		defer w.end()
+	}
 	for _, n := range w.clientSteps {
 		p, ok := w.step(ctx, n, w.stepFor, scaleTarget{db: w.db, keys: len(w.keys), active: n})
 		if p.N > 0 {
