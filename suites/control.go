@@ -134,6 +134,7 @@ func (x *run) applyDataSize(sr *suiteRun, a *knob.Action) (string, error) {
 }
 
 func (x *run) applyNetDelay(_ *suiteRun, a *knob.Action) (string, error) {
+	x.causes.mark("delay", nil) // raft's timeouts follow the delay
 	if err := x.db.SetAllLinks(core.Link{Delay: a.Delay}); err != nil {
 		return "", err
 	}
@@ -164,6 +165,7 @@ func (x *run) applyKillLeader(*suiteRun, *knob.Action) (string, error) {
 	}
 	x.background(func(ctx context.Context) {
 		defer x.faults.release(shard)
+		defer x.causes.begin("kill-leader", []int{shard})()
 		if node, err := db.KillLeader(ctx, shard); err != nil {
 			x.events.later(metrics.EventError, fmt.Sprintf("kill-leader on shard %d refused or failed: %v", shard, err))
 		} else {
@@ -179,6 +181,7 @@ func (x *run) applyCrash(_ *suiteRun, a *knob.Action) (string, error) {
 		return "", err
 	}
 	a.Node = node
+	x.causes.mark("crash", shardsOn(x.db.Status(), node))
 	if err := x.db.CrashNode(node); err != nil {
 		return "", err
 	}
@@ -195,7 +198,10 @@ func (x *run) applyRestart(_ *suiteRun, a *knob.Action) (string, error) {
 	db := x.db
 	x.background(func(ctx context.Context) {
 		for _, id := range ids {
-			if err := db.RestartNode(ctx, id); err != nil {
+			end := x.causes.begin("restart", shardsOn(db.Status(), id))
+			err := db.RestartNode(ctx, id)
+			end()
+			if err != nil {
 				x.events.later(metrics.EventError, fmt.Sprintf("restarting %s failed: %v", id, err))
 			} else {
 				x.events.later(metrics.EventFault, id+" restarted; it catches up from its shards' leaders")
@@ -211,6 +217,7 @@ func (x *run) applyPartition(_ *suiteRun, a *knob.Action) (string, error) {
 		return "", err
 	}
 	a.Node = node
+	x.causes.mark("partition", shardsOn(x.db.Status(), node))
 	if err := x.db.Partition(node); err != nil {
 		return "", err
 	}
@@ -218,6 +225,7 @@ func (x *run) applyPartition(_ *suiteRun, a *knob.Action) (string, error) {
 }
 
 func (x *run) applyHeal(*suiteRun, *knob.Action) (string, error) {
+	x.causes.mark("heal", nil) // a healed node's higher term may unseat a leader anywhere
 	x.db.Heal()
 	return "healed every partition", nil
 }
@@ -240,7 +248,9 @@ func (x *run) applyResume(sr *suiteRun, _ *knob.Action) (string, error) {
 // one joining or leaving.
 func (x *run) applyNodes(_ *suiteRun, a *knob.Action) (string, error) {
 	db, n := x.db, a.Count
-	x.background(func(ctx context.Context) { x.resize(ctx, db, n) })
+	x.targetNodes = n
+	x.resizing.Add(1)
+	x.background(func(ctx context.Context) { defer x.resizing.Add(-1); x.resize(ctx, db, n) })
 	return "", nil
 }
 
@@ -251,7 +261,9 @@ func (x *run) resize(ctx context.Context, db DB, n int) {
 		nodes := db.Status().Nodes
 		switch {
 		case len(nodes) < n:
+			end := x.causes.begin("node_add", nil)
 			id, err := db.AddNode(ctx)
+			end()
 			if err != nil {
 				x.events.later(metrics.EventError, "adding a node failed: "+err.Error())
 				return
@@ -259,7 +271,10 @@ func (x *run) resize(ctx context.Context, db DB, n int) {
 			x.events.later(metrics.EventMembership, "node "+id+" joined")
 		case len(nodes) > n:
 			id := nodes[len(nodes)-1].ID
-			if err := db.RemoveNode(ctx, id); err != nil {
+			end := x.causes.begin("node_remove", nil)
+			err := db.RemoveNode(ctx, id)
+			end()
+			if err != nil {
 				x.events.later(metrics.EventError, "removing "+id+" failed: "+err.Error())
 				return
 			}

@@ -112,6 +112,20 @@ type guardedDB struct {
 	DB
 	faults *shardFaults
 	events *eventLog
+	causes *causeBook // the suites' kills and membership changes cause elections
+}
+
+// AddNode adds a node, recorded as a cause of the elections it brings.
+func (g guardedDB) AddNode(ctx context.Context) (string, error) {
+	defer g.causes.begin("node_add", nil)()
+	return g.DB.AddNode(ctx)
+}
+
+// RemoveNode removes a node, recorded as a cause of the elections it
+// brings.
+func (g guardedDB) RemoveNode(ctx context.Context, node string) error {
+	defer g.causes.begin("node_remove", nil)()
+	return g.DB.RemoveNode(ctx, node)
 }
 
 // KillLeader waits for any other fault of shard to finish, refuses a kill
@@ -130,7 +144,9 @@ func (g guardedDB) KillLeader(ctx context.Context, shard int) (string, error) {
 		g.events.later(metrics.EventFault, fmt.Sprintf("shard %d: %s refused: %s", shard, by, why))
 		return "", fmt.Errorf("%w: %s", errFaultRefused, why)
 	}
+	endCause := g.causes.begin("kill-leader", []int{shard})
 	node, err := g.DB.KillLeader(ctx, shard)
+	endCause()
 	if err != nil && ctx.Err() == nil {
 		g.events.later(metrics.EventFault, fmt.Sprintf("shard %d: %s refused or failed: %v", shard, by, err))
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -228,6 +229,51 @@ type run struct {
 	script   script // scripted changes not yet run, by time
 	killNext int    // the shard whose leader kill-leader kills next
 	bg       background
+
+	// targetNodes is the size the cluster should have between suites:
+	// the configured one, or the last nodes= change. resizing counts the
+	// nodes= changes running in the background, which settle leaves be.
+	targetNodes int
+	resizing    atomic.Int32
+
+	// causes is what the run did to the cluster, and elections the
+	// elections counted against it: caused or spontaneous.
+	causes    *causeBook
+	elections electionCount
+
+	ccfg     core.Config // the cluster's configuration, for fresh clusters of other sizes
+	cpuTrace []cpuSample // the machine's CPU each tick of the running suite
+}
+
+// cpuSample is the machine's CPU busy at one tick.
+type cpuSample struct {
+	at  time.Time
+	cpu float64
+}
+
+// openFresh starts a fresh cluster like the run's, of nodes and shards,
+// for the scalability suite's node sweep.
+func (x *run) openFresh(ctx context.Context, nodes, shards int) (DB, error) {
+	c := x.ccfg
+	c.Nodes, c.Shards = nodes, shards
+	return x.open(ctx, c)
+}
+
+// stepCPU is the machine's average CPU busy over [from, to], from the
+// running suite's ticks; 0 when no tick fell in it.
+func (x *run) stepCPU(from, to time.Time) float64 {
+	var sum float64
+	var n int
+	for _, s := range x.cpuTrace {
+		if !s.at.Before(from) && !s.at.After(to) {
+			sum += s.cpu
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
 }
 
 // do opens the database and runs every suite on it; finish shuts it down.
@@ -245,22 +291,35 @@ func (x *run) do(ctx context.Context) error {
 	x.bg.start(ctx)
 	stopSampler := x.startSampler()
 	defer stopSampler()
-	if err := x.openDB(ctx, sz); err != nil || x.db == nil {
+	x.causes = &causeBook{}
+	endStart := x.causes.begin("cluster start", nil) // first elections and start-up balancing
+	err = x.openDB(ctx, sz)
+	endStart()
+	if err != nil || x.db == nil {
 		return err // x.db is nil without an error when ctx ended while it opened
 	}
 	if err := x.startCollector(); err != nil {
 		return err
 	}
 	x.running = map[string]time.Duration{}
+	x.targetNodes = x.cfg.Nodes
 	first := 0
 	for _, s := range x.suites {
 		n := len(s.Ops())
+		if ctx.Err() == nil {
+			x.settle(ctx, "suite "+s.Name())
+		}
 		if ctx.Err() == nil {
 			if err := x.runSuite(ctx, s, x.env(), first, n); err != nil {
 				return err
 			}
 		}
 		first += n
+	}
+	if ctx.Err() == nil && len(x.db.Status().Nodes) != x.targetNodes {
+		// The last suite's churn left a node: the report's cluster is
+		// the configured one.
+		x.settle(ctx, "the end of the run")
 	}
 	return nil
 }
@@ -305,6 +364,7 @@ func (x *run) openDB(ctx context.Context, sz sizing) error {
 	ccfg.LogOutput = x.cfg.LogOutput
 	ccfg.OpTimeout = x.cfg.OpTimeout // the one deadline: core gives up a call at it
 	ccfg.NetDelay = x.cfg.NetDelay   // shaped from the start, raft's timeouts grown for it
+	x.ccfg = ccfg
 	x.publish(metrics.PhaseStarting)
 	db, err := x.open(ctx, ccfg)
 	if err != nil {
@@ -352,9 +412,9 @@ func (x *run) startCollector() error {
 
 // env is what the next suite gets, with the load as it stands now.
 func (x *run) env() Env {
-	return Env{DB: guardedDB{DB: x.db, faults: &x.faults, events: &x.events}, Nodes: x.cfg.Nodes, Replicas: x.cfg.Replicas(), DataSize: x.load.dataSize, Keys: x.keys, Seed: x.cfg.Seed,
+	return Env{DB: guardedDB{DB: x.db, faults: &x.faults, events: &x.events, causes: x.causes}, Nodes: x.cfg.Nodes, Replicas: x.cfg.Replicas(), DataSize: x.load.dataSize, Keys: x.keys, Seed: x.cfg.Seed,
 		Transactions: x.cfg.Transactions, Queries: x.cfg.Queries, KeyDist: x.cfg.KeyDist,
-		Clients: x.load.clients, Duration: x.cfg.Duration}
+		Clients: x.load.clients, Duration: x.cfg.Duration, Open: x.openFresh, Shards: x.db.Shards()}
 }
 
 // runSuite runs one suite's clients for the configured duration, ticking
@@ -398,7 +458,9 @@ func (x *run) startSuite(ctx context.Context, s Suite, env Env, first, n int) (*
 		return nil, fmt.Errorf("suite %s could not start: %w", s.Name(), err)
 	}
 	sr.w, sr.begun = w, time.Now()
+	x.cpuTrace = x.cpuTrace[:0]
 	x.suite = s.Name()
+	x.elections.suites = append(x.elections.suites, suiteElections{name: s.Name(), from: sr.begun})
 	x.event(metrics.EventInfo, fmt.Sprintf("suite %s started: %s for %v", s.Name(), plural(x.load.clients, "client"), x.cfg.Duration))
 	if x.nem != nil {
 		x.event(metrics.EventInfo, "nemesis on: random "+strings.Join(x.nem.faults, ", ")+" every few seconds, each undone before the next")
@@ -464,6 +526,7 @@ func (x *run) endSuite(sr *suiteRun) error {
 	sr.end.Stop()
 	sr.wg.Wait()
 	x.tick(time.Now(), metrics.PhaseRunning) // harvest the drained clients
+	x.elections.suites[len(x.elections.suites)-1].to = time.Now()
 	x.collector.Deactivate(sr.first, sr.n)
 	name := sr.suite.Name()
 	// The iterations the end cut short are in no figure: say so.
@@ -478,7 +541,26 @@ func (x *run) endSuite(sr *suiteRun) error {
 		x.addChecks(c.Check(cctx, x.cfg.CheckDir))
 		cancel()
 	}
-	if sc, ok := sr.w.(Scaler); ok {
+	if sw, ok := sr.w.(sweeper); ok {
+		sweeps := sw.Sweeps()
+		for i := range sweeps {
+			for j := range sweeps[i].Points {
+				p := &sweeps[i].Points[j]
+				p.CPU = x.stepCPU(p.From, p.To)
+			}
+		}
+		x.scal = metrics.NewScalabilitySweeps(name, sweeps, runtime.NumCPU())
+		for _, s := range x.scal.Sweeps {
+			if s.Bound != "" {
+				x.event(metrics.EventInfo, fmt.Sprintf("suite %s, %s sweep: %s", name, s.Kind, s.Bound))
+			}
+		}
+		if x.scal.Fit != nil {
+			x.event(metrics.EventInfo, fmt.Sprintf("suite %s: USL fit σ=%.4f κ=%.5f R²=%.3f", name, x.scal.Fit.Sigma, x.scal.Fit.Kappa, x.scal.Fit.R2))
+		} else {
+			x.event(metrics.EventInfo, fmt.Sprintf("suite %s: no USL fit: %s", name, x.scal.FitError))
+		}
+	} else if sc, ok := sr.w.(Scaler); ok {
 		x.scal = metrics.NewScalability(name, sc.Scalability())
 		if x.scal.Fit != nil {
 			x.event(metrics.EventInfo, fmt.Sprintf("suite %s: USL fit σ=%.4f κ=%.5f R²=%.3f", name, x.scal.Fit.Sigma, x.scal.Fit.Kappa, x.scal.Fit.R2))
@@ -511,6 +593,11 @@ func (x *run) panicked() error {
 
 // tick harvests the recorders, judges the window and publishes a snapshot.
 func (x *run) tick(now time.Time, phase metrics.Phase) {
+	if x.sampler != nil && phase == metrics.PhaseRunning {
+		if c := x.sampler.Latest().CPU; c.OK {
+			x.cpuTrace = append(x.cpuTrace, cpuSample{at: now, cpu: c.Value})
+		}
+	}
 	x.inFlight = x.flights.check(now, x.cfg.OpTimeout)
 	x.ops = x.collector.Tick(now)
 	x.elapsed = now.Sub(x.loadStart)
@@ -533,13 +620,16 @@ func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 	for _, c := range changes {
 		x.event(metrics.EventElection, c)
 	}
+	x.countElections(x.watch.takeElections())
 	now := time.Now()
+	elections, suiteElections := x.elections.view(now, x.started)
 	s := &metrics.Snapshot{
 		Seq: x.seq, At: now, Elapsed: x.elapsed, Planned: x.planned(), Phase: phase, Suite: x.suite, Paused: x.load.paused,
 		Ops: x.ops, Verdicts: x.verdicts, Err: x.errText, Load: x.load.view(now), Cluster: cluster, Events: x.events.view(),
 		InFlight: x.inFlight, SuiteEnds: x.ends[:len(x.ends):len(x.ends)],
 		Epochs: x.epochs.view(), EpochStart: x.epochs.start, EpochChange: x.epochs.change, Scalability: x.scal,
-		Checks: x.checks[:len(x.checks):len(x.checks)],
+		Checks:    x.checks[:len(x.checks):len(x.checks)],
+		Elections: elections, SuiteElections: suiteElections,
 	}
 	if x.sampler != nil {
 		s.System = x.sampler.Latest()

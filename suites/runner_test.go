@@ -426,10 +426,12 @@ func TestConcurrencySuiteCountsConflictsAndLosesNothing(t *testing.T) {
 // The scalability suite sweeps the active clients, reports every step with
 // its efficiency and a USL fit, and judges the efficiency baseline.
 func TestScalabilitySuiteSweepsAndFits(t *testing.T) {
+	defer func(m time.Duration) { minStep = m }(minStep)
+	minStep = 300 * time.Millisecond
 	report := runReal(t, func(c *Config) {
 		c.Suites = []string{"scalability"}
 		c.Clients = 8
-		c.Duration = 3 * time.Second
+		c.Duration = 4 * time.Second
 		c.Baselines.MinEfficiency = 0.99 // no real cluster scales this well
 	})
 	sc := report.Scalability
@@ -558,5 +560,35 @@ func TestLargeValuesStayInTheBudget(t *testing.T) {
 		t.Errorf("Go held %.0f MiB of memory, %.2f× the %d MiB budget", float64(most.Load())/(1<<20), ratio, budget>>20)
 	} else {
 		t.Logf("Go held at most %.0f MiB, %.2f× the budget", float64(most.Load())/(1<<20), ratio)
+	}
+}
+
+// The node sweep: fresh clusters of 3 then 6 nodes (the run's own), shards
+// following, one client per node, each step measured and the machine's
+// CPU read for it.
+func TestScalabilitySuiteSweepsNodes(t *testing.T) {
+	defer func(m time.Duration) { minStep = m }(minStep)
+	minStep = 300 * time.Millisecond
+	report := runReal(t, func(c *Config) {
+		c.Suites = []string{"scalability"}
+		c.Nodes = 6
+		c.Clients = 6
+		c.Duration = 5 * time.Second
+	})
+	sc := report.Scalability
+	if sc == nil || len(sc.Sweeps) != 2 || sc.Cores < 1 {
+		t.Fatalf("scalability %+v, want a clients and a nodes sweep and the cores", sc)
+	}
+	nodes := sc.Sweeps[1]
+	if nodes.Kind != metrics.SweepNodes || len(nodes.Points) != 2 || nodes.Points[0].N != 3 || nodes.Points[1].N != 6 {
+		t.Fatalf("node sweep %+v, want steps of 3 and 6 nodes", nodes)
+	}
+	for _, p := range nodes.Points {
+		if p.Empty || p.OpsPerSec <= 0 {
+			t.Errorf("node step %+v measured nothing", p)
+		}
+	}
+	if sc.Sweeps[0].Kind != metrics.SweepClients || len(sc.Points) != len(sc.Sweeps[0].Points) {
+		t.Errorf("the clients sweep is not the legacy points: %+v", sc)
 	}
 }

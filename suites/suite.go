@@ -47,6 +47,12 @@ type Env struct {
 	// End ends the suite's load early, as its duration would; any
 	// goroutine may call it.
 	End func()
+	// Open starts a fresh cluster like the run's with nodes nodes and
+	// shards shards, for a sweep of cluster sizes; the caller closes it.
+	// Nil when the run cannot start clusters of its own.
+	Open func(ctx context.Context, nodes, shards int) (DB, error)
+	// Shards is how many shards the run's cluster has.
+	Shards int
 }
 
 // Workload makes the clients of one suite run.

@@ -17,6 +17,15 @@ type clusterWatch struct {
 	elected     map[int]core.Election // each shard's latest election record
 	electionSeq uint64                // where the next read of the election log starts
 	last        metrics.Cluster       // the cluster as it last was, shown after shutdown
+	fresh       []core.Election       // read by poll, not yet taken
+}
+
+// takeElections returns the elections polls have read since the last
+// call, for counting.
+func (w *clusterWatch) takeElections() []core.Election {
+	evs := w.fresh
+	w.fresh = nil
+	return evs
 }
 
 // poll reads the cluster's status and returns the view of it, and a line
@@ -44,6 +53,7 @@ func (w *clusterWatch) poll(db DB) (metrics.Cluster, []string) {
 	for _, e := range elections {
 		w.elected[e.Shard] = e
 	}
+	w.fresh = append(w.fresh, elections...)
 	var changes []string
 	for _, sh := range st.Shards {
 		v.Shards = append(v.Shards, shardView(sh))

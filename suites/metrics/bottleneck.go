@@ -332,9 +332,10 @@ func (d *Diagnoser) SignalsOf(s *Snapshot) Signals {
 		sig.ReplLag = max(sig.ReplLag, sh.MaxLag)
 		sig.Uncommitted += sh.Uncommitted
 	}
-	// Until the runner tells caused elections from spontaneous ones, every
-	// leader change counts (Cluster.LeaderChanges).
-	count := s.Cluster.LeaderChanges
+	// Elections a fault or a membership change caused are the experiment,
+	// not a bottleneck: only spontaneous ones count.
+	count := uint64(s.Elections.Spontaneous)
+	sig.Spontaneous = true
 	d.elections = append(d.elections, electionMark{s.Elapsed, count})
 	cut := 0
 	for cut < len(d.elections)-1 && s.Elapsed-d.elections[cut+1].at >= ElectionWindow {
@@ -427,7 +428,6 @@ type BottleneckVerdict struct {
 // not time itself.
 var bottleneckNotMeasured = []string{
 	"fsync time: not timed; in disk mode the kernel's disk counters (busy %, average write wait) stand in",
-	"spontaneous elections: every leader change counts until the runner tells caused ones apart",
 }
 
 // Report is the tally as the report writes it; nil when no tick was judged.

@@ -112,12 +112,14 @@ func TestDiagnoseLeadsWithTheRootCause(t *testing.T) {
 	}
 }
 
-// TestDiagnoserElectionRate counts leader changes over the last minute of
-// load, and a lone election early in a run is not a storm.
+// TestDiagnoserElectionRate counts spontaneous elections over the last
+// minute of load, and a lone election early in a run is not a storm; the
+// elections faults caused are the experiment and never count.
 func TestDiagnoserElectionRate(t *testing.T) {
 	d := NewDiagnoser(4<<30, false)
 	snap := func(at time.Duration, changes uint64) *Snapshot {
-		return &Snapshot{Phase: PhaseRunning, Elapsed: at, Cluster: Cluster{LeaderChanges: changes}}
+		return &Snapshot{Phase: PhaseRunning, Elapsed: at, Cluster: Cluster{LeaderChanges: 1000 + 2*changes},
+			Elections: Elections{Spontaneous: int(changes), Caused: 1000 + int(changes)}}
 	}
 	// 20 shards elected their first leaders before the load: not counted.
 	d.Observe(snap(0, 20))
@@ -128,7 +130,7 @@ func TestDiagnoserElectionRate(t *testing.T) {
 	for at := 6 * time.Second; at <= 30*time.Second; at += time.Second {
 		b, _ = d.Observe(snap(at, 21+uint64(at/time.Second)-5))
 	}
-	if b.Resource != ResourceElections || !strings.Contains(b.Line, "elections/min") {
+	if b.Resource != ResourceElections || !strings.Contains(b.Line, "spontaneous elections/min") {
 		t.Errorf("an election a second: %s %q", b.Resource, b.Line)
 	}
 	// A minute later with no more elections, the window has forgotten them.

@@ -73,23 +73,53 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		p("| %s | %s | %s |\n", row.name, statText(row.s, row.unit, false), statText(row.s, row.unit, true))
 	}
 
+	if e := r.Elections; e != nil {
+		p("\nLeader elections (caused: after a fault or membership change the run made, on its shard; spontaneous: the rest):\n\n| scope | caused | spontaneous | spontaneous per minute |\n|---|--:|--:|--:|\n")
+		p("| run | %d | %d | %.1f |\n", e.Caused, e.Spontaneous, e.PerMinuteSpontaneous)
+		for _, name := range sortedSuites(r) {
+			if e := r.Suites[name].Elections; e != nil {
+				p("| %s | %d | %d | %.1f |\n", name, e.Caused, e.Spontaneous, e.PerMinuteSpontaneous)
+			}
+		}
+	}
+
 	p("\n## 4. Scalability validation\n\n")
 	if sc := r.Scalability; sc == nil {
 		p("Not measured: the scalability suite did not run in this report.\n")
 	} else {
-		p("| clients | ops/s | efficiency vs linear |\n|--:|--:|--:|\n")
-		for _, pt := range sc.Points {
-			p("| %d | %s | %.2f |\n", pt.N, FormatCount(pt.OpsPerSec), pt.Efficiency)
+		sweeps := sc.Sweeps
+		if len(sweeps) == 0 { // a report from before the node sweep
+			sweeps = []SweepReport{{Kind: SweepClients, Points: sc.Points, Fit: sc.Fit, FitError: sc.FitError}}
 		}
-		if f := sc.Fit; f != nil {
-			peak := "never (κ ≤ 0)"
-			if f.PeakN != nil {
-				peak = fmt.Sprintf("%.1f clients, %s ops/s", *f.PeakN, FormatCount(f.PeakOpsPerSec))
+		for i, sw := range sweeps {
+			if i > 0 {
+				p("\n")
 			}
-			p("\nUSL fit: σ = %.4f (contention), κ = %.5f (coherency), λ = %s ops/s per client, R² = %.3f; predicted peak: %s.\n",
-				f.Sigma, f.Kappa, FormatCount(f.Lambda), f.R2, peak)
-		} else {
-			p("\nNo USL fit: %s.\n", mdEscape(sc.FitError))
+			p("### %s\n\n| %s | ops/s | efficiency vs linear | machine CPU |\n|--:|--:|--:|--:|\n", sweepTitle(sw.Kind), sw.Kind)
+			for _, pt := range sw.Points {
+				cpu := "n/a"
+				if pt.CPUPercent > 0 {
+					cpu = fmt.Sprintf("%.0f%%", pt.CPUPercent)
+				}
+				if pt.Empty {
+					p("| %d | nothing measured | – | %s |\n", pt.N, cpu)
+					continue
+				}
+				p("| %d | %s | %.2f | %s |\n", pt.N, FormatCount(pt.OpsPerSec), pt.Efficiency, cpu)
+			}
+			if f := sw.Fit; f != nil {
+				peak := "never (κ ≤ 0)"
+				if f.PeakN != nil {
+					peak = fmt.Sprintf("%.1f %s, %s ops/s", *f.PeakN, sw.Kind, FormatCount(f.PeakOpsPerSec))
+				}
+				p("\nUSL fit: σ = %.4f (contention), κ = %.5f (coherency), λ = %s ops/s per %s, R² = %.3f; predicted peak: %s.\n",
+					f.Sigma, f.Kappa, FormatCount(f.Lambda), strings.TrimSuffix(sw.Kind, "s"), f.R2, peak)
+			} else {
+				p("\nNo USL fit: %s.\n", mdEscape(sw.FitError))
+			}
+			if sw.Bound != "" {
+				p("\n%s.\n", strings.ToUpper(sw.Bound[:1])+sw.Bound[1:])
+			}
 		}
 	}
 
@@ -186,4 +216,15 @@ func settingsLine(settings any) string {
 // mdEscape keeps text from breaking a table or turning into markup.
 func mdEscape(s string) string {
 	return strings.NewReplacer("|", "\\|", "*", "\\*", "_", "\\_", "\n", " ").Replace(s)
+}
+
+// sweepTitle names a sweep for a heading.
+func sweepTitle(kind string) string {
+	switch kind {
+	case SweepNodes:
+		return "Horizontal: nodes (shards follow, load per node constant)"
+	case SweepClients:
+		return "Vertical: clients"
+	}
+	return kind
 }

@@ -47,14 +47,31 @@ type Report struct {
 	// Bottleneck is what limited the run, tick by tick (see Diagnoser);
 	// null when no tick of load was judged.
 	Bottleneck *BottleneckReport `json:"bottleneck"`
+	// Elections counts the leader elections of the whole run, those the
+	// run caused apart from spontaneous ones; absent in reports from
+	// before it was counted.
+	Elections *ElectionsReport `json:"elections,omitempty"`
 }
 
 // ScalabilityReport is the sweep: throughput and efficiency at each step
 // and the USL fit (null with fit_error when there is none).
+// Points, Fit and FitError are the clients sweep's, as before there were
+// sweeps; Sweeps has every sweep, that one included.
 type ScalabilityReport struct {
 	Points   []ScalePointReport `json:"points"`
 	Fit      *USLReport         `json:"fit"`
 	FitError string             `json:"fit_error,omitempty"`
+	Sweeps   []SweepReport      `json:"sweeps,omitempty"`
+	Cores    int                `json:"cores,omitempty"` // the machine's
+}
+
+// SweepReport is one sweep: "clients" (vertical) or "nodes" (horizontal).
+type SweepReport struct {
+	Kind     string             `json:"kind"`
+	Points   []ScalePointReport `json:"points"`
+	Fit      *USLReport         `json:"fit"`
+	FitError string             `json:"fit_error,omitempty"`
+	Bound    string             `json:"bound,omitempty"` // whether the machine's cores limited it, in words
 }
 
 // ScalePointReport is one step of the sweep.
@@ -62,6 +79,9 @@ type ScalePointReport struct {
 	N          int     `json:"n"`
 	OpsPerSec  float64 `json:"ops_per_sec"`
 	Efficiency float64 `json:"efficiency"`
+	// Empty marks a step that measured nothing, kept out of the fit.
+	Empty      bool    `json:"empty,omitempty"`
+	CPUPercent float64 `json:"cpu_percent,omitempty"` // the machine's, over the step
 }
 
 // USLReport is the Universal Scalability Law fit.
@@ -114,6 +134,9 @@ type SuiteReport struct {
 	// for a suite that had not ended.
 	InFlightAtEnd    *int     `json:"in_flight_at_end,omitempty"`
 	OldestInFlightMs *float64 `json:"oldest_in_flight_ms,omitempty"`
+	// Elections are the leader elections during the suite's load, caused
+	// and spontaneous.
+	Elections *ElectionsReport `json:"elections,omitempty"`
 }
 
 // OpReport is one op's figures over the whole run. Count is successful
@@ -249,6 +272,17 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 		s.InFlightAtEnd, s.OldestInFlightMs = &n, &oldest
 		r.Suites[e.Suite] = s
 	}
+	for _, e := range last.SuiteElections {
+		s, ok := r.Suites[e.Suite]
+		if !ok {
+			s = SuiteReport{Ops: map[string]OpReport{}}
+		}
+		s.Elections = electionsReport(e.Elections)
+		r.Suites[e.Suite] = s
+	}
+	if e := last.Elections; e.Caused+e.Spontaneous > 0 || e.Over > 0 {
+		r.Elections = electionsReport(e)
+	}
 	for _, v := range final {
 		r.Baselines = append(r.Baselines, BaselineReport(v))
 	}
@@ -275,16 +309,9 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 	r.Resources.Disk.ReadBytesPerSec = stat(res.DiskRead)
 	r.Resources.Disk.WriteBytesPerSec = stat(res.DiskWrite)
 	if sc := last.Scalability; sc != nil {
-		sr := &ScalabilityReport{FitError: sc.FitError}
-		for _, p := range sc.Points {
-			sr.Points = append(sr.Points, ScalePointReport(p))
-		}
-		if f := sc.Fit; f != nil {
-			sr.Fit = &USLReport{Sigma: f.Sigma, Kappa: f.Kappa, Lambda: f.Lambda, R2: f.R2, PeakOpsPerSec: f.PeakOpsPerSec}
-			if !math.IsInf(f.PeakN, 0) {
-				peak := f.PeakN
-				sr.Fit.PeakN = &peak
-			}
+		sr := &ScalabilityReport{FitError: sc.FitError, Points: pointReports(sc.Points), Fit: uslReport(sc.Fit), Cores: sc.Cores}
+		for _, sw := range sc.Sweeps {
+			sr.Sweeps = append(sr.Sweeps, SweepReport{Kind: sw.Kind, Points: pointReports(sw.Points), Fit: uslReport(sw.Fit), FitError: sw.FitError, Bound: sw.Bound})
 		}
 		r.Scalability = sr
 	}
@@ -306,6 +333,26 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 	}
 	r.Cluster = ClusterReport{Nodes: len(last.Cluster.Nodes), Shards: len(last.Cluster.Shards), LeaderChanges: last.Cluster.LeaderChanges}
 	return r
+}
+
+func pointReports(ps []ScalePoint) []ScalePointReport {
+	var out []ScalePointReport
+	for _, p := range ps {
+		out = append(out, ScalePointReport{N: p.N, OpsPerSec: p.OpsPerSec, Efficiency: p.Efficiency, Empty: p.Empty, CPUPercent: p.CPU})
+	}
+	return out
+}
+
+func uslReport(f *USL) *USLReport {
+	if f == nil {
+		return nil
+	}
+	u := &USLReport{Sigma: f.Sigma, Kappa: f.Kappa, Lambda: f.Lambda, R2: f.R2, PeakOpsPerSec: f.PeakOpsPerSec}
+	if !math.IsInf(f.PeakN, 0) {
+		peak := f.PeakN
+		u.PeakN = &peak
+	}
+	return u
 }
 
 func opReport(t Figures) OpReport {

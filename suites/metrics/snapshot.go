@@ -8,6 +8,10 @@ type Phase string
 // Phases of a run, in order; a run ends Done or Failed.
 const (
 	PhaseStarting Phase = "starting" // the cluster is coming up
+	// PhaseSettling is the wait before a suite's load for the cluster to
+	// settle (membership changes finished, replicas caught up): no op is
+	// recorded and no suite's clock runs.
+	PhaseSettling Phase = "settling"
 	PhaseRunning  Phase = "running"
 	PhaseStopping Phase = "stopping" // load stopped, cluster shutting down
 	PhaseDone     Phase = "done"
@@ -51,7 +55,12 @@ type Snapshot struct {
 	// Zero before the first tick of load.
 	Bottleneck  Bottleneck
 	Bottlenecks BottleneckTally
-	Err         string // why the run failed, when Phase is PhaseFailed
+	// Elections are the leader elections so far, caused by the run and
+	// spontaneous, over the whole run; SuiteElections the same for each
+	// suite that has started, over its load.
+	Elections      Elections
+	SuiteElections []SuiteElections
+	Err            string // why the run failed, when Phase is PhaseFailed
 }
 
 // Op returns the stats of the named op.

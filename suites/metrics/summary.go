@@ -32,21 +32,35 @@ func WriteSummary(w io.Writer, r *Report) error {
 	}
 
 	writeInFlight(ew, r)
+	writeElections(ew, r)
 
 	if sc := r.Scalability; sc != nil {
-		fmt.Fprint(ew, "\nscalability ")
-		for _, p := range sc.Points {
-			fmt.Fprintf(ew, " %d→%s ops/s (%.2f)", p.N, FormatCount(p.OpsPerSec), p.Efficiency)
+		sweeps := sc.Sweeps
+		if len(sweeps) == 0 { // a report from before the node sweep
+			sweeps = []SweepReport{{Kind: SweepClients, Points: sc.Points, Fit: sc.Fit, FitError: sc.FitError}}
 		}
-		if f := sc.Fit; f != nil {
-			fmt.Fprintf(ew, "\n            USL σ=%.4f κ=%.5f R²=%.3f", f.Sigma, f.Kappa, f.R2)
-			if f.PeakN != nil {
-				fmt.Fprintf(ew, ", peak at %.1f clients", *f.PeakN)
+		for _, sw := range sweeps {
+			fmt.Fprintf(ew, "\nscalability %s:", sw.Kind)
+			for _, p := range sw.Points {
+				if p.Empty {
+					fmt.Fprintf(ew, " %d→nothing measured", p.N)
+					continue
+				}
+				fmt.Fprintf(ew, " %d→%s ops/s (%.2f)", p.N, FormatCount(p.OpsPerSec), p.Efficiency)
 			}
-		} else {
-			fmt.Fprintf(ew, "\n            no USL fit: %s", sc.FitError)
+			if f := sw.Fit; f != nil {
+				fmt.Fprintf(ew, "\n            USL σ=%.4f κ=%.5f R²=%.3f", f.Sigma, f.Kappa, f.R2)
+				if f.PeakN != nil {
+					fmt.Fprintf(ew, ", peak at %.1f %s", *f.PeakN, sw.Kind)
+				}
+			} else {
+				fmt.Fprintf(ew, "\n            no USL fit: %s", sw.FitError)
+			}
+			if sw.Bound != "" {
+				fmt.Fprintf(ew, "\n            %s", sw.Bound)
+			}
+			fmt.Fprintln(ew)
 		}
-		fmt.Fprintln(ew)
 	}
 
 	if len(r.Baselines) > 0 {
@@ -154,4 +168,19 @@ func writeInFlight(w io.Writer, r *Report) {
 		fmt.Fprintf(w, "\n%s: %d iterations still in flight when the suite ended, the oldest for %s; their ops are in no figure above\n",
 			name, *s.InFlightAtEnd, msText(*s.OldestInFlightMs))
 	}
+}
+
+// writeElections writes the run's leader elections, caused by the run and
+// spontaneous, and each suite's; nothing for a report without them.
+func writeElections(w io.Writer, r *Report) {
+	if r.Elections == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nelections  run: %s", r.Elections)
+	for _, name := range sortedSuites(r) {
+		if e := r.Suites[name].Elections; e != nil {
+			fmt.Fprintf(w, " · %s: %s", name, e)
+		}
+	}
+	fmt.Fprintln(w)
 }

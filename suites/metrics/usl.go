@@ -2,14 +2,25 @@ package metrics
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"time"
 )
 
-// ScalePoint is one step of a scalability sweep: N workers, X ops/s.
+// ScalePoint is one step of a scalability sweep: N workers (clients, or
+// nodes), X ops/s.
 type ScalePoint struct {
 	N          int
 	OpsPerSec  float64
 	Efficiency float64 // X(N) / (N · X(1)): 1 is linear
+	// Empty marks a step that measured nothing (no op completed in it):
+	// it is kept out of the efficiencies and the fit, not fitted as 0.
+	Empty bool
+	// CPU is the machine's CPU busy over the step's measured time,
+	// percent of all cores; 0 when unknown.
+	CPU float64
+	// From and To are the step's measured time, for reading the CPU.
+	From, To time.Time
 }
 
 // USL is a Universal Scalability Law fit, X(N) = λN / (1 + σ(N−1) + κN(N−1)):
@@ -110,43 +121,150 @@ func solve3(m [3][4]float64) ([3]float64, error) {
 	return [3]float64{m[0][3] / m[0][0], m[1][3] / m[1][1], m[2][3] / m[2][2]}, nil
 }
 
-// Efficiencies fills each point's efficiency against the first (N=1) point.
+// Efficiencies fills each point's efficiency against the first point
+// that measured something: X(N) / ((N/N₀) · X(N₀)), which is X(N) / (N ·
+// X(1)) for a sweep from one. Empty points keep 0.
 func Efficiencies(points []ScalePoint) {
-	if len(points) == 0 || points[0].OpsPerSec <= 0 {
+	base := -1
+	for i, p := range points {
+		if !p.Empty && p.OpsPerSec > 0 {
+			base = i
+			break
+		}
+	}
+	if base < 0 {
 		return
 	}
-	x1 := points[0].OpsPerSec / float64(points[0].N)
+	x1 := points[base].OpsPerSec / float64(points[base].N)
 	for i := range points {
-		points[i].Efficiency = points[i].OpsPerSec / (float64(points[i].N) * x1)
+		if !points[i].Empty {
+			points[i].Efficiency = points[i].OpsPerSec / (float64(points[i].N) * x1)
+		}
 	}
 }
 
-// Scalability is a sweep's result: its points with their efficiency, and
-// the USL fit, or why there is none.
+// measured is the points that measured something.
+func measured(points []ScalePoint) []ScalePoint {
+	var out []ScalePoint
+	for _, p := range points {
+		if !p.Empty {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// The kinds of sweep.
+const (
+	SweepClients = "clients" // vertical: more clients on the same cluster
+	SweepNodes   = "nodes"   // horizontal: more nodes (and shards), the load per node constant
+)
+
+// Sweep is one scalability sweep: its points with their efficiency, the
+// USL fit (or why there is none), and what bound it, in words.
+type Sweep struct {
+	Kind     string
+	Points   []ScalePoint
+	Fit      *USL
+	FitError string
+	// Bound says in words whether the machine's cores limited the sweep:
+	// "limited by the machine: 2 cores, CPU 97–100% from 2 nodes on".
+	Bound string
+}
+
+// machineBusy is the CPU percent from which a step counts as limited by
+// the machine's cores.
+const machineBusy = 90
+
+// NewSweep computes the points' efficiencies, fits the USL to the points
+// that measured something, and says whether cores bounded the sweep.
+func NewSweep(kind string, points []ScalePoint, cores int) Sweep {
+	s := Sweep{Kind: kind, Points: points}
+	Efficiencies(s.Points)
+	m := measured(s.Points)
+	if f, err := FitUSL(m); err != nil {
+		s.FitError = err.Error()
+		if n := len(s.Points) - len(m); n > 0 {
+			s.FitError += fmt.Sprintf(" (%d of %d steps measured nothing)", n, len(s.Points))
+		}
+	} else {
+		s.Fit = &f
+	}
+	s.Bound = bound(kind, m, cores)
+	return s
+}
+
+// bound says whether the machine's cores limited the sweep: from the first
+// step on which every later step keeps the CPU at machineBusy% or more.
+func bound(kind string, points []ScalePoint, cores int) string {
+	from, peak, lo, hi := -1, 0.0, 101.0, 0.0
+	for i, p := range points {
+		if p.CPU <= 0 {
+			return "" // unknown
+		}
+		peak = max(peak, p.CPU)
+		if p.CPU >= machineBusy {
+			if from < 0 {
+				from, lo, hi = i, 101, 0
+			}
+			lo, hi = min(lo, p.CPU), max(hi, p.CPU)
+		} else {
+			from = -1
+		}
+	}
+	if len(points) == 0 {
+		return ""
+	}
+	if from < 0 {
+		return fmt.Sprintf("not limited by the machine: %s, CPU at most %.0f%%", coresText(cores), peak)
+	}
+	return fmt.Sprintf("limited by the machine: %s, CPU %.0f–%.0f%% from %d %s on", coresText(cores), lo, hi, points[from].N, kind)
+}
+
+func coresText(n int) string {
+	if n == 1 {
+		return "1 core"
+	}
+	return fmt.Sprintf("%d cores", n)
+}
+
+// Scalability is the scalability suite's result: every sweep, and the
+// clients sweep's points, fit and fit error again in Points, Fit and
+// FitError, where readers from before the node sweep look for them.
 type Scalability struct {
 	Suite    string
 	Points   []ScalePoint
 	Fit      *USL
 	FitError string
+	Sweeps   []Sweep
+	Cores    int // the machine's cores (runtime.NumCPU)
 }
 
-// NewScalability computes the points' efficiencies and fits the USL.
+// NewScalability computes a clients sweep's efficiencies and fits the USL.
 func NewScalability(suite string, points []ScalePoint) *Scalability {
-	s := &Scalability{Suite: suite, Points: points}
-	Efficiencies(s.Points)
-	if f, err := FitUSL(s.Points); err != nil {
-		s.FitError = err.Error()
-	} else {
-		s.Fit = &f
+	return NewScalabilitySweeps(suite, []Sweep{{Kind: SweepClients, Points: points}}, 0)
+}
+
+// NewScalabilitySweeps fits each sweep (given with its kind and points)
+// on a machine of cores.
+func NewScalabilitySweeps(suite string, sweeps []Sweep, cores int) *Scalability {
+	s := &Scalability{Suite: suite, Cores: cores}
+	for _, sw := range sweeps {
+		sw = NewSweep(sw.Kind, sw.Points, cores)
+		s.Sweeps = append(s.Sweeps, sw)
+		if sw.Kind == SweepClients && s.Points == nil {
+			s.Points, s.Fit, s.FitError = sw.Points, sw.Fit, sw.FitError
+		}
 	}
 	return s
 }
 
 // Verdict judges the efficiency at the sweep's largest step against min.
 func (s *Scalability) Verdict(min float64) (Verdict, bool) {
-	if min <= 0 || len(s.Points) < 2 {
+	m := measured(s.Points)
+	if min <= 0 || len(m) < 2 {
 		return Verdict{}, false
 	}
-	last := s.Points[len(s.Points)-1]
+	last := m[len(m)-1]
 	return Verdict{Suite: s.Suite, Metric: MetricEfficiency, Limit: min, Value: last.Efficiency, Unit: "of linear", Pass: last.Efficiency >= min}, true
 }

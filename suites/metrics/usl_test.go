@@ -3,6 +3,7 @@ package metrics
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -49,5 +50,30 @@ func TestEfficiencies(t *testing.T) {
 	Efficiencies(pts)
 	if pts[1].Efficiency != 1 || pts[2].Efficiency != 0.75 {
 		t.Errorf("efficiencies %+v, want 1 and 0.75", pts)
+	}
+}
+
+// A step that measured nothing stays out of the efficiencies and the fit;
+// a sweep whose CPU stays high from some step on says the machine bound it.
+func TestSweepKeepsEmptyStepsOutAndSaysWhatBoundIt(t *testing.T) {
+	pts := []ScalePoint{{N: 1, OpsPerSec: 100, CPU: 60}, {N: 2, OpsPerSec: 180, CPU: 97}, {N: 4, OpsPerSec: 0, Empty: true},
+		{N: 8, OpsPerSec: 300, CPU: 100}, {N: 16, OpsPerSec: 310, CPU: 99}}
+	s := NewSweep(SweepNodes, pts, 2)
+	if s.Fit == nil {
+		t.Fatalf("no fit from 4 measured steps: %s", s.FitError)
+	}
+	if s.Points[2].Efficiency != 0 || s.Points[3].Efficiency != 300.0/800 {
+		t.Errorf("efficiencies %+v", s.Points)
+	}
+	if want := "limited by the machine: 2 cores, CPU 97–100% from 2 nodes on"; s.Bound != want {
+		t.Errorf("bound %q, want %q", s.Bound, want)
+	}
+	cool := NewSweep(SweepClients, []ScalePoint{{N: 1, OpsPerSec: 1, CPU: 20}, {N: 2, OpsPerSec: 2, CPU: 95}, {N: 4, OpsPerSec: 4, CPU: 40}}, 8)
+	if want := "not limited by the machine: 8 cores, CPU at most 95%"; cool.Bound != want {
+		t.Errorf("bound %q, want %q", cool.Bound, want)
+	}
+	short := NewSweep(SweepClients, []ScalePoint{{N: 1, OpsPerSec: 1}, {N: 2, Empty: true}, {N: 4, OpsPerSec: 3}, {N: 8, OpsPerSec: 4}}, 2)
+	if short.Fit != nil || !strings.Contains(short.FitError, "1 of 4 steps measured nothing") {
+		t.Errorf("fit %+v / %q, want none and the empty step named", short.Fit, short.FitError)
 	}
 }
