@@ -21,8 +21,9 @@ type faultyDB struct {
 	DB
 	// dropEvery makes every n-th put acknowledge without writing.
 	dropEvery int64
-	// staleEvery makes every n-th read of a key whose value changed since
-	// it was last read return the value read then.
+	// staleEvery makes every n-th read of a key written twice or more
+	// return the value of the write before the last acknowledged one: a
+	// read no serial order allows once that last write was acknowledged.
 	staleEvery int64
 	// doubleEvery runs every n-th committed transaction a second time,
 	// reporting it once.
@@ -30,21 +31,31 @@ type faultyDB struct {
 
 	puts, reads, txns atomic.Int64
 	mu                sync.Mutex
-	lastRead          map[string][]byte
+	last, prev        map[string][]byte // the last two acknowledged writes of each key
 }
 
 func (f *faultyDB) Put(ctx context.Context, key string, value []byte) error {
 	if f.dropEvery > 0 && f.puts.Add(1)%f.dropEvery == 0 {
 		return nil
 	}
-	return f.DB.Put(ctx, key, value)
+	return f.wrote(key, value, f.DB.Put(ctx, key, value))
 }
 
 func (f *faultyDB) PutReplicated(ctx context.Context, key string, value []byte) error {
 	if f.dropEvery > 0 && f.puts.Add(1)%f.dropEvery == 0 {
 		return nil
 	}
-	return f.DB.PutReplicated(ctx, key, value)
+	return f.wrote(key, value, f.DB.PutReplicated(ctx, key, value))
+}
+
+// wrote remembers an acknowledged write for the stale reads.
+func (f *faultyDB) wrote(key string, value []byte, err error) error {
+	if f.staleEvery > 0 && err == nil {
+		f.mu.Lock()
+		f.prev[key], f.last[key] = f.last[key], bytes.Clone(value)
+		f.mu.Unlock()
+	}
+	return err
 }
 
 func (f *faultyDB) Get(ctx context.Context, key string) ([]byte, error) {
@@ -54,10 +65,8 @@ func (f *faultyDB) Get(ctx context.Context, key string) ([]byte, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	prev, seen := f.lastRead[key]
-	f.lastRead[key] = bytes.Clone(v)
-	if seen && !bytes.Equal(prev, v) && f.reads.Add(1)%f.staleEvery == 0 {
-		return prev, nil
+	if prev := f.prev[key]; prev != nil && !bytes.Equal(prev, v) && f.reads.Add(1)%f.staleEvery == 0 {
+		return bytes.Clone(prev), nil
 	}
 	return v, err
 }
@@ -93,7 +102,7 @@ func runFaulty(t *testing.T, suite string, fault *faultyDB) *metrics.Report {
 		if err != nil || fault == nil {
 			return db, err
 		}
-		fault.DB, fault.lastRead = db, map[string][]byte{}
+		fault.DB, fault.last, fault.prev = db, map[string][]byte{}, map[string][]byte{}
 		return fault, nil
 	}
 	report, err := r.Run(context.Background())
