@@ -94,6 +94,20 @@ func TestNemesisPicksWithinTheQuorumGuard(t *testing.T) {
 // quorumWatch is a DB that checks, on every fault call and every status
 // read, that no shard has fewer than a quorum of live replicas, and counts
 // the leader kills of each shard running at once.
+// watchQuorum has r run on an embedded cluster behind the returned watch.
+func watchQuorum(r *Runner) *quorumWatch {
+	w := &quorumWatch{}
+	r.open = func(ctx context.Context, ccfg core.Config) (DB, error) {
+		db, err := openEmbedded(ctx, ccfg)
+		if err != nil {
+			return nil, err
+		}
+		w.DB = db
+		return w, nil
+	}
+	return w
+}
+
 type quorumWatch struct {
 	DB
 	mu       sync.Mutex
@@ -157,15 +171,7 @@ func TestNemesisOnARealCluster(t *testing.T) {
 	cfg.LogOutput = io.Discard
 	cfg.Nemesis = knob.NemesisFaults
 	r := newRunner(cfg, []Suite{f})
-	var watch *quorumWatch
-	r.open = func(ctx context.Context, ccfg core.Config) (DB, error) {
-		db, err := openEmbedded(ctx, ccfg)
-		if err != nil {
-			return nil, err
-		}
-		watch = &quorumWatch{DB: db}
-		return watch, nil
-	}
+	watch := watchQuorum(r)
 	report, err := r.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -248,15 +254,7 @@ func TestKillsOfOneShardAreSerialised(t *testing.T) {
 	cfg.Duration = time.Minute
 	cfg.LogOutput = io.Discard
 	r := newRunner(cfg, []Suite{s})
-	var watch *quorumWatch
-	r.open = func(ctx context.Context, ccfg core.Config) (DB, error) {
-		db, err := openEmbedded(ctx, ccfg)
-		if err != nil {
-			return nil, err
-		}
-		watch = &quorumWatch{DB: db}
-		return watch, nil
-	}
+	watch := watchQuorum(r)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const rounds = 4
