@@ -2,6 +2,7 @@ package core
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -233,7 +234,17 @@ type kvSnapshot struct {
 
 // Persist runs concurrently with Apply; it only reads its own copy of the
 // map and immutable values.
+//
+// Into the in-memory store it writes nothing: the store keeps the snapshot
+// as segments that share the values with the state machine (segments), so
+// a snapshot costs no copy of the data. Written out in full, as it was,
+// every replica held its shard's data twice, and with megabyte values those
+// copies were the largest thing in the heap.
 func (s *kvSnapshot) Persist(sink raft.SnapshotSink) error {
+	if m, ok := sink.(*memSnapshotSink); ok {
+		m.keep(s.segments())
+		return sink.Close()
+	}
 	if err := s.write(sink); err != nil {
 		_ = sink.Cancel()
 		return err
@@ -262,6 +273,40 @@ func (s *kvSnapshot) write(w io.Writer) error {
 	}
 	s.tx.write(bw)
 	return bw.Flush()
+}
+
+// shareMin is the size from which segments shares a value rather than
+// copying it next to its key.
+const shareMin = 4 << 10
+
+// segments lays s out as write does, in pieces whose concatenation is the
+// snapshot: the values of shareMin bytes or more are the stored values
+// themselves (immutable, so they may be shared), and the small fields
+// between them are copied into buffers of their own.
+func (s *kvSnapshot) segments() [][]byte {
+	var segs [][]byte
+	small := []byte{snapshotVersion}
+	small = binary.AppendUvarint(small, s.applied)
+	small = binary.AppendUvarint(small, uint64(len(s.data)))
+	for k, v := range s.data {
+		small = binary.AppendUvarint(small, uint64(len(k)))
+		small = append(small, k...)
+		small = binary.AppendUvarint(small, uint64(len(v)))
+		if len(v) < shareMin {
+			small = append(small, v...)
+			continue
+		}
+		segs = append(segs, small, v)
+		small = nil
+	}
+	if s.tx.locks == nil {
+		s.tx = newTxnState()
+	}
+	var tx bytes.Buffer
+	bw := bufio.NewWriter(&tx)
+	s.tx.write(bw)
+	_ = bw.Flush() // a bytes.Buffer does not fail
+	return append(segs, append(small, tx.Bytes()...))
 }
 
 func (s *kvSnapshot) Release() { s.data, s.tx = nil, txnState{} }

@@ -16,8 +16,10 @@ const snapshotChunk = 1 << 20
 // raft.InmemSnapshotStore does, with two differences that matter for large
 // values: a snapshot is kept in fixed-size chunks, so writing one copies
 // each byte once instead of re-growing a single buffer (which, with
-// megabyte values, was half of the cluster's CPU); and a snapshot becomes
-// visible only when its sink is closed, so Open never sees half of one.
+// megabyte values, was half of the cluster's CPU), and the state machine's
+// own snapshots are not written at all but kept as segments that share its
+// values (kvSnapshot.Persist); and a snapshot becomes visible only when its
+// sink is closed, so Open never sees half of one.
 type memSnapshotStore struct {
 	mu     sync.RWMutex
 	latest *memSnapshot
@@ -89,6 +91,17 @@ func (k *memSnapshotSink) Write(p []byte) (int, error) {
 	}
 	k.snap.meta.Size += int64(n)
 	return n, nil
+}
+
+// keep makes segs the snapshot, sharing them: the state machine's
+// snapshot (kvSnapshot.segments), whose large segments are its stored
+// values. Segments, like chunks, are never written again.
+func (k *memSnapshotSink) keep(segs [][]byte) {
+	k.snap.chunks = segs
+	k.snap.meta.Size = 0
+	for _, c := range segs {
+		k.snap.meta.Size += int64(len(c))
+	}
 }
 
 // Close publishes the snapshot, replacing the previous one.

@@ -37,9 +37,11 @@ type Config struct {
 	// Window is how many ticks the sliding window spans.
 	Window    int
 	Baselines metrics.Baselines
-	// MemoryBudget caps the bytes the stored data and Raft logs may use;
-	// the keyspace and log compaction are sized to fit. Zero means a
-	// quarter of the machine's memory, at most 4 GiB.
+	// MemoryBudget caps the memory the run may use: it is the Go
+	// runtime's memory limit, and the keyspace, log compaction and
+	// replication messages are sized, in bytes, so that what the run
+	// keeps takes at most 60% of it (Config.size). Zero means a quarter
+	// of the machine's memory, at most 4 GiB.
 	MemoryBudget int64
 	Seed         int64 // base seed of every random generator
 	// OpTimeout is every op's deadline: the database gives up a call at it,
@@ -150,30 +152,72 @@ type sizing struct {
 	snapshotInterval time.Duration
 }
 
-// size fits the run into budget. Go's collector lets the heap grow to
-// twice the live data before it collects, so the live data gets half the
-// budget, split in two: half for the stored data — every key's value on
-// every replica, twice over because a Raft snapshot holds a copy — and half
-// for the Raft logs kept between snapshots on every replica of every shard.
+const (
+	// liveShare is the share of the budget the data phantom keeps may
+	// take. The runtime is told the budget as its memory limit, so the
+	// collector runs whenever the heap reaches it: the rest is the room
+	// garbage fills between collections. With the live heap at 90% of the
+	// limit the collector ran back to back (37% of the CPU in the seed
+	// run); at 60% it runs about once per 40% of the budget allocated.
+	liveShare = 0.6
+	// overheadShare and maxOverhead bound what a run keeps whatever its
+	// data: histograms, connection buffers, goroutine stacks, the
+	// runtime's own (about 150 MiB in the seed run).
+	overheadShare = 0.1
+	maxOverhead   = 160 << 20
+	// appendBytes is about how much one replication message carries, as
+	// etcd's MaxSizePerMsg, so big values don't hold up heartbeats.
+	appendBytes = 1 << 20
+	// appendsInFlight is how many appends a leader may have on the way to
+	// one follower when replication is pipelined (core's
+	// transportMaxInFlight); without a network delay it sends one at a
+	// time.
+	appendsInFlight = 8
+)
+
+// size fits the run into budget, every part counted in bytes. The live
+// data gets liveShare of the budget; of that, what does not depend on the
+// keyspace comes off first — a fixed overhead, each client's value and
+// command, and the appends in flight to every follower — and the rest is
+// split between the stored data and the Raft logs.
+//
+// Stored data: every key's value on every replica. Snapshots cost nothing
+// more: the in-memory store shares the state machine's values (core's
+// kvSnapshot.Persist), and the Raft log's entries are the values the state
+// machine keeps, not copies.
+//
+// Raft logs, per replica of every shard: up to threshold entries before a
+// snapshot, what is written while raft gets round to checking (a quarter
+// more), the trailing entries after it (a quarter), and the old values the
+// last snapshot still holds because entries since overwrote them (up to
+// as many as were written since, 1.25 thresholds): 2.75 thresholds.
 func (c Config) size(budget int64) (sizing, error) {
-	live := budget / 2
 	perValue := int64(c.DataSize) + 64 // key, encoding and map overhead
 	r := int64(c.Replicas())
-	keys := live / 2 / (perValue * r * 2)
-	if keys < 1 {
-		return sizing{}, fmt.Errorf("data size %s does not fit the memory budget of %s; lower the data size",
-			knob.Size(c.DataSize), metrics.FormatBytes(float64(budget)))
+	shards := int64(c.shards())
+	tooBig := fmt.Errorf("data size %s does not fit the memory budget of %s; lower the data size",
+		knob.Size(c.DataSize), metrics.FormatBytes(float64(budget)))
+	s := sizing{maxAppendEntries: int(min(max(appendBytes/perValue, 1), 64))}
+	perAppend := int64(s.maxAppendEntries) * perValue
+	inFlight := int64(1)
+	if c.NetDelay > 0 {
+		inFlight = appendsInFlight
 	}
-	// Each replica of each shard keeps up to threshold + threshold/4 entries.
-	threshold := live / 2 / (int64(c.shards()) * r * perValue * 5 / 4)
-	s := sizing{
-		keys:              int(min(keys, maxKeys)),
-		snapshotThreshold: uint64(min(max(threshold, 8), 8192)),
+	clients := int64(max(c.Clients, 1)) * perValue * 2
+	overhead := min(int64(float64(budget)*overheadShare), maxOverhead)
+	live := int64(float64(budget)*liveShare) - overhead - clients - shards*(r-1)*inFlight*perAppend
+	// A third for the stored data, two for the logs: the keyspace only
+	// has to be large enough that writes spread, and the fewer entries
+	// between snapshots, the more often a follower a little behind needs
+	// a whole snapshot sent.
+	keys := live / 3 / (perValue * r)
+	threshold := live * 2 / 3 / (shards * r * perValue * 11 / 4)
+	if keys < 1 || threshold < 2 {
+		return sizing{}, tooBig
 	}
-	s.trailingLogs = s.snapshotThreshold / 4
-	// About 1 MiB per replication message, as etcd's default
-	// MaxSizePerMsg does, so big values don't hold up heartbeats.
-	s.maxAppendEntries = int(min(max(1<<20/perValue, 1), 64))
+	s.keys = int(min(keys, maxKeys))
+	s.snapshotThreshold = uint64(min(threshold, 8192))
+	s.trailingLogs = max(s.snapshotThreshold/4, 1)
 	// Raft checks the threshold every one to two intervals, and the logs
 	// grow past it meanwhile by whatever was written: at 1 MiB values and
 	// 20 writes a second per shard, 40 MiB a replica with core's 1 s. A
