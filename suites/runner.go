@@ -253,10 +253,21 @@ type cpuSample struct {
 
 // openFresh starts a fresh cluster like the run's, of nodes and shards,
 // for the scalability suite's node sweep.
-func (x *run) openFresh(ctx context.Context, nodes, shards int) (DB, error) {
+// It is sized by the run's own sizing rule for budget: its keyspace and
+// its logs between snapshots fit in it, next to the run's cluster.
+func (x *run) openFresh(ctx context.Context, nodes, shards int, budget int64) (DB, int, error) {
+	cfg := x.cfg
+	cfg.Nodes, cfg.Shards = nodes, shards
+	sz, err := cfg.size(budget)
+	if err != nil {
+		return nil, 0, err
+	}
 	c := x.ccfg
 	c.Nodes, c.Shards = nodes, shards
-	return x.open(ctx, c)
+	c.SnapshotThreshold, c.TrailingLogs, c.MaxAppendEntries = sz.snapshotThreshold, sz.trailingLogs, sz.maxAppendEntries
+	c.SnapshotInterval = cmp.Or(sz.snapshotInterval, c.SnapshotInterval)
+	db, err := x.open(ctx, c)
+	return db, sz.keys, err
 }
 
 // stepCPU is the machine's average CPU busy over [from, to], from the
@@ -414,7 +425,8 @@ func (x *run) startCollector() error {
 func (x *run) env() Env {
 	return Env{DB: guardedDB{DB: x.db, faults: &x.faults, events: &x.events, causes: x.causes}, Nodes: x.cfg.Nodes, Replicas: x.cfg.Replicas(), DataSize: x.load.dataSize, Keys: x.keys, Seed: x.cfg.Seed,
 		Transactions: x.cfg.Transactions, Queries: x.cfg.Queries, KeyDist: x.cfg.KeyDist,
-		Clients: x.load.clients, Duration: x.cfg.Duration, Open: x.openFresh, Shards: x.db.Shards()}
+		Clients: x.load.clients, Duration: x.cfg.Duration, Open: x.openFresh, Shards: x.db.Shards(),
+		Budget: x.budget, Note: func(m string) { x.events.later(metrics.EventInfo, m) }}
 }
 
 // runSuite runs one suite's clients for the configured duration, ticking
