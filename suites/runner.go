@@ -240,6 +240,7 @@ type run struct {
 	// elections counted against it: caused or spontaneous.
 	causes    *causeBook
 	elections electionCount
+	fresh     freshElections // fresh clusters' elections, for counting
 
 	ccfg     core.Config // the cluster's configuration, for fresh clusters of other sizes
 	cpuTrace []cpuSample // the machine's CPU each tick of the running suite
@@ -426,7 +427,7 @@ func (x *run) env() Env {
 	return Env{DB: guardedDB{DB: x.db, faults: &x.faults, events: &x.events, causes: x.causes}, Nodes: x.cfg.Nodes, Replicas: x.cfg.Replicas(), DataSize: x.load.dataSize, Keys: x.keys, Seed: x.cfg.Seed,
 		Transactions: x.cfg.Transactions, Queries: x.cfg.Queries, KeyDist: x.cfg.KeyDist,
 		Clients: x.load.clients, Duration: x.cfg.Duration, Open: x.openFresh, Shards: x.db.Shards(),
-		Budget: x.budget, Note: func(m string) { x.events.later(metrics.EventInfo, m) }}
+		Budget: x.budget, FreshElections: x.fresh.add, Note: func(m string) { x.events.later(metrics.EventInfo, m) }}
 }
 
 // runSuite runs one suite's clients for the configured duration, ticking
@@ -633,6 +634,7 @@ func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 		x.event(metrics.EventElection, c)
 	}
 	x.countElections(x.watch.takeElections())
+	x.countFresh()
 	now := time.Now()
 	elections, suiteElections := x.elections.view(now, x.started)
 	s := &metrics.Snapshot{

@@ -75,7 +75,7 @@ func (scalabilitySuite) Ops() []metrics.OpSpec {
 
 func (scalabilitySuite) Prepare(_ context.Context, env Env) (Workload, error) {
 	w := &scaleWorkload{db: env.DB, seed: env.Seed, payload: make([]byte, env.DataSize), keys: make([]string, env.Keys),
-		nodes: env.Nodes, shards: env.Shards, open: env.Open, end: env.End, note: env.Note, budget: env.Budget, duration: env.Duration}
+		nodes: env.Nodes, shards: env.Shards, open: env.Open, end: env.End, note: env.Note, elections: env.FreshElections, budget: env.Budget, duration: env.Duration}
 	for i := range w.keys {
 		w.keys[i] = "s/" + strconv.Itoa(i)
 	}
@@ -145,11 +145,12 @@ type scaleWorkload struct {
 	open        func(ctx context.Context, nodes, shards int, budget int64) (DB, int, error)
 	end         func() // ends the suite: once the sweeps are done, idle clients would read as a throughput of 0
 	note        func(string)
-	budget      int64         // the run's memory budget, for sizing fresh clusters
-	duration    time.Duration // the suite's, which the steps share
+	elections   func([]core.Election, time.Time) // counts a fresh cluster's elections
+	budget      int64                            // the run's memory budget, for sizing fresh clusters
+	duration    time.Duration                    // the suite's, which the steps share
 	clientSteps []int
 	nodeSteps   []int
-	filled      bool // the run's cluster's keyspace has been written once
+	filled      int // how many of the run's cluster's keys have been written once
 	cur         atomic.Pointer[scaleTarget]
 	done        []paddedCount
 
@@ -231,6 +232,7 @@ func (w *scaleWorkload) Probe(ctx context.Context, _ *metrics.Recorder) {
 func (w *scaleWorkload) nodeStep(ctx context.Context, n int, stepFor time.Duration) (ok bool) {
 	begun := time.Now()
 	db, keys := w.db, len(w.keys)
+	var settled time.Time // when a fresh cluster had settled
 	if n != w.nodes {
 		shards := max(1, w.shards*n/max(w.nodes, 1))
 		budget := w.freshBudget()
@@ -245,19 +247,70 @@ func (w *scaleWorkload) nodeStep(ctx context.Context, n int, stepFor time.Durati
 			w.add(metrics.SweepNodes, metrics.ScalePoint{N: n, Empty: true})
 			return true
 		}
+		settled = time.Now() // until the step finds it settled, its start
 		defer func() {
 			w.cur.Store(&scaleTarget{db: w.db, keys: len(w.keys)}) // idle while the step's cluster closes
+			if w.elections != nil {
+				evs, _ := db.Elections(0) // before Close, whose own are no one's concern
+				w.elections(evs, settled)
+			}
 			db.Close()
 		}()
 		keys = min(fit, len(w.keys))
 	}
 	// The keyspace follows the nodes, as the shards do.
 	keys = max(1, min(keys, len(w.keys)*n/max(w.nodes, 1)))
-	p, ok := w.stepFrom(ctx, begun, strconv.Itoa(n)+"-node", n, stepFor, scaleTarget{db: db, keys: keys, active: n * w.perNode})
+	p, ok := w.stepFrom(ctx, begun, strconv.Itoa(n)+"-node", n, stepFor, scaleTarget{db: db, keys: keys, active: n * w.perNode}, &settled)
 	if p.N > 0 {
 		w.add(metrics.SweepNodes, p)
 	}
 	return ok
+}
+
+// freshElections queues the elections of the fresh clusters a suite
+// started, handed over from its goroutine, until the runner's counts them.
+type freshElections struct {
+	mu      sync.Mutex
+	pending []freshElection
+}
+
+type freshElection struct {
+	e       core.Election
+	settled time.Time
+}
+
+// add queues evs, of a cluster that had settled at settled.
+func (f *freshElections) add(evs []core.Election, settled time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range evs {
+		f.pending = append(f.pending, freshElection{e, settled})
+	}
+}
+
+func (f *freshElections) take() []freshElection {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.pending
+	f.pending = nil
+	return out
+}
+
+// countFresh counts the fresh clusters' elections queued so far: caused
+// by the cluster's start until it settled and a few election timeouts
+// after, spontaneous from then on. Runner's goroutine only.
+func (x *run) countFresh() {
+	window := minCauseWindow
+	if t := x.epochs.timeouts.Election; t > 0 {
+		window = max(window, causeWindow*t)
+	}
+	for _, f := range x.fresh.take() {
+		cause := ""
+		if !f.e.At.After(f.settled.Add(window)) {
+			cause = "fresh cluster start"
+		}
+		x.elections.add(f.e, cause)
+	}
 }
 
 // freshBudget is what the memory budget leaves beside the live heap of
@@ -284,47 +337,57 @@ func (w *scaleWorkload) notef(format string, args ...any) {
 }
 
 // fill writes the first keys of the keyspace once on db, from a few
-// goroutines, until every one is written or until passes. Its puts are
-// in no figure.
-func (w *scaleWorkload) fill(ctx context.Context, db DB, keys int, until time.Time) {
+// goroutines, starting at *next, until every one is written or until
+// passes; *next is where a later fill goes on. Its puts are in no figure.
+func (w *scaleWorkload) fill(ctx context.Context, db DB, keys int, next *int, until time.Time) {
 	fctx, cancel := context.WithDeadline(ctx, until)
 	defer cancel()
-	var next atomic.Int64
+	var at atomic.Int64
+	at.Store(int64(*next))
 	var wg sync.WaitGroup
-	for range min(keys, 8) {
+	for range min(keys-*next, 8) {
 		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < keys && fctx.Err() == nil; i = int(next.Add(1) - 1) {
-				_ = db.Put(fctx, w.keys[i], w.payload)
+			for i := int(at.Add(1) - 1); i < keys && fctx.Err() == nil; i = int(at.Add(1) - 1) {
+				if db.Put(fctx, w.keys[i], w.payload) != nil && fctx.Err() != nil {
+					return // cut short: written or not, the next fill writes it again
+				}
 			}
 		})
 	}
 	wg.Wait()
+	// The goroutines claimed keys past the last written; going back by
+	// their number writes a few twice rather than miss one.
+	*next = max(*next, min(int(at.Load())-8, keys))
 }
 
 // step runs the clients sweep's step of n clients on t for about stepFor
 // from now.
 func (w *scaleWorkload) step(ctx context.Context, n int, stepFor time.Duration, t scaleTarget) (metrics.ScalePoint, bool) {
-	return w.stepFrom(ctx, time.Now(), strconv.Itoa(n)+"-client", n, stepFor, t)
+	return w.stepFrom(ctx, time.Now(), strconv.Itoa(n)+"-client", n, stepFor, t, nil)
 }
 
 // stepFrom runs one step on t until about begun+stepFor: it writes t's
 // keyspace once if it has not been (a third of the step at most), waits
 // for t's cluster to settle (a third of what is left at most), warms up,
 // then counts completed puts for at least minStep. ok is false when ctx
-// ended first.
-func (w *scaleWorkload) stepFrom(ctx context.Context, begun time.Time, name string, n int, stepFor time.Duration, t scaleTarget) (p metrics.ScalePoint, ok bool) {
+// ended first. settled, when not nil, gets the time the wait for the
+// cluster to settle ended.
+func (w *scaleWorkload) stepFrom(ctx context.Context, begun time.Time, name string, n int, stepFor time.Duration, t scaleTarget, settled *time.Time) (p metrics.ScalePoint, ok bool) {
 	end := begun.Add(stepFor)
 	w.cur.Store(&scaleTarget{db: w.db, keys: len(w.keys)}) // idle: the step's cluster settles without load
-	if t.db != w.db || !w.filled {
-		w.fill(ctx, t.db, t.keys, time.Now().Add(time.Until(end)/3))
-		if t.db == w.db {
-			w.filled = t.keys == len(w.keys)
-		}
+	if t.db != w.db {
+		var next int
+		w.fill(ctx, t.db, t.keys, &next, time.Now().Add(time.Until(end)/3))
+	} else if w.filled < t.keys {
+		w.fill(ctx, t.db, t.keys, &w.filled, time.Now().Add(time.Until(end)/3))
 	}
 	for deadline := time.Now().Add(time.Until(end) / 3); unsettled(t.db.Status(), 0) != "" && time.Now().Before(deadline); {
 		if !sleepCtx(ctx, 20*time.Millisecond) {
 			return p, false
 		}
+	}
+	if settled != nil {
+		*settled = time.Now()
 	}
 	w.cur.Store(&t)
 	if !sleepCtx(ctx, max(stepFor/10, 100*time.Millisecond)) {

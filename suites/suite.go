@@ -58,6 +58,11 @@ type Env struct {
 	// Budget is the run's memory budget in bytes: what the run's cluster
 	// and any cluster a suite opens must fit in together (0: unknown).
 	Budget int64
+	// FreshElections counts the elections of a cluster Open started, read
+	// before it closes, against the run: those until it had settled, and
+	// a few election timeouts after, are caused by its start, later ones
+	// spontaneous. Any goroutine may call it; nil counts nothing.
+	FreshElections func(evs []core.Election, settled time.Time)
 	// Note records an event, such as why a sweep's step was skipped; any
 	// goroutine may call it. Nil means no event.
 	Note func(msg string)
