@@ -33,10 +33,11 @@ import (
 // The suite first writes the run's cluster's keyspace once, then runs the
 // node sweep: each fresh cluster is sized (keyspace, logs between
 // snapshots) to what the memory budget leaves beside the run's cluster,
-// and closed before the next opens. Each step's share of the suite's duration is what is
-// left of it over the steps left, so a step that took long to start
-// shortens the later ones instead of pushing the sweep past the suite's
-// end, and one that took little leaves the time to the others. A step
+// and closed before the next opens; then the clients sweep. Each step's
+// share of the suite's duration is what is left of it over the steps
+// left, so a step that took long to start shortens the later ones instead
+// of pushing the sweep past the suite's end, and one that took little
+// leaves the time to the others. A step
 // writes its cluster's keyspace once before its first measure (a
 // keyspace filling up as the first step runs is not the state the later
 // steps measure in), waits for its cluster to settle, warms up, then
@@ -48,9 +49,9 @@ type scalabilitySuite struct{}
 
 const opScaleSubmit = 0 // a replicated put, as consensus.submit, at the sweep's current step
 
-// minStep is the least time a step counts its puts over; with its
-// warm-up and settling a step takes about 1.5× it. A variable so that
-// tests can shorten it.
+// minStep is the least time a step counts its puts over; a sweep's steps
+// are planned at 1.5× it at least, for their warm-up and settling. A
+// variable so that tests can shorten it.
 var minStep = time.Second
 
 // firstNodeStep is the node sweep's first size: every shard has its three
