@@ -240,6 +240,7 @@ type run struct {
 	// elections counted against it: caused or spontaneous.
 	causes    *causeBook
 	elections electionCount
+	fresh     freshElections // fresh clusters' elections, for counting
 
 	ccfg     core.Config // the cluster's configuration, for fresh clusters of other sizes
 	cpuTrace []cpuSample // the machine's CPU each tick of the running suite
@@ -253,10 +254,21 @@ type cpuSample struct {
 
 // openFresh starts a fresh cluster like the run's, of nodes and shards,
 // for the scalability suite's node sweep.
-func (x *run) openFresh(ctx context.Context, nodes, shards int) (DB, error) {
+// It is sized by the run's own sizing rule for budget: its keyspace and
+// its logs between snapshots fit in it, next to the run's cluster.
+func (x *run) openFresh(ctx context.Context, nodes, shards int, budget int64) (DB, int, error) {
+	cfg := x.cfg
+	cfg.Nodes, cfg.Shards = nodes, shards
+	sz, err := cfg.size(budget)
+	if err != nil {
+		return nil, 0, err
+	}
 	c := x.ccfg
 	c.Nodes, c.Shards = nodes, shards
-	return x.open(ctx, c)
+	c.SnapshotThreshold, c.TrailingLogs, c.MaxAppendEntries = sz.snapshotThreshold, sz.trailingLogs, sz.maxAppendEntries
+	c.SnapshotInterval = cmp.Or(sz.snapshotInterval, c.SnapshotInterval)
+	db, err := x.open(ctx, c)
+	return db, sz.keys, err
 }
 
 // stepCPU is the machine's average CPU busy over [from, to], from the
@@ -414,7 +426,8 @@ func (x *run) startCollector() error {
 func (x *run) env() Env {
 	return Env{DB: guardedDB{DB: x.db, faults: &x.faults, events: &x.events, causes: x.causes}, Nodes: x.cfg.Nodes, Replicas: x.cfg.Replicas(), DataSize: x.load.dataSize, Keys: x.keys, Seed: x.cfg.Seed,
 		Transactions: x.cfg.Transactions, Queries: x.cfg.Queries, KeyDist: x.cfg.KeyDist,
-		Clients: x.load.clients, Duration: x.cfg.Duration, Open: x.openFresh, Shards: x.db.Shards()}
+		Clients: x.load.clients, Duration: x.cfg.Duration, Open: x.openFresh, Shards: x.db.Shards(),
+		Budget: x.budget, FreshElections: x.fresh.add, Note: func(m string) { x.events.later(metrics.EventInfo, m) }}
 }
 
 // runSuite runs one suite's clients for the configured duration, ticking
@@ -621,6 +634,7 @@ func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 		x.event(metrics.EventElection, c)
 	}
 	x.countElections(x.watch.takeElections())
+	x.countFresh()
 	now := time.Now()
 	elections, suiteElections := x.elections.view(now, x.started)
 	s := &metrics.Snapshot{

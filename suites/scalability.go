@@ -3,7 +3,11 @@ package suites
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"runtime"
+	rtmetrics "runtime/metrics"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,18 +30,28 @@ import (
 // two nodes replicate less, and would make a different system the base of
 // the efficiency.
 //
-// Each step waits for its cluster to settle, warms up, then counts the
-// puts that complete in at least minStep; a step in which none completed
-// is marked as measuring nothing and kept out of the fit. The suite's
-// duration is split between the sweeps, and a sweep drops middle steps
-// rather than run steps too short to measure.
+// The suite first writes the run's cluster's keyspace once, then runs the
+// node sweep: each fresh cluster is sized (keyspace, logs between
+// snapshots) to what the memory budget leaves beside the run's cluster,
+// and closed before the next opens; then the clients sweep. Each step's
+// share of the suite's duration is what is left of it over the steps
+// left, so a step that took long to start shortens the later ones instead
+// of pushing the sweep past the suite's end, and one that took little
+// leaves the time to the others. A step
+// writes its cluster's keyspace once before its first measure (a
+// keyspace filling up as the first step runs is not the state the later
+// steps measure in), waits for its cluster to settle, warms up, then
+// counts the puts that complete in at least minStep; a step in which none
+// completed, or whose cluster did not start, is marked as measuring
+// nothing, says why in an event and is kept out of the fit. A sweep drops
+// middle steps rather than run steps too short to measure.
 type scalabilitySuite struct{}
 
 const opScaleSubmit = 0 // a replicated put, as consensus.submit, at the sweep's current step
 
-// minStep is the least time a step counts its puts over; with its
-// warm-up and settling a step takes about 1.5× it. A variable so that
-// tests can shorten it.
+// minStep is the least time a step counts its puts over; a sweep's steps
+// are planned at 1.5× it at least, for their warm-up and settling. A
+// variable so that tests can shorten it.
 var minStep = time.Second
 
 // firstNodeStep is the node sweep's first size: every shard has its three
@@ -62,7 +76,7 @@ func (scalabilitySuite) Ops() []metrics.OpSpec {
 
 func (scalabilitySuite) Prepare(_ context.Context, env Env) (Workload, error) {
 	w := &scaleWorkload{db: env.DB, seed: env.Seed, payload: make([]byte, env.DataSize), keys: make([]string, env.Keys),
-		nodes: env.Nodes, shards: env.Shards, open: env.Open, end: env.End}
+		nodes: env.Nodes, shards: env.Shards, open: env.Open, end: env.End, note: env.Note, elections: env.FreshElections, budget: env.Budget, duration: env.Duration}
 	for i := range w.keys {
 		w.keys[i] = "s/" + strconv.Itoa(i)
 	}
@@ -82,12 +96,6 @@ func (scalabilitySuite) Prepare(_ context.Context, env Env) (Workload, error) {
 		}
 	}
 	w.clientSteps = thin(clients, share)
-	// A tenth of the share is slack: starting a step's cluster and
-	// settling it may take longer than planned.
-	w.stepFor = share * 9 / 10 / time.Duration(len(w.clientSteps))
-	if len(w.nodeSteps) > 0 {
-		w.nodeStepFor = share * 9 / 10 / time.Duration(len(w.nodeSteps))
-	}
 	w.done = make([]paddedCount, env.Clients)
 	w.cur.Store(&scaleTarget{db: w.db, keys: len(w.keys)})
 	return w, nil
@@ -135,12 +143,15 @@ type scaleWorkload struct {
 	nodes       int
 	shards      int
 	perNode     int // clients per node in the node sweep
-	open        func(ctx context.Context, nodes, shards int) (DB, error)
+	open        func(ctx context.Context, nodes, shards int, budget int64) (DB, int, error)
 	end         func() // ends the suite: once the sweeps are done, idle clients would read as a throughput of 0
+	note        func(string)
+	elections   func([]core.Election, time.Time) // counts a fresh cluster's elections
+	budget      int64                            // the run's memory budget, for sizing fresh clusters
+	duration    time.Duration                    // the suite's, which the steps share
 	clientSteps []int
 	nodeSteps   []int
-	stepFor     time.Duration // each client step's share of the duration
-	nodeStepFor time.Duration
+	filled      int // how many of the run's cluster's keys have been written once
 	cur         atomic.Pointer[scaleTarget]
 	done        []paddedCount
 
@@ -184,14 +195,34 @@ func (w *scaleWorkload) total() (n int64) {
 	return n
 }
 
-// Probe runs the clients sweep, then the node sweep.
+// Probe runs the node sweep, then the clients sweep, each step getting an
+// equal share of what is left of the suite's duration.
 func (w *scaleWorkload) Probe(ctx context.Context, _ *metrics.Recorder) {
 	defer w.cur.Store(&scaleTarget{db: w.db, keys: len(w.keys)})
 	if w.end != nil {
 		defer w.end()
 	}
+	// A twentieth of the duration is left for the last puts to drain
+	// before the suite's end cuts them short.
+	deadline := time.Now().Add(w.duration - w.duration/20)
+	left := len(w.nodeSteps) + len(w.clientSteps)
+	share := func() time.Duration {
+		d := time.Until(deadline) / time.Duration(max(left, 1))
+		left--
+		return d
+	}
+	// The run's cluster's keyspace written once first (a tenth of the
+	// duration at most): it holds its steady-state data beside every
+	// fresh cluster, which is sized to what that leaves, and the process
+	// has grown its heap before the first step measures.
+	w.fill(ctx, w.db, len(w.keys), &w.filled, time.Now().Add(w.duration/10))
+	for _, n := range w.nodeSteps {
+		if !w.nodeStep(ctx, n, share()) {
+			return
+		}
+	}
 	for _, n := range w.clientSteps {
-		p, ok := w.step(ctx, n, w.stepFor, scaleTarget{db: w.db, keys: len(w.keys), active: n})
+		p, ok := w.step(ctx, n, share(), scaleTarget{db: w.db, keys: len(w.keys), active: n})
 		if p.N > 0 {
 			w.add(metrics.SweepClients, p)
 		}
@@ -199,43 +230,170 @@ func (w *scaleWorkload) Probe(ctx context.Context, _ *metrics.Recorder) {
 			return
 		}
 	}
-	for _, n := range w.nodeSteps {
-		db := w.db
-		if n != w.nodes {
-			shards := max(1, w.shards*n/max(w.nodes, 1))
-			var err error
-			if db, err = w.open(ctx, n, shards); err != nil {
-				if ctx.Err() == nil {
-					w.add(metrics.SweepNodes, metrics.ScalePoint{N: n, Empty: true})
-				}
-				return
+}
+
+// nodeStep runs the node sweep's step of n nodes for about stepFor: on a
+// fresh cluster of n nodes, sized to what the memory budget leaves,
+// unless n is the run's own size. ok is false when ctx ended first.
+func (w *scaleWorkload) nodeStep(ctx context.Context, n int, stepFor time.Duration) (ok bool) {
+	begun := time.Now()
+	db, keys := w.db, len(w.keys)
+	var settled time.Time // when a fresh cluster had settled
+	if n != w.nodes {
+		shards := max(1, w.shards*n/max(w.nodes, 1))
+		budget := w.freshBudget()
+		var err error
+		var fit int
+		if db, fit, err = w.open(ctx, n, shards, budget); err != nil {
+			if ctx.Err() != nil {
+				return false
 			}
+			w.notef("scalability: the %d-node step measured nothing: a fresh cluster of %d nodes and %d shards in the %s the memory budget leaves did not start: %v",
+				n, n, shards, metrics.FormatBytes(float64(budget)), err)
+			w.add(metrics.SweepNodes, metrics.ScalePoint{N: n, Empty: true})
+			return true
 		}
-		keys := max(1, len(w.keys)*n/max(w.nodes, 1))
-		p, ok := w.step(ctx, n, w.nodeStepFor, scaleTarget{db: db, keys: keys, active: n * w.perNode})
-		if db != w.db {
+		settled = time.Now() // until the step finds it settled, its start
+		defer func() {
 			w.cur.Store(&scaleTarget{db: w.db, keys: len(w.keys)}) // idle while the step's cluster closes
+			if w.elections != nil {
+				evs, _ := db.Elections(0) // before Close, whose own are no one's concern
+				w.elections(evs, settled)
+			}
 			db.Close()
-		}
-		if p.N > 0 {
-			w.add(metrics.SweepNodes, p)
-		}
-		if !ok {
-			return
-		}
+		}()
+		keys = min(fit, len(w.keys))
+	}
+	// The keyspace follows the nodes, as the shards do.
+	keys = max(1, min(keys, len(w.keys)*n/max(w.nodes, 1)))
+	p, ok := w.stepFrom(ctx, begun, strconv.Itoa(n)+"-node", n, stepFor, scaleTarget{db: db, keys: keys, active: n * w.perNode}, &settled)
+	if p.N > 0 {
+		w.add(metrics.SweepNodes, p)
+	}
+	return ok
+}
+
+// freshElections queues the elections of the fresh clusters a suite
+// started, handed over from its goroutine, until the runner's counts them.
+type freshElections struct {
+	mu      sync.Mutex
+	pending []freshElection
+}
+
+type freshElection struct {
+	e       core.Election
+	settled time.Time
+}
+
+// add queues evs, of a cluster that had settled at settled.
+func (f *freshElections) add(evs []core.Election, settled time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range evs {
+		f.pending = append(f.pending, freshElection{e, settled})
 	}
 }
 
-// step runs one step on t for about stepFor: it waits for t's cluster to
-// settle (a third of the step at most), warms up, then counts completed
-// puts for at least minStep. ok is false when ctx ended first.
-func (w *scaleWorkload) step(ctx context.Context, n int, stepFor time.Duration, t scaleTarget) (p metrics.ScalePoint, ok bool) {
-	begun := time.Now()
+func (f *freshElections) take() []freshElection {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.pending
+	f.pending = nil
+	return out
+}
+
+// countFresh counts the fresh clusters' elections queued so far: caused
+// by the cluster's start until it settled and a few election timeouts
+// after, spontaneous from then on. Runner's goroutine only.
+func (x *run) countFresh() {
+	window := minCauseWindow
+	if t := x.epochs.timeouts.Election; t > 0 {
+		window = max(window, causeWindow*t)
+	}
+	for _, f := range x.fresh.take() {
+		cause := ""
+		if !f.e.At.After(f.settled.Add(window)) {
+			cause = "fresh cluster start"
+		}
+		x.elections.add(f.e, cause)
+	}
+}
+
+// freshBudget is what the memory budget leaves beside the live heap of
+// the run's cluster (and the last step's, collected first), for a fresh
+// cluster: the run sizes it as it sizes its own, live data in half of it.
+func (w *scaleWorkload) freshBudget() int64 {
+	if w.budget <= 0 {
+		return 0
+	}
+	runtime.GC() // the last step's cluster is closed: its memory goes back before this one takes its own
+	s := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	rtmetrics.Read(s)
+	var live int64
+	if s[0].Value.Kind() == rtmetrics.KindUint64 {
+		live = int64(s[0].Value.Uint64())
+	}
+	return max(w.budget-live, 0)
+}
+
+func (w *scaleWorkload) notef(format string, args ...any) {
+	if w.note != nil {
+		w.note(fmt.Sprintf(format, args...))
+	}
+}
+
+// fill writes the first keys of the keyspace once on db, from a few
+// goroutines, starting at *next, until every one is written or until
+// passes; *next is where a later fill goes on. Its puts are in no figure.
+func (w *scaleWorkload) fill(ctx context.Context, db DB, keys int, next *int, until time.Time) {
+	fctx, cancel := context.WithDeadline(ctx, until)
+	defer cancel()
+	var at atomic.Int64
+	at.Store(int64(*next))
+	var wg sync.WaitGroup
+	for range min(keys-*next, 8) {
+		wg.Go(func() {
+			for i := int(at.Add(1) - 1); i < keys && fctx.Err() == nil; i = int(at.Add(1) - 1) {
+				if db.Put(fctx, w.keys[i], w.payload) != nil && fctx.Err() != nil {
+					return // cut short: written or not, the next fill writes it again
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// The goroutines claimed keys past the last written; going back by
+	// their number writes a few twice rather than miss one.
+	*next = max(*next, min(int(at.Load())-8, keys))
+}
+
+// step runs the clients sweep's step of n clients on t for about stepFor
+// from now.
+func (w *scaleWorkload) step(ctx context.Context, n int, stepFor time.Duration, t scaleTarget) (metrics.ScalePoint, bool) {
+	return w.stepFrom(ctx, time.Now(), strconv.Itoa(n)+"-client", n, stepFor, t, nil)
+}
+
+// stepFrom runs one step on t until about begun+stepFor: it writes t's
+// keyspace once if it has not been (a third of the step at most), waits
+// for t's cluster to settle (a third of what is left at most), warms up,
+// then counts completed puts for at least minStep. ok is false when ctx
+// ended first. settled, when not nil, gets the time the wait for the
+// cluster to settle ended.
+func (w *scaleWorkload) stepFrom(ctx context.Context, begun time.Time, name string, n int, stepFor time.Duration, t scaleTarget, settled *time.Time) (p metrics.ScalePoint, ok bool) {
+	end := begun.Add(stepFor)
 	w.cur.Store(&scaleTarget{db: w.db, keys: len(w.keys)}) // idle: the step's cluster settles without load
-	for deadline := begun.Add(stepFor / 3); unsettled(t.db.Status(), 0) != "" && time.Now().Before(deadline); {
+	if t.db != w.db {
+		var next int
+		w.fill(ctx, t.db, t.keys, &next, time.Now().Add(time.Until(end)/3))
+	} else if w.filled < t.keys {
+		w.fill(ctx, t.db, t.keys, &w.filled, time.Now().Add(time.Until(end)/3))
+	}
+	for deadline := time.Now().Add(time.Until(end) / 3); unsettled(t.db.Status(), 0) != "" && time.Now().Before(deadline); {
 		if !sleepCtx(ctx, 20*time.Millisecond) {
 			return p, false
 		}
+	}
+	if settled != nil {
+		*settled = time.Now()
 	}
 	w.cur.Store(&t)
 	if !sleepCtx(ctx, max(stepFor/10, 100*time.Millisecond)) {
@@ -244,10 +402,13 @@ func (w *scaleWorkload) step(ctx context.Context, n int, stepFor time.Duration, 
 	from, t0 := w.total(), time.Now()
 	// A step the suite's end cuts short still counts once it has
 	// measured half of minStep.
-	if !sleepCtx(ctx, max(time.Until(begun.Add(stepFor)), minStep)) && time.Since(t0) < minStep/2 {
+	if !sleepCtx(ctx, max(time.Until(end), minStep)) && time.Since(t0) < minStep/2 {
 		return p, false
 	}
 	el, count := time.Since(t0), w.total()-from
+	if count == 0 {
+		w.notef("scalability: the %s step measured nothing: no put completed in %v", name, el.Round(time.Millisecond))
+	}
 	return metrics.ScalePoint{N: n, OpsPerSec: float64(count) / el.Seconds(), Empty: count == 0, From: t0, To: time.Now()}, ctx.Err() == nil
 }
 
@@ -275,14 +436,16 @@ func (w *scaleWorkload) add(kind string, p metrics.ScalePoint) {
 	w.sweeps = append(w.sweeps, metrics.Sweep{Kind: kind, Points: []metrics.ScalePoint{p}})
 }
 
-// Sweeps returns the sweeps' points so far, the clients sweep first.
+// Sweeps returns the sweeps' points so far, the clients sweep first
+// (though it runs second).
 func (w *scaleWorkload) Sweeps() []metrics.Sweep {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make([]metrics.Sweep, len(w.sweeps))
-	for i, s := range w.sweeps {
-		out[i] = metrics.Sweep{Kind: s.Kind, Points: append([]metrics.ScalePoint(nil), s.Points...)}
+	out := make([]metrics.Sweep, 0, len(w.sweeps))
+	for _, s := range w.sweeps {
+		out = append(out, metrics.Sweep{Kind: s.Kind, Points: append([]metrics.ScalePoint(nil), s.Points...)})
 	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Kind == metrics.SweepClients && out[j].Kind != metrics.SweepClients })
 	return out
 }
 

@@ -48,11 +48,24 @@ type Env struct {
 	// goroutine may call it.
 	End func()
 	// Open starts a fresh cluster like the run's with nodes nodes and
-	// shards shards, for a sweep of cluster sizes; the caller closes it.
-	// Nil when the run cannot start clusters of its own.
-	Open func(ctx context.Context, nodes, shards int) (DB, error)
+	// shards shards, for a sweep of cluster sizes, sized (its keyspace,
+	// returned as keys, and its logs between snapshots) to fit budget
+	// bytes; the caller closes it. Nil when the run cannot start clusters
+	// of its own.
+	Open func(ctx context.Context, nodes, shards int, budget int64) (db DB, keys int, err error)
 	// Shards is how many shards the run's cluster has.
 	Shards int
+	// Budget is the run's memory budget in bytes: what the run's cluster
+	// and any cluster a suite opens must fit in together (0: unknown).
+	Budget int64
+	// FreshElections counts the elections of a cluster Open started, read
+	// before it closes, against the run: those until it had settled, and
+	// a few election timeouts after, are caused by its start, later ones
+	// spontaneous. Any goroutine may call it; nil counts nothing.
+	FreshElections func(evs []core.Election, settled time.Time)
+	// Note records an event, such as why a sweep's step was skipped; any
+	// goroutine may call it. Nil means no event.
+	Note func(msg string)
 }
 
 // Workload makes the clients of one suite run.
