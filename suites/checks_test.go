@@ -89,8 +89,10 @@ func runFaulty(t *testing.T, suite string, fault *faultyDB) *metrics.Report {
 	cfg.Clients = 4
 	cfg.Duration = 2 * time.Second
 	cfg.Suites = []string{suite}
-	cfg.MemoryBudget = 16 << 20 // 168 keys of 4 KiB
-	cfg.DataSize = 4096
+	// A small keyspace, so that each key is read and written often
+	// enough for a fault to show even under the race detector's slowdown.
+	cfg.MemoryBudget = 16 << 20
+	cfg.DataSize = 16 << 10
 	cfg.LogOutput = io.Discard
 	cfg.CheckDir = t.TempDir()
 	r, err := New(cfg)
