@@ -537,10 +537,14 @@ func (x *run) loop(sr *suiteRun) {
 func (x *run) endSuite(sr *suiteRun) error {
 	sr.resume() // let paused clients see the end
 	sr.end.Stop()
+	// The suite's measured span ends now: waiting for its clients to
+	// drain is no time its ops had to run in, however long a loaded
+	// machine makes it. Ops that finish during the drain still count.
+	x.tick(time.Now(), metrics.PhaseRunning)
+	x.collector.Deactivate(sr.first, sr.n)
 	sr.wg.Wait()
 	x.tick(time.Now(), metrics.PhaseRunning) // harvest the drained clients
 	x.elections.suites[len(x.elections.suites)-1].to = time.Now()
-	x.collector.Deactivate(sr.first, sr.n)
 	name := sr.suite.Name()
 	// The iterations the end cut short are in no figure: say so.
 	cut := sr.cut.view()
