@@ -30,6 +30,7 @@ import (
 	"github.com/phantomdb/phantom/profiles/runconfig"
 	"github.com/phantomdb/phantom/suites"
 	"github.com/phantomdb/phantom/suites/metrics"
+	"github.com/phantomdb/phantom/suites/metrics/prom"
 	"github.com/phantomdb/phantom/tui"
 )
 
@@ -119,10 +120,11 @@ func runTUI(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("phantom", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	name := fs.String("profile", profiles.DefaultName, "")
+	metricsAddr := fs.String("metrics-addr", "", "")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		msg := "run 'phantom help' to see the commands"
 		if err != nil {
-			msg = err.Error() + "; the terminal UI takes only --profile NAME"
+			msg = err.Error() + "; the terminal UI takes only --profile NAME and --metrics-addr HOST:PORT"
 		} else {
 			msg = "unknown command " + strconv.Quote(fs.Arg(0)) + "; " + msg
 		}
@@ -139,6 +141,12 @@ func runTUI(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "phantom: %s\n", oneLine(err.Error()))
 		return exitUsage
 	}
+	if *metricsAddr != "" {
+		if err := prom.CheckAddr(*metricsAddr); err != nil {
+			fmt.Fprintf(stderr, "phantom: %s\n", err)
+			return exitUsage
+		}
+	}
 	if f, ok := stdout.(*os.File); !ok || !(isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
 		fmt.Fprintln(stderr, "phantom: the terminal UI needs a terminal; to run headless use: phantom run --suites consensus --duration 10s")
 		return exitUsage
@@ -149,7 +157,14 @@ func runTUI(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	crashTest()
+	// In the supervised child only: the parent must not hold the port.
+	stopMetrics, err := serveMetrics(*metricsAddr, &cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "phantom: %s\n", oneLine(err.Error()))
+		return exitUsage
+	}
 	report, err := tui.Run(cfg)
+	stopMetrics()
 	if report != nil {
 		if werr := metrics.WriteSummary(stdout, report); werr != nil && err == nil {
 			err = werr
@@ -227,6 +242,44 @@ type runFlags struct {
 	csv      string
 	raftLog  string
 	json     bool
+	// metricsAddr is where to serve Prometheus metrics while the run lasts.
+	metricsAddr string
+}
+
+// testHooks let main's tests reach into a run; nil outside tests.
+var testHooks struct {
+	// metricsUp is called once the metrics server listens, metricsDone
+	// after the run, before the server closes: the last scrape's moment.
+	metricsUp, metricsDone func(addr string)
+}
+
+// serveMetrics starts the --metrics-addr server when addr is set, feeding
+// it the snapshots that cfg's OnSnapshot sees; stop closes it. A bad or
+// busy address is a usage error.
+func serveMetrics(addr string, cfg *suites.Config) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	srv, err := prom.Listen(addr)
+	if err != nil {
+		return nil, usagef("%s", err)
+	}
+	if h := testHooks.metricsUp; h != nil {
+		h(srv.Addr())
+	}
+	prev := cfg.OnSnapshot
+	cfg.OnSnapshot = func(s *metrics.Snapshot) {
+		if prev != nil {
+			prev(s)
+		}
+		srv.Exporter.Update(s)
+	}
+	return func() {
+		if h := testHooks.metricsDone; h != nil {
+			h(srv.Addr())
+		}
+		srv.Close()
+	}, nil
 }
 
 func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
@@ -257,6 +310,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	knob.Var(fs, &knob.OpTimeout, time.Duration(def.OpTimeout), fmt.Sprintf("every op's deadline: an op still running past it is an error of kind timeout (%s)", knob.OpTimeout.Bounds()), func(v time.Duration) { cfg.OpTimeout = v })
 	nemesis := fs.String(knob.Nemesis.Flag, "", "random faults during every suite, comma-separated: any of "+strings.Join(knob.NemesisFaults, ",")+" — one every few seconds, each undone before the next (crash then restart, partition then heal, delay then cleared), never costing a quorum, seeded by --seed; replaces the profile's list")
 	fs.StringVar(&rf.raftLog, "raft-log", "", "append the cluster's Raft log lines (warnings and up) to this file, for debugging")
+	fs.StringVar(&rf.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on http://HOST:PORT/metrics while the run lasts (e.g. 127.0.0.1:9464)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, runHelp)
@@ -315,6 +369,11 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	}
 	if err := rf.cfg.Validate(); err != nil {
 		return nil, false, usagef("%s", err)
+	}
+	if rf.metricsAddr != "" {
+		if err := prom.CheckAddr(rf.metricsAddr); err != nil {
+			return nil, false, usagef("%s", err)
+		}
 	}
 	for _, path := range []string{rf.report, rf.markdown, rf.csv} {
 		if path == "" {
@@ -438,13 +497,19 @@ func runHeadless(args []string, stdout, stderr io.Writer) (int, error) {
 		rf.cfg.OnSnapshot = func(s *metrics.Snapshot) { progress.onSnapshot(s); series.Add(s) }
 	}
 	rf.cfg.CheckDir = checkDir(rf.report, rf.markdown, rf.csv)
+	stopMetrics, err := serveMetrics(rf.metricsAddr, &rf.cfg)
+	if err != nil {
+		return exitUsage, err
+	}
 	runner, err := suites.New(rf.cfg)
 	if err != nil {
+		stopMetrics()
 		return exitUsage, usagef("%s", err)
 	}
 	fmt.Fprintf(stderr, "phantom: profile %s · %s · %d nodes · %d shards · %d clients · %v per suite · data %s\n",
 		rf.profile, strings.Join(rf.cfg.Suites, ","), rf.cfg.Nodes, cmp.Or(rf.cfg.Shards, rf.cfg.Nodes), rf.cfg.Clients, rf.cfg.Duration, knob.Size(rf.cfg.DataSize))
 	report, runErr := runner.Run(ctx)
+	stopMetrics()
 	report.Version = version
 
 	if rf.report != "" {

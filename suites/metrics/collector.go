@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // OpSpec names one operation a suite measures.
@@ -36,6 +38,23 @@ type OpStats struct {
 	// Phases are where the op's time went, in the order the suite declared
 	// them; nil for an op without phases (phases.go).
 	Phases []PhaseStats
+	// Buckets count the op's completions since its suite started at the
+	// bounds of LatencyBounds: Buckets[j] of them took at most
+	// LatencyBounds[j]. A value within a bucket of 1 significant digit of
+	// a bound may be counted in the next one up; none is counted below its
+	// bound. Total.Count is the count of all; LatencySum their exact sum.
+	// For exporters of cumulative histograms (Prometheus).
+	Buckets    []uint64
+	LatencySum time.Duration
+}
+
+// LatencyBounds are the upper bounds of OpStats.Buckets.
+var LatencyBounds = []time.Duration{
+	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
+	time.Second, 2500 * time.Millisecond, 5 * time.Second, 10 * time.Second, 30 * time.Second,
 }
 
 // Point is one tick of an op's history: its window figures then.
@@ -78,6 +97,10 @@ type Collector struct {
 	hist        [][]Point // per op, ring of HistoryLen
 	histN       []int
 	scratch     *bucket
+	// coarse is each op's latencies since its start at 1 significant
+	// digit, cheap to read into buckets each tick; buckets the last read.
+	coarse  []*hdr.Histogram
+	buckets [][]uint64
 }
 
 // NewCollector makes a collector for ops whose windows span window ticks.
@@ -110,6 +133,12 @@ func NewCollector(ops []OpSpec, window int, start time.Time) (*Collector, error)
 	}
 	for i := range c.hist {
 		c.hist[i] = make([]Point, HistoryLen)
+	}
+	c.coarse = make([]*hdr.Histogram, n)
+	c.buckets = make([][]uint64, n)
+	for i := range c.coarse {
+		c.coarse[i] = hdr.New(lowestLatency, highestLatency, 1)
+		c.buckets[i] = make([]uint64, len(LatencyBounds))
 	}
 	return c, nil
 }
@@ -208,6 +237,10 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 			tickDt = dt
 		}
 		tickFig := figuresOf(c.tick[i], tickDt)
+		if c.tick[i].lat.hist.TotalCount() > 0 {
+			c.coarse[i].Merge(c.tick[i].lat.hist)
+			c.buckets[i] = bucketsOf(c.coarse[i]) // a new slice: snapshots keep the old
+		}
 		ring := c.ring[c.slot][i]
 		ring.reset()
 		ring.add(c.tick[i])
@@ -231,7 +264,8 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 			}
 		}
 		st := OpStats{OpSpec: c.ops[i], Tick: tickFig, Window: figuresOf(c.scratch, wdt),
-			Epoch: figuresOf(c.epoch[i], c.epochDt[i]), Total: figuresOf(c.total[i], c.totalDt[i])}
+			Epoch: figuresOf(c.epoch[i], c.epochDt[i]), Total: figuresOf(c.total[i], c.totalDt[i]),
+			Buckets: c.buckets[i], LatencySum: time.Duration(c.total[i].lat.sumNs)}
 		if active[i] {
 			c.push(i, Point{At: at, OpsPerSec: st.Window.OpsPerSec, Avg: st.Window.Latency.Avg,
 				P50: st.Window.Latency.P50, P99: st.Window.Latency.P99, Errors: st.Window.Errors})
@@ -265,4 +299,19 @@ func (c *Collector) history(op int) []Point {
 	out := make([]Point, 0, HistoryLen)
 	out = append(out, c.hist[op][k:]...)
 	return append(out, c.hist[op][:k]...)
+}
+
+// bucketsOf counts h's values at the bounds of LatencyBounds, cumulatively:
+// a histogram bucket counts toward a bound when all of it is at or below it.
+func bucketsOf(h *hdr.Histogram) []uint64 {
+	out := make([]uint64, len(LatencyBounds))
+	for _, bar := range h.Distribution() {
+		if bar.Count == 0 {
+			continue
+		}
+		for j := len(LatencyBounds) - 1; j >= 0 && bar.To <= int64(LatencyBounds[j]); j-- {
+			out[j] += uint64(bar.Count)
+		}
+	}
+	return out
 }
