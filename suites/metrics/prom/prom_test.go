@@ -1,0 +1,93 @@
+package prom
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+
+	"github.com/phantomdb/phantom/suites/metrics"
+)
+
+func TestExporterReadsTheSnapshot(t *testing.T) {
+	e := &Exporter{}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(e)
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 0 {
+		t.Fatalf("before any snapshot: %d metrics, %v", n, err)
+	}
+	buckets := make([]uint64, len(metrics.LatencyBounds))
+	for j := range buckets {
+		buckets[j] = 7
+	}
+	e.Update(&metrics.Snapshot{
+		Phase: metrics.PhaseRunning, Suite: "consensus", Elapsed: 3 * time.Second,
+		Ops: []metrics.OpStats{{
+			OpSpec:  metrics.OpSpec{Name: "consensus.submit", Suite: "consensus"},
+			Total:   metrics.Figures{Count: 9, Errors: 2, ErrorsBy: map[string]uint64{"timeout": 2}},
+			Buckets: buckets, LatencySum: 90 * time.Millisecond,
+		}},
+		System:    metrics.System{CPU: metrics.Gauge{Value: 40, OK: true}}, // RSS unknown: absent
+		Cluster:   metrics.Cluster{Nodes: []metrics.Node{{ID: "n1", Up: true, Leaderships: 1}}, Shards: []metrics.Shard{{ID: 0, Leader: "n1", MaxLag: 3}}},
+		Elections: metrics.Elections{Caused: 1, Spontaneous: 2},
+	})
+	want := `
+# HELP phantom_op_errors_total Failed operations since the op's suite started, by kind of error.
+# TYPE phantom_op_errors_total counter
+phantom_op_errors_total{kind="timeout",op="consensus.submit",suite="consensus"} 2
+# HELP phantom_ops_total Operations completed since the op's suite started.
+# TYPE phantom_ops_total counter
+phantom_ops_total{op="consensus.submit",suite="consensus"} 9
+# HELP phantom_elections_total Leader elections: kind caused (by a fault or membership change the run made) or spontaneous.
+# TYPE phantom_elections_total counter
+phantom_elections_total{kind="caused"} 1
+phantom_elections_total{kind="spontaneous"} 2
+# HELP phantom_replication_lag_max_entries Committed entries the slowest live replica of any shard has yet to apply.
+# TYPE phantom_replication_lag_max_entries gauge
+phantom_replication_lag_max_entries 3
+# HELP phantom_cpu_percent Machine CPU busy, percent of all cores.
+# TYPE phantom_cpu_percent gauge
+phantom_cpu_percent 40
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "phantom_ops_total", "phantom_op_errors_total",
+		"phantom_elections_total", "phantom_replication_lag_max_entries", "phantom_cpu_percent", "phantom_process_resident_memory_bytes"); err != nil {
+		t.Error(err)
+	}
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "phantom_op_latency_seconds" {
+			continue
+		}
+		h := f.GetMetric()[0].GetHistogram()
+		if h.GetSampleCount() != 9 || h.GetSampleSum() != 0.09 || len(h.GetBucket()) != len(metrics.LatencyBounds) {
+			t.Errorf("histogram %v", h)
+		}
+		return
+	}
+	t.Error("no phantom_op_latency_seconds")
+}
+
+func TestServerListensAndCloses(t *testing.T) {
+	if _, err := Listen("localhost"); err == nil || !strings.Contains(err.Error(), "want HOST:PORT") {
+		t.Errorf("Listen without a port: %v", err)
+	}
+	s, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Listen(s.Addr()); err == nil {
+		t.Error("a second server on the same port listens")
+	}
+	if err := s.Close(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestMain checks that a closed server leaves no goroutine behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
