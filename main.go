@@ -95,9 +95,10 @@ func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), 
 const mainHelp = `phantom — an interactive load tester for the PhantomDB distributed core.
 
 Usage:
-  phantom [--profile NAME]
+  phantom [--profile NAME] [--metrics-addr HOST:PORT]
                           open the terminal UI (setup screen, then a live dashboard),
-                          its settings from profile NAME (default quick)
+                          its settings from profile NAME (default quick); with
+                          --metrics-addr, Prometheus metrics on HOST:PORT/metrics
   phantom run [flags]     run headless: progress on stderr, summary on stdout
   phantom profiles        list built-in and user profiles
   phantom profiles show NAME
@@ -115,7 +116,8 @@ is still written).
 `
 
 // runTUI opens the terminal UI on the profile --profile names (quick by
-// default): the only flag it takes, the rest being set on its screens.
+// default), serving Prometheus metrics at --metrics-addr when given: the
+// only flags it takes, the rest being set on its screens.
 func runTUI(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("phantom", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

@@ -1,6 +1,8 @@
 package prom
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -91,3 +93,28 @@ func TestServerListensAndCloses(t *testing.T) {
 
 // TestMain checks that a closed server leaves no goroutine behind.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Every metric the Grafana dashboard queries is one the exporter serves.
+func TestDashboardQueriesServedMetrics(t *testing.T) {
+	b, err := os.ReadFile("../../../deploy/grafana/phantom.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := map[string]bool{}
+	ch := make(chan *prometheus.Desc, 64)
+	(&Exporter{}).Describe(ch)
+	close(ch)
+	fq := regexp.MustCompile(`fqName: "([a-z_0-9]+)"`)
+	for d := range ch {
+		served[fq.FindStringSubmatch(d.String())[1]] = true
+	}
+	names := regexp.MustCompile(`phantom_[a-z_0-9]+`).FindAllString(string(b), -1)
+	if len(names) < 10 {
+		t.Fatalf("%d metric names in the dashboard", len(names))
+	}
+	for _, n := range names {
+		if !served[n] && !served[strings.TrimSuffix(n, "_bucket")] {
+			t.Errorf("the dashboard queries %s, which is not served", n)
+		}
+	}
+}
