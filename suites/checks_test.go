@@ -138,9 +138,9 @@ func TestCheckersCatchTheirFaults(t *testing.T) {
 		{"consensus dropping one put in 5", "consensus", &faultyDB{dropEvery: 5}, map[string]metrics.CheckVerdict{"linearizable": metrics.CheckViolated}},
 		{"consensus serving one stale read in 2", "consensus", &faultyDB{staleEvery: 2}, map[string]metrics.CheckVerdict{"linearizable": metrics.CheckViolated}},
 		{"txn without a fault", "txn", nil, map[string]metrics.CheckVerdict{"ledger": metrics.CheckOK}},
-		{"txn applying one transfer in 20 twice", "txn", &faultyDB{doubleEvery: 20}, map[string]metrics.CheckVerdict{"ledger": metrics.CheckViolated}},
+		{"txn applying one transfer in 3 twice", "txn", &faultyDB{doubleEvery: 3}, map[string]metrics.CheckVerdict{"ledger": metrics.CheckViolated}},
 		{"concurrency without a fault", "concurrency", nil, map[string]metrics.CheckVerdict{"counters": metrics.CheckOK, "linearizable": metrics.CheckOK}},
-		{"concurrency with stale reads and doubled transactions", "concurrency", &faultyDB{staleEvery: 2, doubleEvery: 20},
+		{"concurrency with stale reads and doubled transactions", "concurrency", &faultyDB{staleEvery: 2, doubleEvery: 3},
 			map[string]metrics.CheckVerdict{"counters": metrics.CheckViolated, "linearizable": metrics.CheckViolated}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
