@@ -9,12 +9,17 @@ import (
 	"time"
 )
 
+// printf writes one formatted piece of a report.
+type printf func(format string, a ...any)
+
 // WriteMarkdown renders the report in the seed document's four result
 // sections — individual metrics, comparison against baselines, resource
-// utilisation, scalability — followed by violations and events.
+// utilisation, scalability — with where each op's time went and the
+// leader elections, then the correctness checks, violations and events.
+// Each section is a function of its own, in the order they print.
 func WriteMarkdown(w io.Writer, r *Report) error {
 	ew := &errWriter{w: w}
-	p := func(format string, a ...any) { fmt.Fprintf(ew, format, a...) }
+	p := printf(func(format string, a ...any) { fmt.Fprintf(ew, format, a...) })
 
 	p("# phantom report\n\n")
 	p("**Result:** %s  \n", mdEscape(r.Outcome(" — ")))
@@ -23,6 +28,16 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		p("**Settings:** %s\n", mdEscape(s))
 	}
 
+	for _, section := range []func(printf, *Report){
+		mdOps, writePhasesMarkdown, mdBaselines, mdResources, mdElections, mdScalability, mdChecks, mdViolations, mdEvents,
+	} {
+		section(p, r)
+	}
+	return ew.err
+}
+
+// mdOps is the seed's first section: every op's figures.
+func mdOps(p printf, r *Report) {
 	p("\n## 1. Individual test performance metrics\n\n")
 	p("| suite | op | count | errors | ops/s | avg | p50 | p90 | p99 | p99.9 | max |\n")
 	p("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
@@ -31,9 +46,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", o.Suite, o.Name, FormatCount(float64(o.Count)), FormatCount(float64(o.Errors)),
 			FormatCount(o.OpsPerSec), msText(l.Avg), msText(l.P50), msText(l.P90), msText(l.P99), msText(l.P999), msText(l.Max))
 	}
+}
 
-	writePhasesMarkdown(p, r)
-
+// mdBaselines is the second: each baseline and its verdict.
+func mdBaselines(p printf, r *Report) {
 	p("\n## 2. Comparison against baselines\n\n")
 	if len(r.Baselines) == 0 {
 		p("No baseline was set.\n")
@@ -52,7 +68,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			p("| %s | %s | %s %s | %s | %s |\n", v.Subject(), metricLabel(b.Metric), rel, formatValue(b.Limit, b.Unit), formatValue(b.Value, b.Unit), res)
 		}
 	}
+}
 
+// mdResources is the third: what the run used of the machine.
+func mdResources(p printf, r *Report) {
 	p("\n## 3. Resource utilisation\n\n")
 	p("| resource | avg | max |\n|---|--:|--:|\n")
 	res := r.Resources
@@ -72,7 +91,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	} {
 		p("| %s | %s | %s |\n", row.name, statText(row.s, row.unit, false), statText(row.s, row.unit, true))
 	}
+}
 
+// mdElections counts the leader elections, caused and spontaneous.
+func mdElections(p printf, r *Report) {
 	if e := r.Elections; e != nil {
 		p("\nLeader elections (caused: after a fault or membership change the run made, on its shard; spontaneous: the rest):\n\n| scope | caused | spontaneous | spontaneous per minute |\n|---|--:|--:|--:|\n")
 		p("| run | %d | %d | %.1f |\n", e.Caused, e.Spontaneous, e.PerMinuteSpontaneous)
@@ -82,7 +104,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			}
 		}
 	}
+}
 
+// mdScalability is the fourth: every sweep, its efficiency and USL fit.
+func mdScalability(p printf, r *Report) {
 	p("\n## 4. Scalability validation\n\n")
 	if sc := r.Scalability; sc == nil {
 		p("Not measured: the scalability suite did not run in this report.\n")
@@ -122,7 +147,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			}
 		}
 	}
+}
 
+// mdChecks lists the correctness checks and their verdicts.
+func mdChecks(p printf, r *Report) {
 	p("\n## Correctness checks\n\n")
 	if len(r.Checks) == 0 {
 		p("None ran.\n")
@@ -136,7 +164,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			p("| %s | %s | %s | %s | %s | %.1f | %s |\n", c.Suite, c.Name, verdict, FormatCount(float64(c.Ops)), FormatCount(float64(c.Keys)), c.Seconds, mdEscape(c.Detail))
 		}
 	}
+}
 
+// mdViolations lists every baseline violation raised during the run.
+func mdViolations(p printf, r *Report) {
 	p("\n## Violations\n\n")
 	if len(r.Violations) == 0 {
 		p("None.\n")
@@ -150,7 +181,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 			p("| %.1f s | %s | %s | %s | %s |\n", v.AtSeconds, subject, metricLabel(v.Metric), formatValue(v.Value, v.Unit), formatValue(v.Limit, v.Unit))
 		}
 	}
+}
 
+// mdEvents lists everything that happened.
+func mdEvents(p printf, r *Report) {
 	p("\n## Events\n\n")
 	if len(r.Events) == 0 {
 		p("None.\n")
@@ -158,7 +192,6 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	for _, e := range r.Events {
 		p("- %.1f s · %s · %s\n", e.AtSeconds, e.Kind, mdEscape(e.Message))
 	}
-	return ew.err
 }
 
 func msText(ms float64) string { return FormatDuration(time.Duration(ms * float64(time.Millisecond))) }

@@ -143,7 +143,7 @@ func phaseRest(o OpReport) float64 {
 
 // writePhasesMarkdown renders, under the individual metrics, where each op
 // with phases spent its time: a row per phase and one for the rest.
-func writePhasesMarkdown(p func(string, ...any), r *Report) {
+func writePhasesMarkdown(p printf, r *Report) {
 	started := false
 	for _, o := range sortedOps(r) {
 		if len(o.Phases) == 0 {
