@@ -179,8 +179,6 @@ func raftConfig(cfg Config, id string, logger hclog.Logger) *raft.Config {
 	return rc
 }
 
-func (r *replica) addr() raft.ServerAddress { return r.stream.Address() }
-
 // leading reports whether this replica believes it leads its shard.
 func (r *replica) leading() bool {
 	return !r.stopped.Load() && r.raft.State() == raft.Leader

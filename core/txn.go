@@ -706,14 +706,6 @@ func (c *Cluster) Locks() int {
 	return n
 }
 
-// txnRecords counts the decision records and saga records the state
-// machine keeps.
-func (f *fsm) txnRecords() (decisions, sagas int) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return len(f.tx.decisions), len(f.tx.sagaSteps)
-}
-
 // lockCount counts the keys locked by prepared transactions.
 func (f *fsm) lockCount() int {
 	f.mu.RLock()
