@@ -275,9 +275,13 @@ func hasWord(s, w string) bool {
 
 func open(p plan, parent string) (*Manager, error) {
 	m := &Manager{layout: p.layout, groups: map[string]*Group{}}
-	for _, mnt := range p.mounts {
+	for i, mnt := range p.mounts {
 		removeStale(mnt)
-		m.homes = append(m.homes, ownCgroup(mnt, p.layout))
+		ctrl := "cpu" // v1: the cpu hierarchy, then cpuacct's
+		if i > 0 {
+			ctrl = "cpuacct"
+		}
+		m.homes = append(m.homes, ownCgroup(mnt, p.layout, ctrl))
 	}
 	if p.layout == V2 {
 		root := p.mounts[0]
@@ -321,15 +325,12 @@ func enableCPU(dir string) error {
 }
 
 // ownCgroup is the directory of the cgroup this process is in, within the
-// hierarchy mounted at mnt; the mount point itself when it cannot be told.
-func ownCgroup(mnt string, layout Layout) string {
+// hierarchy mounted at mnt (on v1, the one holding controller want); the
+// mount point itself when it cannot be told.
+func ownCgroup(mnt string, layout Layout, want string) string {
 	b, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
 		return mnt
-	}
-	want := "cpu"
-	if filepath.Base(mnt) == "cpuacct" {
-		want = "cpuacct"
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		// hierarchy-id:controllers:path
