@@ -150,6 +150,14 @@ func Open() (*Manager, error) {
 	return open(p, fmt.Sprintf("phantom-%d", os.Getpid()))
 }
 
+// Check says whether Open would find CPU quotas on this machine, without
+// making anything: nil, or the one-sentence error Open would return (for a
+// setup screen that offers --node-cpus only where it can work).
+func Check() error {
+	_, err := detect("/proc/self/mountinfo", os.Geteuid())
+	return err
+}
+
 // plan is what detect found: the layout and, per hierarchy, its mount point.
 type plan struct {
 	layout Layout

@@ -324,3 +324,14 @@ func TestStartInside(t *testing.T) {
 		t.Fatalf("child's /proc/pid/cgroup = %q, want a line %q", b, want)
 	}
 }
+
+func TestCheckAgreesWithOpen(t *testing.T) {
+	err := Check()
+	m, oerr := Open()
+	if oerr == nil {
+		defer m.Close()
+	}
+	if (err == nil) != (oerr == nil) || (err != nil && err.Error() != oerr.Error()) {
+		t.Fatalf("Check = %v, Open = %v", err, oerr)
+	}
+}
