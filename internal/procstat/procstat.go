@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/phantomdb/phantom/internal/cgroup"
 	"github.com/shirou/gopsutil/v3/process"
 	"golang.org/x/sys/unix"
 )
@@ -53,6 +54,11 @@ type NodeResources struct {
 	// in bytes per second.
 	ReadBps  float64 `json:"read_bytes_per_s"`
 	WriteBps float64 `json:"write_bytes_per_s"`
+	// QuotaCPUs is the CPU quota the process runs under (--node-cpus), 0 for
+	// none; ThrottledPercent is, of the scheduling periods over Interval in
+	// which it wanted CPU, the share in which it ran out of quota and waited.
+	QuotaCPUs        float64 `json:"quota_cpus,omitempty"`
+	ThrottledPercent float64 `json:"throttled_percent,omitempty"`
 	// HasNet says whether NetRecvBps and NetSentBps were measured (see the
 	// package comment: never by this package's Sampler).
 	HasNet     bool    `json:"has_net"`
@@ -75,16 +81,18 @@ type Sampler struct {
 }
 
 type proc struct {
-	pid  int
-	p    *process.Process
-	last reading // zero until the first sample
+	pid   int
+	p     *process.Process
+	group *cgroup.Group // nil when not under a quota
+	last  reading       // zero until the first sample
 }
 
 type reading struct {
-	at              time.Time
-	cpuNs           int64
-	readB, writeB   uint64
-	haveCPU, haveIO bool
+	at                     time.Time
+	cpuNs                  int64
+	readB, writeB          uint64
+	periods, throttled     uint64
+	haveCPU, haveIO, haveQ bool
 }
 
 // New returns a Sampler tracking nothing.
@@ -93,15 +101,19 @@ func New() *Sampler { return &Sampler{procs: map[string]*proc{}} }
 // Track starts sampling pid as node's process, replacing the pid it had (a
 // restarted node). A process's rates start from its second sample. Untrack a
 // node whose process has exited before its pid can be reused.
-func (s *Sampler) Track(node string, pid int) {
+func (s *Sampler) Track(node string, pid int) { s.TrackIn(node, pid, nil) }
+
+// TrackIn is Track for a process running under a CPU quota in group g: its
+// samples also carry the quota and how often the process was throttled.
+func (s *Sampler) TrackIn(node string, pid int, g *cgroup.Group) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.procs[node]; ok && old.pid == pid {
+	if old, ok := s.procs[node]; ok && old.pid == pid && old.group == g {
 		return
 	}
 	// process.Process caches nothing Sample uses; building it directly skips
 	// NewProcess's existence check and create-time read.
-	s.procs[node] = &proc{pid: pid, p: &process.Process{Pid: int32(pid)}}
+	s.procs[node] = &proc{pid: pid, p: &process.Process{Pid: int32(pid)}, group: g}
 }
 
 // Untrack stops sampling node.
@@ -149,6 +161,14 @@ func (pr *proc) sample(node string) NodeResources {
 	} else if r.Err == "" {
 		r.Err = fmt.Sprintf("disk counters: %v", err)
 	}
+	if pr.group != nil {
+		r.QuotaCPUs = pr.group.CPUs()
+		if st, err := pr.group.Stat(); err == nil {
+			now.periods, now.throttled, now.haveQ = st.NrPeriods, st.NrThrottled, true
+		} else if r.Err == "" {
+			r.Err = fmt.Sprintf("cgroup counters: %v", err)
+		}
+	}
 	r.CPUSeconds = float64(now.cpuNs) / 1e9
 	if last := pr.last; !last.at.IsZero() {
 		dt := now.at.Sub(last.at)
@@ -160,6 +180,9 @@ func (pr *proc) sample(node string) NodeResources {
 			if now.haveIO && last.haveIO {
 				r.ReadBps = rate(now.readB, last.readB, sec)
 				r.WriteBps = rate(now.writeB, last.writeB, sec)
+			}
+			if now.haveQ && last.haveQ && now.periods > last.periods && now.throttled >= last.throttled {
+				r.ThrottledPercent = float64(now.throttled-last.throttled) / float64(now.periods-last.periods) * 100
 			}
 		}
 	}

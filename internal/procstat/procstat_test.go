@@ -1,6 +1,7 @@
 package procstat
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/phantomdb/phantom/internal/cgroup"
 )
 
 // The test binary doubles as the child processes the tests sample.
@@ -35,6 +38,11 @@ func TestMain(m *testing.M) {
 		fmt.Println("ready")
 		for x := 0; ; x++ {
 			mem[x%len(mem)]++
+		}
+	case "spin":
+		runtime.GOMAXPROCS(1)
+		for x := uint64(0); ; x++ {
+			_ = x * x
 		}
 	case "idle":
 		fmt.Println("ready")
@@ -143,6 +151,47 @@ func TestChildren(t *testing.T) {
 	s.Untrack("idle")
 	if n := len(s.Sample()); n != 1 {
 		t.Errorf("%d samples after Untrack, want 1", n)
+	}
+}
+
+// TestQuota samples a busy-looping child under a 0.2-CPU quota.
+func TestQuota(t *testing.T) {
+	m, err := cgroup.Open()
+	if errors.Is(err, cgroup.ErrUnavailable) {
+		t.Skipf("no CPU quotas on this machine: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	g, err := m.NewGroup("spin", 0.2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=spin")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := g.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	s := New()
+	s.TrackIn("spin", cmd.Process.Pid, g)
+	s.Sample()
+	time.Sleep(600 * time.Millisecond)
+	r := s.Sample()[0]
+	t.Logf("under 0.2 CPUs: %.1f%% CPU, throttled in %.0f%% of periods", r.CPUPercent, r.ThrottledPercent)
+	if r.Err != "" || r.QuotaCPUs != 0.2 {
+		t.Fatalf("sample %+v", r)
+	}
+	if r.ThrottledPercent < 50 || r.ThrottledPercent > 100 {
+		t.Errorf("a spinner under 0.2 CPUs throttled in %.0f%% of periods, want most", r.ThrottledPercent)
+	}
+	if r.CPUPercent > 30 {
+		t.Errorf("a spinner under 0.2 CPUs sampled at %.1f%% CPU", r.CPUPercent)
 	}
 }
 
