@@ -17,7 +17,7 @@ import (
 // The test binary doubles as the child processes the tests sample.
 const childEnv = "PHANTOM_PROCSTAT_TEST_CHILD"
 
-const childMem = 64 << 20 // what the "hog" child keeps resident
+const childMem = 32 << 20 // what the "hog" child keeps resident
 
 func TestMain(m *testing.M) {
 	switch os.Getenv(childEnv) {
