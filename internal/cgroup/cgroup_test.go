@@ -335,3 +335,24 @@ func TestCheckAgreesWithOpen(t *testing.T) {
 		t.Fatalf("Check = %v, Open = %v", err, oerr)
 	}
 }
+
+// TestStartRefusesOutside takes a group's directories away before Start: the
+// child must not be left running outside its quota.
+func TestStartRefusesOutside(t *testing.T) {
+	m := openOrSkip(t)
+	g, err := m.NewGroup("gone", 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.rmdirs(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := child(t, "sleep")
+	reap(t, cmd)
+	if err := g.Start(cmd); err == nil {
+		t.Fatal("Start succeeded into a group that no longer exists")
+	}
+	if cmd.Process != nil && cmd.ProcessState == nil {
+		t.Errorf("child %d left running (not reaped) after a failed Start", cmd.Process.Pid)
+	}
+}
