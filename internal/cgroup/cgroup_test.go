@@ -397,3 +397,37 @@ func TestV2Files(t *testing.T) {
 		t.Errorf("subtree_control rewritten to %q", b)
 	}
 }
+
+// TestStaleRemoved leaves groups as a phantom killed before Close would
+// (its pid gone) and checks that the next Open removes them.
+func TestStaleRemoved(t *testing.T) {
+	if err := Check(); err != nil {
+		t.Skipf("no CPU quotas on this machine: %v", err)
+	}
+	dead := child(t, "sleep")
+	if err := dead.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_ = dead.Process.Kill()
+	_ = dead.Wait()
+	p, err := detect("/proc/self/mountinfo", os.Geteuid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, mnt := range p.mounts {
+		dir := filepath.Join(mnt, fmt.Sprintf("phantom-%d", dead.Process.Pid))
+		if err := os.MkdirAll(filepath.Join(dir, "n1"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, dir)
+	}
+	openOrSkip(t)
+	for _, dir := range left {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			_ = syscall.Rmdir(filepath.Join(dir, "n1"))
+			_ = syscall.Rmdir(dir)
+			t.Errorf("stale group %s still there after Open: %v", dir, err)
+		}
+	}
+}
