@@ -40,8 +40,10 @@ func (n Num) Missing() bool { return math.IsNaN(float64(n)) || math.IsInf(float6
 // SeriesReport is an op's figures over time, a column per figure, one
 // row per point: the point covers span_s of measured time ending at_s
 // seconds after the load started (the clock of events and epochs).
-// ops_per_sec is count over span_s; p50_ms and p99_ms are from the
-// point's own HDR histogram, null when it completed nothing.
+// ops_per_sec is count over span_s, 0 when span_s is 0 (ops harvested
+// after the suite's load ended, while its clients drained); p50_ms and
+// p99_ms are from the point's own HDR histogram, null when it completed
+// nothing.
 type SeriesReport struct {
 	AtS       []float64 `json:"at_s"`
 	SpanS     []float64 `json:"span_s"`

@@ -114,16 +114,18 @@ func opChartsOf(o namedOp, bands []band, marks []mark) opCharts {
 		tp.xMin = max(s.AtS[0]-s.SpanS[0], 0)
 		tp.xMax = s.AtS[n-1]
 		lat.xMin, lat.xMax = tp.xMin, tp.xMax
-		errs := make([]float64, n)
+		// A point that measured no time (ops harvested after the
+		// suite's load ended, a tick taken twice) has no rate: a gap.
+		ops, errs := make([]float64, n), make([]float64, n)
 		anyErr := false
 		for i := range errs {
-			errs[i] = 0
+			ops[i], errs[i] = math.NaN(), math.NaN()
 			if s.SpanS[i] > 0 {
-				errs[i] = float64(s.Errors[i]) / s.SpanS[i]
+				ops[i], errs[i] = s.OpsPerSec[i], float64(s.Errors[i])/s.SpanS[i]
 			}
 			anyErr = anyErr || s.Errors[i] > 0
 		}
-		tp.lines = append(tp.lines, line{name: "ops/s", class: "c0", xs: s.AtS, ys: s.OpsPerSec})
+		tp.lines = append(tp.lines, line{name: "ops/s", class: "c0", xs: s.AtS, ys: ops})
 		if anyErr {
 			tp.lines = append(tp.lines, line{name: "errors/s", class: "c1", xs: s.AtS, ys: errs})
 		}

@@ -519,10 +519,10 @@ h3{margin:18px 0 2px}
 .verdict.fail h1{color:#b71c1c}
 .outcome{font-size:17px;font-weight:600;margin:4px 0}
 .facts{margin:6px 0;padding-left:20px}
-.when,.sub,.legend{color:#555;margin:2px 0}
+.when,.sub,.legend{color:#555;margin:2px 0;overflow-wrap:anywhere}
 nav{margin:8px 0;color:#555}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}
-th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f4f4f4}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 tr.fail td{background:#fdecea;font-weight:600}

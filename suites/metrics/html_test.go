@@ -385,5 +385,10 @@ func BenchmarkWriteHTML10Min(b *testing.B) {
 		size = buf.Len()
 	}
 	b.ReportMetric(float64(size), "bytes/page")
+	var js bytes.Buffer
+	if err := WriteJSON(&js, r); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(js.Len()), "bytes/json")
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/page")
 }
