@@ -392,3 +392,33 @@ func BenchmarkWriteHTML10Min(b *testing.B) {
 	b.ReportMetric(float64(js.Len()), "bytes/json")
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/page")
 }
+
+// TestChartSVG: a point between gaps still shows, a mark outside the
+// axis is left out, and a band is clipped to the plot.
+func TestChartSVG(t *testing.T) {
+	nan := math.NaN()
+	c := &chart{id: "x", title: "t", xFmt: secondsFmt, yFmt: countFmt, xMin: 0, xMax: 10,
+		lines: []line{{name: "l", class: "c0", xs: []float64{1, 2, 3, 4, 5}, ys: []float64{1, nan, 3, nan, 5}}},
+		marks: []mark{{x: 4, kind: "fault", label: "in"}, {x: 11, kind: "fault", label: "out"}},
+		bands: []band{{x0: -5, x1: 20, label: "all"}}}
+	var b bytes.Buffer
+	c.svg(&b, true)
+	out := b.String()
+	if n := strings.Count(out, "<circle"); n != 3 {
+		t.Errorf("%d dots for 3 points between gaps, want 3", n)
+	}
+	if n := strings.Count(out, `data-kind="fault"`); n != 1 {
+		t.Errorf("%d fault marks drawn, want 1 (the other is past the axis)", n)
+	}
+	if !strings.Contains(out, `<rect x="64" y="30" width="680"`) {
+		t.Errorf("the band is not clipped to the plot:\n%s", out)
+	}
+	if _, err := html.Parse(strings.NewReader(out)); err != nil {
+		t.Error(err)
+	}
+	var again bytes.Buffer
+	c.svg(&again, true)
+	if again.String() != out {
+		t.Error("the same chart drew different bytes")
+	}
+}

@@ -230,22 +230,32 @@ func (c *chart) svg(b *bytes.Buffer, standalone bool) {
 		}
 		if !l.noLine {
 			var d strings.Builder
-			pen := false
+			var lone []int // points with a gap on both sides: no line shows them
+			ok := func(i int) bool { return i >= 0 && i < len(l.ys) && !math.IsNaN(l.ys[i]) && !math.IsInf(l.ys[i], 0) }
 			for i, y := range l.ys {
-				if math.IsNaN(y) || math.IsInf(y, 0) {
-					pen = false
+				if !ok(i) {
 					continue
 				}
-				if pen {
+				if ok(i - 1) {
 					d.WriteString("L")
 				} else {
 					d.WriteString("M")
+					if !ok(i + 1) {
+						lone = append(lone, i)
+					}
 				}
 				d.WriteString(fnum(px(l.xs[i])) + " " + fnum(py(y)))
-				pen = true
 			}
 			if d.Len() > 0 {
 				b.WriteString(`<path class="` + cls + `" d="` + d.String() + `"><title>` + html.EscapeString(l.name) + "</title></path>\n")
+			}
+			if len(lone) > 0 && !l.dots {
+				b.WriteString(`<g class="dots ` + l.class + `">`)
+				for _, i := range lone {
+					b.WriteString(`<circle cx="` + fnum(px(l.xs[i])) + `" cy="` + fnum(py(l.ys[i])) + `" r="2.5"><title>` +
+						html.EscapeString(l.name+" at "+c.xFmt(l.xs[i])+": "+c.yFmt(l.ys[i])) + `</title></circle>`)
+				}
+				b.WriteString("</g>\n")
 			}
 		}
 		if l.dots {
