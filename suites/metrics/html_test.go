@@ -132,6 +132,7 @@ func checkPage(t checker, page []byte, r *Report) {
 	// other than EOF is malformed markup.
 	z := html.NewTokenizer(bytes.NewReader(page))
 	depth := map[string]int{}
+	ids := map[string]bool{}
 	for {
 		tt := z.Next()
 		if tt == html.ErrorToken {
@@ -142,6 +143,12 @@ func checkPage(t checker, page []byte, r *Report) {
 		}
 		tok := z.Token()
 		for _, a := range tok.Attr {
+			if a.Key == "id" && tt == html.StartTagToken {
+				if ids[a.Val] {
+					t.Errorf("id %q is used twice", a.Val)
+				}
+				ids[a.Val] = true
+			}
 			if a.Key == "href" && !strings.HasPrefix(a.Val, "#") && !strings.HasPrefix(a.Val, "data:") {
 				t.Errorf("<%s href=%q> points outside the page", tok.Data, a.Val)
 			}
@@ -287,6 +294,7 @@ func TestHTMLCheckerCatches(t *testing.T) {
 		"no latency chart":   bytes.Replace(page, []byte(`data-chart="txn.saga-latency"`), []byte(`data-chart="x"`), 1),
 		"external reference": bytes.Replace(page, []byte("</body>"), []byte(`<img src="https://example.com/x.png"></body>`), 1),
 		"unbalanced svg":     bytes.Replace(page, []byte("</svg>"), nil, 1),
+		"duplicate id":       bytes.Replace(page, []byte(`id="resources"`), []byte(`id="ops"`), 1),
 	} {
 		ft := &failRecorder{}
 		done := make(chan struct{})
@@ -420,5 +428,49 @@ func TestChartSVG(t *testing.T) {
 	c.svg(&again, true)
 	if again.String() != out {
 		t.Error("the same chart drew different bytes")
+	}
+}
+
+// TestComparisonHTML: B with half of A's throughput on one op is marked
+// a regression, in the verdict, its row and its section; the page is
+// HTML5 with nothing external, each op in both with its five charts.
+func TestComparisonHTML(t *testing.T) {
+	a, b := syntheticReport(30, 0), syntheticReport(30, 0)
+	sr := b.Suites["txn"]
+	o := sr.Ops["txn.saga"]
+	o.OpsPerSec /= 2
+	sr.Ops["txn.saga"] = o
+	var buf bytes.Buffer
+	if err := WriteComparisonHTML(&buf, a, b, "a.json", "b.json", 0.1); err != nil {
+		t.Fatal(err)
+	}
+	page := buf.Bytes()
+	if !bytes.Contains(page, []byte("<h1>REGRESSED</h1>")) || !bytes.Contains(page, []byte(`<article class="op regressed" id="op-txn.saga"`)) ||
+		bytes.Count(page, []byte(`<tr class="regressed">`)) != 1 {
+		t.Errorf("the regression of txn.saga is not marked in the verdict, its row and its section")
+	}
+	if m := externalRef.Find(page); m != nil {
+		t.Errorf("external reference %q", m)
+	}
+	doc, err := html.Parse(bytes.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	find(doc, func(n *html.Node) bool { return n.Data == "article" }, func(a *html.Node) {
+		n++
+		charts := 0
+		find(a, func(n *html.Node) bool { return n.Data == "svg" }, func(*html.Node) { charts++ })
+		if charts != 5 {
+			t.Errorf("%s: %d charts, want 5 (A and B throughput and latency, both spectra)", attr(a, "data-op"), charts)
+		}
+	})
+	if n != len(sortedOps(a)) {
+		t.Errorf("%d op sections, want %d", n, len(sortedOps(a)))
+	}
+	buf.Reset()
+	WriteComparisonHTML(&buf, a, a, "a.json", "a.json", 0.1)
+	if !bytes.Contains(buf.Bytes(), []byte("<h1>NO REGRESSION</h1>")) {
+		t.Errorf("a report against itself is not NO REGRESSION")
 	}
 }
