@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -323,5 +324,24 @@ func TestReportFromCSV(t *testing.T) {
 	}
 	if code := realMain([]string{"report", report}, &out, &errb); code != exitPass || !strings.Contains(out.String(), "s.op") {
 		t.Errorf("report without an output flag: exit %d, stdout %q", code, out.String())
+	}
+}
+
+// The exit code the HTML page shows is the one phantom gave: a run's
+// error is in its report's error field.
+func TestPageExitCodeIsPhantoms(t *testing.T) {
+	violated := []metrics.Check{{Name: "ledger", Suite: "txn", Verdict: metrics.CheckViolated}}
+	failedBaseline := []metrics.BaselineReport{{Pass: false}}
+	for _, r := range []metrics.Report{
+		{}, {Baselines: failedBaseline}, {Checks: violated, Baselines: failedBaseline}, {Checks: violated, Interrupted: true},
+		{Error: "boom"}, {Checks: violated, Error: "boom"}, {Interrupted: true}, {Interrupted: true, Baselines: failedBaseline},
+	} {
+		var runErr error
+		if r.Error != "" {
+			runErr = errors.New(r.Error)
+		}
+		if got, want := r.ExitCode(), outcome(&r, runErr); got != want {
+			t.Errorf("%+v: the page says exit %d, phantom gives %d", r, got, want)
+		}
 	}
 }

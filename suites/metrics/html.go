@@ -114,21 +114,25 @@ func (h htmlWriter) figure(c *chart) {
 
 func writeHTML(b *bytes.Buffer, r *Report) {
 	h := htmlWriter{b}
-	pass := r.ExitCode() == 0
-	verdict := "FAIL"
-	if pass {
-		verdict = "PASS"
-	}
+	// The verdict is the outcome's first word: PASS, FAIL or FAILED (the
+	// run itself failed); an interrupted run's is marked so.
 	outcome := r.Outcome(" — ")
+	verdict, _, _ := strings.Cut(outcome, " ")
+	cls := "fail"
+	switch {
+	case r.ExitCode() == 0:
+		cls = "pass"
+	case verdict == "PASS": // interrupted, every baseline held so far
+		cls = "warn"
+	}
+	if r.Interrupted {
+		verdict += " (interrupted)"
+	}
 	h.raw("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>")
 	h.text("phantom report · " + outcome)
 	h.raw("</title>\n<style>\n" + pageCSS + "\n" + svgCSS + "\n</style>\n</head>\n<body id=\"top\">\n")
 
 	// The verdict first.
-	cls := "fail"
-	if pass {
-		cls = "pass"
-	}
 	h.raw(`<header class="verdict ` + cls + `" id="verdict">` + "\n<h1>")
 	h.text(verdict)
 	h.raw("</h1>\n<p class=\"outcome\">")
@@ -517,12 +521,14 @@ h3{margin:18px 0 2px}
 .verdict.pass h1{color:#1d7a1d}
 .verdict.fail{background:#fdecea;border-color:#d62728}
 .verdict.fail h1{color:#b71c1c}
+.verdict.warn{background:#fff6e0;border-color:#e6a100}
+.verdict.warn h1{color:#8a6100}
 .outcome{font-size:17px;font-weight:600;margin:4px 0}
 .facts{margin:6px 0;padding-left:20px}
-.when,.sub,.legend{color:#555;margin:2px 0;overflow-wrap:anywhere}
+.when,.sub,.legend{color:#555;margin:2px 0;overflow-wrap:break-word}
 nav{margin:8px 0;color:#555}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}
-th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top;overflow-wrap:break-word}
 th{background:#f4f4f4}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 tr.fail td{background:#fdecea;font-weight:600}
@@ -544,6 +550,8 @@ tr.ev.election td{color:#6a3d9a}
 footer{margin-top:32px;color:#888;font-size:12px}
 @media print{
 body{max-width:none;font-size:11px;padding:0}
+table{font-size:10px}
+th,td{padding:2px 4px}
 nav,.fig a{display:none}
 .charts{display:block}
 .fig{break-inside:avoid;page-break-inside:avoid;border:0;margin-bottom:8px}

@@ -344,6 +344,15 @@ func TestHTMLFailVerdict(t *testing.T) {
 	if page := renderHTML(t, r); !bytes.Contains(page, []byte("exit code <b>4</b>")) {
 		t.Errorf("a failed check does not show exit code 4")
 	}
+	r.Checks[0].Verdict, r.Baselines[0].Pass, r.Interrupted = CheckOK, true, true
+	if page := renderHTML(t, r); !bytes.Contains(page, []byte(`<header class="verdict warn" id="verdict">`+"\n<h1>PASS (interrupted)</h1>")) ||
+		!bytes.Contains(page, []byte("exit code <b>130</b>")) {
+		t.Errorf("an interrupted run that held its baselines is not PASS (interrupted), exit code 130")
+	}
+	r.Interrupted, r.Error = false, "the cluster did not start"
+	if page := renderHTML(t, r); !bytes.Contains(page, []byte("<h1>FAILED</h1>")) || !bytes.Contains(page, []byte("exit code <b>3</b>")) {
+		t.Errorf("a failed run is not FAILED, exit code 3")
+	}
 }
 
 // TestHTMLOldReport: a report without series renders, saying so.
