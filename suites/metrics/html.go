@@ -114,6 +114,22 @@ func (h htmlWriter) figure(c *chart) {
 
 func writeHTML(b *bytes.Buffer, r *Report) {
 	h := htmlWriter{b}
+	htmlHead(h, r)
+	cs := r.charts()
+	htmlNav(h, cs)
+	for _, section := range []func(htmlWriter, *Report, chartSet){
+		htmlOps, htmlResources, htmlScalability, htmlBaselines, htmlChecks, htmlSettings, htmlEpochs, htmlEvents,
+	} {
+		section(h, r, cs)
+	}
+	h.raw("<footer>")
+	h.text("phantom " + cmpOr(r.Version, "unknown") + " · report schema " + r.Schema)
+	h.raw("</footer>\n</body>\n</html>\n")
+}
+
+// htmlHead opens the page and writes the verdict: what a reader must see
+// first.
+func htmlHead(h htmlWriter, r *Report) {
 	// The verdict is the outcome's first word: PASS, FAIL or FAILED (the
 	// run itself failed); an interrupted run's is marked so.
 	outcome := r.Outcome(" — ")
@@ -159,8 +175,10 @@ func writeHTML(b *bytes.Buffer, r *Report) {
 		h.raw("</p>\n")
 	}
 	h.raw("</header>\n")
+}
 
-	cs := r.charts()
+// htmlNav links every section and op.
+func htmlNav(h htmlWriter, cs chartSet) {
 	h.raw("<nav><b>Contents:</b> <a href=\"#ops\">operations</a>")
 	for _, oc := range cs.ops {
 		h.raw(` · <a href="#op-` + html.EscapeString(chartID(oc.op.Name)) + `">`)
@@ -168,8 +186,10 @@ func writeHTML(b *bytes.Buffer, r *Report) {
 		h.raw("</a>")
 	}
 	h.raw(` · <a href="#resources">resources</a> · <a href="#scalability">scalability</a> · <a href="#baselines">baselines</a> · <a href="#checks">checks</a> · <a href="#settings">settings</a> · <a href="#epochs">epochs</a> · <a href="#events">events</a></nav>` + "\n")
+}
 
-	// Operations.
+// htmlOps is every op's figures, then each op's charts.
+func htmlOps(h htmlWriter, r *Report, cs chartSet) {
 	h.raw("<section id=\"ops\">\n<h2>Operations</h2>\n<table>\n<thead>")
 	h.row("th", "suite", "op", num("count"), num("errors"), num("ops/s"), num("avg"), num("p50"), num("p90"), num("p99"), num("p99.9"), num("max"))
 	h.raw("</thead>\n<tbody>\n")
@@ -195,8 +215,10 @@ func writeHTML(b *bytes.Buffer, r *Report) {
 		h.raw("</div>\n</article>\n")
 	}
 	h.raw("</section>\n")
+}
 
-	// Resources.
+// htmlResources is the resource figures and charts.
+func htmlResources(h htmlWriter, r *Report, cs chartSet) {
 	h.raw("<section id=\"resources\">\n<h2>Resources</h2>\n<table>\n<thead>")
 	h.row("th", "resource", num("avg"), num("max"))
 	h.raw("</thead>\n<tbody>\n")
@@ -212,8 +234,10 @@ func writeHTML(b *bytes.Buffer, r *Report) {
 		h.figure(c)
 	}
 	h.raw("</div>\n</section>\n")
+}
 
-	// Scalability.
+// htmlScalability is every sweep's fit and chart.
+func htmlScalability(h htmlWriter, r *Report, cs chartSet) {
 	h.raw("<section id=\"scalability\">\n<h2>Scalability</h2>\n")
 	if len(cs.scaling) == 0 {
 		h.raw("<p>Not measured: the scalability suite did not run.</p>\n")
@@ -233,8 +257,10 @@ func writeHTML(b *bytes.Buffer, r *Report) {
 		h.raw("</div>\n")
 	}
 	h.raw("</section>\n")
+}
 
-	// Baselines.
+// htmlBaselines is the baselines' verdicts and the violations.
+func htmlBaselines(h htmlWriter, r *Report, cs chartSet) {
 	h.raw("<section id=\"baselines\">\n<h2>Baselines</h2>\n")
 	if len(r.Baselines) == 0 {
 		h.raw("<p>No baseline was set.</p>\n")
@@ -277,8 +303,10 @@ func writeHTML(b *bytes.Buffer, r *Report) {
 		h.raw("</tbody>\n</table>\n")
 	}
 	h.raw("</section>\n")
+}
 
-	// Checks.
+// htmlChecks is the correctness checks and the elections.
+func htmlChecks(h htmlWriter, r *Report, cs chartSet) {
 	h.raw("<section id=\"checks\">\n<h2>Correctness checks</h2>\n")
 	if len(r.Checks) == 0 {
 		h.raw("<p>None ran.</p>\n")
@@ -304,8 +332,10 @@ func writeHTML(b *bytes.Buffer, r *Report) {
 		h.raw("</tbody>\n</table>\n")
 	}
 	h.raw("</section>\n")
+}
 
-	// Settings.
+// htmlSettings is the run's settings, load model and cluster.
+func htmlSettings(h htmlWriter, r *Report, cs chartSet) {
 	h.raw("<section id=\"settings\">\n<h2>Settings</h2>\n<table>\n<tbody>\n")
 	for _, kv := range flatSettings(r.Settings) {
 		h.row("td", kv[0], kv[1])
@@ -313,8 +343,10 @@ func writeHTML(b *bytes.Buffer, r *Report) {
 	h.row("td", "load model", loadLine(r))
 	h.row("td", "cluster at the end", fmt.Sprintf("%d nodes, %d shards, %d leader changes", r.Cluster.Nodes, r.Cluster.Shards, r.Cluster.LeaderChanges))
 	h.raw("</tbody>\n</table>\n</section>\n")
+}
 
-	// Epochs.
+// htmlEpochs is the spans between live changes.
+func htmlEpochs(h htmlWriter, r *Report, cs chartSet) {
 	h.raw("<section id=\"epochs\">\n<h2>Epochs</h2>\n")
 	if len(r.Epochs) == 0 {
 		h.raw("<p>None.</p>\n")
@@ -337,8 +369,10 @@ func writeHTML(b *bytes.Buffer, r *Report) {
 		h.raw("</tbody>\n</table>\n")
 	}
 	h.raw("</section>\n")
+}
 
-	// Events.
+// htmlEvents is everything that happened.
+func htmlEvents(h htmlWriter, r *Report, cs chartSet) {
 	h.raw("<section id=\"events\">\n<h2>Events</h2>\n")
 	if len(r.Events) == 0 {
 		h.raw("<p>None.</p>\n")
@@ -358,9 +392,7 @@ func writeHTML(b *bytes.Buffer, r *Report) {
 		}
 		h.raw("</tbody>\n</table>\n")
 	}
-	h.raw("</section>\n<footer>")
-	h.text("phantom " + cmpOr(r.Version, "unknown") + " · report schema " + r.Schema)
-	h.raw("</footer>\n</body>\n</html>\n")
+	h.raw("</section>\n")
 }
 
 func cmpOr(a, b string) string {

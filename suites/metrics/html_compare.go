@@ -34,6 +34,17 @@ func WriteComparisonHTML(w io.Writer, a, b *Report, nameA, nameB string, thresho
 func writeComparisonHTML(buf *bytes.Buffer, a, b *Report, nameA, nameB string, threshold float64) {
 	h := htmlWriter{buf}
 	deltas := Compare(a, b, threshold)
+	compareHead(h, deltas, threshold)
+	compareRuns(h, a, b, nameA, nameB)
+	compareTable(h, deltas, threshold)
+	compareCharts(h, a, b, deltas)
+	h.raw("<footer>")
+	h.text("phantom compare · A " + nameA + " · B " + nameB)
+	h.raw("</footer>\n</body>\n</html>\n")
+}
+
+// compareHead opens the page with the verdict: which ops regressed.
+func compareHead(h htmlWriter, deltas []Delta, threshold float64) {
 	var regressed []string
 	for _, d := range deltas {
 		if d.Regressed {
@@ -62,8 +73,10 @@ func writeComparisonHTML(buf *bytes.Buffer, a, b *Report, nameA, nameB string, t
 	h.raw("</p>\n<p class=\"when\">")
 	h.text("exit code " + map[bool]string{true: "1", false: "0"}[len(regressed) > 0] + " · a regression is less throughput, or a higher average or p99 latency, by more than the threshold")
 	h.raw("</p>\n</header>\n")
+}
 
-	// The runs side by side.
+// compareRuns sets the two runs side by side.
+func compareRuns(h htmlWriter, a, b *Report, nameA, nameB string) {
 	h.raw("<section id=\"runs\">\n<h2>The runs</h2>\n<table class=\"side\">\n<thead>")
 	h.row("th", "", "A: "+nameA, "B: "+nameB)
 	h.raw("</thead>\n<tbody>\n")
@@ -78,8 +91,10 @@ func writeComparisonHTML(buf *bytes.Buffer, a, b *Report, nameA, nameB string, t
 	both("baselines", baselinesLine)
 	both("bottleneck", func(r *Report) string { return cmpOr(r.BottleneckLine(), "not judged") })
 	h.raw("</tbody>\n</table>\n</section>\n")
+}
 
-	// The ops.
+// compareTable is every op of B against A, each regression marked.
+func compareTable(h htmlWriter, deltas []Delta, threshold float64) {
 	h.raw("<section id=\"ops\">\n<h2>Operations, B against A</h2>\n<table>\n<thead>")
 	h.row("th", "op", num("ops/s A"), num("ops/s B"), num("Δ"), num("avg A"), num("avg B"), num("Δ"), num("p99 A"), num("p99 B"), num("Δ"), "")
 	h.raw("</thead>\n<tbody>\n")
@@ -143,7 +158,11 @@ func writeComparisonHTML(buf *bytes.Buffer, a, b *Report, nameA, nameB string, t
 	}
 	h.raw("</tbody>\n</table>\n")
 	h.raw(`<p class="legend">Below, each op in both runs: A on the left, B on the right, on the same scale, each with its run's epochs shaded and faults, elections and violations marked; then both latency spectra.</p>` + "\n")
+}
 
+// compareCharts draws every op in both runs: A beside B, then both
+// spectra on one chart; it closes the section compareTable opened.
+func compareCharts(h htmlWriter, a, b *Report, deltas []Delta) {
 	ca, cb := a.charts(), b.charts()
 	byName := func(cs chartSet) map[string]opCharts {
 		m := map[string]opCharts{}
@@ -194,9 +213,7 @@ func writeComparisonHTML(buf *bytes.Buffer, a, b *Report, nameA, nameB string, t
 		h.figure(&sp)
 		h.raw("</div>\n</article>\n")
 	}
-	h.raw("</section>\n<footer>")
-	h.text("phantom compare · A " + nameA + " · B " + nameB)
-	h.raw("</footer>\n</body>\n</html>\n")
+	h.raw("</section>\n")
 }
 
 // chartTop is the largest value a chart's lines reach.
