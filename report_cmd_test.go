@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,36 +23,39 @@ import (
 func TestHTMLReport(t *testing.T) {
 	dir := t.TempDir()
 	js, page, md := filepath.Join(dir, "run.json"), filepath.Join(dir, "run.html"), filepath.Join(dir, "run.md")
-	var out, errb bytes.Buffer
-	code := realMain([]string{"run", "--suites", "consensus", "--nodes", "3", "--clients", "4", "--duration", "2s", "--at", "1s:crash=n3",
-		"--report", js, "--html", page, "--markdown", md, "--csv", filepath.Join(dir, "run.csv")}, &out, &errb)
-	if code != exitPass && code != exitViolated {
-		t.Fatalf("exit %d; stderr:\n%s", code, errb.String())
-	}
-	r, err := metrics.ReadReport(js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := os.ReadFile(page)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fault *metrics.EventReport
-	for i, e := range r.Events {
-		if e.Kind == string(metrics.EventFault) {
-			fault = &r.Events[i]
+	var r *metrics.Report
+	var first []byte
+	// A loaded machine can hold the runner's loop past the suite's end,
+	// so the scripted crash never comes: the run is tried again then.
+	for try := 1; ; try++ {
+		var out, errb bytes.Buffer
+		code := realMain([]string{"run", "--suites", "consensus", "--nodes", "3", "--clients", "4", "--duration", "2500ms", "--at", "1s:crash=n3",
+			"--report", js, "--html", page, "--markdown", md, "--csv", filepath.Join(dir, "run.csv")}, &out, &errb)
+		if code != exitPass && code != exitViolated {
+			t.Fatalf("exit %d; stderr:\n%s", code, errb.String())
+		}
+		var err error
+		if r, err = metrics.ReadReport(js); err != nil {
+			t.Fatal(err)
+		}
+		if first, err = os.ReadFile(page); err != nil {
+			t.Fatal(err)
+		}
+		fault := slices.ContainsFunc(r.Events, func(e metrics.EventReport) bool { return e.Kind == string(metrics.EventFault) })
+		if fault {
 			break
 		}
-	}
-	if fault == nil {
-		t.Fatalf("the run's crash is no fault event: %+v", r.Events)
+		if try == 3 {
+			t.Fatalf("the run's crash is no fault event, %d tries: %+v", try, r.Events)
+		}
+		t.Logf("try %d: the scripted crash did not come before the suite's end (a busy machine); trying again", try)
 	}
 	if !bytes.Contains(first, []byte(`data-kind="fault"`)) {
 		t.Errorf("the page marks no fault")
 	}
 	for suite, s := range r.Suites {
 		for name, o := range s.Ops {
-			if o.Series == nil || len(o.LatencySpectrum) == 0 {
+			if o.Series == nil || (o.Count > 0 && len(o.LatencySpectrum) == 0) {
 				t.Errorf("%s %s: no series or spectrum in the JSON report", suite, name)
 			}
 		}
