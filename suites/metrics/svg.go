@@ -327,7 +327,7 @@ const svgCSS = `.chart{font:11px sans-serif;background:#fff}
 .chart .ln{fill:none;stroke-width:1.6;stroke-linejoin:round}
 .chart .dash{stroke-dasharray:6 4}
 .chart .nd{text-anchor:middle;fill:#999;font-size:14px}
-.chart .lg text{fill:#333}
+.chart .lg text{fill:#333;stroke:none}
 .chart .mark line{stroke-width:1.4}
 .chart .mark.fault line{stroke:#d62728}
 .chart .mark.fault path{fill:#d62728}
