@@ -161,7 +161,7 @@ func resourceCharts(r *Report, bands []band, marks []mark) []*chart {
 	var out []*chart
 	mk := func(id, title, ylabel string, yFmt func(float64) string, yMax float64) *chart {
 		c := &chart{id: id, title: title, xLabel: "seconds since the load started", yLabel: ylabel, xFmt: secondsFmt, yFmt: yFmt,
-			yMax: yMax, bands: bands, marks: marks, note: "not sampled"}
+			yMax: yMax, yBinary: ylabel == "bytes" || ylabel == "bytes/s", bands: bands, marks: marks, note: "not sampled"}
 		if r.ElapsedSeconds > 0 {
 			c.xMin, c.xMax = 0, r.ElapsedSeconds
 		}

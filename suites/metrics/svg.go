@@ -37,6 +37,7 @@ type chart struct {
 	// xMin, xMax bound the x axis; both zero: the lines' extent.
 	xMin, xMax float64
 	yMax       float64 // a fixed top of the y axis, or 0: the lines' maximum
+	yBinary    bool    // bytes: y ticks at round numbers of KiB, MiB, GiB
 	yFmt, xFmt func(float64) string
 	lines      []line
 	bands      []band
@@ -161,7 +162,16 @@ func (c *chart) svg(b *bytes.Buffer, standalone bool) {
 	} else if yTop <= 0 {
 		yTop = 1
 	}
-	yTicks := niceTicks(0, yTop*1.05, 4)
+	unit := 1.0
+	if c.yBinary {
+		for unit*1024 <= yTop {
+			unit *= 1024
+		}
+	}
+	yTicks := niceTicks(0, yTop*1.05/unit, 4)
+	for i := range yTicks {
+		yTicks[i] *= unit
+	}
 	yTop = max(yTop*1.05, yTicks[len(yTicks)-1])
 	pw, ph := svgW-padL-padR, svgH-padT-padB
 	px := func(x float64) float64 { return padL + (xmap(x)-x0)/(x1-x0)*pw }
