@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,6 +58,18 @@ func TestHTMLReport(t *testing.T) {
 		for name, o := range s.Ops {
 			if o.Series == nil || (o.Count > 0 && len(o.LatencySpectrum) == 0) {
 				t.Errorf("%s %s: no series or spectrum in the JSON report", suite, name)
+				continue
+			}
+			// The spectrum is of the whole run: it ends at the op's max.
+			if sp := o.LatencySpectrum; len(sp) > 0 && math.Abs(sp[len(sp)-1].Ms-o.LatencyMs.Max) > 0.001 {
+				t.Errorf("%s: the spectrum ends at %v ms, the op's max is %v ms", name, sp[len(sp)-1].Ms, o.LatencyMs.Max)
+			}
+			var n uint64
+			for _, c := range o.Series.Count {
+				n += c
+			}
+			if n != o.Count {
+				t.Errorf("%s: the series counts %d ops, the op %d", name, n, o.Count)
 			}
 		}
 	}

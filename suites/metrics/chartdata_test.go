@@ -71,6 +71,33 @@ func TestSeriesSteps(t *testing.T) {
 	}
 }
 
+// TestSeriesOneTick: at the default step a point is a tick's own figures.
+func TestSeriesOneTick(t *testing.T) {
+	start := time.Unix(1000, 0)
+	c, err := NewCollector([]OpSpec{{Name: "x.op", Suite: "x", Primary: true}}, 4, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Activate(0, 1)
+	rec := c.NewRecorder(0, 1)
+	var ops []OpStats
+	for tick := 1; tick <= 3; tick++ {
+		for range tick {
+			rec.Record(0, time.Duration(tick)*time.Millisecond)
+		}
+		rec.Fail(0, ErrTimeout)
+		ops = c.Tick(start.Add(time.Duration(tick) * 250 * time.Millisecond))
+		s := ops[0].Series
+		if len(s) != tick {
+			t.Fatalf("tick %d: %d points", tick, len(s))
+		}
+		p, f := s[tick-1], ops[0].Tick
+		if p.Count != f.Count || p.Errors != 1 || p.P99 != f.Latency.P99 || p.OpsPerSec != f.OpsPerSec || p.Elapsed != 250*time.Millisecond {
+			t.Errorf("tick %d: point %+v, the tick's figures %+v", tick, p, f)
+		}
+	}
+}
+
 func TestSeriesStepBound(t *testing.T) {
 	for _, c := range []struct {
 		d, tick time.Duration

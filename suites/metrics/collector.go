@@ -134,7 +134,12 @@ type Collector struct {
 	serN     []int
 	series   [][]SeriesPoint
 	spectrum [][]time.Duration
+	specAge  []int // ticks with completions since the spectrum was read
 }
+
+// spectrumTicks is how many ticks with completions an op's spectrum may
+// lag: a second at the default tick.
+const spectrumTicks = 4
 
 // NewCollector makes a collector for ops whose windows span window ticks.
 // start is when the load began; rates are measured from it.
@@ -159,8 +164,8 @@ func NewCollector(ops []OpSpec, window int, start time.Time) (*Collector, error)
 		active: make([]bool, n), tick: newBuckets(n), total: newBuckets(n), epoch: newBuckets(n), epochDt: make([]time.Duration, n),
 		ring: make([][]*bucket, window), ringDt: make([]time.Duration, window), ringOn: make([][]bool, window),
 		totalDt: make([]time.Duration, n), hist: make([][]Point, n), histN: make([]int, n), scratch: newBucket(),
-		step: 1, ser: newBuckets(n), serDt: make([]time.Duration, n), serN: make([]int, n), series: make([][]SeriesPoint, n),
-		spectrum: make([][]time.Duration, n),
+		step: 1, ser: make([]*bucket, n), serDt: make([]time.Duration, n), serN: make([]int, n), series: make([][]SeriesPoint, n),
+		spectrum: make([][]time.Duration, n), specAge: make([]int, n),
 	}
 	for s := range c.ring {
 		c.ring[s] = newBuckets(n)
@@ -189,7 +194,12 @@ func newBuckets(n int) []*bucket {
 // SetSeriesStep makes every op's series one point per step ticks it
 // runs (at least 1): the runner picks it so a suite's series stays
 // bounded however long it runs. Call it before the first Tick.
-func (c *Collector) SetSeriesStep(step int) { c.step = max(step, 1) }
+func (c *Collector) SetSeriesStep(step int) {
+	c.step = max(step, 1)
+	if c.step > 1 && c.ser[0] == nil {
+		c.ser = newBuckets(len(c.ops))
+	}
+}
 
 // SeriesStep returns the ticks per point of the series.
 func (c *Collector) SeriesStep() int { return c.step }
@@ -287,26 +297,20 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 			c.coarse[i].Merge(c.tick[i].lat.hist)
 			c.buckets[i] = bucketsOf(c.coarse[i]) // a new slice: snapshots keep the old
 		}
-		if on {
-			c.ser[i].add(c.tick[i])
-			c.serDt[i] += tickDt
-			c.serN[i]++
-		}
-		// A step closes when full, or early when the op's suite has
-		// ended: its last point is no longer than it ran.
-		if c.serN[i] > 0 && (c.serN[i] >= c.step || !active[i]) {
-			f := figuresOf(c.ser[i], c.serDt[i])
-			c.series[i] = append(c.series[i], SeriesPoint{At: at, Elapsed: c.serDt[i], Count: f.Count, Errors: f.Errors,
-				OpsPerSec: f.OpsPerSec, P50: f.Latency.P50, P99: f.Latency.P99})
-			c.ser[i].reset()
-			c.serDt[i], c.serN[i] = 0, 0
-		}
+		c.addSeries(i, on, active[i], at, tickDt, tickFig)
 		ring := c.ring[c.slot][i]
 		ring.reset()
 		ring.add(c.tick[i])
 		c.total[i].add(c.tick[i])
+		// The spectrum is read once every spectrumTicks ticks with new
+		// completions, and at once when the op's suite ends: a scan of
+		// the whole histogram is no per-tick cost.
 		if c.tick[i].lat.hist.TotalCount() > 0 {
+			c.specAge[i]++
+		}
+		if c.specAge[i] > 0 && (c.specAge[i] >= spectrumTicks || !active[i]) {
 			c.spectrum[i] = spectrumOf(&c.total[i].lat) // a new slice: snapshots keep the old
+			c.specAge[i] = 0
 		}
 		c.epoch[i].add(c.tick[i])
 		c.tick[i].reset()
@@ -392,4 +396,30 @@ func spectrumOf(d *dist) []time.Duration {
 		out[j] = time.Duration(min(max(v, d.minNs), d.maxNs))
 	}
 	return out
+}
+
+// addSeries folds op i's tick into its series. A step of one tick is the
+// tick's own figures; a longer one merges its ticks' histograms, so a
+// point's percentiles are exact either way. A step closes when full, or
+// early when the op's suite has ended: its last point is no longer than
+// it ran.
+func (c *Collector) addSeries(i int, on, active bool, at, tickDt time.Duration, tick Figures) {
+	if on {
+		if c.step > 1 {
+			c.ser[i].add(c.tick[i])
+		}
+		c.serDt[i] += tickDt
+		c.serN[i]++
+	}
+	if c.serN[i] == 0 || (c.serN[i] < c.step && active) {
+		return
+	}
+	f := tick
+	if c.step > 1 {
+		f = figuresOf(c.ser[i], c.serDt[i])
+		c.ser[i].reset()
+	}
+	c.series[i] = append(c.series[i], SeriesPoint{At: at, Elapsed: c.serDt[i], Count: f.Count, Errors: f.Errors,
+		OpsPerSec: f.OpsPerSec, P50: f.Latency.P50, P99: f.Latency.P99})
+	c.serDt[i], c.serN[i] = 0, 0
 }
