@@ -71,6 +71,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		err = runProfiles(args[1:], stdout)
 	case "compare":
 		code, err = runCompare(args[1:], stdout)
+	case "report":
+		code, err = runReport(args[1:], stdout)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "phantom %s\n", version)
 	case "help", "-h", "-help", "--help":
@@ -103,8 +105,12 @@ Usage:
   phantom profiles        list built-in and user profiles
   phantom profiles show NAME
                           print a profile as TOML (a starting point for your own)
-  phantom compare A.json B.json
-                          per-op deltas between two reports; exit 1 on a regression
+  phantom compare A.json B.json [--html OUT]
+                          per-op deltas between two reports; exit 1 on a regression;
+                          with --html, the comparison as a page, side by side
+  phantom report FILE.json [--html OUT] [--markdown OUT] [--csv FILE.csv]
+                          render a saved JSON report again: the HTML page, the
+                          Markdown report and its SVG charts
   phantom version         print the version
   phantom help            this text
 
@@ -230,6 +236,7 @@ Examples:
   phantom run --suites consensus,txn --nodes 5 --nemesis kill,crash,partition,delay
   phantom run --profile seed --duration 30s
   phantom run --suites consensus --data-size 1MB --report out.json
+  phantom run --profile seed --html report.html --markdown report.md
   phantom run --json > report.json
 
 Flags:
@@ -241,6 +248,7 @@ type runFlags struct {
 	profile  string
 	report   string
 	markdown string
+	html     string
 	csv      string
 	raftLog  string
 	json     bool
@@ -305,7 +313,8 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	knob.Var(fs, &knob.Duration, time.Duration(def.Duration), "how long each suite runs (e.g. 10s, 1m)", func(v time.Duration) { cfg.Duration = v })
 	knob.Var(fs, &knob.DataSize, int(def.DataSize), "bytes per written value: 512B, 1KiB, 64KB, 1MB, 1MiB (up to "+knob.DataSize.Format(knob.DataSize.Max)+")", func(v int) { cfg.DataSize = v })
 	fs.StringVar(&rf.report, "report", "", "write the JSON report to this file (atomically)")
-	fs.StringVar(&rf.markdown, "markdown", "", "write the Markdown report to this file (atomically)")
+	fs.StringVar(&rf.markdown, "markdown", "", "write the Markdown report to this file (atomically), its charts as SVG files in FILE-charts/ beside it (out.md: out-charts/)")
+	fs.StringVar(&rf.html, "html", "", "write the report as one self-contained HTML page to this file (atomically): the verdict, every op's charts, resources, scalability, events; no script, no network")
 	fs.StringVar(&rf.csv, "csv", "", "write the per-tick time series as CSV to this file (one row per tick per op)")
 	fs.BoolVar(&rf.json, "json", false, "print the JSON report on stdout instead of the summary (the summary goes to stderr)")
 	seed := fs.Int64("seed", def.Seed, "seed of the random generators, so runs repeat")
@@ -377,7 +386,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 			return nil, false, usagef("%s", err)
 		}
 	}
-	for _, path := range []string{rf.report, rf.markdown, rf.csv} {
+	for _, path := range []string{rf.report, rf.markdown, rf.html, rf.csv} {
 		if path == "" {
 			continue
 		}
@@ -520,7 +529,12 @@ func runHeadless(args []string, stdout, stderr io.Writer) (int, error) {
 		}
 	}
 	if rf.markdown != "" {
-		if err := metrics.WriteFileAtomic(rf.markdown, func(w io.Writer) error { return metrics.WriteMarkdown(w, report) }); err != nil {
+		if err := metrics.WriteMarkdownFiles(rf.markdown, report); err != nil {
+			return exitRunFailed, err
+		}
+	}
+	if rf.html != "" {
+		if err := metrics.WriteFileAtomic(rf.html, func(w io.Writer) error { return metrics.WriteHTML(w, report) }); err != nil {
 			return exitRunFailed, err
 		}
 	}
@@ -600,15 +614,18 @@ func (p *progressPrinter) onSnapshot(s *metrics.Snapshot) {
 	fmt.Fprintln(p.w, b.String())
 }
 
-const compareHelp = `Usage: phantom compare [--threshold 10%] A.json B.json
+const compareHelp = `Usage: phantom compare [--threshold 10%] [--html OUT] A.json B.json
 
 Compares two JSON reports op by op — throughput, average and p99 latency of
 B against A — and marks an op REGRESSED when B has less throughput, or a
 higher average or p99 latency, by more than the threshold. Exit code 1 when
-any op regressed, 0 otherwise.
+any op regressed, 0 otherwise. With --html, the comparison is also written
+as one self-contained HTML page: the runs side by side, the regressions
+marked, each op's charts of A beside B's.
 
 Example:
   phantom compare --threshold 5% baseline.json candidate.json
+  phantom compare --html diff.html baseline.json candidate.json
 
 Flags:
 `
@@ -617,7 +634,8 @@ func runCompare(args []string, stdout io.Writer) (int, error) {
 	fs := flag.NewFlagSet("phantom compare", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	threshold := fs.String("threshold", "10%", "relative change that counts as a regression, e.g. 10% or 2.5%")
-	if err := fs.Parse(args); err != nil {
+	htmlOut := fs.String("html", "", "also write the comparison as a self-contained HTML page to this file (atomically)")
+	if err := parseInterspersed(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, compareHelp)
 			fs.SetOutput(stdout)
@@ -642,6 +660,16 @@ func runCompare(args []string, stdout io.Writer) (int, error) {
 		return exitUsage, usagef("%s", err)
 	}
 	deltas := metrics.Compare(a, b, t)
+	if *htmlOut != "" {
+		if err := checkWritable(*htmlOut); err != nil {
+			return exitUsage, usagef("%s", err)
+		}
+		if err := metrics.WriteFileAtomic(*htmlOut, func(w io.Writer) error {
+			return metrics.WriteComparisonHTML(w, a, b, fs.Arg(0), fs.Arg(1), t)
+		}); err != nil {
+			return exitRunFailed, err
+		}
+	}
 	if err := metrics.WriteComparison(stdout, deltas, t); err != nil {
 		return exitRunFailed, err
 	}

@@ -198,6 +198,7 @@ type run struct {
 	budget    int64
 	keys      int // keyspace the suites were given
 	sampler   *metrics.Sampler
+	sysSeries *metrics.SystemSeries // the sampler's gauges over the load, for the reports' charts
 	collector *metrics.Collector
 	evaluator *metrics.Evaluator
 	diag      *metrics.Diagnoser // names the bottleneck each tick
@@ -419,6 +420,8 @@ func (x *run) startCollector() error {
 	if x.cfg.Rate > 0 {
 		x.collector.OpenLoop()
 	}
+	x.collector.SetSeriesStep(metrics.SeriesStep(x.cfg.Duration, x.cfg.Tick))
+	x.sysSeries = metrics.NewSystemSeries(metrics.SeriesStep(x.planned(), x.cfg.Tick))
 	return nil
 }
 
@@ -614,6 +617,9 @@ func (x *run) tick(now time.Time, phase metrics.Phase) {
 		if c := x.sampler.Latest().CPU; c.OK {
 			x.cpuTrace = append(x.cpuTrace, cpuSample{at: now, cpu: c.Value})
 		}
+		if x.sysSeries != nil {
+			x.sysSeries.Add(now.Sub(x.loadStart), x.sampler.Latest())
+		}
 	}
 	x.inFlight = x.flights.check(now, x.cfg.OpTimeout)
 	x.ops = x.collector.Tick(now)
@@ -647,7 +653,7 @@ func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 		InFlight: x.inFlight, SuiteEnds: x.ends[:len(x.ends):len(x.ends)],
 		Epochs: x.epochs.view(), EpochStart: x.epochs.start, EpochChange: x.epochs.change, Scalability: x.scal,
 		Checks:    x.checks[:len(x.checks):len(x.checks)],
-		Elections: elections, SuiteElections: suiteElections,
+		Elections: elections, SuiteElections: suiteElections, SystemSeries: x.sysSeries.Points(),
 	}
 	if x.sampler != nil {
 		s.System = x.sampler.Latest()

@@ -50,15 +50,24 @@ func profileNames() []string {
 	return names
 }
 
-// exportFiles writes r as base.json and base.md, each atomically.
+// exportFiles writes r as base.json, base.md (its charts as SVG files in
+// base-charts) and base.html, each atomically.
 func exportFiles(r *metrics.Report, base string) ([]string, error) {
 	files := []struct {
 		path  string
-		write func(io.Writer, *metrics.Report) error
-	}{{base + ".json", metrics.WriteJSON}, {base + ".md", metrics.WriteMarkdown}}
+		write func(path string) error
+	}{
+		{base + ".json", func(p string) error {
+			return metrics.WriteFileAtomic(p, func(w io.Writer) error { return metrics.WriteJSON(w, r) })
+		}},
+		{base + ".md", func(p string) error { return metrics.WriteMarkdownFiles(p, r) }},
+		{base + ".html", func(p string) error {
+			return metrics.WriteFileAtomic(p, func(w io.Writer) error { return metrics.WriteHTML(w, r) })
+		}},
+	}
 	var paths []string
 	for _, f := range files {
-		if err := metrics.WriteFileAtomic(f.path, func(w io.Writer) error { return f.write(w, r) }); err != nil {
+		if err := f.write(f.path); err != nil {
 			return paths, fmt.Errorf("writing %s: %w", f.path, err)
 		}
 		paths = append(paths, f.path)

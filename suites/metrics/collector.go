@@ -46,7 +46,32 @@ type OpStats struct {
 	// For exporters of cumulative histograms (Prometheus).
 	Buckets    []uint64
 	LatencySum time.Duration
+	// Series is the op's figures over every SeriesStep ticks it ran,
+	// oldest first, for the reports' charts: bounded by the step the
+	// runner sets (SetSeriesStep). Shared between snapshots: never change
+	// its elements.
+	Series []SeriesPoint
+	// Spectrum is the op's latency since its suite started at each of
+	// SpectrumPercentiles, from its HDR histogram; nil before a
+	// completion.
+	Spectrum []time.Duration
 }
+
+// SeriesPoint is an op's figures over one step of its series: the span
+// of Elapsed measured time that ended At.
+type SeriesPoint struct {
+	At        time.Duration // since the run's load started
+	Elapsed   time.Duration
+	Count     uint64
+	Errors    uint64
+	OpsPerSec float64
+	P50, P99  time.Duration
+}
+
+// SpectrumPercentiles are the percentiles an op's latency spectrum is
+// read at: evenly to the median, then ever closer to the maximum, as
+// HDR percentile plots show them.
+var SpectrumPercentiles = []float64{0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 97.5, 99, 99.5, 99.75, 99.9, 99.95, 99.99, 99.995, 99.999, 100}
 
 // LatencyBounds are the upper bounds of OpStats.Buckets.
 var LatencyBounds = []time.Duration{
@@ -101,7 +126,20 @@ type Collector struct {
 	// digit, cheap to read into buckets each tick; buckets the last read.
 	coarse  []*hdr.Histogram
 	buckets [][]uint64
+	// The series: each op's figures over its step so far, and the
+	// points closed.
+	step     int
+	ser      []*bucket
+	serDt    []time.Duration
+	serN     []int
+	series   [][]SeriesPoint
+	spectrum [][]time.Duration
+	specAge  []int // ticks with completions since the spectrum was read
 }
+
+// spectrumTicks is how many ticks with completions an op's spectrum may
+// lag: a second at the default tick.
+const spectrumTicks = 4
 
 // NewCollector makes a collector for ops whose windows span window ticks.
 // start is when the load began; rates are measured from it.
@@ -126,6 +164,8 @@ func NewCollector(ops []OpSpec, window int, start time.Time) (*Collector, error)
 		active: make([]bool, n), tick: newBuckets(n), total: newBuckets(n), epoch: newBuckets(n), epochDt: make([]time.Duration, n),
 		ring: make([][]*bucket, window), ringDt: make([]time.Duration, window), ringOn: make([][]bool, window),
 		totalDt: make([]time.Duration, n), hist: make([][]Point, n), histN: make([]int, n), scratch: newBucket(),
+		step: 1, ser: make([]*bucket, n), serDt: make([]time.Duration, n), serN: make([]int, n), series: make([][]SeriesPoint, n),
+		spectrum: make([][]time.Duration, n), specAge: make([]int, n),
 	}
 	for s := range c.ring {
 		c.ring[s] = newBuckets(n)
@@ -150,6 +190,19 @@ func newBuckets(n int) []*bucket {
 	}
 	return bs
 }
+
+// SetSeriesStep makes every op's series one point per step ticks it
+// runs (at least 1): the runner picks it so a suite's series stays
+// bounded however long it runs. Call it before the first Tick.
+func (c *Collector) SetSeriesStep(step int) {
+	c.step = max(step, 1)
+	if c.step > 1 && c.ser[0] == nil {
+		c.ser = newBuckets(len(c.ops))
+	}
+}
+
+// SeriesStep returns the ticks per point of the series.
+func (c *Collector) SeriesStep() int { return c.step }
 
 // OpenLoop makes the recorders made from now on keep service time apart
 // from latency measured from the intended start.
@@ -201,10 +254,13 @@ func (c *Collector) setActive(first, n int, on bool) {
 // figures of every op that has been active. The returned slice and
 // everything in it are new: they may be kept and shared.
 func (c *Collector) Tick(now time.Time) []OpStats {
-	dt := now.Sub(c.last)
-	if dt < 0 {
-		dt = 0
+	// A tick's time may be older than the last one's (a ticker's value
+	// read late, after a tick taken at time.Now()): time does not go
+	// back, so such a tick is at the last one's time and measures none.
+	if now.Before(c.last) {
+		now = c.last
 	}
+	dt := now.Sub(c.last)
 	c.last = now
 
 	c.mu.Lock()
@@ -241,10 +297,21 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 			c.coarse[i].Merge(c.tick[i].lat.hist)
 			c.buckets[i] = bucketsOf(c.coarse[i]) // a new slice: snapshots keep the old
 		}
+		c.addSeries(i, on, active[i], at, tickDt, tickFig)
 		ring := c.ring[c.slot][i]
 		ring.reset()
 		ring.add(c.tick[i])
 		c.total[i].add(c.tick[i])
+		// The spectrum is read once every spectrumTicks ticks with new
+		// completions, and at once when the op's suite ends: a scan of
+		// the whole histogram is no per-tick cost.
+		if c.tick[i].lat.hist.TotalCount() > 0 {
+			c.specAge[i]++
+		}
+		if c.specAge[i] > 0 && (c.specAge[i] >= spectrumTicks || !active[i]) {
+			c.spectrum[i] = spectrumOf(&c.total[i].lat) // a new slice: snapshots keep the old
+			c.specAge[i] = 0
+		}
 		c.epoch[i].add(c.tick[i])
 		c.tick[i].reset()
 		if active[i] {
@@ -265,7 +332,8 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 		}
 		st := OpStats{OpSpec: c.ops[i], Tick: tickFig, Window: figuresOf(c.scratch, wdt),
 			Epoch: figuresOf(c.epoch[i], c.epochDt[i]), Total: figuresOf(c.total[i], c.totalDt[i]),
-			Buckets: c.buckets[i], LatencySum: time.Duration(c.total[i].lat.sumNs)}
+			Buckets: c.buckets[i], LatencySum: time.Duration(c.total[i].lat.sumNs),
+			Series: c.series[i][:len(c.series[i]):len(c.series[i])], Spectrum: c.spectrum[i]}
 		if active[i] {
 			c.push(i, Point{At: at, OpsPerSec: st.Window.OpsPerSec, Avg: st.Window.Latency.Avg,
 				P50: st.Window.Latency.P50, P99: st.Window.Latency.P99, Errors: st.Window.Errors})
@@ -314,4 +382,44 @@ func bucketsOf(h *hdr.Histogram) []uint64 {
 		}
 	}
 	return out
+}
+
+// spectrumOf reads d's latency at every SpectrumPercentiles in one pass
+// over its histogram, clamped to the exact extremes as latencyOf does.
+func spectrumOf(d *dist) []time.Duration {
+	if d.hist.TotalCount() == 0 {
+		return nil
+	}
+	vs := d.hist.ValueAtPercentilesSlice(SpectrumPercentiles)
+	out := make([]time.Duration, len(vs))
+	for j, v := range vs {
+		out[j] = time.Duration(min(max(v, d.minNs), d.maxNs))
+	}
+	return out
+}
+
+// addSeries folds op i's tick into its series. A step of one tick is the
+// tick's own figures; a longer one merges its ticks' histograms, so a
+// point's percentiles are exact either way. A step closes when full, or
+// early when the op's suite has ended: its last point is no longer than
+// it ran.
+func (c *Collector) addSeries(i int, on, active bool, at, tickDt time.Duration, tick Figures) {
+	if on {
+		if c.step > 1 {
+			c.ser[i].add(c.tick[i])
+		}
+		c.serDt[i] += tickDt
+		c.serN[i]++
+	}
+	if c.serN[i] == 0 || (c.serN[i] < c.step && active) {
+		return
+	}
+	f := tick
+	if c.step > 1 {
+		f = figuresOf(c.ser[i], c.serDt[i])
+		c.ser[i].reset()
+	}
+	c.series[i] = append(c.series[i], SeriesPoint{At: at, Elapsed: c.serDt[i], Count: f.Count, Errors: f.Errors,
+		OpsPerSec: f.OpsPerSec, P50: f.Latency.P50, P99: f.Latency.P99})
+	c.serDt[i], c.serN[i] = 0, 0
 }

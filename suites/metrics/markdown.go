@@ -17,7 +17,11 @@ type printf func(format string, a ...any)
 // utilisation, scalability — with where each op's time went and the
 // leader elections, then the correctness checks, violations and events.
 // Each section is a function of its own, in the order they print.
-func WriteMarkdown(w io.Writer, r *Report) error {
+func WriteMarkdown(w io.Writer, r *Report) error { return writeMarkdown(w, r, nil) }
+
+// writeMarkdown writes the report, with links to its charts when
+// charts is not nil: each section's under it.
+func writeMarkdown(w io.Writer, r *Report, charts *mdCharts) error {
 	ew := &errWriter{w: w}
 	p := printf(func(format string, a ...any) { fmt.Fprintf(ew, format, a...) })
 
@@ -29,7 +33,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 
 	for _, section := range []func(printf, *Report){
-		mdOps, writePhasesMarkdown, mdBaselines, mdResources, mdElections, mdScalability, mdChecks, mdViolations, mdEvents,
+		mdOps, charts.ops, writePhasesMarkdown, mdBaselines, mdResources, charts.resources, mdElections, mdScalability, charts.scaling, mdChecks, mdViolations, mdEvents,
 	} {
 		section(p, r)
 	}

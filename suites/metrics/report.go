@@ -154,6 +154,11 @@ type OpReport struct {
 	// Phases are where the op's time went, by phase name (phases.go);
 	// absent for an op without phases.
 	Phases map[string]PhaseReport `json:"phases,omitempty"`
+	// Series is the op's figures over time and LatencySpectrum its
+	// latency at percentiles from 0 to 100, for the charts (chartdata.go);
+	// absent in an epoch's ops and in reports from before them.
+	Series          *SeriesReport         `json:"series,omitempty"`
+	LatencySpectrum []SpectrumPointReport `json:"latency_spectrum,omitempty"`
 }
 
 // LatencyMs is Latency in milliseconds.
@@ -216,6 +221,11 @@ type ResourcesReport struct {
 		ReadBytesPerSec  *StatReport `json:"read_bytes_per_sec"`
 		WriteBytesPerSec *StatReport `json:"write_bytes_per_sec"`
 	} `json:"disk"`
+	// Series is the gauges over time, for the charts; Nodes each
+	// node's, when the cluster's nodes have resources of their own.
+	// Absent when not sampled.
+	Series *ResourceSeriesReport `json:"series,omitempty"`
+	Nodes  []NodeResourcesReport `json:"nodes,omitempty"`
 }
 
 // ClusterReport is the cluster at the end of the run.
@@ -257,6 +267,8 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 		t := o.Total
 		or := opReport(t)
 		or.Phases = phaseReports(o)
+		or.Series = seriesReport(o.Series)
+		or.LatencySpectrum = spectrumReport(o.Spectrum)
 		s.Ops[o.Name] = or
 		if o.Primary {
 			s.OpsPerSec += t.OpsPerSec
@@ -308,6 +320,7 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 	r.Resources.Network.TxBytesPerSec = stat(res.NetTx)
 	r.Resources.Disk.ReadBytesPerSec = stat(res.DiskRead)
 	r.Resources.Disk.WriteBytesPerSec = stat(res.DiskWrite)
+	r.Resources.Series = resourceSeriesReport(last.SystemSeries)
 	if sc := last.Scalability; sc != nil {
 		sr := &ScalabilityReport{FitError: sc.FitError, Points: pointReports(sc.Points), Fit: uslReport(sc.Fit), Cores: sc.Cores}
 		for _, sw := range sc.Sweeps {

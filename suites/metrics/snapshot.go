@@ -61,6 +61,9 @@ type Snapshot struct {
 	Elections      Elections
 	SuiteElections []SuiteElections
 	Err            string // why the run failed, when Phase is PhaseFailed
+	// SystemSeries is the system gauges over the load so far, averaged
+	// per step (SystemSeries), oldest first, for the reports' charts.
+	SystemSeries []SystemPoint
 }
 
 // Op returns the stats of the named op.
