@@ -506,6 +506,15 @@ func (x *run) loop(sr *suiteRun) {
 	for {
 		select {
 		case <-sr.end.C:
+			// A late tick can find the end and a scripted action both
+			// due; select picks either, and the action's time came
+			// first, so it runs before the end rather than never.
+			select {
+			case <-script.C:
+				x.runScripted(sr)
+				script.Reset(x.script.wait(x.loadStart))
+			default:
+			}
 			sr.finish()
 		case now := <-ticker.C:
 			if sr.lctx.Err() == nil && sr.pausedAt.IsZero() {
