@@ -1,6 +1,11 @@
 package core
 
-import "errors"
+import (
+	"errors"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
 
 // testHooks are the seams through which the package's tests reach into
 // production code. Only export_test.go sets them; production runs with the
@@ -55,4 +60,10 @@ func (r *replica) PipelineEnded() {
 	if f := hooks.onPipeline; f != nil {
 		f(r, -1)
 	}
+}
+
+// LinkRTT implements transport.Hooks: the round trip the simulated network
+// is set to have to target.
+func (r *replica) LinkRTT(target raft.ServerAddress) (time.Duration, bool) {
+	return r.stream.RoundTrip(target)
 }

@@ -46,6 +46,11 @@ type Hooks interface {
 	// returns.
 	PipelineStarted()
 	PipelineEnded()
+
+	// LinkRTT is the round trip the network is set to have to target,
+	// when it knows (a simulated network does); ok false leaves the
+	// transport to estimate it from heartbeats. It must not block.
+	LinkRTT(target raft.ServerAddress) (rtt time.Duration, ok bool)
 }
 
 // Transport is raft's NetworkTransport, with pipelined replication
@@ -73,9 +78,12 @@ type Hooks interface {
 //
 // raft asks for a pipeline after every successful synchronous append; the
 // transport refuses one, with raft.ErrPipelineReplicationNotSupported, until
-// heartbeats show the peer's round trip to be at least PipelineMinRTT. A
-// pipeline closes itself once the round trip falls below half that, and raft
-// goes back to synchronous appends.
+// the peer's round trip is at least PipelineMinRTT. A pipeline closes itself
+// once the round trip falls below half that, and raft goes back to
+// synchronous appends. The round trip is the network's own figure when the
+// hooks know it (Hooks.LinkRTT), else estimated from heartbeats: on a
+// machine short of CPU a heartbeat's round trip is mostly its wait for a
+// core, and a pipeline opened on that costs the CPU that is short.
 //
 // RequestVote and RequestPreVote ask again when a request fails on a dead
 // pooled connection, and RequestPreVote also when the hooks say so (the
@@ -178,8 +186,12 @@ func (t *Transport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAd
 	return newRelayPipeline(p, linkFast, t.hooks.PipelineEnded), nil
 }
 
-// rtt is the estimated round trip to target, 0 while unknown.
+// rtt is the round trip to target, 0 while unknown: the network's own
+// figure when the hooks know it, else the heartbeats' estimate.
 func (t *Transport) rtt(target raft.ServerAddress) time.Duration {
+	if d, ok := t.hooks.LinkRTT(target); ok {
+		return d
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if m := t.rtts[target]; m != nil {
