@@ -27,6 +27,11 @@ type testHooks struct {
 	// transport.Transport) shows within seconds.
 	maxInFlight int
 
+	// pipelineWindow overrides the transport's window of bytes in flight
+	// per append pipeline (transport.PipelineMaxBytes) when positive, so
+	// that a test can fill it with small values.
+	pipelineWindow int64
+
 	// onPipeline is told when replication from r starts (+1) or stops (-1)
 	// being pipelined to a peer: the transport's Hooks.PipelineStarted and
 	// PipelineEnded.
