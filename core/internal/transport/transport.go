@@ -207,9 +207,7 @@ func (t *Transport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAd
 	}
 	t.hooks.PipelineStarted()
 	linkFast := func() bool { return t.rtt(target) < PipelineMinRTT/2 }
-	r := newRelayPipeline(p, linkFast, t.hooks.PipelineEnded, t.Window)
-	r.peak = &t.peakBytes
-	return r, nil
+	return newRelayPipeline(p, linkFast, t.hooks.PipelineEnded, t.Window, &t.peakBytes), nil
 }
 
 // rtt is the round trip to target, 0 while unknown: the network's own
@@ -280,12 +278,13 @@ type relayPipeline struct {
 	done    chan struct{} // closed when the relay goroutine has returned
 }
 
-func newRelayPipeline(p raft.AppendPipeline, linkFast func() bool, onExit func(), window int64) *relayPipeline {
+func newRelayPipeline(p raft.AppendPipeline, linkFast func() bool, onExit func(), window int64, peak *atomic.Int64) *relayPipeline {
 	r := &relayPipeline{
 		AppendPipeline: p,
 		linkFast:       linkFast,
 		onExit:         onExit,
 		window:         window,
+		peak:           peak,
 		freed:          make(chan struct{}, 1),
 		// Unbuffered like the real pipeline's own: the relay holds at most
 		// one response, so one more request may be in flight than the

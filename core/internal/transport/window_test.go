@@ -114,8 +114,7 @@ func TestPipelineHoldsItsBytesInFlightWithinTheWindow(t *testing.T) {
 	)
 	fake := newFakePipeline(5 * time.Millisecond)
 	var peak atomic.Int64
-	r := newRelayPipeline(fake, func() bool { return false }, func() {}, window)
-	r.peak = &peak
+	r := newRelayPipeline(fake, func() bool { return false }, func() {}, window, &peak)
 
 	answered := make(chan int)
 	go func() { // raft's pipelineDecode
@@ -166,7 +165,7 @@ func TestPipelineHoldsItsBytesInFlightWithinTheWindow(t *testing.T) {
 // goes alone rather than never.
 func TestPipelineSendsAnAppendLargerThanTheWindow(t *testing.T) {
 	fake := newFakePipeline(time.Millisecond)
-	r := newRelayPipeline(fake, func() bool { return false }, func() {}, 1<<10)
+	r := newRelayPipeline(fake, func() bool { return false }, func() {}, 1<<10, nil)
 	value := make([]byte, 1<<20)
 	for i := range 3 {
 		req := &raft.AppendEntriesRequest{Entries: []*raft.Log{{Index: uint64(i + 1), Data: value}}}
@@ -190,7 +189,7 @@ func TestPipelineSendsAnAppendLargerThanTheWindow(t *testing.T) {
 // answers that will never come.
 func TestPipelineWaitEndsWithThePipeline(t *testing.T) {
 	fake := newFakePipeline(time.Hour) // never answers in time
-	r := newRelayPipeline(fake, func() bool { return false }, func() {}, 1<<20)
+	r := newRelayPipeline(fake, func() bool { return false }, func() {}, 1<<20, nil)
 	value := make([]byte, 1<<20)
 	if _, err := r.AppendEntries(&raft.AppendEntriesRequest{Entries: []*raft.Log{{Index: 1, Data: value}}}, new(raft.AppendEntriesResponse)); err != nil {
 		t.Fatal(err)
