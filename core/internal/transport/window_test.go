@@ -38,14 +38,17 @@ func (f *fakeFuture) Start() time.Time                      { return f.due }
 func (f *fakeFuture) Request() *raft.AppendEntriesRequest   { return f.req }
 func (f *fakeFuture) Response() *raft.AppendEntriesResponse { return f.resp }
 func (p *fakePipeline) Consumer() <-chan raft.AppendFuture  { return p.out }
-func (p *fakePipeline) Close() error                        { p.closeOnce(); return nil }
-func (p *fakePipeline) closeOnce()                          { p.mu.Lock(); defer p.mu.Unlock(); p.closeLocked() }
-func (p *fakePipeline) closeLocked() {
+
+// Close implements raft.AppendPipeline; it may be called more than once.
+func (p *fakePipeline) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	select {
 	case <-p.stop:
 	default:
 		close(p.stop)
 	}
+	return nil
 }
 
 func newFakePipeline(rtt time.Duration) *fakePipeline {
