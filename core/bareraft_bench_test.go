@@ -136,6 +136,10 @@ func (bareHooks) RetryPreVote() bool { return false }
 func (bareHooks) PipelineStarted()   {}
 func (bareHooks) PipelineEnded()     {}
 
+// LinkRTT implements transport.Hooks: bare TCP, no simulated network, so
+// the transport estimates round trips from heartbeats.
+func (bareHooks) LinkRTT(raft.ServerAddress) (time.Duration, bool) { return 0, false }
+
 func (g *bareGroup) close() {
 	for _, r := range g.rafts {
 		_ = r.Shutdown().Error()

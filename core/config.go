@@ -52,7 +52,8 @@ type Config struct {
 
 	// CommitTimeout is how long an idle leader waits before telling followers
 	// the latest commit index, which bounds how far an idle follower's state
-	// lags. At least 1 millisecond.
+	// lags. At least 1 millisecond. Like the timeouts above, it grows on a
+	// cluster with many replicas per core (timeouts.go).
 	CommitTimeout time.Duration
 
 	// NetDelay is a one-way delay on every link between nodes from the

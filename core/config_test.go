@@ -60,7 +60,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	}
 }
 
-// TestLoadScale: raft's timeouts grow with the replicas per core for the
+// TestLoadScale: raft's timeouts, the commit timeout included, grow with the replicas per core for the
 // seed's 20 nodes × 20 shards, and not at all for the 3-node default or a
 // one-shard cluster on two cores.
 func TestLoadScale(t *testing.T) {
@@ -82,5 +82,12 @@ func TestLoadScale(t *testing.T) {
 	seed.timeScale = s2
 	if got := seed.timeoutsFor(0).lease; got <= seed.LeaderLeaseTimeout {
 		t.Errorf("seed's lease %v did not grow from %v", got, seed.LeaderLeaseTimeout)
+	}
+	if got := seed.commitTimeout(); got <= seed.CommitTimeout {
+		t.Errorf("seed's commit timeout %v did not grow from %v", got, seed.CommitTimeout)
+	}
+	def.timeScale = def.loadScale(2)
+	if got := def.commitTimeout(); got != def.CommitTimeout {
+		t.Errorf("3-node default's commit timeout %v, want %v as configured", got, def.CommitTimeout)
 	}
 }

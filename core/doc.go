@@ -22,7 +22,8 @@
 // links, partitions and the stream layer each replica hands to raft's TCP
 // transport, which tells the replica when a peer closes a connection.
 // core/internal/transport wraps raft's transport: replication pipelined
-// only over slow links, pipelines that cannot wedge, votes asked again on
+// only over slow links, with a window of bytes in flight, pipelines that
+// cannot wedge, votes asked again on
 // a fresh connection, and a refused pre-vote asked again when fast
 // failover says so, through its Hooks interface, which the replica
 // implements. The state machine (fsm.go, txnfsm.go) is read through its

@@ -34,6 +34,13 @@ type fsm struct {
 	// for linearizable reads: it moves when entries are handed to this
 	// goroutine, before they are applied.
 	applied atomic.Uint64
+
+	// A caller waiting for applied to reach an index (retry.awaitApplied)
+	// counts itself in waiters and waits for moved to close; the applier
+	// closes it after storing applied, and only when someone waits.
+	waiters atomic.Int32
+	movedMu sync.Mutex
+	moved   chan struct{} // nil until a waiter makes one
 }
 
 func newFSM() *fsm {
@@ -63,9 +70,42 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	f.mu.Unlock()
 	if n := len(logs); n > 0 {
 		f.applied.Store(logs[n-1].Index)
+		f.advanced()
 	}
 	return resps
 }
+
+// advanced wakes the callers waiting for applied to move, if any. Call it
+// after storing applied.
+func (f *fsm) advanced() {
+	// Sequentially consistent with the waiter's Add and Load: either the
+	// waiter sees the new applied, or this sees the waiter.
+	if f.waiters.Load() == 0 {
+		return
+	}
+	f.movedMu.Lock()
+	if f.moved != nil {
+		close(f.moved)
+		f.moved = nil
+	}
+	f.movedMu.Unlock()
+}
+
+// watchApplied returns a channel closed once applied moves on from what it
+// is when watchApplied returns, and done, which the caller must call when
+// it stops waiting. Read applied after calling it.
+func (f *fsm) watchApplied() (moved <-chan struct{}, done func()) {
+	f.waiters.Add(1)
+	f.movedMu.Lock()
+	if f.moved == nil {
+		f.moved = make(chan struct{})
+	}
+	ch := f.moved
+	f.movedMu.Unlock()
+	return ch, f.unwatch
+}
+
+func (f *fsm) unwatch() { f.waiters.Add(-1) }
 
 // Apply is never called while ApplyBatch exists; raft.FSM requires it.
 func (f *fsm) Apply(l *raft.Log) any {
@@ -208,6 +248,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.tx = tx
 	f.mu.Unlock()
 	f.applied.Store(applied)
+	f.advanced()
 	return nil
 }
 

@@ -192,3 +192,50 @@ func BenchmarkFSMApplyPut(b *testing.B) {
 		f.ApplyBatch(logs)
 	}
 }
+
+// TestFSMWakesAppliedWatchers: a caller watching applied is woken by the
+// next apply, and by a restore, each watch once; a watch made after an
+// apply is not woken by it.
+func TestFSMWakesAppliedWatchers(t *testing.T) {
+	f := newFSM()
+	woken := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	moved, done := f.watchApplied()
+	if woken(moved) {
+		t.Fatal("watch woken before anything was applied")
+	}
+	f.ApplyBatch([]*raft.Log{{Index: 1, Type: raft.LogCommand, Data: encodePut("k", []byte("v"))}})
+	if !woken(moved) {
+		t.Fatal("watch not woken by an apply")
+	}
+	done()
+
+	later, done := f.watchApplied()
+	if woken(later) {
+		t.Fatal("a watch made after the apply was woken by it")
+	}
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if !woken(later) {
+		t.Fatal("watch not woken by a restore")
+	}
+	done()
+	if n := f.waiters.Load(); n != 0 {
+		t.Errorf("%d watchers left counted after every watch was done", n)
+	}
+}

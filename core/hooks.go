@@ -1,6 +1,11 @@
 package core
 
-import "errors"
+import (
+	"errors"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
 
 // testHooks are the seams through which the package's tests reach into
 // production code. Only export_test.go sets them; production runs with the
@@ -21,6 +26,11 @@ type testHooks struct {
 	// raft's default of 2, under which its pipeline deadlock (see
 	// transport.Transport) shows within seconds.
 	maxInFlight int
+
+	// pipelineWindow overrides the transport's window of bytes in flight
+	// per append pipeline (transport.PipelineMaxBytes) when positive, so
+	// that a test can fill it with small values.
+	pipelineWindow int64
 
 	// onPipeline is told when replication from r starts (+1) or stops (-1)
 	// being pipelined to a peer: the transport's Hooks.PipelineStarted and
@@ -55,4 +65,10 @@ func (r *replica) PipelineEnded() {
 	if f := hooks.onPipeline; f != nil {
 		f(r, -1)
 	}
+}
+
+// LinkRTT implements transport.Hooks: the round trip the simulated network
+// is set to have to target.
+func (r *replica) LinkRTT(target raft.ServerAddress) (time.Duration, bool) {
+	return r.stream.RoundTrip(target)
 }

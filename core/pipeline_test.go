@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"strconv"
@@ -180,4 +181,81 @@ func TestPipelineEndsWhenTheLinkSpeedsUp(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestLargeValuesOverASlowLinkKeepTheirWindowAndTheirLeader writes large
+// values from several writers over links slow enough for replication to be
+// pipelined, one entry an append (as the runner sizes the log for 1 MiB
+// values), so that the transport's window of appends alone would let all
+// the writers' values be in flight to each follower at once. The window of
+// bytes is scaled down with the values (a -race run on two busy cores
+// cannot move MiBs in time). The bytes in flight must stay within it, every
+// write must be acknowledged and reach every replica, and no election may
+// happen: heartbeats go on connections of their own and must not wait
+// behind the bulk appends.
+func TestLargeValuesOverASlowLinkKeepTheirWindowAndTheirLeader(t *testing.T) {
+	const (
+		writers = 8
+		value   = 64 << 10
+		window  = 3*value + value/2
+	)
+	pipelines := newPipelineCount()
+	setHooks(t, testHooks{onPipeline: pipelines.add, pipelineWindow: window})
+	c := newTestCluster(t, 3, oneShard, func(cfg *Config) {
+		cfg.MaxAppendEntries = 1
+		// The seed's timeouts on 2 cores (loadScale): at 50 ms a -race
+		// run on a busy machine loses a lease now and then to CPU
+		// starvation alone, which is not what this test looks for.
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
+	})
+	ctx := testContext(t)
+	if err := c.SetAllLinks(Link{Delay: 2 * transport.PipelineMinRTT}); err != nil {
+		t.Fatal(err)
+	}
+	_, since := c.Elections(0)
+	payload := bytes.Repeat([]byte{'v'}, value)
+	deadline := time.Now().Add(time.Second)
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		acked  int
+		failed error
+	)
+	for w := range writers {
+		wg.Go(func() {
+			for i := 0; time.Now().Before(deadline); i++ {
+				if err := c.Put(ctx, "w"+strconv.Itoa(w)+"-"+strconv.Itoa(i%4), payload); err != nil {
+					mu.Lock()
+					failed = cmp.Or(failed, err)
+					mu.Unlock()
+					return
+				}
+				mu.Lock()
+				acked++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if failed != nil {
+		t.Fatalf("Put: %v", failed)
+	}
+	if opened, _ := pipelines.counts(c.shards[0]); opened == 0 {
+		t.Fatal("replication was never pipelined: the test tested nothing")
+	}
+	var peak int64
+	for _, st := range c.shards[0].seats() {
+		peak = max(peak, st.replica().trans.PeakPipelineBytes())
+	}
+	if peak > window {
+		t.Errorf("%d bytes were in flight to a follower, over the %d-byte window", peak, window)
+	}
+	if peak < 2*value {
+		t.Errorf("at most %d bytes were in flight: never two values at once, so the window was never tried", peak)
+	}
+	waitCaughtUp(t, c, 0)
+	if ev, _ := c.Elections(since); len(ev) > 0 {
+		t.Errorf("%d elections while writing large values over a slow link, first %+v", len(ev), ev[0])
+	}
+	t.Logf("%d writes of %d bytes acknowledged, peak %d bytes in flight", acked, value, peak)
 }

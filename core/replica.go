@@ -133,6 +133,9 @@ func startReplica(st *seat, stream *netsim.Layer, cfg Config, logger hclog.Logge
 		// Without it the transport logs to stderr.
 		Logger: logger.Named("net"),
 	}), rep)
+	if hooks.pipelineWindow > 0 {
+		trans.Window = hooks.pipelineWindow
+	}
 	rep.trans = trans
 	// Registered before raft starts, so that no election goes unseen. The
 	// filter does the work and sends nothing on a channel.

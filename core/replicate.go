@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"time"
 )
 
 // PutReplicated is Put that returns only once every live replica of the
@@ -27,7 +26,7 @@ func (c *Cluster) PutReplicated(ctx context.Context, key string, value []byte) e
 			if _, err := rt.begin(); err != nil { // closed, cancelled or past the deadline
 				return err
 			}
-			time.Sleep(applyPoll)
+			rt.awaitApplied(rep.fsm, index)
 			rep = st.replica() // a restart swaps the replica
 		}
 	}

@@ -14,8 +14,11 @@ import (
 // BenchmarkPutScale is Put from 20 clients on one shard of 3 nodes and on
 // the seed's 20 nodes and 20 shards, at 1 MiB and 1 KiB, side by side in one
 // run so that their ratio holds on a busy machine. Sized as the runner sizes
-// a 4 GiB budget. Besides ops/s it reports the mean latency, the elections
-// no fault caused (the count after the cluster settled) and the live heap.
+// a 4 GiB budget. Besides ops/s it reports the mean latency, the process's
+// CPU time per op (user and system, the cluster's background included),
+// which a machine shared with other work changes far less than ops/s, the
+// elections no fault caused (the count after the cluster settled) and the
+// live heap.
 func BenchmarkPutScale(b *testing.B) {
 	cases := []struct {
 		name          string
@@ -49,12 +52,16 @@ func BenchmarkPutScale(b *testing.B) {
 			ctx := context.Background()
 			_, since := c.Elections(0)
 			var total atomic.Int64
+			cpu0, cpuOK := processCPU()
 			runClients(b, 20, func(i uint64) error {
 				start := time.Now()
 				err := c.Put(ctx, "key-"+strconv.FormatUint(i%uint64(keys), 10), value)
 				total.Add(int64(time.Since(start)))
 				return err
 			})
+			if cpu1, ok := processCPU(); ok && cpuOK {
+				b.ReportMetric(float64(cpu1-cpu0)/float64(b.N)/1e3, "cpu-µs/op")
+			}
 			ev, _ := c.Elections(since)
 			b.ReportMetric(float64(total.Load())/float64(b.N)/1e6, "avg-ms")
 			b.ReportMetric(float64(len(ev)), "elections")

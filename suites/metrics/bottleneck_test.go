@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -245,5 +246,47 @@ func TestRuntimeReaderReads(t *testing.T) {
 	runtime.GC() // the runtime counts CPU by class when a collection ends
 	if s := r.read(); !s.SchedP99.OK || !s.GCCPU.OK {
 		t.Errorf("second read: %+v", s)
+	}
+}
+
+// TestRuntimeReaderSchedP99IsPerInterval: the scheduler's p99 is over the
+// goroutines made runnable since the previous read, not since the process
+// started, so a burst of waiting (a cluster starting on few cores) shows in
+// its own tick and is gone from the next. One interval holds goroutines
+// that wait behind a goroutine spinning on the only thread; the next has as
+// many that wait for nothing. Read cumulatively, the second p99 would still
+// be the first's.
+func TestRuntimeReaderSchedP99IsPerInterval(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const n = 2000 // the runtime times one goroutine in 8
+	burst := func(spin time.Duration) {
+		var wg sync.WaitGroup
+		stop := time.Now().Add(spin)
+		if spin > 0 {
+			wg.Go(func() {
+				for time.Now().Before(stop) { // preempted only by the runtime, every 10 ms
+				}
+			})
+			runtime.Gosched() // let the spinner take the thread
+		}
+		for range n {
+			wg.Go(func() {})
+		}
+		wg.Wait()
+	}
+	r := newRuntimeReader()
+	r.read()
+	burst(60 * time.Millisecond)
+	slow := r.read()
+	burst(0)
+	quick := r.read()
+	if !slow.SchedP99.OK || !quick.SchedP99.OK {
+		t.Fatalf("no p99: %+v then %+v", slow.SchedP99, quick.SchedP99)
+	}
+	if slow.SchedP99.Value < 0.005 {
+		t.Fatalf("goroutines waiting behind a 60 ms spinner gave p99 %v s: the test's burst did not make them wait", slow.SchedP99.Value)
+	}
+	if quick.SchedP99.Value >= slow.SchedP99.Value/2 {
+		t.Errorf("p99 %v s after a quiet interval, %v s after the burst: the burst is still counted", quick.SchedP99.Value, slow.SchedP99.Value)
 	}
 }

@@ -386,3 +386,23 @@ func (c *trackedConn) Close() error {
 	c.once.Do(func() { c.s.untrack(c) })
 	return err
 }
+
+// RoundTrip is the round trip the network is set to have, on average,
+// between this layer's node and the one listening on address: each way's
+// delay plus half its jitter, no more than a sample of heartbeats would see
+// on an idle machine. ok is false when either node is unknown, as on a
+// layer on no network.
+func (s *Layer) RoundTrip(address raft.ServerAddress) (rtt time.Duration, ok bool) {
+	nw := s.nw
+	if nw == nil || s.node < 0 {
+		return 0, false
+	}
+	nw.mu.Lock()
+	l, found := nw.addrs[string(address)]
+	nw.mu.Unlock()
+	if !found || l.node < 0 {
+		return 0, false
+	}
+	mean := func(l Link) time.Duration { return l.Delay + l.Jitter/2 }
+	return mean(nw.Link(s.node, l.node)) + mean(nw.Link(l.node, s.node)), true
+}

@@ -117,3 +117,37 @@ func peerCloseRound(t *testing.T, act func(nw *Network, dialer *Layer, out, in n
 		t.Errorf("OnPeerGone told %d times, want %d", got, want)
 	}
 }
+
+func TestStreamLayerKnowsTheLinksRoundTrip(t *testing.T) {
+	nw := New(2)
+	a, err := Listen("127.0.0.1:0", nw, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Listen("127.0.0.1:0", nw, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	alone, err := Listen("127.0.0.1:0", nil, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alone.Close()
+
+	if rtt, ok := a.RoundTrip(b.Address()); !ok || rtt != 0 {
+		t.Errorf("unshaped link: RoundTrip = %v, %v; want 0, true", rtt, ok)
+	}
+	nw.SetLink(0, 1, Link{Delay: 3 * time.Millisecond, Jitter: 2 * time.Millisecond})
+	nw.SetLink(1, 0, Link{Delay: time.Millisecond})
+	if rtt, ok := a.RoundTrip(b.Address()); !ok || rtt != 5*time.Millisecond {
+		t.Errorf("shaped link: RoundTrip = %v, %v; want 5ms (both delays and half the jitter), true", rtt, ok)
+	}
+	if _, ok := a.RoundTrip(alone.Address()); ok {
+		t.Error("RoundTrip to a layer on no network claims to know it")
+	}
+	if _, ok := alone.RoundTrip(a.Address()); ok {
+		t.Error("RoundTrip from a layer on no network claims to know it")
+	}
+}

@@ -7,6 +7,7 @@ package transport
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -25,6 +26,16 @@ const (
 	// slow link, short enough to follow a delay set on the link within
 	// half a second.
 	rttWindow = 250 * time.Millisecond
+	// PipelineMaxBytes bounds the bytes of entries a pipeline has sent to
+	// its follower and not yet had answered. Without it a pipeline's window
+	// is counted in appends only: MaxRPCsInFlight of them, each of up to
+	// MaxAppendEntries entries, which at 1 MiB values is many MiB per
+	// follower held in buffers on both sides. 4 MiB still keeps a 10 ms
+	// round trip busy at 400 MiB/s, more than the machine writes.
+	PipelineMaxBytes = 4 << 20
+	// entryOverhead is what an entry adds to an append besides its data
+	// and extensions: index, term, type, append time and their encoding.
+	entryOverhead = 40
 )
 
 // Hooks is how a Transport involves the replica it carries.
@@ -46,6 +57,11 @@ type Hooks interface {
 	// returns.
 	PipelineStarted()
 	PipelineEnded()
+
+	// LinkRTT is the round trip the network is set to have to target,
+	// when it knows (a simulated network does); ok false leaves the
+	// transport to estimate it from heartbeats. It must not block.
+	LinkRTT(target raft.ServerAddress) (rtt time.Duration, ok bool)
 }
 
 // Transport is raft's NetworkTransport, with pipelined replication
@@ -73,9 +89,12 @@ type Hooks interface {
 //
 // raft asks for a pipeline after every successful synchronous append; the
 // transport refuses one, with raft.ErrPipelineReplicationNotSupported, until
-// heartbeats show the peer's round trip to be at least PipelineMinRTT. A
-// pipeline closes itself once the round trip falls below half that, and raft
-// goes back to synchronous appends.
+// the peer's round trip is at least PipelineMinRTT. A pipeline closes itself
+// once the round trip falls below half that, and raft goes back to
+// synchronous appends. The round trip is the network's own figure when the
+// hooks know it (Hooks.LinkRTT), else estimated from heartbeats: on a
+// machine short of CPU a heartbeat's round trip is mostly its wait for a
+// core, and a pipeline opened on that costs the CPU that is short.
 //
 // RequestVote and RequestPreVote ask again when a request fails on a dead
 // pooled connection, and RequestPreVote also when the hooks say so (the
@@ -86,9 +105,22 @@ type Transport struct {
 
 	hooks Hooks
 
+	// Window bounds the bytes in flight of each append pipeline; New sets
+	// it to PipelineMaxBytes. Change it only before raft starts.
+	Window int64
+
 	mu   sync.Mutex
 	rtts map[raft.ServerAddress]*minRTT
+
+	// peakBytes is the most bytes any of this transport's pipelines has
+	// had in flight (see PipelineMaxBytes).
+	peakBytes atomic.Int64
 }
+
+// PeakPipelineBytes is the most bytes of entries any of t's append
+// pipelines has had in flight to its follower at once since t was made; it
+// stays within Window unless a single append is larger.
+func (t *Transport) PeakPipelineBytes() int64 { return t.peakBytes.Load() }
 
 // RequestPreVote implements raft.WithPreVote. A refused or failed pre-vote
 // is asked again while the hooks say so (Hooks.RetryPreVote); raft sees the
@@ -131,7 +163,7 @@ func retryOnFreshConn(rpc func() error) error {
 
 // New wraps t, involving hooks, which must not be nil, as Hooks says.
 func New(t *raft.NetworkTransport, hooks Hooks) *Transport {
-	return &Transport{NetworkTransport: t, hooks: hooks, rtts: make(map[raft.ServerAddress]*minRTT)}
+	return &Transport{NetworkTransport: t, hooks: hooks, Window: PipelineMaxBytes, rtts: make(map[raft.ServerAddress]*minRTT)}
 }
 
 // AppendEntries implements raft.Transport. It times heartbeats, which a
@@ -175,11 +207,15 @@ func (t *Transport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAd
 	}
 	t.hooks.PipelineStarted()
 	linkFast := func() bool { return t.rtt(target) < PipelineMinRTT/2 }
-	return newRelayPipeline(p, linkFast, t.hooks.PipelineEnded), nil
+	return newRelayPipeline(p, linkFast, t.hooks.PipelineEnded, t.Window, &t.peakBytes), nil
 }
 
-// rtt is the estimated round trip to target, 0 while unknown.
+// rtt is the round trip to target, 0 while unknown: the network's own
+// figure when the hooks know it, else the heartbeats' estimate.
 func (t *Transport) rtt(target raft.ServerAddress) time.Duration {
+	if d, ok := t.hooks.LinkRTT(target); ok {
+		return d
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if m := t.rtts[target]; m != nil {
@@ -215,13 +251,26 @@ func (m *minRTT) estimate() time.Duration {
 // of its own, which closes the pipeline at the first failed response, or
 // when linkFast says pipelining no longer pays.
 //
+// It also holds the bytes of entries in flight to the follower within a
+// window: AppendEntries waits while sending would take them past it, until
+// responses come back, except that an append always goes when nothing is in
+// flight, however large. Heartbeats are not held up: raft sends them on
+// connections of their own (the transport's pool), never on a pipeline's,
+// and a follower answers them without touching its log.
+//
 // Concurrency: raft calls AppendEntries from its sender goroutine, reads
 // Consumer from its decoder goroutine, and calls Close from the sender once
 // the decoder has stopped; Close may also run while a relay is under way.
 type relayPipeline struct {
-	raft.AppendPipeline // the real pipeline: AppendEntries goes straight to it
+	raft.AppendPipeline // the real pipeline
 	linkFast            func() bool
 	onExit              func() // called when the relay goroutine returns
+
+	window int64         // the most bytes in flight, see appendBytes
+	peak   *atomic.Int64 // raised to the bytes in flight when they exceed it; may be nil
+	bmu    sync.Mutex
+	bytes  int64         // bytes of the appends sent and not yet relayed
+	freed  chan struct{} // capacity 1: bytes went down
 
 	out     chan raft.AppendFuture
 	closing chan struct{} // closed by Close
@@ -229,11 +278,14 @@ type relayPipeline struct {
 	done    chan struct{} // closed when the relay goroutine has returned
 }
 
-func newRelayPipeline(p raft.AppendPipeline, linkFast func() bool, onExit func()) *relayPipeline {
+func newRelayPipeline(p raft.AppendPipeline, linkFast func() bool, onExit func(), window int64, peak *atomic.Int64) *relayPipeline {
 	r := &relayPipeline{
 		AppendPipeline: p,
 		linkFast:       linkFast,
 		onExit:         onExit,
+		window:         window,
+		peak:           peak,
+		freed:          make(chan struct{}, 1),
 		// Unbuffered like the real pipeline's own: the relay holds at most
 		// one response, so one more request may be in flight than the
 		// transport's MaxRPCsInFlight says.
@@ -256,6 +308,7 @@ func (r *relayPipeline) relay() {
 		case <-r.closing:
 			return
 		}
+		r.release(appendBytes(f.Request()))
 		// The real pipeline answers a future before handing it over, so
 		// Error does not wait. Response is valid only without an error.
 		failed := f.Error() != nil || !f.Response().Success
@@ -276,6 +329,55 @@ func (r *relayPipeline) relay() {
 			return
 		}
 	}
+}
+
+// AppendEntries implements raft.AppendPipeline: it sends args down the real
+// pipeline once the window has room for it. It fails with
+// raft.ErrPipelineShutdown if the pipeline ends while it waits.
+func (r *relayPipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) (raft.AppendFuture, error) {
+	n := appendBytes(args)
+	r.bmu.Lock()
+	for r.bytes > 0 && r.bytes+n > r.window {
+		r.bmu.Unlock()
+		select {
+		case <-r.freed:
+		case <-r.done:
+			return nil, raft.ErrPipelineShutdown
+		}
+		r.bmu.Lock()
+	}
+	r.bytes += n
+	if r.peak != nil {
+		for p := r.peak.Load(); r.bytes > p && !r.peak.CompareAndSwap(p, r.bytes); p = r.peak.Load() {
+		}
+	}
+	r.bmu.Unlock()
+	f, err := r.AppendPipeline.AppendEntries(args, resp)
+	if err != nil {
+		r.release(n)
+	}
+	return f, err
+}
+
+// release takes n bytes out of the window and wakes a waiting sender.
+func (r *relayPipeline) release(n int64) {
+	r.bmu.Lock()
+	r.bytes -= n
+	r.bmu.Unlock()
+	select {
+	case r.freed <- struct{}{}:
+	default:
+	}
+}
+
+// appendBytes is what an append counts against a pipeline's window: its
+// entries' data and extensions and a little for each entry's header.
+func appendBytes(a *raft.AppendEntriesRequest) int64 {
+	var n int64
+	for _, e := range a.Entries {
+		n += int64(len(e.Data)+len(e.Extensions)) + entryOverhead
+	}
+	return n
 }
 
 // Consumer implements raft.AppendPipeline.

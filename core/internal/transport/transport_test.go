@@ -20,9 +20,10 @@ func TestMain(m *testing.M) {
 // noHooks is a replica without fast failover that counts nothing.
 type noHooks struct{}
 
-func (noHooks) RetryPreVote() bool { return false }
-func (noHooks) PipelineStarted()   {}
-func (noHooks) PipelineEnded()     {}
+func (noHooks) RetryPreVote() bool                               { return false }
+func (noHooks) PipelineStarted()                                 {}
+func (noHooks) PipelineEnded()                                   {}
+func (noHooks) LinkRTT(raft.ServerAddress) (time.Duration, bool) { return 0, false }
 
 func TestMinRTTFollowsTheLinkNotTheNoise(t *testing.T) {
 	ms := time.Millisecond
