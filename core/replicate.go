@@ -23,7 +23,7 @@ func (c *Cluster) PutReplicated(ctx context.Context, key string, value []byte) e
 	}
 	for _, st := range sh.seats() {
 		rep := st.replica()
-		for rep != nil && !rep.stopped.Load() && rep.fsm.appliedIndex() < index {
+		for rep != nil && !rep.stopped.Load() && rep.appliedIndex() < index {
 			if _, err := rt.begin(); err != nil { // closed, cancelled or past the deadline
 				return err
 			}

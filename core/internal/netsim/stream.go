@@ -123,6 +123,8 @@ func (s *Layer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Con
 		s.nw.mu.Lock()
 		if l, ok := s.nw.addrs[string(address)]; ok {
 			remote = l.node
+		} else if n, ok := s.nw.peers[string(address)]; ok {
+			remote = n
 		}
 		blocked := s.nw.blockedLocked(s.node, remote)
 		s.nw.mu.Unlock()
