@@ -99,17 +99,19 @@ func (h *NodeHost) StartReplica(ctx context.Context, specBytes []byte) (string, 
 	if err := json.Unmarshal(specBytes, &spec); err != nil {
 		return "", fmt.Errorf("core: malformed replica spec: %w", err)
 	}
-	if spec.Node != h.cfg.ID {
-		return "", fmt.Errorf("core: replica spec for node %s sent to node %s", spec.Node, h.cfg.ID)
-	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return "", ErrClosed
 	}
 	if h.node == nil {
-		h.node = &node{id: h.cfg.ID, index: spec.Slot, quit: make(chan struct{})}
+		// The controller names the nodes: a node something else started
+		// takes the id it is given as its Raft server id.
+		h.node = &node{id: spec.Node, index: spec.Slot, quit: make(chan struct{})}
 		h.node.up.Store(true)
+	}
+	if spec.Node != h.node.id {
+		return "", fmt.Errorf("core: replica spec for node %s sent to node %s", spec.Node, h.node.id)
 	}
 	cfg := h.hostConfig(spec)
 	st := h.seats[spec.Shard]
@@ -448,5 +450,27 @@ func (h *NodeHost) Close() error {
 	h.mu.Unlock()
 	err := stopReplicas(reps)
 	h.nw.Wait()
+	return err
+}
+
+// Reset stops every replica and deletes their stores, leaving the node as
+// it started, for the next controller.
+func (h *NodeHost) Reset(context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return ErrClosed
+	}
+	reps := make([]*replica, 0, len(h.seats))
+	for _, st := range h.seats {
+		reps = append(reps, st.replica())
+	}
+	err := stopReplicas(reps)
+	for shard, st := range h.seats {
+		err = errors.Join(err, st.removeStorage())
+		delete(h.seats, shard)
+	}
+	h.node = nil
+	h.nw.Heal()
 	return err
 }
