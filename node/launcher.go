@@ -63,6 +63,7 @@ type Processes struct {
 
 	mu       sync.Mutex
 	children map[string]*child
+	started  []NodeProcess // every process started, in order
 	closed   bool
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -143,6 +144,14 @@ func (p *Processes) Nodes() []NodeProcess {
 	return out
 }
 
+// Started lists every node process started so far, in order, those that
+// have exited included: a node restarted shows twice, with its two pids.
+func (p *Processes) Started() []NodeProcess {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]NodeProcess(nil), p.started...)
+}
+
 // Start starts node id's process and returns a line to it once it serves.
 func (p *Processes) Start(ctx context.Context, id string, _ int) (core.NodeConn, error) {
 	p.mu.Lock()
@@ -170,6 +179,7 @@ func (p *Processes) Start(ctx context.Context, id string, _ int) (core.NodeConn,
 		return nil, core.ErrClosed
 	}
 	p.children[id] = c
+	p.started = append(p.started, NodeProcess{ID: c.id, PID: c.pid, Addr: c.addr, Log: c.log})
 	p.wg.Go(func() { p.renew(c) })
 	return Dial(c.addr)
 }

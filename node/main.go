@@ -68,7 +68,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, Usage)
 			return 0
 		}
-		return bad("%v (see phantom node --help)", err)
+		return bad("%s (see phantom node --help)", strings.Replace(err.Error(), "-", "--", 1))
 	}
 	if fs.NArg() > 0 {
 		return bad("unexpected argument %q", fs.Arg(0))

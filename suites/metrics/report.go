@@ -223,6 +223,20 @@ type ClusterReport struct {
 	Nodes         int    `json:"nodes"`
 	Shards        int    `json:"shards"`
 	LeaderChanges uint64 `json:"leader_changes"`
+	// Mode is where the nodes ran: embedded, processes or join=....
+	Mode string `json:"mode"`
+	// NodeLogs are the node processes of processes mode, each with its
+	// log file (a node restarted shows once per process), or the nodes
+	// join mode drove (without logs, which live where they run).
+	NodeLogs []NodeProcessReport `json:"node_logs,omitempty"`
+}
+
+// NodeProcessReport is one node process.
+type NodeProcessReport struct {
+	ID   string `json:"id"`
+	PID  int    `json:"pid"`
+	Addr string `json:"addr"`
+	Log  string `json:"log,omitempty"`
 }
 
 // Passed reports whether every final baseline held.
