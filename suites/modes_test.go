@@ -1,10 +1,12 @@
 package suites
 
 import (
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
 
@@ -58,5 +60,76 @@ func TestSuitesInEveryClusterMode(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A node process SIGKILLed in the middle of a run: the linearizability
+// check stays ok, the load goes on after the crash, the shards it led
+// elect new leaders and the run measures how long that took, and the
+// restarted node is a new process.
+func TestProcessKilledMidRun(t *testing.T) {
+	var at []knob.TimedAction
+	for _, s := range []string{"1500ms:crash", "3500ms:restart"} {
+		a, err := knob.ParseTimed(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at = append(at, a)
+	}
+	report := runReal(t, func(c *Config) {
+		c.Cluster = ClusterProcesses
+		c.Clients = 4
+		c.Duration = 6 * time.Second
+		c.At = at
+		c.NodeLogDir = t.TempDir()
+	})
+	for _, c := range report.Checks {
+		if c.Verdict != metrics.CheckOK {
+			t.Errorf("check %s: %s %s", c.Name, c.Verdict, c.Detail)
+		}
+	}
+	if len(report.Checks) == 0 {
+		t.Fatal("no check ran")
+	}
+	var crashed string
+	measured := false
+	for _, e := range report.Events {
+		if rest, ok := strings.CutPrefix(e.Message, "crashed "); ok {
+			crashed, _, _ = strings.Cut(rest, " ")
+		}
+		// "shard 1 leader → n2 in 94ms (term 3)"
+		if strings.Contains(e.Message, "leader →") && strings.Contains(e.Message, " in ") && e.AtSeconds > 1.4 {
+			measured = true
+		}
+	}
+	if crashed == "" {
+		t.Fatalf("no crash in the events: %+v", report.Events)
+	}
+	if !measured {
+		t.Errorf("no election after the crash was timed: %+v", report.Events)
+	}
+	if report.Elections == nil || report.Elections.ByCause["crash"] == 0 {
+		t.Errorf("no election put down to the crash: %+v", report.Elections)
+	}
+	var pids []int
+	for _, p := range report.Cluster.NodeLogs {
+		if p.ID == crashed {
+			pids = append(pids, p.PID)
+		}
+	}
+	if len(pids) != 2 || pids[0] == pids[1] {
+		t.Errorf("node %s ran as processes %v, want the first and its restart", crashed, pids)
+	}
+	// The load resumed: the epoch after the crash completed ops.
+	after := 0
+	for _, ep := range report.Epochs {
+		if ep.StartS >= 1.4 {
+			for _, o := range ep.Ops {
+				after += int(o.Count)
+			}
+		}
+	}
+	if after == 0 {
+		t.Errorf("no op completed after the crash: %+v", report.Epochs)
 	}
 }
