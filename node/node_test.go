@@ -1,9 +1,14 @@
 package node
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -187,4 +192,55 @@ func countLines(s string) int {
 		}
 	}
 	return n
+}
+
+// A node whose parent stops renewing its lease exits (code 3); one whose
+// lease is renewed keeps running.
+func TestLeaseLapses(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "node", "--id", "n9", "--parent-lease", "600ms", "--log", filepath.Join(t.TempDir(), "n9.log"))
+	cmd.Env = append(os.Environ(), ChildEnv+"=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimSpace(strings.TrimPrefix(line, "phantom node n9 serving on "))
+	conn, err := Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Renewed every 200ms for 1.5s, more than twice the lease: it stays.
+	for range 8 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := conn.Renew(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("renew: %v", err)
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the node exited while its lease was renewed: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+			t.Errorf("exit %v, want code 3 for a lapsed lease", err)
+		}
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Fatal("the node outlived its lease by seconds")
+	}
 }
