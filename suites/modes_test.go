@@ -1,11 +1,17 @@
 package suites
 
 import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/phantomdb/phantom/node"
 	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
@@ -131,5 +137,54 @@ func TestProcessKilledMidRun(t *testing.T) {
 	}
 	if after == 0 {
 		t.Errorf("no op completed after the crash: %+v", report.Epochs)
+	}
+}
+
+// Join mode: a run drives nodes the test started itself, found from one of
+// them, with the checks on; the nodes outlive the run.
+func TestJoinModeRun(t *testing.T) {
+	var addrs []string
+	for i := range 3 {
+		id := fmt.Sprintf("ext%d", i)
+		args := []string{"node", "--id", id, "--log", filepath.Join(t.TempDir(), id+".log")}
+		if len(addrs) > 0 {
+			args = append(args, "--peers", strings.Join(addrs, ","))
+		}
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = append(os.Environ(), node.ChildEnv+"=1")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, strings.TrimSpace(strings.TrimPrefix(line, "phantom node "+id+" serving on ")))
+	}
+	mode := ClusterJoinPrefix + addrs[2]
+	report := runReal(t, func(c *Config) {
+		c.Cluster = mode
+		c.Suites = []string{"consensus"}
+		c.Clients = 4
+		c.Duration = 2 * time.Second
+	})
+	if report.Cluster.Mode != mode {
+		t.Errorf("report says mode %q, want %q", report.Cluster.Mode, mode)
+	}
+	if len(report.Cluster.NodeLogs) != 3 {
+		t.Errorf("report names %d nodes, want the 3 joined: %+v", len(report.Cluster.NodeLogs), report.Cluster.NodeLogs)
+	}
+	if len(report.Checks) == 0 {
+		t.Fatal("no check ran")
+	}
+	for _, c := range report.Checks {
+		if c.Verdict != metrics.CheckOK {
+			t.Errorf("check %s: %s %s", c.Name, c.Verdict, c.Detail)
+		}
 	}
 }
