@@ -216,7 +216,7 @@ func (c *Cluster) syncNetwork() {
 	for _, a := range nodes {
 		for _, b := range nodes {
 			if a != b {
-				ops = append(ops, netOp{Op: "link", Slot: a.index, To: b.index, Link: c.nw.Link(a.index, b.index)})
+				ops = append(ops, netOp{Op: "link", Slot: a.index, To: b.index, Link: roundTrip(c.nw.Link(a.index, b.index), c.nw.Link(b.index, a.index))})
 			}
 		}
 	}
@@ -292,4 +292,18 @@ func (c *Cluster) closeRemote() error {
 		errs = append(errs, c.detach(n))
 	}
 	return errors.Join(append(errs, c.cfg.Launcher.Close())...)
+}
+
+// roundTrip is the shaping a node process gives the connections it dials
+// from a to b, whose links are ab and ba. A process can tell which node a
+// connection goes to only for those it dialled (the far end's address is
+// one it was told), not for those it accepted, so the dialling side
+// carries both directions: a request waits out both delays, its answer
+// none, and a round trip costs what it would in one process. (Every Raft
+// RPC is a request and its answer on a connection its sender dialled.)
+func roundTrip(ab, ba Link) Link {
+	if ab == (Link{}) && ba == (Link{}) {
+		return Link{}
+	}
+	return Link{Delay: ab.Delay + ba.Delay, Jitter: ab.Jitter + ba.Jitter, Loss: 1 - (1-ab.Loss)*(1-ba.Loss)}
 }

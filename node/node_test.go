@@ -244,3 +244,73 @@ func TestLeaseLapses(t *testing.T) {
 		t.Fatal("the node outlived its lease by seconds")
 	}
 }
+
+// Partitions and shaping reach the node processes' stream layers: a
+// partitioned leader's shard elects another, writes go on, heal lets the
+// node back; a delay on every link slows a write by a round trip.
+func TestProcessesNetwork(t *testing.T) {
+	c, p := newProcessCluster(t, 3, core.StorageMemory)
+	defer func() {
+		pids := pidsOf(p)
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+		checkGone(t, pids)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leader, err := c.ShardLeader(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Partition(leader); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		l, err := c.ShardLeader(ctx, 0)
+		if err == nil && l != leader {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shard 0 still led by the partitioned %s", leader)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := c.Heartbeat(ctx, leader); err == nil {
+		t.Error("a heartbeat crossed the partition")
+	}
+	if err := c.Put(ctx, "during-partition", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	c.Heal()
+	if err := c.PutReplicated(ctx, "after-heal", []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, err := c.LocalGet(leader, "after-heal"); err != nil || !ok || string(v) != "y" {
+		t.Fatalf("the healed node's replica holds %q, %v, %v", v, ok, err)
+	}
+	timePut := func() time.Duration {
+		best := time.Hour
+		for i := range 5 {
+			t0 := time.Now()
+			if err := c.Put(ctx, fmt.Sprintf("timed%d", i), []byte("z")); err != nil {
+				t.Fatal(err)
+			}
+			best = min(best, time.Since(t0))
+		}
+		return best
+	}
+	if err := c.SetAllLinks(core.Link{Delay: 25 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if d := timePut(); d < 50*time.Millisecond {
+		t.Errorf("a put took %v over links of 25ms each way, want at least a 50ms round trip", d)
+	}
+	if err := c.SetAllLinks(core.Link{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := timePut(); d > 40*time.Millisecond {
+		t.Errorf("a put took %v with the shaping removed", d)
+	}
+}
