@@ -210,8 +210,9 @@ func outcome(r *metrics.Report, runErr error) int {
 
 const runHelp = `Usage: phantom run [flags]
 
-Runs the chosen suites headless against an embedded cluster: a progress line
-each second on stderr, a summary table on stdout, and an exit code that says
+Runs the chosen suites headless against a cluster (embedded in this process,
+or node processes with --cluster processes, or nodes started elsewhere with
+--cluster join=HOST:PORT,...): a progress line each second on stderr, a summary table on stdout, and an exit code that says
 whether the baselines held (average latency < 100ms per op, > 1,000 ops/s per
 suite, judged on the whole run) and whether the correctness checks passed
 (the consensus and concurrency suites' histories are linearizable, the txn
@@ -239,6 +240,7 @@ Examples:
   phantom run --suites consensus,txn --nodes 5 --nemesis kill,crash,partition,delay
   phantom run --profile seed --duration 30s
   phantom run --suites consensus --data-size 1MB --report out.json
+  phantom run --cluster processes --suites consensus,txn --at 5s:crash --at 8s:restart
   phantom run --json > report.json
 
 Flags:
