@@ -76,6 +76,8 @@ type nodeProcs struct {
 	mu        sync.Mutex
 	launchers []*node.Processes
 	joined    []node.Info
+	prev      map[int]*procSample // by pid, for CPU rates
+	agg       map[string]*nodeAgg // by node id, over the load
 }
 
 func (n *nodeProcs) report() []metrics.NodeProcessReport {

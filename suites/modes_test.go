@@ -56,6 +56,19 @@ func TestSuitesInEveryClusterMode(t *testing.T) {
 				if mode == ClusterEmbedded && len(procs) != 0 {
 					t.Errorf("embedded run names node processes: %+v", procs)
 				}
+				res := report.Cluster.NodeResources
+				if mode == ClusterProcesses {
+					if len(res) < 3 {
+						t.Errorf("resources of %d node processes, want at least 3: %+v", len(res), res)
+					}
+					for _, r := range res {
+						if r.CPUAvgPercent <= 0 || r.RSSMaxBytes == 0 {
+							t.Errorf("node %s used %.1f%% CPU and %d bytes: not measured", r.ID, r.CPUAvgPercent, r.RSSMaxBytes)
+						}
+					}
+				} else if len(res) != 0 {
+					t.Errorf("embedded run reports node processes' resources: %+v", res)
+				}
 				for _, p := range procs {
 					if p.Log == "" {
 						t.Errorf("node %s has no log", p.ID)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -642,6 +643,14 @@ func (x *run) event(kind metrics.EventKind, msg string) {
 func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 	x.seq++
 	cluster, changes := x.watch.poll(x.db)
+	if use := x.procs.sample(time.Now(), phase == metrics.PhaseRunning); use != nil {
+		cluster.Nodes = slices.Clone(cluster.Nodes) // the watch keeps its view for after shutdown
+		for i, n := range cluster.Nodes {
+			if u, ok := use[n.ID]; ok {
+				cluster.Nodes[i].PID, cluster.Nodes[i].CPUPercent, cluster.Nodes[i].RSSBytes = u.pid, u.cpu, u.rss
+			}
+		}
+	}
 	for _, c := range changes {
 		x.event(metrics.EventElection, c)
 	}
@@ -717,4 +726,5 @@ func clusterSetting(s string) string {
 func (r *Runner) describeCluster(report *metrics.Report) {
 	report.Cluster.Mode = clusterSetting(r.cfg.Cluster)
 	report.Cluster.NodeLogs = r.procs.report()
+	report.Cluster.NodeResources = r.procs.resources()
 }

@@ -229,6 +229,20 @@ type ClusterReport struct {
 	// log file (a node restarted shows once per process), or the nodes
 	// join mode drove (without logs, which live where they run).
 	NodeLogs []NodeProcessReport `json:"node_logs,omitempty"`
+	// NodeResources is each node process's CPU (percent of one core) and
+	// resident memory over the run's load, in processes mode.
+	NodeResources []NodeResourceReport `json:"node_resources,omitempty"`
+}
+
+// NodeResourceReport is what one node's process used over the load (the
+// last process, for a node restarted).
+type NodeResourceReport struct {
+	ID            string  `json:"id"`
+	PID           int     `json:"pid"`
+	CPUAvgPercent float64 `json:"cpu_avg_percent"`
+	CPUMaxPercent float64 `json:"cpu_max_percent"`
+	RSSAvgBytes   uint64  `json:"rss_avg_bytes"`
+	RSSMaxBytes   uint64  `json:"rss_max_bytes"`
 }
 
 // NodeProcessReport is one node process.
