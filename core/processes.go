@@ -265,15 +265,60 @@ func (c *Cluster) restartRemote(ctx context.Context, n *node) error {
 	}
 	c.attach(n, conn)
 	n.up.Store(true)
+	c.syncNetwork() // the new process learns its peers and the links
 	var errs []error
 	for _, st := range n.seats() {
 		if st.shard.seatOn(n) != st {
 			continue
 		}
-		errs = append(errs, c.restartRemoteSeat(st))
+		if !c.cfg.onDisk() && len(st.shard.seats()) > 1 && c.quorumWithout(st.shard, st) {
+			errs = append(errs, c.rejoinSeat(ctx, st))
+		} else {
+			errs = append(errs, c.restartRemoteSeat(st))
+		}
 	}
-	c.syncNetwork()
 	return errors.Join(errs...)
+}
+
+// rejoinSeat brings back st's replica on a node process that restarted
+// with empty memory storage. A replica that has forgotten its log, term
+// and vote must not count in its group's quorums as if it remembered them:
+// it could vote a leader in that lacks entries the group committed with
+// it. So it leaves the group first, comes back empty and outside it, and
+// rejoins as a new member would — a nonvoter until it has caught up, then
+// a voter. The caller checked that the group's other live replicas form a
+// quorum; without one the replica comes back as it is, as in one process.
+func (c *Cluster) rejoinSeat(ctx context.Context, st *seat) error {
+	sh, id := st.shard, st.node.id
+	err := c.onLeader(ctx, sh, "rejoin: remove", func(rep *replica, timeout time.Duration) error {
+		return rep.changeConfig("remove", id, "", timeout)
+	})
+	if err != nil {
+		return fmt.Errorf("core: rejoin shard %d on %s: %w", sh.id, id, err)
+	}
+	if err := c.restartRemoteSeat(st); err != nil {
+		return err
+	}
+	var target uint64
+	err = c.onLeader(ctx, sh, "rejoin: add", func(rep *replica, timeout time.Duration) error {
+		if err := rep.changeConfig("add-nonvoter", id, st.addr, timeout); err != nil {
+			return err
+		}
+		target = rep.commitIndex()
+		return nil
+	})
+	if err == nil {
+		err = c.waitCaughtUp(ctx, st, target)
+	}
+	if err == nil {
+		err = c.onLeader(ctx, sh, "rejoin: promote", func(rep *replica, timeout time.Duration) error {
+			return rep.changeConfig("add-voter", id, st.addr, timeout)
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("core: rejoin shard %d on %s: %w", sh.id, id, err)
+	}
+	return nil
 }
 
 // pingNode is a heartbeat's round trip to n's process.

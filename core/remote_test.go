@@ -205,6 +205,14 @@ func TestRemoteReplicas(t *testing.T) {
 			if err := c.RestartNode(ctx, leader); err != nil {
 				t.Fatal(err)
 			}
+			if storage == StorageMemory {
+				// The node came back empty: it rejoined its groups as a new
+				// member does, so it has caught up by the time RestartNode
+				// returns.
+				if v, ok, err := c.LocalGet(leader, "k3"); err != nil || !ok || string(v) != "v" {
+					t.Fatalf("k3 on the restarted %s = %q, %v, %v: not caught up", leader, v, ok, err)
+				}
+			}
 			if err := c.PutReplicated(ctx, "after-restart", []byte("y")); err != nil {
 				t.Fatal(err)
 			}
