@@ -72,10 +72,12 @@ func NewNodeHost(cfg NodeHostConfig) (*NodeHost, error) {
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
 	}
+	nw := netsim.New(MaxNodes)
+	nw.AllowOffMachine() // a node's peers may run on other hosts
 	return &NodeHost{
 		cfg:      cfg,
 		logger:   newLogger(cfg.LogOutput),
-		nw:       netsim.New(MaxNodes),
+		nw:       nw,
 		seats:    make(map[int]*seat),
 		watchers: make(map[int]func(int, string, uint64)),
 	}, nil

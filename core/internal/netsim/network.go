@@ -96,6 +96,9 @@ type Network struct {
 	// peers maps the listener addresses of layers in other processes to
 	// their nodes (AddPeer).
 	peers map[string]int
+	// offMachine lets layers dial addresses that are not loopback (see
+	// AllowOffMachine).
+	offMachine atomic.Bool
 
 	// writers counts shaping goroutines, so that Close can wait for them.
 	writers sync.WaitGroup

@@ -15,3 +15,8 @@ func (nw *Network) AddPeer(addr string, node int) {
 	nw.peers[addr] = node
 	nw.mu.Unlock()
 }
+
+// AllowOffMachine lets the network's layers dial any address, host names
+// included, not only loopback ones: for a node process, whose peers may run
+// on other hosts. A cluster in one process never calls it.
+func (nw *Network) AllowOffMachine() { nw.offMachine.Store(true) }
