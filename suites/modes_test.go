@@ -27,8 +27,8 @@ func TestSuitesInEveryClusterMode(t *testing.T) {
 					c.Cluster = mode
 					c.Suites = []string{suite}
 					c.Clients = 4
-					c.Duration = 3 * time.Second
-					c.Transactions = 300
+					c.Duration = 2 * time.Second
+					c.Transactions = 150
 					c.NodeLogDir = t.TempDir()
 				})
 				if report.Cluster.Mode != mode {
