@@ -88,14 +88,13 @@ var ErrRefused = errors.New("core: refused")
 // process: the line to it, and what its leader changes and status polls
 // last said.
 type remoteReplica struct {
-	conn    NodeConn
-	leader  atomic.Bool
-	term    atomic.Uint64
-	status  atomic.Pointer[wireReplicaStatus]
-	started time.Time
+	conn   NodeConn
+	leader atomic.Bool // the leader hint: the node's leader changes, checked by its status polls
+	term   atomic.Uint64
+	status atomic.Pointer[wireReplicaStatus] // the latest poll's
 }
 
-// ReplicaSpec is what a node needs to start a replica.
+// replicaSpec is what a node needs to start a replica.
 type replicaSpec struct {
 	Shard   int    `json:"shard"`
 	Node    string `json:"node"`
@@ -116,7 +115,7 @@ type wireReplicaStatus struct {
 	Leader  bool   `json:"leader"`
 }
 
-// NodeStatusWire is a node's report: its replicas and its process.
+// nodeStatusWire is a node's report of its replicas.
 type nodeStatusWire struct {
 	Node     string              `json:"node"`
 	Replicas []wireReplicaStatus `json:"replicas"`
@@ -480,13 +479,13 @@ func (r *replica) remoteRaft(op raftOp) ([]byte, error) {
 // newRemoteReplica makes the controller's handle on a replica that runs on
 // n's node process, and makes it st's current replica.
 func newRemoteReplica(st *seat, conn NodeConn) *replica {
-	rep := &replica{shard: st.shard.id, node: st.node, seat: st, remote: &remoteReplica{conn: conn, started: time.Now()}}
+	rep := &replica{shard: st.shard.id, node: st.node, seat: st, remote: &remoteReplica{conn: conn}}
 	st.cur.Store(rep)
 	return rep
 }
 
-// EncodeReplicaSpec is for tests of node servers: the spec of a replica of
-// shard on node id in slot, with cfg's raft settings.
+// encodeReplicaSpec encodes s for StartReplica, without the fields that
+// stay in the controller.
 func encodeReplicaSpec(s replicaSpec) []byte {
 	s.Config.LogOutput = nil
 	s.Config.Launcher = nil
