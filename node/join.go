@@ -158,3 +158,37 @@ func (j *Join) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ProcessUse is what a joined node's process says it uses.
+type ProcessUse struct {
+	PID        int
+	CPUSeconds float64 // user and system CPU since the process started
+	RSSBytes   uint64
+}
+
+// Use asks every node in use what its process uses, by the cluster's
+// node id; nodes that do not answer within ctx are left out.
+func (j *Join) Use(ctx context.Context) map[string]ProcessUse {
+	j.mu.Lock()
+	admins := make(map[string]*Conn, len(j.inUse))
+	for id, c := range j.inUse {
+		admins[id] = c
+	}
+	j.mu.Unlock()
+	out := make(map[string]ProcessUse, len(admins))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for id, c := range admins {
+		wg.Go(func() {
+			r, err := c.Resources(ctx)
+			if err != nil || r == nil {
+				return
+			}
+			mu.Lock()
+			out[id] = ProcessUse{PID: int(r.Pid), CPUSeconds: r.CpuSeconds, RSSBytes: r.RssBytes}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}

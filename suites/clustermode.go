@@ -76,8 +76,9 @@ type nodeProcs struct {
 	mu        sync.Mutex
 	launchers []*node.Processes
 	joined    []node.Info
-	prev      map[int]*procSample // by pid, for CPU rates
-	agg       map[string]*nodeAgg // by node id, over the load
+	join      *node.Join
+	prev      map[string]*procSample // by process, for CPU rates
+	agg       map[string]*nodeAgg    // by node id, over the load
 }
 
 func (n *nodeProcs) report() []metrics.NodeProcessReport {
@@ -135,6 +136,7 @@ func (r *Runner) opener() func(ctx context.Context, cfg core.Config) (DB, error)
 			}
 			r.procs.mu.Lock()
 			r.procs.joined = j.Nodes()
+			r.procs.join = j
 			r.procs.mu.Unlock()
 			l = j
 		}

@@ -192,6 +192,16 @@ func TestJoinModeRun(t *testing.T) {
 	if len(report.Cluster.NodeLogs) != 3 {
 		t.Errorf("report names %d nodes, want the 3 joined: %+v", len(report.Cluster.NodeLogs), report.Cluster.NodeLogs)
 	}
+	// The joined nodes report what their processes use themselves.
+	if res := report.Cluster.NodeResources; len(res) != 3 {
+		t.Errorf("resources of %d joined nodes, want 3: %+v", len(res), res)
+	} else {
+		for _, r := range res {
+			if r.CPUAvgPercent <= 0 || r.RSSMaxBytes == 0 || r.PID == 0 {
+				t.Errorf("node %s: %+v: not measured", r.ID, r)
+			}
+		}
+	}
 	if len(report.Checks) == 0 {
 		t.Fatal("no check ran")
 	}
