@@ -412,7 +412,7 @@ func (c *Cluster) leaveNode(n *node) error {
 	}
 	err := n.stop() // nothing is left on it unless a drain was skipped
 	if n.remote {
-		err = errors.Join(err, c.cfg.Launcher.Kill(n.id), c.detach(n))
+		err = errors.Join(err, c.detach(n), c.cfg.Launcher.Release(n.id))
 	}
 	close(n.quit)
 	c.topo.Lock()

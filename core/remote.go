@@ -72,6 +72,10 @@ type NodeLauncher interface {
 	// Restart starts node id again after Kill, over its data directory in
 	// disk mode, empty in memory mode, and returns a new line to it.
 	Restart(ctx context.Context, id string) (NodeConn, error)
+	// Release lets go of node id, which has left the cluster with nothing
+	// left on it: a process the launcher started stops, a node something
+	// else started is reset and keeps running.
+	Release(id string) error
 	// Close stops every node it started and lets go of the rest.
 	Close() error
 }

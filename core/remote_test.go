@@ -139,6 +139,8 @@ func (l *hostLauncher) Kill(id string) error {
 
 func (l *hostLauncher) Restart(_ context.Context, id string) (NodeConn, error) { return l.start(id) }
 
+func (l *hostLauncher) Release(id string) error { return l.Kill(id) }
+
 func (l *hostLauncher) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -141,6 +141,25 @@ func (j *Join) Restart(_ context.Context, id string) (core.NodeConn, error) {
 	return nil, fmt.Errorf("%w: restart of %s (node %s): in join mode phantom did not start the node; restart it with what started it", core.ErrRefused, id, name)
 }
 
+// Release resets node id, which left the cluster, and lets go of it; it
+// keeps running, free for another run.
+func (j *Join) Release(id string) error {
+	j.mu.Lock()
+	admin := j.inUse[id]
+	delete(j.inUse, id)
+	j.mu.Unlock()
+	if admin == nil {
+		return nil
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := admin.Reset(ctx); err != nil && !errors.Is(err, core.ErrNodeUnreachable) {
+		return fmt.Errorf("join: reset %s: %w", id, err)
+	}
+	return nil
+}
+
 // Close resets the nodes in use, so that the next run finds them empty,
 // and lets go of them; they keep running.
 func (j *Join) Close() error {

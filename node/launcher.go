@@ -288,6 +288,31 @@ func (p *Processes) Restart(ctx context.Context, id string) (core.NodeConn, erro
 	return p.Start(ctx, id, 0)
 }
 
+// Release stops node id's process, which left the cluster: SIGTERM, then
+// SIGKILL if it has not exited within a few seconds.
+func (p *Processes) Release(id string) error {
+	p.mu.Lock()
+	c := p.children[id]
+	p.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	p.stopChild(c)
+	return nil
+}
+
+// stopChild stops c: SIGTERM, then SIGKILL after a few seconds.
+func (p *Processes) stopChild(c *child) {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case <-c.exited:
+	case <-t.C:
+		p.kill(c)
+	}
+}
+
 // Close stops every node process: SIGTERM, then SIGKILL for one that has
 // not exited within a few seconds. It removes a temporary data directory
 // and leaves the logs.
@@ -306,16 +331,7 @@ func (p *Processes) Close() error {
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, c := range children {
-		wg.Go(func() {
-			_ = c.cmd.Process.Signal(syscall.SIGTERM)
-			t := time.NewTimer(5 * time.Second)
-			defer t.Stop()
-			select {
-			case <-c.exited:
-			case <-t.C:
-				p.kill(c)
-			}
-		})
+		wg.Go(func() { p.stopChild(c) })
 	}
 	wg.Wait()
 	p.wg.Wait()

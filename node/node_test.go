@@ -147,6 +147,20 @@ func TestProcesses(t *testing.T) {
 			if len(pids) != 4 {
 				t.Fatalf("%d node processes after AddNode, want 4", len(pids))
 			}
+			var added int
+			for _, n := range p.Nodes() {
+				if n.ID == id {
+					added = n.PID
+				}
+			}
+			if err := c.RemoveNode(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			checkGone(t, []int{added})
+			if v, err := c.Get(ctx, "k9"); err != nil || string(v) != "v" {
+				t.Fatalf("k9 after RemoveNode = %q, %v", v, err)
+			}
+			pids = pidsOf(p)
 			if err := c.Close(); err != nil {
 				t.Fatal(err)
 			}
