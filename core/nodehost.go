@@ -239,6 +239,14 @@ func (h *NodeHost) Read(ctx context.Context, shard int, query []byte, timeout ti
 	if rep.stopped.Load() {
 		return nil, raft.ErrRaftShutdown
 	}
+	if q.Kind == "applied" && q.ID > 0 {
+		// Wait, within timeout, until the state machine has applied
+		// index q.ID: PutReplicated's wait for a follower.
+		deadline := time.Now().Add(min(max(timeout, 0), remoteTimeout))
+		for rep.fsm.appliedIndex() < q.ID && !rep.stopped.Load() && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(applyPoll)
+		}
+	}
 	if q.Barrier {
 		if timeout <= 0 {
 			timeout = remoteTimeout

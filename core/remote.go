@@ -156,7 +156,7 @@ type netOp struct {
 // fsmQuery is a read of a replica's state machine, sent to the node that
 // hosts it. Barrier makes it a read-index read on the leader first.
 type fsmQuery struct {
-	Kind    string   `json:"kind"` // get, sum, outcome, holders, stale, locks, applied, query
+	Kind    string   `json:"kind"` // get, sum, outcome, holders, stale, locks, applied (waiting for index ID when set), query
 	Barrier bool     `json:"barrier,omitempty"`
 	Key     string   `json:"key,omitempty"`
 	Keys    []string `json:"keys,omitempty"`
