@@ -184,3 +184,18 @@ func (s *Server) Exit(_ context.Context, r *phantompb.ExitRequest) (*phantompb.E
 func (s *Server) Reset(ctx context.Context, _ *phantompb.ResetRequest) (*phantompb.ResetResponse, error) {
 	return &phantompb.ResetResponse{Error: core.EncodeError(s.host.Reset(ctx))}, nil
 }
+
+func (s *Server) ApplyBatch(ctx context.Context, r *phantompb.ApplyBatchRequest) (*phantompb.ApplyBatchResponse, error) {
+	out := &phantompb.ApplyBatchResponse{Responses: make([]*phantompb.ApplyResponse, len(r.Requests))}
+	// Each waits for its entry's commit; in parallel, raft puts them in
+	// one append.
+	var wg sync.WaitGroup
+	for i, req := range r.Requests {
+		wg.Go(func() {
+			index, resp, err := s.host.Apply(ctx, int(req.Shard), req.Command, time.Duration(req.TimeoutNs))
+			out.Responses[i] = &phantompb.ApplyResponse{Index: index, Response: resp, Error: core.EncodeError(err)}
+		})
+	}
+	wg.Wait()
+	return out, nil
+}

@@ -150,7 +150,7 @@ func (n *nodeProcs) resources() []metrics.NodeResourceReport {
 	defer n.mu.Unlock()
 	var out []metrics.NodeResourceReport
 	for id, a := range n.agg {
-		r := metrics.NodeResourceReport{ID: id, PID: a.pid, CPUMaxPercent: a.cpuMax, RSSMaxBytes: a.rssMax}
+		r := metrics.NodeResourceReport{ID: id, PID: a.pid, CPUMaxPercent: a.cpuMax, CPUSamples: a.cpuN, RSSMaxBytes: a.rssMax}
 		if a.cpuN > 0 {
 			r.CPUAvgPercent = a.cpuSum / float64(a.cpuN)
 		}

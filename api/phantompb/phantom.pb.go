@@ -1258,6 +1258,94 @@ func (x *ResetResponse) GetError() []byte {
 	return nil
 }
 
+type ApplyBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Requests      []*ApplyRequest        `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyBatchRequest) Reset() {
+	*x = ApplyBatchRequest{}
+	mi := &file_phantom_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyBatchRequest) ProtoMessage() {}
+
+func (x *ApplyBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_phantom_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyBatchRequest.ProtoReflect.Descriptor instead.
+func (*ApplyBatchRequest) Descriptor() ([]byte, []int) {
+	return file_phantom_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ApplyBatchRequest) GetRequests() []*ApplyRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+type ApplyBatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Responses     []*ApplyResponse       `protobuf:"bytes,1,rep,name=responses,proto3" json:"responses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyBatchResponse) Reset() {
+	*x = ApplyBatchResponse{}
+	mi := &file_phantom_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyBatchResponse) ProtoMessage() {}
+
+func (x *ApplyBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_phantom_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyBatchResponse.ProtoReflect.Descriptor instead.
+func (*ApplyBatchResponse) Descriptor() ([]byte, []int) {
+	return file_phantom_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ApplyBatchResponse) GetResponses() []*ApplyResponse {
+	if x != nil {
+		return x.Responses
+	}
+	return nil
+}
+
 var File_phantom_proto protoreflect.FileDescriptor
 
 const file_phantom_proto_rawDesc = "" +
@@ -1333,12 +1421,18 @@ const file_phantom_proto_rawDesc = "" +
 	"\fExitResponse\"\x0e\n" +
 	"\fResetRequest\"%\n" +
 	"\rResetResponse\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\fR\x05error2\x8f\x06\n" +
+	"\x05error\x18\x01 \x01(\fR\x05error\"I\n" +
+	"\x11ApplyBatchRequest\x124\n" +
+	"\brequests\x18\x01 \x03(\v2\x18.phantom.v1.ApplyRequestR\brequests\"M\n" +
+	"\x12ApplyBatchResponse\x127\n" +
+	"\tresponses\x18\x01 \x03(\v2\x19.phantom.v1.ApplyResponseR\tresponses2\xdc\x06\n" +
 	"\x04Node\x129\n" +
 	"\x04Info\x12\x17.phantom.v1.InfoRequest\x1a\x18.phantom.v1.InfoResponse\x12Q\n" +
 	"\fStartReplica\x12\x1f.phantom.v1.StartReplicaRequest\x1a .phantom.v1.StartReplicaResponse\x12N\n" +
 	"\vStopReplica\x12\x1e.phantom.v1.StopReplicaRequest\x1a\x1f.phantom.v1.StopReplicaResponse\x12<\n" +
-	"\x05Apply\x12\x18.phantom.v1.ApplyRequest\x1a\x19.phantom.v1.ApplyResponse\x129\n" +
+	"\x05Apply\x12\x18.phantom.v1.ApplyRequest\x1a\x19.phantom.v1.ApplyResponse\x12K\n" +
+	"\n" +
+	"ApplyBatch\x12\x1d.phantom.v1.ApplyBatchRequest\x1a\x1e.phantom.v1.ApplyBatchResponse\x129\n" +
 	"\x04Read\x12\x17.phantom.v1.ReadRequest\x1a\x18.phantom.v1.ReadResponse\x129\n" +
 	"\x04Raft\x12\x17.phantom.v1.RaftRequest\x1a\x18.phantom.v1.RaftResponse\x12B\n" +
 	"\aNetwork\x12\x1a.phantom.v1.NetworkRequest\x1a\x1b.phantom.v1.NetworkResponse\x12?\n" +
@@ -1360,7 +1454,7 @@ func file_phantom_proto_rawDescGZIP() []byte {
 	return file_phantom_proto_rawDescData
 }
 
-var file_phantom_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_phantom_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_phantom_proto_goTypes = []any{
 	(*InfoRequest)(nil),          // 0: phantom.v1.InfoRequest
 	(*InfoResponse)(nil),         // 1: phantom.v1.InfoResponse
@@ -1387,38 +1481,44 @@ var file_phantom_proto_goTypes = []any{
 	(*ExitResponse)(nil),         // 22: phantom.v1.ExitResponse
 	(*ResetRequest)(nil),         // 23: phantom.v1.ResetRequest
 	(*ResetResponse)(nil),        // 24: phantom.v1.ResetResponse
+	(*ApplyBatchRequest)(nil),    // 25: phantom.v1.ApplyBatchRequest
+	(*ApplyBatchResponse)(nil),   // 26: phantom.v1.ApplyBatchResponse
 }
 var file_phantom_proto_depIdxs = []int32{
 	16, // 0: phantom.v1.StatusResponse.resources:type_name -> phantom.v1.Resources
-	0,  // 1: phantom.v1.Node.Info:input_type -> phantom.v1.InfoRequest
-	2,  // 2: phantom.v1.Node.StartReplica:input_type -> phantom.v1.StartReplicaRequest
-	4,  // 3: phantom.v1.Node.StopReplica:input_type -> phantom.v1.StopReplicaRequest
-	6,  // 4: phantom.v1.Node.Apply:input_type -> phantom.v1.ApplyRequest
-	8,  // 5: phantom.v1.Node.Read:input_type -> phantom.v1.ReadRequest
-	10, // 6: phantom.v1.Node.Raft:input_type -> phantom.v1.RaftRequest
-	12, // 7: phantom.v1.Node.Network:input_type -> phantom.v1.NetworkRequest
-	14, // 8: phantom.v1.Node.Status:input_type -> phantom.v1.StatusRequest
-	17, // 9: phantom.v1.Node.Ping:input_type -> phantom.v1.PingRequest
-	19, // 10: phantom.v1.Node.Watch:input_type -> phantom.v1.WatchRequest
-	21, // 11: phantom.v1.Node.Exit:input_type -> phantom.v1.ExitRequest
-	23, // 12: phantom.v1.Node.Reset:input_type -> phantom.v1.ResetRequest
-	1,  // 13: phantom.v1.Node.Info:output_type -> phantom.v1.InfoResponse
-	3,  // 14: phantom.v1.Node.StartReplica:output_type -> phantom.v1.StartReplicaResponse
-	5,  // 15: phantom.v1.Node.StopReplica:output_type -> phantom.v1.StopReplicaResponse
-	7,  // 16: phantom.v1.Node.Apply:output_type -> phantom.v1.ApplyResponse
-	9,  // 17: phantom.v1.Node.Read:output_type -> phantom.v1.ReadResponse
-	11, // 18: phantom.v1.Node.Raft:output_type -> phantom.v1.RaftResponse
-	13, // 19: phantom.v1.Node.Network:output_type -> phantom.v1.NetworkResponse
-	15, // 20: phantom.v1.Node.Status:output_type -> phantom.v1.StatusResponse
-	18, // 21: phantom.v1.Node.Ping:output_type -> phantom.v1.PingResponse
-	20, // 22: phantom.v1.Node.Watch:output_type -> phantom.v1.LeaderEvent
-	22, // 23: phantom.v1.Node.Exit:output_type -> phantom.v1.ExitResponse
-	24, // 24: phantom.v1.Node.Reset:output_type -> phantom.v1.ResetResponse
-	13, // [13:25] is the sub-list for method output_type
-	1,  // [1:13] is the sub-list for method input_type
-	1,  // [1:1] is the sub-list for extension type_name
-	1,  // [1:1] is the sub-list for extension extendee
-	0,  // [0:1] is the sub-list for field type_name
+	6,  // 1: phantom.v1.ApplyBatchRequest.requests:type_name -> phantom.v1.ApplyRequest
+	7,  // 2: phantom.v1.ApplyBatchResponse.responses:type_name -> phantom.v1.ApplyResponse
+	0,  // 3: phantom.v1.Node.Info:input_type -> phantom.v1.InfoRequest
+	2,  // 4: phantom.v1.Node.StartReplica:input_type -> phantom.v1.StartReplicaRequest
+	4,  // 5: phantom.v1.Node.StopReplica:input_type -> phantom.v1.StopReplicaRequest
+	6,  // 6: phantom.v1.Node.Apply:input_type -> phantom.v1.ApplyRequest
+	25, // 7: phantom.v1.Node.ApplyBatch:input_type -> phantom.v1.ApplyBatchRequest
+	8,  // 8: phantom.v1.Node.Read:input_type -> phantom.v1.ReadRequest
+	10, // 9: phantom.v1.Node.Raft:input_type -> phantom.v1.RaftRequest
+	12, // 10: phantom.v1.Node.Network:input_type -> phantom.v1.NetworkRequest
+	14, // 11: phantom.v1.Node.Status:input_type -> phantom.v1.StatusRequest
+	17, // 12: phantom.v1.Node.Ping:input_type -> phantom.v1.PingRequest
+	19, // 13: phantom.v1.Node.Watch:input_type -> phantom.v1.WatchRequest
+	21, // 14: phantom.v1.Node.Exit:input_type -> phantom.v1.ExitRequest
+	23, // 15: phantom.v1.Node.Reset:input_type -> phantom.v1.ResetRequest
+	1,  // 16: phantom.v1.Node.Info:output_type -> phantom.v1.InfoResponse
+	3,  // 17: phantom.v1.Node.StartReplica:output_type -> phantom.v1.StartReplicaResponse
+	5,  // 18: phantom.v1.Node.StopReplica:output_type -> phantom.v1.StopReplicaResponse
+	7,  // 19: phantom.v1.Node.Apply:output_type -> phantom.v1.ApplyResponse
+	26, // 20: phantom.v1.Node.ApplyBatch:output_type -> phantom.v1.ApplyBatchResponse
+	9,  // 21: phantom.v1.Node.Read:output_type -> phantom.v1.ReadResponse
+	11, // 22: phantom.v1.Node.Raft:output_type -> phantom.v1.RaftResponse
+	13, // 23: phantom.v1.Node.Network:output_type -> phantom.v1.NetworkResponse
+	15, // 24: phantom.v1.Node.Status:output_type -> phantom.v1.StatusResponse
+	18, // 25: phantom.v1.Node.Ping:output_type -> phantom.v1.PingResponse
+	20, // 26: phantom.v1.Node.Watch:output_type -> phantom.v1.LeaderEvent
+	22, // 27: phantom.v1.Node.Exit:output_type -> phantom.v1.ExitResponse
+	24, // 28: phantom.v1.Node.Reset:output_type -> phantom.v1.ResetResponse
+	16, // [16:29] is the sub-list for method output_type
+	3,  // [3:16] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_phantom_proto_init() }
@@ -1432,7 +1532,7 @@ func file_phantom_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_phantom_proto_rawDesc), len(file_phantom_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

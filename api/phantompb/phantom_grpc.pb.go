@@ -33,6 +33,7 @@ const (
 	Node_StartReplica_FullMethodName = "/phantom.v1.Node/StartReplica"
 	Node_StopReplica_FullMethodName  = "/phantom.v1.Node/StopReplica"
 	Node_Apply_FullMethodName        = "/phantom.v1.Node/Apply"
+	Node_ApplyBatch_FullMethodName   = "/phantom.v1.Node/ApplyBatch"
 	Node_Read_FullMethodName         = "/phantom.v1.Node/Read"
 	Node_Raft_FullMethodName         = "/phantom.v1.Node/Raft"
 	Node_Network_FullMethodName      = "/phantom.v1.Node/Network"
@@ -57,6 +58,10 @@ type NodeClient interface {
 	// Apply replicates a command through the node's replica of a shard, which
 	// must lead it.
 	Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
+	// ApplyBatch is Apply for several commands at once, each answered in
+	// order: the controller gathers the commands its clients send to a node
+	// at the same time, so that one call carries them all.
+	ApplyBatch(ctx context.Context, in *ApplyBatchRequest, opts ...grpc.CallOption) (*ApplyBatchResponse, error)
 	// Read reads a replica's state machine, after a read-index round when the
 	// query asks for one.
 	Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadResponse, error)
@@ -122,6 +127,16 @@ func (c *nodeClient) Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.C
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ApplyResponse)
 	err := c.cc.Invoke(ctx, Node_Apply_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeClient) ApplyBatch(ctx context.Context, in *ApplyBatchRequest, opts ...grpc.CallOption) (*ApplyBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApplyBatchResponse)
+	err := c.cc.Invoke(ctx, Node_ApplyBatch_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +246,10 @@ type NodeServer interface {
 	// Apply replicates a command through the node's replica of a shard, which
 	// must lead it.
 	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
+	// ApplyBatch is Apply for several commands at once, each answered in
+	// order: the controller gathers the commands its clients send to a node
+	// at the same time, so that one call carries them all.
+	ApplyBatch(context.Context, *ApplyBatchRequest) (*ApplyBatchResponse, error)
 	// Read reads a replica's state machine, after a read-index round when the
 	// query asks for one.
 	Read(context.Context, *ReadRequest) (*ReadResponse, error)
@@ -273,6 +292,9 @@ func (UnimplementedNodeServer) StopReplica(context.Context, *StopReplicaRequest)
 }
 func (UnimplementedNodeServer) Apply(context.Context, *ApplyRequest) (*ApplyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Apply not implemented")
+}
+func (UnimplementedNodeServer) ApplyBatch(context.Context, *ApplyBatchRequest) (*ApplyBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApplyBatch not implemented")
 }
 func (UnimplementedNodeServer) Read(context.Context, *ReadRequest) (*ReadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Read not implemented")
@@ -387,6 +409,24 @@ func _Node_Apply_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(NodeServer).Apply(ctx, req.(*ApplyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Node_ApplyBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApplyBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).ApplyBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_ApplyBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).ApplyBatch(ctx, req.(*ApplyBatchRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -550,6 +590,10 @@ var Node_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Apply",
 			Handler:    _Node_Apply_Handler,
+		},
+		{
+			MethodName: "ApplyBatch",
+			Handler:    _Node_ApplyBatch_Handler,
 		},
 		{
 			MethodName: "Read",

@@ -109,7 +109,9 @@ func mdNodes(p printf, r *Report) {
 	for _, n := range c.NodeLogs {
 		cpuAvg, cpuMax, rssAvg, rssMax := "–", "–", "–", "–"
 		if u, ok := use[n.ID]; ok && u.PID == n.PID {
-			cpuAvg, cpuMax = fmt.Sprintf("%.0f%%", u.CPUAvgPercent), fmt.Sprintf("%.0f%%", u.CPUMaxPercent)
+			if u.CPUSamples > 0 {
+				cpuAvg, cpuMax = fmt.Sprintf("%.0f%%", u.CPUAvgPercent), fmt.Sprintf("%.0f%%", u.CPUMaxPercent)
+			}
 			rssAvg, rssMax = FormatBytes(float64(u.RSSAvgBytes)), FormatBytes(float64(u.RSSMaxBytes))
 		}
 		p("| %s | %d | %s | %s | %s | %s | %s |\n", n.ID, n.PID, cpuAvg, cpuMax, rssAvg, rssMax, mdEscape(n.Log))

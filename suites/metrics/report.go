@@ -241,6 +241,9 @@ type NodeResourceReport struct {
 	PID           int     `json:"pid"`
 	CPUAvgPercent float64 `json:"cpu_avg_percent"`
 	CPUMaxPercent float64 `json:"cpu_max_percent"`
+	// CPUSamples counts the ticks the CPU figures come from: 0 for a node
+	// seen at one tick only (added at the end), whose CPU is unknown.
+	CPUSamples int `json:"cpu_samples"`
 	RSSAvgBytes   uint64  `json:"rss_avg_bytes"`
 	RSSMaxBytes   uint64  `json:"rss_max_bytes"`
 }
