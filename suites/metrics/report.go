@@ -243,9 +243,9 @@ type NodeResourceReport struct {
 	CPUMaxPercent float64 `json:"cpu_max_percent"`
 	// CPUSamples counts the ticks the CPU figures come from: 0 for a node
 	// seen at one tick only (added at the end), whose CPU is unknown.
-	CPUSamples int `json:"cpu_samples"`
-	RSSAvgBytes   uint64  `json:"rss_avg_bytes"`
-	RSSMaxBytes   uint64  `json:"rss_max_bytes"`
+	CPUSamples  int    `json:"cpu_samples"`
+	RSSAvgBytes uint64 `json:"rss_avg_bytes"`
+	RSSMaxBytes uint64 `json:"rss_max_bytes"`
 }
 
 // NodeProcessReport is one node process.
