@@ -25,6 +25,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"github.com/phantomdb/phantom/node"
 	"github.com/phantomdb/phantom/profiles"
 	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/profiles/runconfig"
@@ -48,6 +49,7 @@ const (
 var version = "dev"
 
 func main() {
+	node.RunIfChild() // a node process phantom started
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -67,6 +69,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		code, err = runHeadless(args[1:], stdout, stderr)
+	case "node":
+		return node.Main(args[1:], stdout, stderr)
 	case "profiles":
 		err = runProfiles(args[1:], stdout)
 	case "compare":
@@ -102,6 +106,11 @@ Usage:
                           its settings from profile NAME (default quick); with
                           --metrics-addr, Prometheus metrics on HOST:PORT/metrics
   phantom run [flags]     run headless: progress on stderr, summary on stdout
+  phantom node --id ID [flags]
+                          run one PhantomDB node as a process of its own, for
+                          --cluster processes (phantom starts them) or
+                          --cluster join=HOST:PORT,... (something else does);
+                          'phantom node --help' for its flags
   phantom profiles        list built-in and user profiles
   phantom profiles show NAME
                           print a profile as TOML (a starting point for your own)
@@ -207,8 +216,9 @@ func outcome(r *metrics.Report, runErr error) int {
 
 const runHelp = `Usage: phantom run [flags]
 
-Runs the chosen suites headless against an embedded cluster: a progress line
-each second on stderr, a summary table on stdout, and an exit code that says
+Runs the chosen suites headless against a cluster (embedded in this process,
+or node processes with --cluster processes, or nodes started elsewhere with
+--cluster join=HOST:PORT,...): a progress line each second on stderr, a summary table on stdout, and an exit code that says
 whether the baselines held (average latency < 100ms per op, > 1,000 ops/s per
 suite, judged on the whole run) and whether the correctness checks passed
 (the consensus and concurrency suites' histories are linearizable, the txn
@@ -237,6 +247,7 @@ Examples:
   phantom run --profile seed --duration 30s
   phantom run --suites consensus --data-size 1MB --report out.json
   phantom run --profile seed --html report.html --markdown report.md
+  phantom run --cluster processes --suites consensus,txn --at 5s:crash --at 8s:restart
   phantom run --json > report.json
 
 Flags:
@@ -304,6 +315,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	knob.Var(fs, &knob.Shards, def.Shards, fmt.Sprintf("Raft groups keys are hash-partitioned over, each of min(3, nodes) replicas; 0 = one per node (%s)", knob.Shards.Bounds()), func(v int) { cfg.Shards = v })
 	knob.Var(fs, &knob.NetDelay, time.Duration(def.NetDelay), "one-way delay added to every link between nodes (e.g. 5ms)", func(v time.Duration) { cfg.NetDelay = v })
 	storage := fs.String("storage", def.Storage, "where Raft logs live: memory, or disk (fsync'd, in a temporary directory removed at exit)")
+	cluster := fs.String("cluster", def.Cluster, "where the nodes run: embedded (in this process), processes (a 'phantom node' process each on 127.0.0.1, SIGKILLed by crash faults; their logs are named in the report), or join=HOST:PORT,... (nodes something else started, the rest found from those named; restarts refused)")
 	knob.Var(fs, &knob.Rate, def.Rate, "open loop: iterations per second over all clients, started on schedule however the cluster answers; latency counts from the scheduled time (0 = closed loop)", func(v float64) { cfg.Rate = v })
 	var at listFlag
 	fs.Var(&at, "at", "TIME:ACTION, repeatable: a live change at a time since the load started — clients=N, nodes=N, data-size=SIZE, rate=N, net-delay=D, kill-leader, crash[=NODE], restart[=NODE], partition[=NODE], heal, pause, resume (e.g. --at 10s:clients=50 --at 20s:kill-leader); replaces the profile's list")
@@ -354,6 +366,8 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 			cfg.Suites = splitList(*suiteList)
 		case "storage":
 			cfg.Storage = *storage
+		case "cluster":
+			cfg.Cluster = *cluster
 		case "seed":
 			cfg.Seed = *seed
 		case knob.Nemesis.Flag:

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phantomdb/phantom/node"
 	"github.com/phantomdb/phantom/profiles"
 	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/profiles/runconfig"
@@ -253,6 +254,7 @@ func TestHeadlessRunWritesAPlausibleReport(t *testing.T) {
 // TestMain lets a test run phantom as a child process of the test binary:
 // with PHANTOM_TEST_MAIN set, the binary is phantom.
 func TestMain(m *testing.M) {
+	node.RunIfChild() // a node process of a processes-mode run below
 	if os.Getenv("PHANTOM_TEST_MAIN") == "1" {
 		os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 	}

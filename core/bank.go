@@ -2,7 +2,9 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 )
 
 // SumInts adds up the integers stored at keys (missing keys count as 0) and
@@ -24,26 +26,11 @@ func (c *Cluster) SumInts(ctx context.Context, keys []string) (total int64, nega
 		byShard[sh] = append(byShard[sh], k)
 	}
 	for sh, ks := range byShard {
-		var sum int64
-		var neg int
-		err := c.readShard(ctx, sh, "sum", func(f *fsm) ([]lockHolder, error) {
-			sum, neg = 0, 0 // a read settles locks and runs again
-			return f.lookup(ks, func(k string, v []byte, had bool) error {
-				n, ok := parseInt(v, had)
-				if !ok {
-					return fmt.Errorf("core: sum: key %q holds %q, not an integer", k, v)
-				}
-				sum += n
-				if n < 0 {
-					neg++
-				}
-				return nil
-			})
-		})
-		if err != nil {
+		r := &sumRead{keys: ks}
+		if err := c.readShard(ctx, sh, "sum", r); err != nil {
 			return 0, 0, err
 		}
-		total, negatives = total+sum, negatives+neg
+		total, negatives = total+r.sum, negatives+r.neg
 	}
 	return total, negatives, nil
 }
@@ -54,7 +41,7 @@ func (c *Cluster) SumInts(ctx context.Context, keys []string) (total int64, nega
 // it read, as of the same moment; readShard settles them as Get does and,
 // if that changed anything, runs read again, so that a transaction
 // acknowledged as committed is never read half applied.
-func (c *Cluster) readShard(ctx context.Context, sh *shard, op string, read func(f *fsm) ([]lockHolder, error)) error {
+func (c *Cluster) readShard(ctx context.Context, sh *shard, op string, read shardRead) error {
 	rt := c.newRetry(ctx, op)
 	defer rt.stop()
 	for {
@@ -64,10 +51,14 @@ func (c *Cluster) readShard(ctx context.Context, sh *shard, op string, read func
 		}
 		rep, err := sh.leaderReplica()
 		if err == nil {
-			if err = readBarrier(rep, timeout, &rt); err == nil {
-				held, err := read(rep.fsm)
-				if err != nil || len(held) == 0 {
-					return err
+			var held []lockHolder
+			held, err = readOn(rep, read, timeout, &rt)
+			if re := (*readError)(nil); errors.As(err, &re) {
+				return re.err
+			}
+			if err == nil {
+				if len(held) == 0 {
+					return nil
 				}
 				again, err := c.settle(ctx, sh, held)
 				if err != nil {
@@ -85,3 +76,82 @@ func (c *Cluster) readShard(ctx context.Context, sh *shard, op string, read func
 		}
 	}
 }
+
+// shardRead is a read of a state machine that readShard runs on a shard's
+// leader: run runs it on a state machine in this process and returns the
+// holders of the locks on what it read; a leader in a node process runs
+// query() there and the answer goes to take.
+type shardRead interface {
+	run(f *fsm) ([]lockHolder, error)
+	query() fsmQuery
+	take(a *fsmAnswer)
+}
+
+// readOn runs read on rep after a read-index round. An error from the round
+// is retryable; one from read itself is not.
+func readOn(rep *replica, read shardRead, timeout time.Duration, rt *retry) ([]lockHolder, error) {
+	if rep.remote != nil {
+		q := read.query()
+		q.Barrier = true
+		a, err := rep.remoteRead(q, timeout)
+		if err != nil {
+			return nil, err
+		}
+		read.take(a)
+		return holdersFromWire(a.Held), nil
+	}
+	if err := readBarrier(rep, timeout, rt); err != nil {
+		return nil, err
+	}
+	held, err := read.run(rep.fsm)
+	if err != nil {
+		return nil, &readError{err}
+	}
+	return held, nil
+}
+
+// readError marks an error from a read itself, which readShard returns as
+// is rather than retrying.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+// sumRead adds up the integers at keys and counts the negative ones.
+type sumRead struct {
+	keys []string
+	sum  int64
+	neg  int
+}
+
+func (r *sumRead) run(f *fsm) ([]lockHolder, error) {
+	r.sum, r.neg = 0, 0 // a read settles locks and runs again
+	return f.lookup(r.keys, func(k string, v []byte, had bool) error {
+		n, ok := parseInt(v, had)
+		if !ok {
+			return fmt.Errorf("core: sum: key %q holds %q, not an integer", k, v)
+		}
+		r.sum += n
+		if n < 0 {
+			r.neg++
+		}
+		return nil
+	})
+}
+
+func (r *sumRead) query() fsmQuery   { return fsmQuery{Kind: "sum", Keys: r.keys} }
+func (r *sumRead) take(a *fsmAnswer) { r.sum, r.neg = a.Sum, a.Neg }
+
+// outcomeRead reads a transaction's decision record.
+type outcomeRead struct {
+	id uint64
+	o  Outcome
+}
+
+func (r *outcomeRead) run(f *fsm) ([]lockHolder, error) {
+	r.o = f.outcome(r.id)
+	return nil, nil
+}
+
+func (r *outcomeRead) query() fsmQuery   { return fsmQuery{Kind: "outcome", ID: r.id} }
+func (r *outcomeRead) take(a *fsmAnswer) { r.o = a.Outcome }

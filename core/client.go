@@ -155,6 +155,13 @@ func (c *Cluster) get(ctx context.Context, key string, ph *Phases) ([]byte, erro
 // heartbeat round instead of a log entry. It also returns the holder of a
 // lock on key, if any.
 func readOnLeader(rep *replica, key string, timeout time.Duration, rt *retry) ([]byte, bool, []lockHolder, error) {
+	if rep.remote != nil {
+		a, err := rep.remoteRead(fsmQuery{Kind: "get", Barrier: true, Key: key}, timeout)
+		if err != nil {
+			return nil, false, nil, err
+		}
+		return a.Value, a.Found, holdersFromWire(a.Held), nil
+	}
 	if err := readBarrier(rep, timeout, rt); err != nil {
 		return nil, false, nil, err
 	}
@@ -223,7 +230,7 @@ func (c *Cluster) LocalGet(node, key string) ([]byte, bool, error) {
 	if st == nil {
 		return nil, false, fmt.Errorf("%w: %s hosts no replica of shard %d", ErrUnknownNode, node, sh.id)
 	}
-	v, ok := st.replica().fsm.get(key)
+	v, ok := st.replica().localGet(key)
 	return bytes.Clone(v), ok, nil
 }
 
@@ -266,7 +273,7 @@ func (r *retry) begin() (time.Duration, error) {
 }
 
 func (r *retry) expired() bool {
-	return r.c.closed.Load() || r.ctx.Err() != nil || !time.Now().Before(r.deadline)
+	return (r.c != nil && r.c.closed.Load()) || r.ctx.Err() != nil || !time.Now().Before(r.deadline)
 }
 
 // after takes a failed attempt's error. It returns nil, after a short
@@ -366,6 +373,7 @@ func leadershipTrouble(err error) bool {
 		errors.Is(err, raft.ErrLeadershipLost) ||
 		errors.Is(err, raft.ErrLeadershipTransferInProgress) ||
 		errors.Is(err, raft.ErrRaftShutdown) ||
+		errors.Is(err, ErrNodeUnreachable) ||
 		errors.Is(err, errTermChanged)
 }
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/raft"
 
 	"github.com/phantomdb/phantom/core/internal/netsim"
 )
@@ -81,9 +80,12 @@ func NewCluster(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	cfg.timeScale = cfg.loadScale(runtime.GOMAXPROCS(0))
-	data, err := openDataDir(&cfg)
-	if err != nil {
-		return nil, err
+	var data *dataDir
+	var err error
+	if cfg.Launcher == nil { // node processes keep their own data
+		if data, err = openDataDir(&cfg); err != nil {
+			return nil, err
+		}
 	}
 	c := &Cluster{
 		data:      data,
@@ -98,6 +100,7 @@ func NewCluster(ctx context.Context, cfg Config) (*Cluster, error) {
 	c.det = newDetector(c)
 	for i := range cfg.Nodes {
 		n := newNode(i+1, i)
+		n.remote = cfg.Launcher != nil
 		c.nodes = append(c.nodes, n)
 		c.byID[n.id] = n
 	}
@@ -128,6 +131,11 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if c.remoteMode() {
+		if err := c.launchNodes(ctx); err != nil {
+			return err
+		}
+	}
 	for id, nodes := range placeReplicas(c.cfg.shardCount(), c.nodes) {
 		sh, err := newShard(id, nodes, c.nw, c.elections, c.raftConfig(), c.logger)
 		if sh != nil {
@@ -142,6 +150,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.syncNetwork() // the nodes learn where their peers listen
 	for _, sh := range append([]*shard{c.meta}, c.shards...) {
 		if err := sh.bootstrap(); err != nil {
 			return err
@@ -289,7 +298,7 @@ func (c *Cluster) balanceLeaders(ctx context.Context) error {
 			moved = true
 			wg.Go(func() {
 				sh.markLost(time.Now())
-				err := rep.raft.LeadershipTransferToServer(raft.ServerID(want.node.id), want.addr).Error()
+				err := rep.transferTo(want.node.id, want.addr)
 				if err != nil {
 					sh.clearLost(rep)
 					c.logger.Info("leadership transfer failed", "shard", sh.id, "to", want.node.id, "error", err)
@@ -335,6 +344,9 @@ func (c *Cluster) Close() error {
 		}
 	}
 	err := stopReplicas(reps)
+	if c.remoteMode() {
+		err = errors.Join(err, c.closeRemote())
+	}
 	// The background loops never take mu; with done closed and the
 	// replicas stopped they return at once.
 	c.bg.Wait()

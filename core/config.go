@@ -129,7 +129,11 @@ type Config struct {
 	// LogOutput receives Raft's log lines; nil discards them. Raft's own
 	// default logger writes to stderr, which would corrupt a terminal UI, so
 	// the core always gives Raft a logger of its own.
-	LogOutput io.Writer
+	LogOutput io.Writer `json:"-"`
+
+	// Launcher, when set, runs the cluster's replicas in node processes
+	// it starts or reaches (remote.go); nil keeps them in this process.
+	Launcher NodeLauncher `json:"-"`
 
 	// TxnRecordRetention is how long a shard keeps a transaction's
 	// decision record once nothing needs it for correctness (every lock of

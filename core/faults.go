@@ -40,6 +40,9 @@ func (c *Cluster) CrashNode(id string) error {
 	if !n.up.Load() {
 		return nil
 	}
+	if n.remote {
+		return c.crashRemote(n)
+	}
 	c.markLeadersLost(n)
 	return n.stop()
 }
@@ -73,6 +76,9 @@ func (c *Cluster) RestartNode(ctx context.Context, id string) error {
 	if n.up.Load() {
 		return nil
 	}
+	if n.remote {
+		return c.restartRemote(ctx, n)
+	}
 	var errs []error
 	for _, st := range n.seats() {
 		if err := ctx.Err(); err != nil {
@@ -90,6 +96,9 @@ func (c *Cluster) RestartNode(ctx context.Context, id string) error {
 func (c *Cluster) restartSeat(st *seat) error {
 	if !st.replica().stopped.Load() || st.shard.seatOn(st.node) != st {
 		return nil // running, or moved off the node by RemoveNode or AddNode
+	}
+	if st.node.remote {
+		return c.restartRemoteSeat(st)
 	}
 	stream, err := netsim.Listen(string(st.addr), c.nw, st.node.index)
 	if err != nil {
@@ -295,7 +304,7 @@ func (c *Cluster) TransferLeader(ctx context.Context, shard int) error {
 		return fmt.Errorf("core: transfer leader of shard %d: %w", shard, ErrNoLeader)
 	}
 	sh.markLost(time.Now())
-	err = rep.raft.LeadershipTransfer().Error()
+	err = rep.transferTo("", "")
 	rep.exit()
 	if err != nil {
 		sh.clearLost(rep)
@@ -329,6 +338,7 @@ func (c *Cluster) SetLink(from, to string, l Link) error {
 	}
 	upper := max(c.nw.MaxRoundTrip(), l.Worst()+c.nw.Link(b.index, a.index).Worst())
 	c.reshape(upper, func() { c.nw.SetLink(a.index, b.index, l) })
+	c.syncNetwork()
 	return nil
 }
 
@@ -351,6 +361,7 @@ func (c *Cluster) SetAllLinks(l Link) error {
 			}
 		}
 	})
+	c.syncNetwork()
 	return nil
 }
 
@@ -370,8 +381,12 @@ func (c *Cluster) Partition(id string) error {
 	}
 	c.markLeadersLost(n)
 	c.nw.Isolate(n.index)
+	c.syncNetwork()
 	return nil
 }
 
 // Heal ends every partition. Links keep their shaping.
-func (c *Cluster) Heal() { c.nw.Heal() }
+func (c *Cluster) Heal() {
+	c.nw.Heal()
+	c.syncNetwork()
+}

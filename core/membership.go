@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/hashicorp/raft"
 )
 
 // Live membership. AddNode and RemoveNode move replicas one at a time with
@@ -80,6 +78,17 @@ func (c *Cluster) joinNode() (*node, error) {
 	slot := c.freeSlots[len(c.freeSlots)-1]
 	c.freeSlots = c.freeSlots[:len(c.freeSlots)-1]
 	n := newNode(c.nextSeq, slot)
+	if c.remoteMode() {
+		n.remote = true
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.OpTimeout)
+		conn, err := c.cfg.Launcher.Start(ctx, n.id, slot)
+		cancel()
+		if err != nil {
+			c.freeSlots = append(c.freeSlots, slot)
+			return nil, fmt.Errorf("core: add node %s: %w", n.id, err)
+		}
+		c.attach(n, conn)
+	}
 	c.nextSeq++
 	others := make([]int, len(c.nodes))
 	for i, o := range c.nodes {
@@ -205,13 +214,14 @@ func (c *Cluster) addReplica(ctx context.Context, sh *shard, n *node) (*seat, er
 	if err != nil {
 		return nil, err
 	}
-	id := raft.ServerID(n.id)
+	c.syncNetwork() // the other nodes learn where it listens
+	id := n.id
 	var target uint64
 	err = c.onLeader(ctx, sh, "add replica", func(rep *replica, timeout time.Duration) error {
-		if err := rep.raft.AddNonvoter(id, st.addr, 0, timeout).Error(); err != nil {
+		if err := rep.changeConfig("add-nonvoter", id, st.addr, timeout); err != nil {
 			return err
 		}
-		target = rep.raft.CommitIndex()
+		target = rep.commitIndex()
 		return nil
 	})
 	if err == nil {
@@ -219,7 +229,7 @@ func (c *Cluster) addReplica(ctx context.Context, sh *shard, n *node) (*seat, er
 	}
 	if err == nil {
 		err = c.onLeader(ctx, sh, "promote replica", func(rep *replica, timeout time.Duration) error {
-			return rep.raft.AddVoter(id, st.addr, 0, timeout).Error()
+			return rep.changeConfig("add-voter", id, st.addr, timeout)
 		})
 	}
 	if err != nil {
@@ -228,7 +238,7 @@ func (c *Cluster) addReplica(ctx context.Context, sh *shard, n *node) (*seat, er
 		cctx, cancel := context.WithTimeout(context.Background(), c.cfg.OpTimeout)
 		defer cancel()
 		_ = c.onLeader(cctx, sh, "undo add replica", func(rep *replica, timeout time.Duration) error {
-			return rep.raft.RemoveServer(id, 0, timeout).Error()
+			return rep.changeConfig("remove", id, "", timeout)
 		})
 		return nil, errors.Join(fmt.Errorf("core: add a replica of shard %d on %s: %w", sh.id, n.id, err), c.dropSeat(st))
 	}
@@ -239,7 +249,7 @@ func (c *Cluster) addReplica(ctx context.Context, sh *shard, n *node) (*seat, er
 func (c *Cluster) waitCaughtUp(ctx context.Context, st *seat, target uint64) error {
 	rt := c.newRetry(ctx, "catch up")
 	defer rt.stop()
-	for st.replica().fsm.appliedIndex() < target {
+	for st.replica().appliedIndex() < target {
 		if _, err := rt.begin(); err != nil {
 			return err
 		}
@@ -277,7 +287,7 @@ func (c *Cluster) removeReplica(ctx context.Context, st *seat) error {
 				return fmt.Errorf("core: remove replica of shard %d on %s: %w", sh.id, st.node.id, ErrNoLeader)
 			}
 			sh.markLost(time.Now())
-			if err := rep.raft.LeadershipTransferToServer(raft.ServerID(to.node.id), to.addr).Error(); err != nil {
+			if err := rep.transferTo(to.node.id, to.addr); err != nil {
 				sh.clearLost(rep)
 				c.logger.Info("leadership transfer failed", "shard", sh.id, "to", to.node.id, "error", err)
 			}
@@ -286,7 +296,7 @@ func (c *Cluster) removeReplica(ctx context.Context, st *seat) error {
 			}
 		}
 		err := c.onLeader(ctx, sh, "remove replica", func(rep *replica, timeout time.Duration) error {
-			return rep.raft.RemoveServer(raft.ServerID(st.node.id), 0, timeout).Error()
+			return rep.changeConfig("remove", st.node.id, "", timeout)
 		})
 		if err != nil {
 			return fmt.Errorf("core: remove the replica of shard %d on %s: %w", sh.id, st.node.id, err)
@@ -299,7 +309,12 @@ func (c *Cluster) removeReplica(ctx context.Context, st *seat) error {
 func (c *Cluster) dropSeat(st *seat) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	err := st.replica().stop()
+	var err error
+	if rep := st.replica(); rep.remote != nil && rep.stopped.CompareAndSwap(false, true) {
+		err = rep.stopRemote(true)
+	} else {
+		err = rep.stop()
+	}
 	st.shard.dropSeat(st)
 	st.node.dropSeat(st)
 	st.shard.forget(st.replica())
@@ -396,6 +411,9 @@ func (c *Cluster) leaveNode(n *node) error {
 		return ErrClosed
 	}
 	err := n.stop() // nothing is left on it unless a drain was skipped
+	if n.remote {
+		err = errors.Join(err, c.detach(n), c.cfg.Launcher.Release(n.id))
+	}
 	close(n.quit)
 	c.topo.Lock()
 	c.nodes = slices.DeleteFunc(c.nodes, func(o *node) bool { return o == n })

@@ -114,8 +114,8 @@ func checkGroups(t *testing.T, c *Cluster) {
 		}
 		// The meta group's record of the placement agrees.
 		var placed []string
-		mf, _ := c.metaFSM()
-		if v, ok := mf.get(placementKey(sh)); !ok || json.Unmarshal(v, &placed) != nil {
+		mr, _ := c.metaReader()
+		if v, ok := mr.localGet(placementKey(sh)); !ok || json.Unmarshal(v, &placed) != nil {
 			t.Errorf("shard %d: no placement record in the meta group", sh.id)
 		}
 		slices.Sort(placed)

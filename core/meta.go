@@ -135,27 +135,27 @@ func (c *Cluster) initMeta(ctx context.Context) error {
 	return nil
 }
 
-// metaFSM returns the state machine to read the meta group from: the
-// leader's when there is one, else the first running replica's, which may be
-// stale. Nil when every meta replica is stopped.
-func (c *Cluster) metaFSM() (*fsm, *replica) {
+// metaReader returns the replica to read the meta group from: the
+// leader when there is one, else the first running replica, which may be
+// stale, and whether it leads. Nil when every meta replica is stopped.
+func (c *Cluster) metaReader() (*replica, bool) {
 	if rep, err := c.meta.leaderReplica(); err == nil {
-		return rep.fsm, rep
+		return rep, true
 	}
 	for _, st := range c.meta.seats() {
 		if rep := st.replica(); !rep.stopped.Load() {
-			return rep.fsm, nil
+			return rep, false
 		}
 	}
-	return nil, nil
+	return nil, false
 }
 
-func readMetaNode(f *fsm, id string) (metaNode, bool) {
+func readMetaNode(rep *replica, id string) (metaNode, bool) {
 	var m metaNode
-	if f == nil {
+	if rep == nil {
 		return m, false
 	}
-	v, ok := f.get(metaNodeKey(id))
+	v, ok := rep.localGet(metaNodeKey(id))
 	if !ok || json.Unmarshal(v, &m) != nil {
 		return m, false
 	}
@@ -295,7 +295,12 @@ func (c *Cluster) Heartbeat(ctx context.Context, id string) error {
 	if !c.nw.Reachable(n.index, to) {
 		return fmt.Errorf("core: heartbeat from %s to meta leader %s: %w", id, leader.node.id, errPartitioned)
 	}
-	if rtt := c.nw.Link(n.index, to).Delay + c.nw.Link(to, n.index).Delay; rtt > 0 && n.index != to {
+	if n.remote {
+		// A heartbeat is a message: a round trip to the node's process.
+		if err := c.pingNode(ctx, n); err != nil {
+			return fmt.Errorf("core: heartbeat from %s: %w", id, err)
+		}
+	} else if rtt := c.nw.Link(n.index, to).Delay + c.nw.Link(to, n.index).Delay; rtt > 0 && n.index != to {
 		t := time.NewTimer(rtt)
 		select {
 		case <-t.C:
@@ -336,7 +341,7 @@ func (c *Cluster) detect() {
 		nodes := append([]*node(nil), c.nodes...)
 		c.topo.RUnlock()
 		for _, n := range nodes {
-			rec, ok := readMetaNode(leader.fsm, n.id)
+			rec, ok := readMetaNode(leader, n.id)
 			if !ok || rec.State == stateRemoved {
 				continue // not registered yet, or on its way out
 			}

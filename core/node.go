@@ -19,6 +19,11 @@ type node struct {
 
 	up atomic.Bool
 
+	// remote says the node runs in a process of its own (processes.go);
+	// lineP is the line to it while it runs.
+	remote bool
+	lineP  atomic.Pointer[nodeLine]
+
 	// quit ends the heartbeat loop when the node leaves the cluster.
 	quit chan struct{}
 }

@@ -404,12 +404,9 @@ func (c *Cluster) Query(ctx context.Context, q Query) (QueryResult, error) {
 		sh := c.shards[id]
 		wg.Go(func() {
 			t0 := time.Now()
-			errs[i] = c.readShard(ctx, sh, "query", func(f *fsm) ([]lockHolder, error) {
-				var held []lockHolder
-				var err error
-				parts[i], held, err = p.scan(f)
-				return held, err
-			})
+			r := &queryRead{plan: &p}
+			errs[i] = c.readShard(ctx, sh, "query", r)
+			parts[i] = r.part
 			res.ShardExec[i] = time.Since(t0)
 			if errs[i] != nil {
 				cancel()
@@ -432,4 +429,29 @@ func (c *Cluster) Query(ctx context.Context, q Query) (QueryResult, error) {
 	res.Groups = p.merge(parts)
 	res.Merge = time.Since(executed)
 	return res, nil
+}
+
+// queryRead is one shard's scan of a query.
+type queryRead struct {
+	plan *Plan
+	part shardPartial
+}
+
+func (r *queryRead) run(f *fsm) ([]lockHolder, error) {
+	var held []lockHolder
+	var err error
+	r.part, held, err = r.plan.scan(f)
+	return held, err
+}
+
+func (r *queryRead) query() fsmQuery {
+	q := r.plan.Query
+	return fsmQuery{Kind: "query", Query: &q, Total: r.plan.Total}
+}
+
+func (r *queryRead) take(a *fsmAnswer) {
+	r.part = make(shardPartial, len(a.Partial))
+	for g, w := range a.Partial {
+		r.part[g] = &partial{count: w.Count, sum: w.Sum, min: w.Min, max: w.Max}
+	}
 }

@@ -2,6 +2,8 @@ package core
 
 import (
 	"cmp"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -107,6 +109,11 @@ type replica struct {
 	// times are when the leader stored and applied its recent entries,
 	// for the callers' phases (phases.go).
 	times entryTimes
+
+	// remote, when not nil, says the replica runs in a node process
+	// (remote.go): raft, fsm, stream and trans are then nil, and the
+	// methods below reach it through remote.conn.
+	remote *remoteReplica
 }
 
 // startReplica starts a replica over st's stores, listening on stream, and
@@ -184,6 +191,9 @@ func raftConfig(cfg Config, id string, logger hclog.Logger) *raft.Config {
 
 // leading reports whether this replica believes it leads its shard.
 func (r *replica) leading() bool {
+	if r.remote != nil {
+		return !r.stopped.Load() && r.remote.leader.Load()
+	}
 	return !r.stopped.Load() && r.raft.State() == raft.Leader
 }
 
@@ -212,6 +222,9 @@ func (r *replica) applyTimed(cmd []byte, timeout time.Duration, ph *Phases) (uin
 	if timeout <= 0 {
 		// raft reads a zero timeout as "wait forever".
 		return 0, nil, raft.ErrEnqueueTimeout
+	}
+	if r.remote != nil {
+		return r.remoteApply(cmd, timeout)
 	}
 	term := r.raft.CurrentTerm()
 	t0 := ph.clock()
@@ -266,6 +279,9 @@ func (r *replica) stop() error {
 	if !r.stopped.CompareAndSwap(false, true) {
 		return nil
 	}
+	if r.remote != nil {
+		return r.stopRemote(false)
+	}
 	// After this returns raft reports nothing more to the shard.
 	r.raft.DeregisterObserver(r.observer)
 	r.stopFailover()
@@ -283,4 +299,189 @@ func (r *replica) stop() error {
 	// raft has stopped every goroutine that touches the stores.
 	errStores := r.closeStores()
 	return errors.Join(errTrans, errRaft, errStores)
+}
+
+// The methods below are the seam between the cluster logic and a replica:
+// each reaches the replica's raft or state machine in this process, or,
+// for a replica in a node process, asks its node (remote.go).
+
+// currentTerm is the replica's raft term.
+func (r *replica) currentTerm() uint64 {
+	if r.remote != nil {
+		return r.remote.term.Load()
+	}
+	return r.raft.CurrentTerm()
+}
+
+// commitIndex is the replica's commit index; 0 when its node does not
+// answer.
+func (r *replica) commitIndex() uint64 {
+	if r.remote != nil {
+		b, err := r.remoteRaft(raftOp{Op: "commit-index"})
+		if err != nil {
+			return 0
+		}
+		var n uint64
+		_ = json.Unmarshal(b, &n)
+		return n
+	}
+	return r.raft.CommitIndex()
+}
+
+// appliedIndex is the index the replica's state machine has applied; 0
+// when its node does not answer.
+func (r *replica) appliedIndex() uint64 {
+	if r.remote != nil {
+		a, err := r.remoteRead(fsmQuery{Kind: "applied"}, 0)
+		if err != nil {
+			return 0
+		}
+		return a.Applied
+	}
+	return r.fsm.appliedIndex()
+}
+
+// transferTo moves the leadership to node id's replica at addr, or to any
+// other when id is "".
+func (r *replica) transferTo(id string, addr raft.ServerAddress) error {
+	if r.remote != nil {
+		op := raftOp{Op: "transfer"}
+		if id != "" {
+			op = raftOp{Op: "transfer-to", ID: id, Addr: string(addr)}
+		}
+		_, err := r.remoteRaft(op)
+		return err
+	}
+	if id == "" {
+		return r.raft.LeadershipTransfer().Error()
+	}
+	return r.raft.LeadershipTransferToServer(raft.ServerID(id), addr).Error()
+}
+
+// changeConfig adds node id's replica at addr as a nonvoter or a voter, or
+// removes it (op "add-nonvoter", "add-voter", "remove").
+func (r *replica) changeConfig(op, id string, addr raft.ServerAddress, timeout time.Duration) error {
+	if r.remote != nil {
+		_, err := r.remoteRaft(raftOp{Op: op, ID: id, Addr: string(addr), Timeout: timeout})
+		return err
+	}
+	switch op {
+	case "add-nonvoter":
+		return r.raft.AddNonvoter(raft.ServerID(id), addr, 0, timeout).Error()
+	case "add-voter":
+		return r.raft.AddVoter(raft.ServerID(id), addr, 0, timeout).Error()
+	case "remove":
+		return r.raft.RemoveServer(raft.ServerID(id), 0, timeout).Error()
+	}
+	return fmt.Errorf("core: unknown configuration change %q", op)
+}
+
+// bootstrap gives the replica its group's first configuration.
+func (r *replica) bootstrap(servers []raft.Server) error {
+	if r.remote != nil {
+		ws := make([]wireServer, len(servers))
+		for i, s := range servers {
+			ws[i] = wireServer{ID: string(s.ID), Addr: string(s.Address)}
+		}
+		_, err := r.remoteRaft(raftOp{Op: "bootstrap", Servers: ws})
+		return err
+	}
+	return r.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+}
+
+// raftStatus is the replica's state and indexes, for Status. A remote
+// replica's are those of its node's latest report.
+func (r *replica) raftStatus() (state raft.RaftState, term, commit, applied, last uint64) {
+	if r.remote != nil {
+		// The latest poll's indexes, with the leader hint, which the
+		// node's leader changes keep fresher than the poll.
+		ws := r.remote.status.Load()
+		if r.stopped.Load() {
+			return raft.Shutdown, r.remote.term.Load(), 0, 0, 0
+		}
+		if ws == nil {
+			ws = &wireReplicaStatus{State: "follower"}
+		}
+		state = raft.Follower
+		switch {
+		case r.remote.leader.Load():
+			state = raft.Leader
+		case ws.State == "candidate":
+			state = raft.Candidate
+		}
+		return state, max(ws.Term, r.remote.term.Load()), ws.Commit, ws.Applied, ws.Last
+	}
+	state = r.raft.State()
+	if r.stopped.Load() {
+		state = raft.Shutdown
+	}
+	return state, r.raft.CurrentTerm(), r.raft.CommitIndex(), r.raft.AppliedIndex(), r.raft.LastIndex()
+}
+
+// localGet reads key from the replica's state machine without a quorum
+// round. The value is the stored one: copy it before handing it out.
+func (r *replica) localGet(key string) ([]byte, bool) {
+	if r.remote != nil {
+		a, err := r.remoteRead(fsmQuery{Kind: "get", Key: key}, 0)
+		if err != nil {
+			return nil, false
+		}
+		return a.Value, a.Found
+	}
+	return r.fsm.get(key)
+}
+
+// lockHolders returns one holder per transaction holding locks on the
+// replica's state machine.
+func (r *replica) lockHolders() ([]lockHolder, error) {
+	if r.remote != nil {
+		a, err := r.remoteRead(fsmQuery{Kind: "holders"}, 0)
+		if err != nil {
+			return nil, err
+		}
+		return holdersFromWire(a.Held), nil
+	}
+	return r.fsm.lockHolders(), nil
+}
+
+// staleCommits is fsm.staleCommits on the replica's state machine.
+func (r *replica) staleCommits(now int64, n int) (map[uint64][]int, error) {
+	if r.remote != nil {
+		a, err := r.remoteRead(fsmQuery{Kind: "stale", Now: now, N: n}, 0)
+		if err != nil {
+			return nil, err
+		}
+		return a.Stale, nil
+	}
+	return r.fsm.staleCommits(now, n), nil
+}
+
+// lockCount counts the keys locked on the replica's state machine; 0 when
+// its node does not answer.
+func (r *replica) lockCount() int {
+	if r.remote != nil {
+		a, err := r.remoteRead(fsmQuery{Kind: "locks"}, 0)
+		if err != nil {
+			return 0
+		}
+		return a.Count
+	}
+	return r.fsm.lockCount()
+}
+
+// stopRemote stops a replica in a node process: the node crashes it, and
+// drops its stores too when drop is set. A node that is down has nothing
+// left to stop.
+func (r *replica) stopRemote(drop bool) error {
+	r.remote.leader.Store(false)
+	if !r.node.up.Load() && !drop {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), remoteTimeout)
+	defer cancel()
+	err := r.remote.conn.StopReplica(ctx, r.shard, drop)
+	if errors.Is(err, ErrNodeUnreachable) {
+		return nil // gone with its process
+	}
+	return err
 }

@@ -22,7 +22,24 @@ func (c *Cluster) PutReplicated(ctx context.Context, key string, value []byte) e
 	}
 	for _, st := range sh.seats() {
 		rep := st.replica()
-		for rep != nil && !rep.stopped.Load() && rep.fsm.appliedIndex() < index {
+		for rep != nil && rep.remote != nil && !rep.stopped.Load() {
+			// One call that waits on the node, rather than a call a poll.
+			timeout, err := rt.begin()
+			if err != nil {
+				return err
+			}
+			a, err := rep.remoteRead(fsmQuery{Kind: "applied", ID: index}, timeout)
+			if err == nil && a.Applied >= index {
+				break
+			}
+			if err != nil {
+				if err := rt.pause(); err != nil { // a node that does not answer: not a spin
+					return err
+				}
+			}
+			rep = st.replica() // a restart swaps the replica
+		}
+		for rep != nil && rep.remote == nil && !rep.stopped.Load() && rep.appliedIndex() < index {
 			if _, err := rt.begin(); err != nil { // closed, cancelled or past the deadline
 				return err
 			}

@@ -43,6 +43,10 @@ type shard struct {
 	leaderChanges atomic.Uint64
 	elections     *electionLog
 
+	// onLeader, set on a node host's shards only, hears every leader
+	// change their replicas see, for the controller (nodehost.go).
+	onLeader func(leader string, term uint64)
+
 	// fault is the shard's fault slot, a semaphore of one: KillLeader and
 	// TransferLeader hold it while they act, so that they take turns (see
 	// faults.go).
@@ -112,6 +116,9 @@ func newShard(id int, nodes []*node, nw *netsim.Network, el *electionLog, cfg Co
 // the seat to the shard and the node. A replica that joins a running group
 // starts empty and learns the group's configuration from its leader.
 func newSeat(s *shard, n *node, nw *netsim.Network, cfg Config, logger hclog.Logger) (*seat, error) {
+	if n.remote {
+		return newRemoteSeat(s, n, cfg)
+	}
 	stream, err := netsim.Listen("127.0.0.1:0", nw, n.index)
 	if err != nil {
 		return nil, err
@@ -137,7 +144,7 @@ func (s *shard) bootstrap() error {
 		servers[i] = raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(st.node.id), Address: st.addr}
 	}
 	for _, st := range seats {
-		err := st.replica().raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+		err := st.replica().bootstrap(servers)
 		// A replica bootstrapped first may already have won an election
 		// and replicated to this one (a busy machine can take longer than
 		// an election timeout between two bootstraps): it then holds the
@@ -163,21 +170,34 @@ func (s *shard) observe(rep *replica, o *raft.Observation) {
 	if !ok {
 		return
 	}
+	var term uint64
+	if s.onLeader != nil || string(lo.LeaderID) == rep.node.id {
+		term = o.Raft.CurrentTerm()
+	}
+	if s.onLeader != nil {
+		s.onLeader(string(lo.LeaderID), term)
+	}
+	s.observeLeader(rep, string(lo.LeaderID), term)
+}
+
+// observeLeader is observe for a leader change rep saw: leader is the new
+// leader's node id ("" for none), term the term rep is in.
+func (s *shard) observeLeader(rep *replica, leader string, term uint64) {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if lo.LeaderID == "" {
+	if leader == "" {
 		if s.lastLeader != nil && (s.lastLeader == rep || !s.lastLeader.leading()) {
 			s.markLostLocked(now)
 		}
 		return
 	}
-	if string(lo.LeaderID) != rep.node.id {
+	if leader != rep.node.id {
 		return
 	}
 	s.leaderChanges.Add(1)
 	s.leader.Store(rep)
-	e := Election{Shard: s.id, To: rep.node.id, At: now, Term: o.Raft.CurrentTerm()}
+	e := Election{Shard: s.id, To: rep.node.id, At: now, Term: term}
 	if s.lastLeader != nil {
 		e.From = s.lastLeader.node.id
 	}
@@ -226,7 +246,7 @@ func (s *shard) leaderReplica() (*replica, error) {
 		if !rep.leading() {
 			continue
 		}
-		if term := rep.raft.CurrentTerm(); best == nil || term > bestTerm {
+		if term := rep.currentTerm(); best == nil || term > bestTerm {
 			best, bestTerm = rep, term
 		}
 	}
@@ -251,11 +271,7 @@ func (s *shard) status() (ShardStatus, *replica) {
 	var leaderTerm uint64
 	for i, seat := range seats {
 		rep := seat.replica()
-		state := rep.raft.State()
-		if rep.stopped.Load() {
-			state = raft.Shutdown
-		}
-		term := rep.raft.CurrentTerm()
+		state, term, commit, applied, last := rep.raftStatus()
 		st.Term = max(st.Term, term)
 		if state == raft.Leader && (leader == nil || term > leaderTerm) {
 			leader, leaderTerm = rep, term
@@ -263,9 +279,9 @@ func (s *shard) status() (ShardStatus, *replica) {
 		st.Replicas[i] = ReplicaStatus{
 			Node:         rep.node.id,
 			State:        stateName(state),
-			CommitIndex:  rep.raft.CommitIndex(),
-			AppliedIndex: rep.raft.AppliedIndex(),
-			LastIndex:    rep.raft.LastIndex(),
+			CommitIndex:  commit,
+			AppliedIndex: applied,
+			LastIndex:    last,
 		}
 	}
 	if leader != nil {

@@ -88,12 +88,12 @@ func (c *Cluster) Status() Status {
 	if t := c.timeouts.Load(); t != nil {
 		st.HeartbeatTimeout, st.ElectionTimeout, st.LeaderLeaseTimeout = t.heartbeat, t.election, t.lease
 	}
-	var metaFSM *fsm
+	var metaRep *replica
 	if c.meta != nil {
-		var leader *replica
-		metaFSM, leader = c.metaFSM()
-		if leader != nil {
-			st.MetaLeader = leader.node.id
+		var leads bool
+		metaRep, leads = c.metaReader()
+		if leads {
+			st.MetaLeader = metaRep.node.id
 		}
 	}
 	now := time.Now()
@@ -113,7 +113,7 @@ func (c *Cluster) Status() Status {
 				ns.Replicas++
 			}
 		}
-		if rec, ok := readMetaNode(metaFSM, n.id); ok {
+		if rec, ok := readMetaNode(metaRep, n.id); ok {
 			ns.State = rec.State
 		}
 		st.Nodes[i] = ns

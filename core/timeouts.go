@@ -237,6 +237,10 @@ func (r *replica) retime(t raftTimeouts) error {
 	if r.stopped.Load() {
 		return nil
 	}
+	if r.remote != nil {
+		_, err := r.remoteRaft(raftOp{Op: "retime", T: &wireTimeouts{t.heartbeat, t.election, t.lease}})
+		return err
+	}
 	rc := r.raft.ReloadableConfig()
 	rc.HeartbeatTimeout, rc.ElectionTimeout = t.heartbeat, t.election
 	conf, errConf := raftConf(r.raft)

@@ -513,12 +513,9 @@ func (c *Cluster) decide(ctx context.Context, coord *shard, id uint64, start int
 // recordOf reads id's decision record on coord, linearizably:
 // OutcomeUnknown when there is none.
 func (c *Cluster) recordOf(ctx context.Context, coord *shard, id uint64) (Outcome, error) {
-	var o Outcome
-	err := c.readShard(ctx, coord, "txn record", func(f *fsm) ([]lockHolder, error) {
-		o = f.outcome(id)
-		return nil, nil
-	})
-	return o, err
+	r := &outcomeRead{id: id}
+	err := c.readShard(ctx, coord, "txn record", r)
+	return r.o, err
 }
 
 // settle brings the locks of held, found on sh by a reader or a put, up to
@@ -643,7 +640,11 @@ func (c *Cluster) ResolveLocks(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
-		n, err := c.resolveHolders(ctx, sh, rep.fsm.lockHolders())
+		held, err := rep.lockHolders()
+		if err != nil {
+			return total, err
+		}
+		n, err := c.resolveHolders(ctx, sh, held)
 		total += n
 		if err != nil {
 			return total, err
@@ -654,7 +655,11 @@ func (c *Cluster) ResolveLocks(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
-		if err := c.finishStale(ctx, sh, rep.fsm.staleCommits(time.Now().UnixNano(), maxForget)); err != nil {
+		stale, err := rep.staleCommits(time.Now().UnixNano(), maxForget)
+		if err != nil {
+			return total, err
+		}
+		if err := c.finishStale(ctx, sh, stale); err != nil {
 			return total, err
 		}
 	}
@@ -700,7 +705,7 @@ func (c *Cluster) Locks() int {
 	n := 0
 	for _, sh := range c.shards {
 		if rep, err := sh.leaderReplica(); err == nil {
-			n += rep.fsm.lockCount()
+			n += rep.lockCount()
 		}
 	}
 	return n

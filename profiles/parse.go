@@ -244,6 +244,7 @@ var schema = map[string]string{
 	"rate":                                 "a number of ops/s (" + knob.Rate.Span() + ")",
 	"net_delay":                            `a duration string such as "20ms" (` + knob.NetDelay.Span() + ")",
 	"storage":                              `"memory" or "disk"`,
+	"cluster":                              `"embedded", "processes" or "join=HOST:PORT,..."`,
 	"transactions":                         "an integer (" + knob.Transactions.Span() + ")",
 	"queries":                              "an integer (" + knob.Queries.Span() + ")",
 	"tick":                                 `a duration string such as "250ms" (` + knob.Tick.Span() + ")",

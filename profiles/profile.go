@@ -17,6 +17,7 @@ package profiles
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/phantomdb/phantom/profiles/knob"
@@ -33,6 +34,23 @@ const (
 	// MaxWarmUp bounds the baseline warm-up.
 	MaxWarmUp = time.Hour
 )
+
+// Cluster modes; a third is "join=HOST:PORT,...".
+const (
+	ClusterEmbedded  = "embedded"
+	ClusterProcesses = "processes"
+)
+
+// checkCluster checks the cluster key's form; the engine checks the rest.
+func checkCluster(v string) *Error {
+	if v == ClusterEmbedded || v == ClusterProcesses {
+		return nil
+	}
+	if rest, ok := strings.CutPrefix(v, "join="); ok && strings.Contains(rest, ":") {
+		return nil
+	}
+	return problem("cluster", fmt.Sprintf("cluster = %q is not allowed; use \"embedded\", \"processes\" or \"join=HOST:PORT,...\"", v))
+}
 
 // Storage modes.
 const (
@@ -80,6 +98,11 @@ type Profile struct {
 	NetDelay Duration `toml:"net_delay"`
 	// Storage is "memory" or "disk". Default "memory".
 	Storage string `toml:"storage"`
+	// Cluster is where the nodes run: "embedded" (in phantom's process),
+	// "processes" (a `phantom node` process each, on this machine) or
+	// "join=HOST:PORT,..." (nodes something else started, found from
+	// those named). Default "embedded".
+	Cluster string `toml:"cluster"`
 	// Transactions bounds the transactions of the txn suite, 0..10000000;
 	// 0 leaves it to Duration. Default 5000, as in the seed.
 	Transactions int `toml:"transactions"`
@@ -164,6 +187,7 @@ func Default() Profile {
 		Rate:         0,
 		NetDelay:     0,
 		Storage:      StorageMemory,
+		Cluster:      ClusterEmbedded,
 		Transactions: 5000,
 		Queries:      5000,
 		Tick:         Duration(250 * time.Millisecond),
@@ -231,6 +255,7 @@ func (p Profile) Validate() error {
 		func() *Error {
 			return oneOf("storage", p.Storage, StorageMemory, StorageDisk)
 		},
+		func() *Error { return checkCluster(p.Cluster) },
 		func() *Error { return check(&knob.Transactions, p.Transactions) },
 		func() *Error { return check(&knob.Queries, p.Queries) },
 		func() *Error { return check(&knob.Tick, time.Duration(p.Tick)) },

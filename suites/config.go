@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/phantomdb/phantom/core"
@@ -20,6 +21,17 @@ type Config struct {
 	Shards   int           // Raft groups keys are hash-partitioned over; 0 means one per node
 	NetDelay time.Duration // one-way delay added to every link between nodes
 	Storage  string        // "memory" or "disk" (fsync'd Raft logs in a temporary directory)
+	// Cluster is where the nodes run: ClusterEmbedded ("embedded", the
+	// default; "" means it too), ClusterProcesses ("processes": a `phantom
+	// node` process each, on this machine) or "join=HOST:PORT,..." (nodes
+	// something else started). See ParseClusterMode.
+	Cluster string
+	// NodeBinary is the binary started as `NodeBinary node ...` in
+	// processes mode; empty means this one (os.Executable).
+	NodeBinary string
+	// NodeLogDir receives the node processes' logs, one ID.log each; empty
+	// means a new temporary directory, which the report names.
+	NodeLogDir string
 	// Transactions and Queries bound the txn and query suites, together
 	// with the duration: whichever comes first ends the suite. 0 = no bound.
 	Transactions, Queries int
@@ -71,6 +83,7 @@ func DefaultConfig() Config {
 	return Config{
 		Suites:    []string{"consensus"},
 		Nodes:     3,
+		Cluster:   ClusterEmbedded,
 		Clients:   8,
 		Duration:  10 * time.Second,
 		DataSize:  1024,
@@ -97,6 +110,11 @@ func (c Config) Validate() error {
 	}
 	if c.Storage != "" && c.Storage != core.StorageMemory && c.Storage != core.StorageDisk {
 		errs = append(errs, fmt.Errorf("storage must be %q or %q, got %q", core.StorageMemory, core.StorageDisk, c.Storage))
+	}
+	if m, err := ParseClusterMode(c.Cluster); err != nil {
+		errs = append(errs, err)
+	} else if m.Kind == "join" && slices.Contains(c.Suites, "scalability") {
+		errs = append(errs, errors.New("the scalability suite starts clusters of its own, which join mode cannot: run it with cluster embedded or processes"))
 	}
 	errs = append(errs,
 		knob.Clients.Check(c.Clients),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +29,9 @@ type Runner struct {
 	// embedded cluster unless a test or another cluster mode says
 	// otherwise.
 	open func(ctx context.Context, cfg core.Config) (DB, error)
+	// procs are the node processes the run's clusters started, in
+	// processes or join mode.
+	procs nodeProcs
 
 	latest   atomic.Pointer[metrics.Snapshot]
 	failed   atomic.Pointer[error] // first panic in a load client
@@ -48,7 +52,9 @@ func New(cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	ss, _ := Resolve(cfg.Suites)
-	return newRunner(cfg, ss), nil
+	r := newRunner(cfg, ss)
+	r.open = r.opener()
+	return r, nil
 }
 
 // newRunner lets tests drive suites that are not registered.
@@ -84,6 +90,7 @@ func (r *Runner) Run(ctx context.Context) (*metrics.Report, error) {
 	}
 	report := x.finish(err)
 	report.Settings = r.settings()
+	r.describeCluster(report)
 	report.StartedAt = x.started
 	report.EndedAt = time.Now()
 	report.Interrupted = ctx.Err() != nil
@@ -124,6 +131,7 @@ func (r *Runner) Report() *metrics.Report {
 	}
 	report := metrics.NewReport(&s, r.finalVerdicts(&s), res)
 	report.Settings = r.settings()
+	r.describeCluster(report)
 	if t := r.startedAt.Load(); t != nil {
 		report.StartedAt = *t
 	}
@@ -153,6 +161,7 @@ type Settings struct {
 	Shards        int      `json:"shards"`
 	NetDelayMs    float64  `json:"net_delay_ms"`
 	Storage       string   `json:"storage"`
+	Cluster       string   `json:"cluster"`
 	Replicas      int      `json:"replicas"`
 	Clients       int      `json:"clients"`
 	DurationS     float64  `json:"duration_s"`
@@ -173,7 +182,7 @@ type Settings struct {
 
 func (r *Runner) settings() Settings {
 	c := r.cfg
-	s := Settings{Profile: c.Profile, Nodes: c.Nodes, Shards: c.shards(), NetDelayMs: float64(c.NetDelay) / float64(time.Millisecond), Storage: cmp.Or(c.Storage, core.StorageMemory), Replicas: c.Replicas(), Clients: c.Clients, DurationS: c.Duration.Seconds(),
+	s := Settings{Profile: c.Profile, Nodes: c.Nodes, Shards: c.shards(), NetDelayMs: float64(c.NetDelay) / float64(time.Millisecond), Storage: cmp.Or(c.Storage, core.StorageMemory), Cluster: clusterSetting(c.Cluster), Replicas: c.Replicas(), Clients: c.Clients, DurationS: c.Duration.Seconds(),
 		DataSizeBytes: c.DataSize, TickMs: float64(c.Tick) / float64(time.Millisecond), WindowTicks: c.Window, Seed: c.Seed, Transactions: c.Transactions, Queries: c.Queries}
 	for _, su := range r.suites {
 		s.Suites = append(s.Suites, su.Name())
@@ -649,6 +658,14 @@ func (x *run) event(kind metrics.EventKind, msg string) {
 func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 	x.seq++
 	cluster, changes := x.watch.poll(x.db)
+	if use := x.procs.sample(time.Now(), phase == metrics.PhaseRunning); use != nil {
+		cluster.Nodes = slices.Clone(cluster.Nodes) // the watch keeps its view for after shutdown
+		for i, n := range cluster.Nodes {
+			if u, ok := use[n.ID]; ok {
+				cluster.Nodes[i].PID, cluster.Nodes[i].CPUPercent, cluster.Nodes[i].RSSBytes = u.pid, u.cpu, u.rss
+			}
+		}
+	}
 	for _, c := range changes {
 		x.event(metrics.EventElection, c)
 	}
@@ -709,4 +726,20 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// clusterSetting is the cluster mode as the report names it.
+func clusterSetting(s string) string {
+	m, err := ParseClusterMode(s)
+	if err != nil {
+		return s
+	}
+	return m.String()
+}
+
+// describeCluster adds where the nodes ran to report.
+func (r *Runner) describeCluster(report *metrics.Report) {
+	report.Cluster.Mode = clusterSetting(r.cfg.Cluster)
+	report.Cluster.NodeLogs = r.procs.report()
+	report.Cluster.NodeResources = r.procs.resources()
 }

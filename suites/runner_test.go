@@ -14,10 +14,14 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/phantomdb/phantom/node"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	node.RunIfChild() // this binary also serves as the node processes of processes mode
+	goleak.VerifyTestMain(m)
+}
 
 // runReal runs suites on a real 3-node cluster with Raft's logs discarded,
 // after edit has set the rest, and returns the report of a run that must

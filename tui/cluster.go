@@ -123,6 +123,11 @@ func (c clusterPanel) nodes() string {
 		default:
 			ns = append(ns, n.ID)
 		}
+		if n.PID > 0 && n.Up && n.CPUPercent >= 0 {
+			// A node in a process of its own: its CPU (of one core) and
+			// resident memory.
+			ns[len(ns)-1] += st.Dim.Render(" " + strconv.Itoa(int(n.CPUPercent+0.5)) + "% " + metrics.FormatBytes(float64(n.RSSBytes)))
+		}
 	}
 	return strings.Join(ns, " ")
 }

@@ -49,6 +49,10 @@ func TestSetupKnobs(t *testing.T) {
 		{"data size clamp high", cfg(nil), append(to(knobDataSize), repeat("right", 20)...), dataSize, knob.MaxDataSize},
 		{"left and right on a suite change nothing", cfg(nil), []string{"left", "right", "right"}, nodes, 3},
 		{"other knobs stay", cfg(nil), append(to(knobClients), "right"), nodes, 3},
+		{"cluster to processes", cfg(nil), append(to(knobCluster), "right"), cluster, suites.ClusterProcesses},
+		{"cluster clamps at processes", cfg(nil), append(to(knobCluster), "right", "right"), cluster, suites.ClusterProcesses},
+		{"cluster back to embedded", cfg(func(c *suites.Config) { c.Cluster = suites.ClusterProcesses }), append(to(knobCluster), "left"), cluster, suites.ClusterEmbedded},
+		{"a profile's join mode is a choice", cfg(func(c *suites.Config) { c.Cluster = "join=10.0.0.1:7000" }), to(knobCluster), cluster, "join=10.0.0.1:7000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,6 +68,7 @@ func TestSetupKnobs(t *testing.T) {
 }
 
 func nodes(c suites.Config) any    { return c.Nodes }
+func cluster(c suites.Config) any  { return c.Cluster }
 func clients(c suites.Config) any  { return c.Clients }
 func duration(c suites.Config) any { return c.Duration }
 func dataSize(c suites.Config) any { return c.DataSize }
@@ -92,7 +97,7 @@ func TestSetupFocus(t *testing.T) {
 		{"starts on the first suite", nil, focus{true, 0}},
 		{"up at the top stays", []string{"up", "up"}, focus{true, 0}},
 		{"down from the last suite to the first knob", []string{"down"}, focus{false, knobProfile}},
-		{"down through the knobs", []string{"down", "down", "down"}, focus{false, knobClients}},
+		{"down through the knobs", []string{"down", "down", "down", "down"}, focus{false, knobClients}},
 		{"down at the bottom stays", repeat("down", 10), focus{false, knobNetDelay}},
 		{"up from the first knob to the suites", []string{"down", "up"}, focus{true, 0}},
 		{"tab to tuning", []string{"tab"}, focus{false, 0}},
@@ -269,7 +274,7 @@ func TestSetupSaveAndInertKeys(t *testing.T) {
 		saved, savedCfg = name, c
 		return "/p/" + name + ".toml", nil
 	}
-	m = do(t, m, "down", "down", "down", "right") // clients 16
+	m = do(t, m, "down", "down", "down", "down", "right") // clients 16
 	m = do(t, m, "e", "k", "x", "p", "h", "u", "d")
 	if m.screen != screenSetup || m.notice.text != "" || m.run != nil {
 		t.Fatalf("a dashboard key acted on setup: screen %v, notice %q", m.screen, m.notice.text)

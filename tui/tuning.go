@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -13,9 +14,11 @@ import (
 )
 
 // Knob indexes in the tuning panel, in the order it lists them. The
-// profile knob is on the setup screen only: a run keeps its profile.
+// profile and cluster knobs are on the setup screen only: a run keeps its
+// profile, and its nodes run where they started.
 const (
 	knobProfile = iota
+	knobCluster
 	knobNodes
 	knobClients
 	knobDuration
@@ -60,6 +63,7 @@ type tuning struct {
 	sh       *shared
 	knobs    []dial
 	profiles []string // the profile knob's names, by value
+	clusters []string // the cluster knob's modes, by value
 	cursor   int
 	focused  bool
 	live     bool
@@ -75,7 +79,9 @@ type tuning struct {
 func newTuning(sh *shared, cfg suites.Config, names []string) tuning {
 	t := tuning{sh: sh}
 	t.profiles, t.knobs = profileKnob(names, cfg.Profile)
-	t.knobs = append(t.knobs[:1],
+	var cluster dial
+	t.clusters, cluster = clusterKnob(cfg.Cluster)
+	t.knobs = append(t.knobs[:1], cluster,
 		dialOf(&knob.Nodes, cfg.Nodes, nodeSteps),
 		dialOf(&knob.Clients, cfg.Clients, powersOfTwo(knob.MaxClients)),
 		dialOf(&knob.Duration, cfg.Duration, durationSteps).named("dur"),
@@ -116,6 +122,32 @@ func profileKnob(names []string, current string) ([]string, []dial) {
 	return names, []dial{newDial("profile", int64(idx), 0, int64(len(names)-1), steps, format)}
 }
 
+// clusterKnob chooses where the nodes run: embedded or processes, and a
+// profile's join=HOST:PORT,... when it has one (addresses are not typed
+// here; a profile file carries them).
+func clusterKnob(current string) ([]string, dial) {
+	modes := []string{suites.ClusterEmbedded, suites.ClusterProcesses}
+	idx := 0
+	if current != "" {
+		idx = slices.Index(modes, current)
+		if idx < 0 {
+			modes = append(modes, current)
+			idx = len(modes) - 1
+		}
+	}
+	steps := make([]int64, len(modes))
+	for i := range steps {
+		steps[i] = int64(i)
+	}
+	format := func(v int64) string {
+		if v >= 0 && int(v) < len(modes) {
+			return modes[v]
+		}
+		return "?"
+	}
+	return modes, newDial("cluster", int64(idx), 0, int64(len(modes)-1), steps, format)
+}
+
 // Load is the panel for cfg's settings (a profile just chosen): its knobs
 // anew, its profiles, cursor, focus and size as they were.
 func (t tuning) Load(cfg suites.Config) tuning {
@@ -129,6 +161,7 @@ func (t tuning) Profile() string { return t.profiles[t.knobs[knobProfile].value]
 
 // Apply writes the knobs into cfg (not the profile: choosing one loads it).
 func (t tuning) Apply(cfg suites.Config) suites.Config {
+	cfg.Cluster = t.clusters[t.knobs[knobCluster].value]
 	cfg.Nodes = int(t.knobs[knobNodes].value)
 	cfg.Clients = int(t.knobs[knobClients].value)
 	cfg.Duration = time.Duration(t.knobs[knobDuration].value)

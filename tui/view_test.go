@@ -223,3 +223,21 @@ func TestHeaderShowsAStall(t *testing.T) {
 		t.Errorf("header %q does not show the 8 ops waiting 3.2s", l)
 	}
 }
+
+// A node in a process of its own shows its process's CPU and memory; an
+// embedded one does not.
+func TestClusterPanelShowsNodeProcesses(t *testing.T) {
+	sh := &shared{styles: newStyles(lipgloss.DefaultRenderer()), width: 120, height: 24}
+	c := newClusterPanel(sh).SetSize(120, 3)
+	c.c = metrics.Cluster{Nodes: []metrics.Node{
+		{ID: "n1", Up: true, State: "up", Leaderships: 1, PID: 4242, CPUPercent: 37.4, RSSBytes: 96 << 20},
+		{ID: "n2", Up: true, State: "up"},
+	}}
+	v := c.View()
+	if !strings.Contains(v, "n1★ 37% 96") {
+		t.Errorf("no CPU and memory beside n1:\n%s", v)
+	}
+	if strings.Contains(v, "n2 0%") {
+		t.Errorf("figures beside n2, which has no process of its own:\n%s", v)
+	}
+}

@@ -27,6 +27,7 @@ func Config(p profiles.Profile) (suites.Config, error) {
 	cfg.Nodes = p.Nodes
 	cfg.Shards = p.Shards
 	cfg.Storage = p.Storage
+	cfg.Cluster = p.Cluster
 	cfg.Rate = p.Rate
 	cfg.Transactions, cfg.Queries = p.Transactions, p.Queries
 	cfg.KeyDist = suites.KeyDist{Name: p.Keys.Distribution, ZipfS: p.Keys.ZipfS, HotFraction: p.Keys.HotFraction, HotOpsFraction: p.Keys.HotOpsFraction}
@@ -87,6 +88,7 @@ func FromConfig(name string, cfg suites.Config) profiles.Profile {
 		Rate:         cfg.Rate,
 		NetDelay:     profiles.Duration(cfg.NetDelay),
 		Storage:      cmp.Or(cfg.Storage, def.Storage),
+		Cluster:      cmp.Or(cfg.Cluster, def.Cluster),
 		Transactions: cfg.Transactions,
 		Queries:      cfg.Queries,
 		Tick:         profiles.Duration(cfg.Tick),

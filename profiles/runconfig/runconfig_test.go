@@ -42,6 +42,7 @@ func TestFromConfigRoundTrips(t *testing.T) {
 	tuned.Rate = 2500
 	tuned.NetDelay = 3 * time.Millisecond
 	tuned.Storage = "disk"
+	tuned.Cluster = "processes"
 	tuned.Transactions, tuned.Queries = 100, 0
 	tuned.KeyDist = suites.KeyDist{Name: "zipfian", ZipfS: 1.4, HotFraction: 0.2, HotOpsFraction: 0.8}
 	tuned.Tick = 100 * time.Millisecond

@@ -27,6 +27,10 @@ type Signals struct {
 	// minute; Spontaneous says it counts only those no fault caused.
 	ElectionsPerMin Gauge
 	Spontaneous     bool
+	// HotNode is the node whose own process used the most CPU at the tick,
+	// HotNodeCPU that in percent of one core: processes mode only, "" else.
+	HotNode    string
+	HotNodeCPU float64
 }
 
 // Thresholds are where each rule fires.
@@ -117,6 +121,9 @@ func cpuRule(s Signals, t Thresholds) (finding, bool) {
 	}
 	if s.ProcessCPU.OK && s.ProcessCPU.Value >= t.CPU && s.ProcessCPU.Value/t.CPU > f.score {
 		f = finding{s.ProcessCPU.Value / t.CPU, fmt.Sprintf("phantom %.0f%% CPU", s.ProcessCPU.Value)}
+	}
+	if f.score > 0 && s.HotNode != "" {
+		f.evidence += fmt.Sprintf(" (hottest node %s, %.0f%% of a core)", s.HotNode, s.HotNodeCPU)
 	}
 	return f, f.score > 0
 }
@@ -331,6 +338,11 @@ func (d *Diagnoser) SignalsOf(s *Snapshot) Signals {
 	for _, sh := range s.Cluster.Shards {
 		sig.ReplLag = max(sig.ReplLag, sh.MaxLag)
 		sig.Uncommitted += sh.Uncommitted
+	}
+	for _, n := range s.Cluster.Nodes {
+		if n.PID > 0 && n.Up && n.CPUPercent > sig.HotNodeCPU {
+			sig.HotNode, sig.HotNodeCPU = n.ID, n.CPUPercent
+		}
 	}
 	// Elections a fault or a membership change caused are the experiment,
 	// not a bottleneck: only spontaneous ones count.

@@ -113,6 +113,30 @@ func TestDiagnoseLeadsWithTheRootCause(t *testing.T) {
 	}
 }
 
+// In processes mode a CPU verdict names the node whose process is hottest,
+// from the snapshot's nodes; embedded nodes (no process of their own) are
+// never named.
+func TestDiagnoseNamesTheHotNode(t *testing.T) {
+	d := NewDiagnoser(1<<30, false)
+	snap := &Snapshot{Phase: PhaseRunning, Cluster: Cluster{Nodes: []Node{
+		{ID: "n1", Up: true, PID: 11, CPUPercent: 40},
+		{ID: "n2", Up: true, PID: 12, CPUPercent: 93},
+		{ID: "n3", Up: false, PID: 13, CPUPercent: 99}, // down: its last figure is stale
+	}}}
+	sig := d.SignalsOf(snap)
+	if sig.HotNode != "n2" || sig.HotNodeCPU != 93 {
+		t.Fatalf("hot node %q at %.0f%%, want n2 at 93%%", sig.HotNode, sig.HotNodeCPU)
+	}
+	sig.CPU = gauge(98, true)
+	if b := Diagnose(sig, DefaultThresholds()); !strings.Contains(b.Line, "98% CPU (hottest node n2, 93% of a core)") {
+		t.Errorf("line %q does not name the hot node", b.Line)
+	}
+	embedded := &Snapshot{Phase: PhaseRunning, Cluster: Cluster{Nodes: []Node{{ID: "n1", Up: true}}}}
+	if sig := d.SignalsOf(embedded); sig.HotNode != "" {
+		t.Errorf("an embedded node named hot: %q", sig.HotNode)
+	}
+}
+
 // TestDiagnoserElectionRate counts spontaneous elections over the last
 // minute of load, and a lone election early in a run is not a storm; the
 // elections faults caused are the experiment and never count.

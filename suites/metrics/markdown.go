@@ -95,6 +95,31 @@ func mdResources(p printf, r *Report) {
 	} {
 		p("| %s | %s | %s |\n", row.name, statText(row.s, row.unit, false), statText(row.s, row.unit, true))
 	}
+	mdNodes(p, r)
+}
+
+// mdNodes lists the node processes, with what each used and its log,
+// when the nodes ran as processes (or were joined).
+func mdNodes(p printf, r *Report) {
+	c := r.Cluster
+	if len(c.NodeLogs) == 0 {
+		return
+	}
+	use := map[string]NodeResourceReport{}
+	for _, n := range c.NodeResources {
+		use[n.ID] = n
+	}
+	p("\nThe nodes ran as processes (cluster %s):\n\n| node | pid | CPU avg | CPU max | RSS avg | RSS max | log |\n|---|--:|--:|--:|--:|--:|---|\n", mdEscape(c.Mode))
+	for _, n := range c.NodeLogs {
+		cpuAvg, cpuMax, rssAvg, rssMax := "–", "–", "–", "–"
+		if u, ok := use[n.ID]; ok && u.PID == n.PID {
+			if u.CPUSamples > 0 {
+				cpuAvg, cpuMax = fmt.Sprintf("%.0f%%", u.CPUAvgPercent), fmt.Sprintf("%.0f%%", u.CPUMaxPercent)
+			}
+			rssAvg, rssMax = FormatBytes(float64(u.RSSAvgBytes)), FormatBytes(float64(u.RSSMaxBytes))
+		}
+		p("| %s | %d | %s | %s | %s | %s | %s |\n", n.ID, n.PID, cpuAvg, cpuMax, rssAvg, rssMax, mdEscape(n.Log))
+	}
 }
 
 // mdElections counts the leader elections, caused and spontaneous.

@@ -233,6 +233,37 @@ type ClusterReport struct {
 	Nodes         int    `json:"nodes"`
 	Shards        int    `json:"shards"`
 	LeaderChanges uint64 `json:"leader_changes"`
+	// Mode is where the nodes ran: embedded, processes or join=....
+	Mode string `json:"mode"`
+	// NodeLogs are the node processes of processes mode, each with its
+	// log file (a node restarted shows once per process), or the nodes
+	// join mode drove (without logs, which live where they run).
+	NodeLogs []NodeProcessReport `json:"node_logs,omitempty"`
+	// NodeResources is each node process's CPU (percent of one core) and
+	// resident memory over the run's load, in processes mode.
+	NodeResources []NodeResourceReport `json:"node_resources,omitempty"`
+}
+
+// NodeResourceReport is what one node's process used over the load (the
+// last process, for a node restarted).
+type NodeResourceReport struct {
+	ID            string  `json:"id"`
+	PID           int     `json:"pid"`
+	CPUAvgPercent float64 `json:"cpu_avg_percent"`
+	CPUMaxPercent float64 `json:"cpu_max_percent"`
+	// CPUSamples counts the ticks the CPU figures come from: 0 for a node
+	// seen at one tick only (added at the end), whose CPU is unknown.
+	CPUSamples  int    `json:"cpu_samples"`
+	RSSAvgBytes uint64 `json:"rss_avg_bytes"`
+	RSSMaxBytes uint64 `json:"rss_max_bytes"`
+}
+
+// NodeProcessReport is one node process.
+type NodeProcessReport struct {
+	ID   string `json:"id"`
+	PID  int    `json:"pid"`
+	Addr string `json:"addr"`
+	Log  string `json:"log,omitempty"`
 }
 
 // Passed reports whether every final baseline held.

@@ -159,6 +159,12 @@ type Node struct {
 	// Partitioned is whether a partition cuts the node off; it may still
 	// be Up.
 	Partitioned bool
+	// PID, CPUPercent (of one core, since the last tick; -1 before the
+	// first rate) and RSSBytes are the node's own process in processes
+	// mode; all zero when the node runs inside phantom.
+	PID        int
+	CPUPercent float64
+	RSSBytes   uint64
 }
 
 // Shard is one Raft group.

@@ -93,6 +93,12 @@ type Network struct {
 	addrs    map[string]*Layer // listener address -> the open layer listening on it
 	dialers  map[string]int    // local address of a dialled connection -> node index
 	layers   map[*Layer]struct{}
+	// peers maps the listener addresses of layers in other processes to
+	// their nodes (AddPeer).
+	peers map[string]int
+	// offMachine lets layers dial addresses that are not loopback (see
+	// AllowOffMachine).
+	offMachine atomic.Bool
 
 	// writers counts shaping goroutines, so that Close can wait for them.
 	writers sync.WaitGroup
@@ -108,6 +114,7 @@ func New(nodes int) *Network {
 		addrs:    make(map[string]*Layer),
 		dialers:  make(map[string]int),
 		layers:   make(map[*Layer]struct{}),
+		peers:    make(map[string]int),
 	}
 }
 
@@ -255,6 +262,9 @@ func (nw *Network) remoteLocked(c *trackedConn) int {
 		// Dialled before the far end's layer registered its address.
 		c.remote.Store(int32(l.node))
 		return l.node
+	} else if n, ok := nw.peers[c.Conn.RemoteAddr().String()]; ok {
+		c.remote.Store(int32(n))
+		return n
 	}
 	return -1
 }

@@ -109,10 +109,11 @@ func (s *Layer) Accept() (net.Conn, error) {
 }
 
 // Dial implements raft.StreamLayer. It only dials loopback addresses: the
-// cluster lives in one process and must never reach outside the machine.
+// cluster lives in one process and must never reach outside the machine —
+// unless the network is a node process's (AllowOffMachine).
 func (s *Layer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ap, err := netip.ParseAddrPort(string(address))
-	if err != nil || !ap.Addr().IsLoopback() {
+	if (err != nil || !ap.Addr().IsLoopback()) && (s.nw == nil || !s.nw.offMachine.Load()) {
 		return nil, fmt.Errorf("core: refusing to dial %q: not a loopback address", address)
 	}
 	if s.isClosed() {
@@ -123,6 +124,8 @@ func (s *Layer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Con
 		s.nw.mu.Lock()
 		if l, ok := s.nw.addrs[string(address)]; ok {
 			remote = l.node
+		} else if n, ok := s.nw.peers[string(address)]; ok {
+			remote = n
 		}
 		blocked := s.nw.blockedLocked(s.node, remote)
 		s.nw.mu.Unlock()

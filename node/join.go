@@ -1,0 +1,213 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/phantomdb/phantom/core"
+)
+
+// Info is what a node says about itself.
+type Info struct {
+	ID      string `json:"id"`
+	Addr    string `json:"addr"`
+	PID     int64  `json:"pid"`
+	Storage string `json:"storage"`
+}
+
+// Discover finds the nodes reachable from seeds: each seed, and every node
+// one of them names as a peer (a node learns its peers from --peers), and
+// so on. It fails when a seed does not answer, or two nodes share an id.
+func Discover(ctx context.Context, seeds []string) ([]Info, error) {
+	seen := map[string]bool{}
+	ids := map[string]string{}
+	var out []Info
+	queue := append([]string(nil), seeds...)
+	isSeed := map[string]bool{}
+	for _, s := range seeds {
+		isSeed[s] = true
+	}
+	for len(queue) > 0 {
+		addr := queue[0]
+		queue = queue[1:]
+		if seen[addr] {
+			continue
+		}
+		seen[addr] = true
+		c, err := Dial(addr)
+		if err != nil {
+			return nil, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		info, err := c.Info(cctx)
+		cancel()
+		_ = c.Close()
+		if err != nil {
+			if isSeed[addr] {
+				return nil, fmt.Errorf("join: node at %s does not answer: %w", addr, err)
+			}
+			continue // a peer that is down is not in the cluster today
+		}
+		if other, ok := ids[info.Id]; ok {
+			return nil, fmt.Errorf("join: nodes at %s and %s are both called %s", other, addr, info.Id)
+		}
+		ids[info.Id] = addr
+		out = append(out, Info{ID: info.Id, Addr: addr, PID: info.Pid, Storage: info.Storage})
+		queue = append(queue, info.Peers...)
+	}
+	return out, nil
+}
+
+// Join drives nodes something else started: core.NodeLauncher for
+// --cluster join=. Start hands out the discovered nodes in order, each
+// reset to no replicas; Kill tells a node to exit at once over its admin
+// API; Restart is refused, since whatever started the node restarts it.
+type Join struct {
+	nodes []Info
+
+	mu    sync.Mutex
+	next  int
+	inUse map[string]*Conn // controller's node id -> the launcher's line to it
+	names map[string]string
+}
+
+var _ core.NodeLauncher = (*Join)(nil)
+
+// NewJoin discovers the nodes reachable from seeds.
+func NewJoin(ctx context.Context, seeds []string) (*Join, error) {
+	nodes, err := Discover(ctx, seeds)
+	if err != nil {
+		return nil, err
+	}
+	if len(nodes) == 0 {
+		return nil, errors.New("join: no node found")
+	}
+	return &Join{nodes: nodes, inUse: map[string]*Conn{}, names: map[string]string{}}, nil
+}
+
+// Nodes are the nodes found.
+func (j *Join) Nodes() []Info { return j.nodes }
+
+// Start takes the next node found and resets it; id becomes its name in
+// the cluster.
+func (j *Join) Start(ctx context.Context, id string, _ int) (core.NodeConn, error) {
+	j.mu.Lock()
+	if j.next >= len(j.nodes) {
+		j.mu.Unlock()
+		return nil, fmt.Errorf("join: all %d nodes found are in use; start another with --peers naming one of them", len(j.nodes))
+	}
+	n := j.nodes[j.next]
+	j.next++
+	j.mu.Unlock()
+	admin, err := Dial(n.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := admin.Reset(ctx); err != nil {
+		_ = admin.Close()
+		return nil, fmt.Errorf("join: reset node %s at %s: %w", n.ID, n.Addr, err)
+	}
+	j.mu.Lock()
+	j.inUse[id], j.names[id] = admin, n.ID
+	j.mu.Unlock()
+	return Dial(n.Addr)
+}
+
+// Kill tells node id to exit at once: the crash join mode can cause.
+func (j *Join) Kill(id string) error {
+	j.mu.Lock()
+	admin := j.inUse[id]
+	j.mu.Unlock()
+	if admin == nil {
+		return fmt.Errorf("join: no node %s", id)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := admin.Exit(ctx, true)
+	if errors.Is(err, core.ErrNodeUnreachable) {
+		return nil // it exited before answering
+	}
+	return err
+}
+
+// Restart is refused: phantom did not start the node.
+func (j *Join) Restart(_ context.Context, id string) (core.NodeConn, error) {
+	j.mu.Lock()
+	name := j.names[id]
+	j.mu.Unlock()
+	return nil, fmt.Errorf("%w: restart of %s (node %s): in join mode phantom did not start the node; restart it with what started it", core.ErrRefused, id, name)
+}
+
+// Release resets node id, which left the cluster, and lets go of it; it
+// keeps running, free for another run.
+func (j *Join) Release(id string) error {
+	j.mu.Lock()
+	admin := j.inUse[id]
+	delete(j.inUse, id)
+	j.mu.Unlock()
+	if admin == nil {
+		return nil
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := admin.Reset(ctx); err != nil && !errors.Is(err, core.ErrNodeUnreachable) {
+		return fmt.Errorf("join: reset %s: %w", id, err)
+	}
+	return nil
+}
+
+// Close resets the nodes in use, so that the next run finds them empty,
+// and lets go of them; they keep running.
+func (j *Join) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var errs []error
+	for id, admin := range j.inUse {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := admin.Reset(ctx); err != nil && !errors.Is(err, core.ErrNodeUnreachable) {
+			errs = append(errs, fmt.Errorf("join: reset %s: %w", id, err))
+		}
+		cancel()
+		_ = admin.Close()
+		delete(j.inUse, id)
+	}
+	return errors.Join(errs...)
+}
+
+// ProcessUse is what a joined node's process says it uses.
+type ProcessUse struct {
+	PID        int
+	CPUSeconds float64 // user and system CPU since the process started
+	RSSBytes   uint64
+}
+
+// Use asks every node in use what its process uses, by the cluster's
+// node id; nodes that do not answer within ctx are left out.
+func (j *Join) Use(ctx context.Context) map[string]ProcessUse {
+	j.mu.Lock()
+	admins := make(map[string]*Conn, len(j.inUse))
+	for id, c := range j.inUse {
+		admins[id] = c
+	}
+	j.mu.Unlock()
+	out := make(map[string]ProcessUse, len(admins))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for id, c := range admins {
+		wg.Go(func() {
+			r, err := c.Resources(ctx)
+			if err != nil || r == nil {
+				return
+			}
+			mu.Lock()
+			out[id] = ProcessUse{PID: int(r.Pid), CPUSeconds: r.CpuSeconds, RSSBytes: r.RssBytes}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}

@@ -1,0 +1,126 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phantomdb/phantom/core"
+)
+
+// startNodes starts n node processes the way a supervisor would (no
+// lease), each naming the ones before it as peers, and stops them when the
+// test ends. It returns their API addresses.
+func startNodes(t *testing.T, n int) ([]string, []*exec.Cmd) {
+	t.Helper()
+	var addrs []string
+	var cmds []*exec.Cmd
+	dir := t.TempDir()
+	for i := range n {
+		id := "box" + string(rune('a'+i))
+		args := []string{"node", "--id", id, "--log", filepath.Join(dir, id+".log")}
+		if len(addrs) > 0 {
+			args = append(args, "--peers", strings.Join(addrs, ","))
+		}
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = append(os.Environ(), ChildEnv+"=1")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, strings.TrimSpace(strings.TrimPrefix(line, "phantom node "+id+" serving on ")))
+		cmds = append(cmds, cmd)
+	}
+	return addrs, cmds
+}
+
+// Join mode: phantom finds every node from the last one started (which
+// names the others as peers), runs a cluster on them, crashes one through
+// its admin API, refuses to restart it, and leaves the rest running and
+// empty.
+func TestJoin(t *testing.T) {
+	addrs, cmds := startNodes(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	j, err := NewJoin(ctx, addrs[2:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(j.Nodes()); n != 3 {
+		t.Fatalf("found %d nodes from one, want 3: %+v", n, j.Nodes())
+	}
+	cfg := core.DefaultConfig()
+	cfg.Nodes, cfg.Shards, cfg.Launcher = 3, 2, j
+	c, err := core.NewCluster(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b", "c", "d"} {
+		if err := c.Put(ctx, k, []byte(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.CrashNode("n3"); err != nil {
+		t.Fatal(err)
+	}
+	// Which node became n3 depends on the order the nodes were started
+	// in, in parallel: exactly one process exits.
+	exited := make(chan int, len(cmds))
+	for i, cmd := range cmds {
+		go func() {
+			_ = cmd.Wait()
+			exited <- i
+		}()
+	}
+	var gone int
+	select {
+	case gone = <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the crashed node's process did not exit")
+	}
+	if err := c.Put(ctx, "e", []byte("e")); err != nil {
+		t.Fatal(err)
+	}
+	err = c.RestartNode(ctx, "n3")
+	if !errors.Is(err, core.ErrRefused) || !strings.Contains(err.Error(), "join mode") {
+		t.Fatalf("restart in join mode: %v, want a refusal that says why", err)
+	}
+	if v, err := c.Get(ctx, "d"); err != nil || string(v) != "d" {
+		t.Fatalf("get d = %q, %v", v, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The nodes phantom did not crash still run, with no replica left.
+	for i, a := range addrs {
+		if i == gone {
+			continue
+		}
+		conn, err := Dial(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := conn.Status(ctx)
+		conn.Close()
+		if err != nil {
+			t.Fatalf("node at %s after the run: %v", a, err)
+		}
+		if strings.Contains(string(b), `"shard"`) {
+			t.Errorf("node at %s still holds replicas: %s", a, b)
+		}
+	}
+}

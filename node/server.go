@@ -1,0 +1,201 @@
+// Package node runs PhantomDB nodes as processes of their own: the gRPC
+// server of `phantom node` (Server, Main), which serves one core.NodeHost,
+// the client the controller drives it with (Conn, a core.NodeConn), and the
+// launchers that start node processes (Processes) or reach nodes something
+// else started (Join).
+package node
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shirou/gopsutil/v3/process"
+
+	"github.com/phantomdb/phantom/api/phantompb"
+	"github.com/phantomdb/phantom/core"
+)
+
+// Server serves a node's replicas over gRPC.
+type Server struct {
+	phantompb.UnimplementedNodeServer
+
+	host  *core.NodeHost
+	addr  string   // the API address others reach the node at
+	peers []string // other nodes' API addresses, for join discovery
+
+	storage string
+	self    *process.Process
+
+	// renewed is when the parent lease was last renewed, in Unix
+	// nanoseconds; see watchLease.
+	renewed atomic.Int64
+
+	exitOnce sync.Once
+	exit     chan exitReq
+}
+
+type exitReq struct{ abrupt bool }
+
+// NewServer makes the server of host, reached at addr.
+func NewServer(host *core.NodeHost, addr, storage string, peers []string) *Server {
+	s := &Server{host: host, addr: addr, peers: peers, storage: storage, exit: make(chan exitReq, 1)}
+	s.self, _ = process.NewProcess(int32(os.Getpid()))
+	s.renewed.Store(time.Now().UnixNano())
+	return s
+}
+
+// exitRequests delivers one request to exit: from the admin API or a
+// lapsed lease.
+func (s *Server) exitRequests() <-chan exitReq { return s.exit }
+
+func (s *Server) requestExit(abrupt bool) {
+	s.exitOnce.Do(func() { s.exit <- exitReq{abrupt: abrupt} })
+}
+
+// watchLease asks the node to exit once lease passes without a renewal,
+// until ctx ends.
+func (s *Server) watchLease(ctx context.Context, lease time.Duration) {
+	t := time.NewTicker(lease / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if time.Since(time.Unix(0, s.renewed.Load())) > lease {
+			s.requestExit(false)
+			return
+		}
+	}
+}
+
+func (s *Server) Info(context.Context, *phantompb.InfoRequest) (*phantompb.InfoResponse, error) {
+	return &phantompb.InfoResponse{Id: s.host.ID(), Addr: s.addr, Pid: int64(os.Getpid()), Peers: s.peers, Storage: s.storage}, nil
+}
+
+func (s *Server) StartReplica(ctx context.Context, r *phantompb.StartReplicaRequest) (*phantompb.StartReplicaResponse, error) {
+	addr, err := s.host.StartReplica(ctx, r.Spec)
+	return &phantompb.StartReplicaResponse{RaftAddr: addr, Error: core.EncodeError(err)}, nil
+}
+
+func (s *Server) StopReplica(ctx context.Context, r *phantompb.StopReplicaRequest) (*phantompb.StopReplicaResponse, error) {
+	err := s.host.StopReplica(ctx, int(r.Shard), r.Drop)
+	return &phantompb.StopReplicaResponse{Error: core.EncodeError(err)}, nil
+}
+
+func (s *Server) Apply(ctx context.Context, r *phantompb.ApplyRequest) (*phantompb.ApplyResponse, error) {
+	index, resp, err := s.host.Apply(ctx, int(r.Shard), r.Command, time.Duration(r.TimeoutNs))
+	return &phantompb.ApplyResponse{Index: index, Response: resp, Error: core.EncodeError(err)}, nil
+}
+
+func (s *Server) Read(ctx context.Context, r *phantompb.ReadRequest) (*phantompb.ReadResponse, error) {
+	a, err := s.host.Read(ctx, int(r.Shard), r.Query, time.Duration(r.TimeoutNs))
+	return &phantompb.ReadResponse{Answer: a, Error: core.EncodeError(err)}, nil
+}
+
+func (s *Server) Raft(ctx context.Context, r *phantompb.RaftRequest) (*phantompb.RaftResponse, error) {
+	res, err := s.host.Raft(ctx, int(r.Shard), r.Op)
+	return &phantompb.RaftResponse{Result: res, Error: core.EncodeError(err)}, nil
+}
+
+func (s *Server) Network(ctx context.Context, r *phantompb.NetworkRequest) (*phantompb.NetworkResponse, error) {
+	return &phantompb.NetworkResponse{Error: core.EncodeError(s.host.Network(ctx, r.Op))}, nil
+}
+
+func (s *Server) Status(ctx context.Context, _ *phantompb.StatusRequest) (*phantompb.StatusResponse, error) {
+	b, err := s.host.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &phantompb.StatusResponse{Replicas: b, Resources: s.resources()}, nil
+}
+
+// resources measures this process.
+func (s *Server) resources() *phantompb.Resources {
+	r := &phantompb.Resources{Pid: int64(os.Getpid()), Goroutines: int32(runtime.NumGoroutine())}
+	if s.self == nil {
+		return r
+	}
+	if t, err := s.self.Times(); err == nil {
+		r.CpuSeconds = t.User + t.System
+	}
+	if m, err := s.self.MemoryInfo(); err == nil {
+		r.RssBytes = m.RSS
+	}
+	return r
+}
+
+func (s *Server) Ping(_ context.Context, r *phantompb.PingRequest) (*phantompb.PingResponse, error) {
+	if r.Renew {
+		s.renewed.Store(time.Now().UnixNano())
+	}
+	return &phantompb.PingResponse{}, nil
+}
+
+func (s *Server) Watch(_ *phantompb.WatchRequest, stream phantompb.Node_WatchServer) error {
+	ctx := stream.Context()
+	// The host calls back on raft's goroutines, which must not block: the
+	// events queue here and this goroutine sends them.
+	var mu sync.Mutex
+	var queue []*phantompb.LeaderEvent
+	wake := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.host.Watch(ctx, func(shard int, leader string, term uint64) {
+			mu.Lock()
+			queue = append(queue, &phantompb.LeaderEvent{Shard: int32(shard), Leader: leader, Term: term})
+			mu.Unlock()
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	defer func() { <-done }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		}
+		mu.Lock()
+		batch := queue
+		queue = nil
+		mu.Unlock()
+		for _, ev := range batch {
+			if err := stream.Send(ev); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *Server) Exit(_ context.Context, r *phantompb.ExitRequest) (*phantompb.ExitResponse, error) {
+	s.requestExit(r.Abrupt)
+	return &phantompb.ExitResponse{}, nil
+}
+
+func (s *Server) Reset(ctx context.Context, _ *phantompb.ResetRequest) (*phantompb.ResetResponse, error) {
+	return &phantompb.ResetResponse{Error: core.EncodeError(s.host.Reset(ctx))}, nil
+}
+
+func (s *Server) ApplyBatch(ctx context.Context, r *phantompb.ApplyBatchRequest) (*phantompb.ApplyBatchResponse, error) {
+	out := &phantompb.ApplyBatchResponse{Responses: make([]*phantompb.ApplyResponse, len(r.Requests))}
+	// Each waits for its entry's commit; in parallel, raft puts them in
+	// one append.
+	var wg sync.WaitGroup
+	for i, req := range r.Requests {
+		wg.Go(func() {
+			index, resp, err := s.host.Apply(ctx, int(req.Shard), req.Command, time.Duration(req.TimeoutNs))
+			out.Responses[i] = &phantompb.ApplyResponse{Index: index, Response: resp, Error: core.EncodeError(err)}
+		})
+	}
+	wg.Wait()
+	return out, nil
+}
