@@ -135,7 +135,10 @@ func TestCheckersCatchTheirFaults(t *testing.T) {
 		want        map[string]metrics.CheckVerdict
 	}{
 		{"consensus without a fault", "consensus", nil, map[string]metrics.CheckVerdict{"linearizable": metrics.CheckOK}},
-		{"consensus dropping one put in 5", "consensus", &faultyDB{dropEvery: 5}, map[string]metrics.CheckVerdict{"linearizable": metrics.CheckViolated}},
+		// The suite reads back one put in ten, and only a read right after a
+		// dropped put can see it lost: dropping one in 5 left a slow run's
+		// dozen sampled reads a few percent chance of missing every drop.
+		{"consensus dropping one put in 2", "consensus", &faultyDB{dropEvery: 2}, map[string]metrics.CheckVerdict{"linearizable": metrics.CheckViolated}},
 		{"consensus serving one stale read in 2", "consensus", &faultyDB{staleEvery: 2}, map[string]metrics.CheckVerdict{"linearizable": metrics.CheckViolated}},
 		{"txn without a fault", "txn", nil, map[string]metrics.CheckVerdict{"ledger": metrics.CheckOK}},
 		{"txn applying one transfer in 3 twice", "txn", &faultyDB{doubleEvery: 3}, map[string]metrics.CheckVerdict{"ledger": metrics.CheckViolated}},
