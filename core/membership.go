@@ -216,22 +216,7 @@ func (c *Cluster) addReplica(ctx context.Context, sh *shard, n *node) (*seat, er
 	}
 	c.syncNetwork() // the other nodes learn where it listens
 	id := n.id
-	var target uint64
-	err = c.onLeader(ctx, sh, "add replica", func(rep *replica, timeout time.Duration) error {
-		if err := rep.changeConfig("add-nonvoter", id, st.addr, timeout); err != nil {
-			return err
-		}
-		target = rep.commitIndex()
-		return nil
-	})
-	if err == nil {
-		err = c.waitCaughtUp(ctx, st, target)
-	}
-	if err == nil {
-		err = c.onLeader(ctx, sh, "promote replica", func(rep *replica, timeout time.Duration) error {
-			return rep.changeConfig("add-voter", id, st.addr, timeout)
-		})
-	}
+	err = c.addAsVoter(ctx, sh, st, id, "add replica", "promote replica")
 	if err != nil {
 		// Best effort: take the replica out again, so that it holds no
 		// place in the group's quorums.
@@ -243,6 +228,30 @@ func (c *Cluster) addReplica(ctx context.Context, sh *shard, n *node) (*seat, er
 		return nil, errors.Join(fmt.Errorf("core: add a replica of shard %d on %s: %w", sh.id, n.id, err), c.dropSeat(st))
 	}
 	return st, nil
+}
+
+// addAsVoter adds st's replica, on node id, to sh's group as a nonvoter,
+// waits until it has caught up with the commit index at that moment, then
+// promotes it to voter: a member that counts in quorums only once it holds
+// what they committed. addOp and promoteOp name the two changes in errors.
+func (c *Cluster) addAsVoter(ctx context.Context, sh *shard, st *seat, id, addOp, promoteOp string) error {
+	var target uint64
+	err := c.onLeader(ctx, sh, addOp, func(rep *replica, timeout time.Duration) error {
+		if err := rep.changeConfig("add-nonvoter", id, st.addr, timeout); err != nil {
+			return err
+		}
+		target = rep.commitIndex()
+		return nil
+	})
+	if err == nil {
+		err = c.waitCaughtUp(ctx, st, target)
+	}
+	if err == nil {
+		err = c.onLeader(ctx, sh, promoteOp, func(rep *replica, timeout time.Duration) error {
+			return rep.changeConfig("add-voter", id, st.addr, timeout)
+		})
+	}
+	return err
 }
 
 // waitCaughtUp waits until st's replica has applied index target.

@@ -299,23 +299,7 @@ func (c *Cluster) rejoinSeat(ctx context.Context, st *seat) error {
 	if err := c.restartRemoteSeat(st); err != nil {
 		return err
 	}
-	var target uint64
-	err = c.onLeader(ctx, sh, "rejoin: add", func(rep *replica, timeout time.Duration) error {
-		if err := rep.changeConfig("add-nonvoter", id, st.addr, timeout); err != nil {
-			return err
-		}
-		target = rep.commitIndex()
-		return nil
-	})
-	if err == nil {
-		err = c.waitCaughtUp(ctx, st, target)
-	}
-	if err == nil {
-		err = c.onLeader(ctx, sh, "rejoin: promote", func(rep *replica, timeout time.Duration) error {
-			return rep.changeConfig("add-voter", id, st.addr, timeout)
-		})
-	}
-	if err != nil {
+	if err := c.addAsVoter(ctx, sh, st, id, "rejoin: add", "rejoin: promote"); err != nil {
 		return fmt.Errorf("core: rejoin shard %d on %s: %w", sh.id, id, err)
 	}
 	return nil
