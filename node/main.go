@@ -76,7 +76,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if *id == "" {
 		return bad("--id is required")
 	}
-	host, port, err := net.SplitHostPort(*listen)
+	host, _, err := net.SplitHostPort(*listen)
 	if err != nil {
 		return bad("--listen %q: want HOST:PORT", *listen)
 	}
@@ -130,7 +130,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "phantom node: listen on %s: %v\n", *listen, err)
 		return 1
 	}
-	_, port, _ = net.SplitHostPort(ln.Addr().String())
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	addr := net.JoinHostPort(*advertise, port)
 	srv := NewServer(nh, addr, *storage, peerList)
 	gs := grpc.NewServer()

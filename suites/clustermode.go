@@ -2,6 +2,7 @@ package suites
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -57,7 +58,7 @@ func ParseClusterMode(s string) (ClusterMode, error) {
 		m.Join = append(m.Join, a)
 	}
 	if len(m.Join) == 0 {
-		return ClusterMode{}, fmt.Errorf("cluster join= names no node; give join=HOST:PORT,...")
+		return ClusterMode{}, errors.New("cluster join= names no node: give join=HOST:PORT[,HOST:PORT]")
 	}
 	return m, nil
 }

@@ -339,7 +339,7 @@ func TestTypedValuePasted(t *testing.T) {
 	m, f := live(t)
 	m = do(t, m, "tab")
 	m = update(t, m, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("120")})
-	m = do(t, m, "enter")
+	do(t, m, "enter")
 	if got := verbs(f.Actions()); got != "clients=120" {
 		t.Errorf("actions %q", got)
 	}

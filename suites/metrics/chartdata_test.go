@@ -18,7 +18,6 @@ func TestSeriesSteps(t *testing.T) {
 	c.SetSeriesStep(2)
 	c.Activate(0, 1)
 	rec := c.NewRecorder(0, 1)
-	var ops []OpStats
 	at := start
 	for tick := 1; tick <= 5; tick++ {
 		// Tick k records k ms, k times: a point of ticks 1,2 has p50 2 ms.
@@ -28,12 +27,12 @@ func TestSeriesSteps(t *testing.T) {
 		at = at.Add(250 * time.Millisecond)
 		if tick == 4 {
 			// A stale tick time: no step back in the series.
-			ops = c.Tick(start.Add(100 * time.Millisecond))
+			c.Tick(start.Add(100 * time.Millisecond))
 		}
-		ops = c.Tick(at)
+		c.Tick(at)
 	}
 	c.Deactivate(0, 1)
-	ops = c.Tick(at.Add(250 * time.Millisecond))
+	ops := c.Tick(at.Add(250 * time.Millisecond))
 	s := ops[0].Series
 	if len(s) != 3 {
 		t.Fatalf("got %d points, want 3 (ticks 1-2, 3-4, and 5 cut short): %+v", len(s), s)

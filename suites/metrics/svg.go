@@ -23,7 +23,7 @@ const (
 type axisKind int
 
 const (
-	axisLinear axisKind = iota
+	_ axisKind = iota // linear, the zero value
 	// axisNines maps a percentile p to log10(100/(100-p)): 90, 99, 99.9
 	// are evenly spaced, as HDR percentile plots draw them.
 	axisNines
