@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -211,6 +210,18 @@ func encodeBody(e *encoder, msg any) error {
 	return nil
 }
 
+// frameSize is the size of msg's frame, kind and length included.
+func frameSize(msg any) (int, error) {
+	e := encoder{}
+	if err := encodeBody(&e, msg); err != nil {
+		return 0, err
+	}
+	if e.n > MaxFrame {
+		return 0, fmt.Errorf("wire: frame of %d bytes exceeds %d", e.n, MaxFrame)
+	}
+	return 1 + uvarintLen(uint64(e.n)) + e.n, nil
+}
+
 // writeFrame writes one frame: kind (a type or a status), the body's length
 // and msg's body. It does not flush.
 func writeFrame(w *bufio.Writer, kind byte, msg any) error {
@@ -227,51 +238,52 @@ func writeFrame(w *bufio.Writer, kind byte, msg any) error {
 	return encodeBody(&e, msg)
 }
 
-// readFrame reads a frame's kind and body. The body goes into buf when it
-// fits, else into a new slice, which is returned for reuse; with fresh set
-// it always goes into a new slice of its own, which the decoded message may
-// then alias for good.
-func readFrame(r *bufio.Reader, buf []byte, fresh bool) (kind byte, body, newBuf []byte, err error) {
+// readFrame reads a frame's kind and body. A body of up to reuseMax bytes
+// goes into buf, grown if need be (the buffer is returned for reuse); a
+// larger one into a new slice of its own, owned true, which the decoded
+// message may keep.
+func readFrame(r *bufio.Reader, buf []byte, reuseMax int) (kind byte, body, newBuf []byte, owned bool, err error) {
 	kind, err = r.ReadByte()
 	if err != nil {
-		return 0, nil, buf, err
+		return 0, nil, buf, false, err
 	}
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
-		return 0, nil, buf, unexpectedEOF(err)
+		return 0, nil, buf, false, unexpectedEOF(err)
 	}
 	if n > MaxFrame {
-		return 0, nil, buf, fmt.Errorf("wire: frame of %d bytes exceeds %d", n, MaxFrame)
+		return 0, nil, buf, false, fmt.Errorf("wire: frame of %d bytes exceeds %d", n, MaxFrame)
 	}
 	size := int(n)
-	if !fresh && size <= cap(buf) {
+	if size <= reuseMax {
+		if size > cap(buf) {
+			buf = make([]byte, max(size, min(2*cap(buf), reuseMax), 512))
+		}
 		body = buf[:size]
 		_, err = io.ReadFull(r, body)
-		return kind, body, buf, unexpectedEOF(err)
+		return kind, body, buf, false, unexpectedEOF(err)
 	}
 	if size <= allocStep {
 		body = make([]byte, size)
 		_, err = io.ReadFull(r, body)
-	} else {
-		// Grow with what arrives, at most doubling what has.
-		body = make([]byte, 0, allocStep)
-		for len(body) < size {
-			if len(body) == cap(body) {
-				body = slices.Grow(body, min(size-len(body), len(body)))
-			}
-			k := min(size, cap(body)) - len(body)
-			var got int
-			got, err = io.ReadFull(r, body[len(body):len(body)+k])
-			body = body[:len(body)+got]
-			if err != nil {
-				break
-			}
+		return kind, body, buf, true, unexpectedEOF(err)
+	}
+	// Grow with what arrives, at most doubling what has, to the exact size.
+	body = make([]byte, 0, allocStep)
+	for len(body) < size {
+		if len(body) == cap(body) {
+			grown := make([]byte, len(body), min(size, 2*cap(body)))
+			copy(grown, body)
+			body = grown
+		}
+		var got int
+		got, err = io.ReadFull(r, body[len(body):cap(body)])
+		body = body[:len(body)+got]
+		if err != nil {
+			break
 		}
 	}
-	if !fresh {
-		buf = body
-	}
-	return kind, body, buf, unexpectedEOF(err)
+	return kind, body, buf, true, unexpectedEOF(err)
 }
 
 // unexpectedEOF turns an EOF inside a frame into io.ErrUnexpectedEOF: only
@@ -381,17 +393,24 @@ func (d *decoder) end() error {
 }
 
 // decodeRequest decodes a request body of the given type into a new
-// command. The command's byte slices alias body, which the caller must
-// therefore never reuse.
-func decodeRequest(typ byte, body []byte) (any, error) {
+// command that keeps no slice of body, with one exception: with owned set
+// (body was allocated for this request alone and is never reused), an
+// append of a single entry keeps that entry's data in body, saving a copy
+// of what may be a large value.
+//
+// Each entry's data is otherwise a slice of its own. raft's log store keeps
+// entries, and the core's state machine keeps slices of their data as its
+// values: data sharing one buffer would keep all of it alive as long as any
+// of its values lives.
+func decodeRequest(typ byte, body []byte, hc *headerCache, owned bool) (any, error) {
 	d := decoder{b: body}
 	var cmd any
 	switch typ {
 	case typeAppendEntries:
 		m := &raft.AppendEntriesRequest{}
-		d.header(&m.RPCHeader)
+		hc.header(&d, &m.RPCHeader)
 		m.Term = d.uvarint()
-		m.Leader = d.bytes()
+		m.Leader = hc.get(&hc.leader, d.bytes())
 		m.PrevLogEntry = d.uvarint()
 		m.PrevLogTerm = d.uvarint()
 		m.LeaderCommitIndex = d.uvarint()
@@ -400,8 +419,12 @@ func decodeRequest(typ byte, body []byte) (any, error) {
 			return nil, errCorrupt
 		}
 		if n > 0 {
-			// Two allocations for all the entries: raft's log store may
-			// keep the pointers, and nothing here reuses them.
+			own := ownBytes
+			if owned && n == 1 {
+				own = func(b []byte) []byte { return b }
+			}
+			// Two allocations for all the entries' structs: raft's log
+			// store may keep the pointers, and nothing here reuses them.
 			logs := make([]raft.Log, n)
 			m.Entries = make([]*raft.Log, n)
 			for i := range logs {
@@ -409,8 +432,8 @@ func decodeRequest(typ byte, body []byte) (any, error) {
 				l.Index = d.uvarint()
 				l.Term = d.uvarint()
 				l.Type = raft.LogType(d.byte())
-				l.Data = d.bytes()
-				l.Extensions = d.bytes()
+				l.Data = own(d.bytes())
+				l.Extensions = own(d.bytes())
 				l.AppendedAt = d.time()
 				m.Entries[i] = l
 			}
@@ -418,30 +441,30 @@ func decodeRequest(typ byte, body []byte) (any, error) {
 		cmd = m
 	case typeRequestVote:
 		m := &raft.RequestVoteRequest{}
-		d.header(&m.RPCHeader)
+		hc.header(&d, &m.RPCHeader)
 		m.Term = d.uvarint()
-		m.Candidate = d.bytes()
+		m.Candidate = hc.get(&hc.leader, d.bytes())
 		m.LastLogIndex = d.uvarint()
 		m.LastLogTerm = d.uvarint()
 		m.LeadershipTransfer = d.bool()
 		cmd = m
 	case typeRequestPreVote:
 		m := &raft.RequestPreVoteRequest{}
-		d.header(&m.RPCHeader)
+		hc.header(&d, &m.RPCHeader)
 		m.Term = d.uvarint()
 		m.LastLogIndex = d.uvarint()
 		m.LastLogTerm = d.uvarint()
 		cmd = m
 	case typeInstallSnapshot:
 		m := &raft.InstallSnapshotRequest{}
-		d.header(&m.RPCHeader)
+		hc.header(&d, &m.RPCHeader)
 		m.SnapshotVersion = raft.SnapshotVersion(d.int())
 		m.Term = d.uvarint()
-		m.Leader = d.bytes()
+		m.Leader = hc.get(&hc.leader, d.bytes())
 		m.LastLogIndex = d.uvarint()
 		m.LastLogTerm = d.uvarint()
-		m.Peers = d.bytes()
-		m.Configuration = d.bytes()
+		m.Peers = ownBytes(d.bytes())
+		m.Configuration = ownBytes(d.bytes())
 		m.ConfigurationIndex = d.uvarint()
 		m.Size = d.varint()
 		if m.Size < 0 {
@@ -450,7 +473,7 @@ func decodeRequest(typ byte, body []byte) (any, error) {
 		cmd = m
 	case typeTimeoutNow:
 		m := &raft.TimeoutNowRequest{}
-		d.header(&m.RPCHeader)
+		hc.header(&d, &m.RPCHeader)
 		cmd = m
 	default:
 		return nil, fmt.Errorf("wire: unknown request type %d", typ)
@@ -478,12 +501,12 @@ func requestType(cmd any) (byte, error) {
 	return 0, fmt.Errorf("wire: cannot send %T", cmd)
 }
 
-// headerCache keeps the last ID and Addr a connection's responses carried.
-// A peer sends the same ones every time, and a response body is a reused
-// buffer, so the cache saves copying them for each response: a response
-// gets the cached copies, which nothing modifies.
+// headerCache keeps the last ID, Addr and leader address a connection's
+// messages carried. A peer sends the same ones every time, and bodies are
+// read into a reused buffer, so the cache saves copying them for each
+// message: a message gets the cached copies, which nothing modifies.
 type headerCache struct {
-	id, addr []byte
+	id, addr, leader []byte
 }
 
 func (c *headerCache) get(cached *[]byte, b []byte) []byte {

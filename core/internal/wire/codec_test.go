@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/hashicorp/raft"
 )
@@ -68,33 +70,84 @@ func encode(t testing.TB, kind byte, msg any) []byte {
 	return b.Bytes()
 }
 
+// TestRequestsRoundTrip decodes each request read both ways: into a slice
+// of its own, and into a reused buffer that is then overwritten, which the
+// request must not notice.
 func TestRequestsRoundTrip(t *testing.T) {
 	for name, req := range requests() {
-		t.Run(name, func(t *testing.T) {
-			typ, err := requestType(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			frame := encode(t, typ, req)
-			r := bufio.NewReader(bytes.NewReader(frame))
-			kind, body, _, err := readFrame(r, nil, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if kind != typ {
-				t.Fatalf("type %d, want %d", kind, typ)
-			}
-			got, err := decodeRequest(kind, body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, req) {
-				t.Errorf("decoded\n%+v\nwant\n%+v", got, req)
-			}
-			if _, err := r.ReadByte(); err != io.EOF {
-				t.Errorf("bytes left after the frame")
-			}
-		})
+		for _, reuse := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/reuse=%v", name, reuse), func(t *testing.T) {
+				typ, err := requestType(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				frame := encode(t, typ, req)
+				r := bufio.NewReader(bytes.NewReader(frame))
+				reuseMax := 0
+				if reuse {
+					reuseMax = MaxFrame
+				}
+				kind, body, buf, owned, err := readFrame(r, nil, reuseMax)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if kind != typ || owned == reuse {
+					t.Fatalf("type %d, owned %v; want %d, %v", kind, owned, typ, !reuse)
+				}
+				got, err := decodeRequest(kind, body, &headerCache{}, owned)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if reuse {
+					for i := range buf[:cap(buf)] {
+						buf[:cap(buf)][i] = 0xee
+					}
+				}
+				if !reflect.DeepEqual(got, req) {
+					t.Errorf("decoded\n%+v\nwant\n%+v", got, req)
+				}
+				if _, err := r.ReadByte(); err != io.EOF {
+					t.Errorf("bytes left after the frame")
+				}
+			})
+		}
+	}
+}
+
+// TestEntriesDoNotShareABuffer: the entries of an append of several keep
+// no slice of the body nor of each other, since the state machine keeps
+// their data as values, and a shared buffer would live as long as any of
+// them. An append of one entry read into a slice of its own keeps it.
+func TestEntriesDoNotShareABuffer(t *testing.T) {
+	req := requests()["append"].(*raft.AppendEntriesRequest)
+	frame := encode(t, typeAppendEntries, req)
+	_, body, _, owned, err := readFrame(bufio.NewReader(bytes.NewReader(frame)), nil, 0)
+	if err != nil || !owned {
+		t.Fatalf("owned %v, err %v", owned, err)
+	}
+	cmd, err := decodeRequest(typeAppendEntries, body, &headerCache{}, owned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := func(b, of []byte) bool {
+		return len(b) > 0 && len(of) > 0 &&
+			uintptr(unsafe.Pointer(&b[0])) >= uintptr(unsafe.Pointer(&of[0])) &&
+			uintptr(unsafe.Pointer(&b[0])) < uintptr(unsafe.Pointer(&of[0]))+uintptr(cap(of))
+	}
+	for i, l := range cmd.(*raft.AppendEntriesRequest).Entries {
+		if in(l.Data, body) || in(l.Extensions, body) {
+			t.Errorf("entry %d of %d keeps a slice of the body", i, len(req.Entries))
+		}
+	}
+
+	one := &raft.AppendEntriesRequest{Term: 1, Entries: []*raft.Log{{Index: 1, Data: bytes.Repeat([]byte{1}, 1000)}}}
+	_, body, _, owned, _ = readFrame(bufio.NewReader(bytes.NewReader(encode(t, typeAppendEntries, one))), nil, 0)
+	cmd, err = decodeRequest(typeAppendEntries, body, &headerCache{}, owned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := cmd.(*raft.AppendEntriesRequest).Entries[0]; !in(l.Data, body) {
+		t.Errorf("a single entry's data was copied out of a body of its own")
 	}
 }
 
@@ -106,7 +159,7 @@ func TestResponsesRoundTrip(t *testing.T) {
 			// A reused buffer, dirtied after decoding: the response must
 			// keep nothing of it.
 			buf := make([]byte, 0, 1024)
-			kind, body, buf, err := readFrame(bufio.NewReader(bytes.NewReader(frame)), buf, false)
+			kind, body, buf, _, err := readFrame(bufio.NewReader(bytes.NewReader(frame)), buf, 1024)
 			if err != nil || kind != statusOK {
 				t.Fatalf("kind %d, err %v", kind, err)
 			}
@@ -127,7 +180,7 @@ func TestResponsesRoundTrip(t *testing.T) {
 func TestErrorRoundTrip(t *testing.T) {
 	for _, msg := range []string{"", "unknown peer", strings.Repeat("é", 1000)} {
 		frame := encode(t, statusErr, msg)
-		kind, body, _, err := readFrame(bufio.NewReader(bytes.NewReader(frame)), nil, false)
+		kind, body, _, _, err := readFrame(bufio.NewReader(bytes.NewReader(frame)), nil, 64)
 		if err != nil || kind != statusErr {
 			t.Fatalf("kind %d, err %v", kind, err)
 		}
@@ -139,7 +192,7 @@ func TestErrorRoundTrip(t *testing.T) {
 }
 
 // TestAppendEntriesDoNotShareABufferWithTheNext decodes two appends read
-// through the same reader: the first's entries must keep their data.
+// into the same reused buffer: the first's entries must keep their data.
 func TestAppendEntriesDoNotShareABufferWithTheNext(t *testing.T) {
 	mk := func(b byte) *raft.AppendEntriesRequest {
 		return &raft.AppendEntriesRequest{Term: 1, Entries: []*raft.Log{{Index: 1, Data: bytes.Repeat([]byte{b}, 100)}}}
@@ -147,12 +200,17 @@ func TestAppendEntriesDoNotShareABufferWithTheNext(t *testing.T) {
 	frames := append(encode(t, typeAppendEntries, mk('a')), encode(t, typeAppendEntries, mk('b'))...)
 	r := bufio.NewReader(bytes.NewReader(frames))
 	var got []*raft.AppendEntriesRequest
+	var buf []byte
+	var hc headerCache
 	for range 2 {
-		kind, body, _, err := readFrame(r, nil, true)
+		var kind byte
+		var body []byte
+		var err error
+		kind, body, buf, _, err = readFrame(r, buf, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd, err := decodeRequest(kind, body)
+		cmd, err := decodeRequest(kind, body, &hc, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +229,7 @@ func TestCorruptFramesAreRefused(t *testing.T) {
 		"too long":         append([]byte{typeAppendEntries}, 0xff, 0xff, 0xff, 0xff, 0x7f),
 	}
 	for name, frame := range tests {
-		_, _, _, err := readFrame(bufio.NewReader(bytes.NewReader(frame)), nil, true)
+		_, _, _, _, err := readFrame(bufio.NewReader(bytes.NewReader(frame)), nil, 0)
 		if err == nil {
 			t.Errorf("%s: no error", name)
 		}
@@ -180,7 +238,7 @@ func TestCorruptFramesAreRefused(t *testing.T) {
 		}
 	}
 	// Bodies that do not decode.
-	_, body, _, _ := readFrame(bufio.NewReader(bytes.NewReader(good)), nil, true)
+	_, body, _, _, _ := readFrame(bufio.NewReader(bytes.NewReader(good)), nil, 0)
 	bodies := map[string][]byte{
 		"trailing byte":   append(append([]byte{}, body...), 0),
 		"cut short":       body[:len(body)/2],
@@ -196,11 +254,11 @@ func TestCorruptFramesAreRefused(t *testing.T) {
 		if typ == 0 {
 			typ = typeAppendEntries
 		}
-		if _, err := decodeRequest(typ, b); err == nil {
+		if _, err := decodeRequest(typ, b, &headerCache{}, false); err == nil {
 			t.Errorf("%s: decoded", name)
 		}
 	}
-	if _, err := decodeRequest(99, nil); err == nil {
+	if _, err := decodeRequest(99, nil, &headerCache{}, false); err == nil {
 		t.Errorf("unknown type decoded")
 	}
 }
@@ -212,7 +270,7 @@ func TestHugeLengthPrefixAllocatesLittle(t *testing.T) {
 	frame = append(frame, make([]byte, 100)...)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, _, _, err := readFrame(bufio.NewReader(bytes.NewReader(frame)), nil, true)
+	_, _, _, _, err := readFrame(bufio.NewReader(bytes.NewReader(frame)), nil, 1<<10)
 	runtime.ReadMemStats(&after)
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("err %v, want unexpected EOF", err)
@@ -229,11 +287,11 @@ func FuzzDecodeRequest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		r := bufio.NewReader(bytes.NewReader(frame))
-		kind, body, _, err := readFrame(r, nil, true)
+		kind, body, _, owned, err := readFrame(r, nil, 256)
 		if err != nil {
 			return
 		}
-		cmd, err := decodeRequest(kind, body)
+		cmd, err := decodeRequest(kind, body, &headerCache{}, owned)
 		if err != nil {
 			return
 		}
@@ -255,7 +313,7 @@ func FuzzDecodeResponse(f *testing.F) {
 	}
 	f.Add(encode(f, statusErr, "boom"), byte(0))
 	f.Fuzz(func(t *testing.T, frame []byte, which byte) {
-		kind, body, _, err := readFrame(bufio.NewReader(bytes.NewReader(frame)), make([]byte, 0, 64), false)
+		kind, body, _, _, err := readFrame(bufio.NewReader(bytes.NewReader(frame)), make([]byte, 0, 64), 128)
 		if err != nil {
 			return
 		}

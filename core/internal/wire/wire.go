@@ -16,10 +16,12 @@
 // Encoding: each connection opens with a preamble; a request is a frame
 // (type, body length, body; see codec.go), followed, for InstallSnapshot, by
 // the snapshot's bytes; a response is a frame of status and body. Integers
-// are varints, byte slices length-prefixed. A received append's entries
-// alias the frame's body, which is allocated for that append alone, because
-// raft's log store may keep them; response bodies go into a buffer reused
-// per connection.
+// are varints, byte slices length-prefixed. Bodies are read into a buffer
+// reused per connection and decoded into messages that keep no slice of
+// it: each received entry's data is a slice of its own, because raft's log
+// store keeps entries and the core's state machine keeps their data as
+// values (see decodeRequest). Headers' IDs and addresses, the same on every
+// message of a connection, are copied once per connection.
 package wire
 
 import (
@@ -209,11 +211,27 @@ func (t *Transport) returnConn(c *conn) {
 	t.pool[c.target] = append(t.pool[c.target], c)
 }
 
-// send writes a request frame and flushes it.
+// maxWriteBuf is the largest a connection's write buffer grows to, so
+// that an append of many small entries still goes out in one write.
+const maxWriteBuf = 256 << 10
+
+// send writes a request frame and flushes it. A frame larger than the
+// write buffer first grows the buffer, up to maxWriteBuf, so that it goes
+// out in one write rather than one per buffer-full: a connection carrying
+// appends soon has a buffer that fits them, one carrying heartbeats keeps
+// a small one.
 func (c *conn) send(args any) error {
 	typ, err := requestType(args)
 	if err != nil {
 		return err
+	}
+	if size, err := frameSize(args); err == nil && size > c.w.Available() && c.w.Size() < maxWriteBuf {
+		if err := c.w.Flush(); err != nil {
+			return err
+		}
+		if size > c.w.Size() {
+			c.w = bufio.NewWriterSize(c.c, min(max(size, 2*c.w.Size()), maxWriteBuf))
+		}
 	}
 	if err := writeFrame(c.w, typ, args); err != nil {
 		return err
@@ -226,12 +244,9 @@ func (c *conn) send(args any) error {
 func (c *conn) receive(resp any) (ok bool, err error) {
 	var kind byte
 	var body []byte
-	kind, body, c.buf, err = readFrame(c.r, c.buf, false)
+	kind, body, c.buf, _, err = readFrame(c.r, c.buf, bufSize)
 	if err != nil {
 		return false, err
-	}
-	if cap(c.buf) > 4*bufSize {
-		c.buf = nil // a rare large response does not stay pinned
 	}
 	switch kind {
 	case statusOK:
@@ -367,10 +382,9 @@ func (t *Transport) serve(nc net.Conn) {
 	if _, err := io.ReadFull(r, pre[:]); err != nil || string(pre[:]) != preamble {
 		return
 	}
-	// Reused: raft answers each RPC once, and the next is read only after.
-	respCh := make(chan raft.RPCResponse, 1)
+	sc := &serverConn{respCh: make(chan raft.RPCResponse, 1)}
 	for {
-		last, err := t.serveOne(r, w, respCh)
+		last, err := t.serveOne(r, w, sc)
 		if err != nil {
 			return
 		}
@@ -380,17 +394,32 @@ func (t *Transport) serve(nc net.Conn) {
 	}
 }
 
+// serverConn is what serve keeps for its connection's RPCs.
+type serverConn struct {
+	// respCh is each RPC's: raft answers each RPC once, and the next is
+	// read only after.
+	respCh chan raft.RPCResponse
+	buf    []byte // request bodies, see readFrame
+	hc     headerCache
+}
+
+// maxReusedBuf is the largest request body read into a connection's reused
+// buffer; a larger one (an append of big values) is read into a slice of
+// its own, whose single entry may then keep it without a copy.
+const maxReusedBuf = 256 << 10
+
 // serveOne answers one RPC; last says the connection must close after.
-func (t *Transport) serveOne(r *bufio.Reader, w *bufio.Writer, respCh chan raft.RPCResponse) (last bool, err error) {
-	typ, body, _, err := readFrame(r, nil, true)
+func (t *Transport) serveOne(r *bufio.Reader, w *bufio.Writer, sc *serverConn) (last bool, err error) {
+	typ, body, buf, owned, err := readFrame(r, sc.buf, maxReusedBuf)
+	sc.buf = buf
 	if err != nil {
 		return false, err
 	}
-	cmd, err := decodeRequest(typ, body)
+	cmd, err := decodeRequest(typ, body, &sc.hc, owned)
 	if err != nil {
 		return false, err
 	}
-	rpc := raft.RPC{Command: cmd, RespChan: respCh}
+	rpc := raft.RPC{Command: cmd, RespChan: sc.respCh}
 	var hb func(raft.RPC)
 	switch m := cmd.(type) {
 	case *raft.InstallSnapshotRequest:
@@ -414,7 +443,7 @@ func (t *Transport) serveOne(r *bufio.Reader, w *bufio.Writer, respCh chan raft.
 	}
 	var resp raft.RPCResponse
 	select {
-	case resp = <-respCh:
+	case resp = <-sc.respCh:
 	case <-t.shutdown:
 		return false, raft.ErrTransportShutdown
 	}
