@@ -18,10 +18,12 @@
 // Followers that see a crashed leader's connections close elect a successor
 // without waiting for raft's random timers (failover.go).
 //
-// Two seams are internal packages. core/internal/netsim is the network:
-// links, partitions and the stream layer each replica hands to raft's TCP
-// transport, which tells the replica when a peer closes a connection.
-// core/internal/transport wraps raft's transport: replication pipelined
+// Three seams are internal packages. core/internal/netsim is the network:
+// links, partitions and the stream layer each replica's raft transport
+// runs on, which tells the replica when a peer closes a connection.
+// core/internal/wire is that transport: raft's NetworkTransport semantics
+// with a binary encoding of its own. core/internal/transport wraps it:
+// replication pipelined
 // only over slow links, with a window of bytes in flight, pipelines that
 // cannot wedge, votes asked again on
 // a fresh connection, and a refused pre-vote asked again when fast

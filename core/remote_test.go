@@ -26,21 +26,21 @@ func (c hostConn) check() error {
 	return nil
 }
 
-func wire(err error) error { return DecodeError(EncodeError(err)) }
+func overWire(err error) error { return DecodeError(EncodeError(err)) }
 
 func (c hostConn) StartReplica(ctx context.Context, spec []byte) (string, error) {
 	if err := c.check(); err != nil {
 		return "", err
 	}
 	a, err := c.h.StartReplica(ctx, spec)
-	return a, wire(err)
+	return a, overWire(err)
 }
 
 func (c hostConn) StopReplica(ctx context.Context, shard int, drop bool) error {
 	if err := c.check(); err != nil {
 		return err
 	}
-	return wire(c.h.StopReplica(ctx, shard, drop))
+	return overWire(c.h.StopReplica(ctx, shard, drop))
 }
 
 func (c hostConn) Apply(ctx context.Context, shard int, cmd []byte, timeout time.Duration) (uint64, []byte, error) {
@@ -48,7 +48,7 @@ func (c hostConn) Apply(ctx context.Context, shard int, cmd []byte, timeout time
 		return 0, nil, err
 	}
 	i, r, err := c.h.Apply(ctx, shard, cmd, timeout)
-	return i, r, wire(err)
+	return i, r, overWire(err)
 }
 
 func (c hostConn) Read(ctx context.Context, shard int, q []byte, timeout time.Duration) ([]byte, error) {
@@ -56,7 +56,7 @@ func (c hostConn) Read(ctx context.Context, shard int, q []byte, timeout time.Du
 		return nil, err
 	}
 	b, err := c.h.Read(ctx, shard, q, timeout)
-	return b, wire(err)
+	return b, overWire(err)
 }
 
 func (c hostConn) Raft(ctx context.Context, shard int, op []byte) ([]byte, error) {
@@ -64,14 +64,14 @@ func (c hostConn) Raft(ctx context.Context, shard int, op []byte) ([]byte, error
 		return nil, err
 	}
 	b, err := c.h.Raft(ctx, shard, op)
-	return b, wire(err)
+	return b, overWire(err)
 }
 
 func (c hostConn) Network(ctx context.Context, op []byte) error {
 	if err := c.check(); err != nil {
 		return err
 	}
-	return wire(c.h.Network(ctx, op))
+	return overWire(c.h.Network(ctx, op))
 }
 
 func (c hostConn) Status(ctx context.Context) ([]byte, error) {
@@ -85,7 +85,7 @@ func (c hostConn) Ping(ctx context.Context) error {
 	if err := c.check(); err != nil {
 		return err
 	}
-	return wire(c.h.Ping(ctx))
+	return overWire(c.h.Ping(ctx))
 }
 
 func (c hostConn) Watch(ctx context.Context, f func(int, string, uint64)) error {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/phantomdb/phantom/core/internal/netsim"
 	"github.com/phantomdb/phantom/core/internal/transport"
+	"github.com/phantomdb/phantom/core/internal/wire"
 )
 
 const (
@@ -132,13 +133,11 @@ func startReplica(st *seat, stream *netsim.Layer, cfg Config, logger hclog.Logge
 	// Both report to fast failover (failover.go), which ignores them until
 	// raft runs.
 	stream.OnPeerGone(rep.peerClosed)
-	trans := transport.New(raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	trans := transport.New(wire.New(wire.Config{
 		Stream:          stream,
 		MaxPool:         transportMaxPool,
 		MaxRPCsInFlight: cmp.Or(hooks.maxInFlight, transportMaxInFlight),
 		Timeout:         transportTimeout,
-		// Without it the transport logs to stderr.
-		Logger: logger.Named("net"),
 	}), rep)
 	if hooks.pipelineWindow > 0 {
 		trans.Window = hooks.pipelineWindow

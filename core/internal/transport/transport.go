@@ -1,4 +1,5 @@
-// Package transport wraps raft's NetworkTransport for the core's replicas:
+// Package transport wraps a raft transport (the core's own, package wire,
+// or raft's NetworkTransport) for the core's replicas:
 // it pipelines replication only over links slow enough for it to pay, keeps
 // a pipeline from wedging replication when a follower refuses an append,
 // asks again for a vote that failed on a dead pooled connection, and lets
@@ -64,14 +65,23 @@ type Hooks interface {
 	LinkRTT(target raft.ServerAddress) (rtt time.Duration, ok bool)
 }
 
-// Transport is raft's NetworkTransport, with pipelined replication
+// Inner is the transport a Transport wraps: wire.Transport, or raft's
+// NetworkTransport, which behaves alike in all this package relies on.
+type Inner interface {
+	raft.Transport
+	raft.WithClose
+	raft.WithPreVote
+}
+
+// Transport is a raft transport (Inner), with pipelined replication
 // to peers whose round trip is long and append pipelines that cannot wedge
 // replication.
 //
 // raft v1.8.0's pipelined replication stalls for good when a follower
-// refuses an append. Its netPipeline hands each sent request to a decoder
-// goroutine over a channel of MaxRPCsInFlight-2 slots and each decoded
-// response to raft's pipelineDecode over another. pipelineDecode quits at
+// refuses an append. A pipeline (NetworkTransport's netPipeline, and
+// wire's alike) hands each sent request to a decoder goroutine over a
+// channel of a few slots and each decoded response to raft's
+// pipelineDecode over another. pipelineDecode quits at
 // the first response that failed (an error, or Success false) and leaves
 // the pipeline open for raft's sender to close once it notices. Until then
 // the sender goes on sending; the decoder, unable to hand over its next
@@ -98,10 +108,10 @@ type Hooks interface {
 //
 // RequestVote and RequestPreVote ask again when a request fails on a dead
 // pooled connection, and RequestPreVote also when the hooks say so (the
-// core's fast failover). Every other method is the NetworkTransport's own,
+// core's fast failover). Every other method is the inner transport's own,
 // so raft still finds its optional interfaces (Close).
 type Transport struct {
-	*raft.NetworkTransport
+	Inner
 
 	hooks Hooks
 
@@ -129,7 +139,7 @@ func (t *Transport) PeakPipelineBytes() int64 { return t.peakBytes.Load() }
 func (t *Transport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
 	ask := func() error {
 		*resp = raft.RequestPreVoteResponse{}
-		return t.NetworkTransport.RequestPreVote(id, target, args, resp)
+		return t.Inner.RequestPreVote(id, target, args, resp)
 	}
 	err := retryOnFreshConn(ask)
 	for !resp.Granted && t.hooks.RetryPreVote() {
@@ -144,7 +154,7 @@ func (t *Transport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, 
 func (t *Transport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
 	return retryOnFreshConn(func() error {
 		*resp = raft.RequestVoteResponse{}
-		return t.NetworkTransport.RequestVote(id, target, args, resp)
+		return t.Inner.RequestVote(id, target, args, resp)
 	})
 }
 
@@ -162,8 +172,8 @@ func retryOnFreshConn(rpc func() error) error {
 }
 
 // New wraps t, involving hooks, which must not be nil, as Hooks says.
-func New(t *raft.NetworkTransport, hooks Hooks) *Transport {
-	return &Transport{NetworkTransport: t, hooks: hooks, Window: PipelineMaxBytes, rtts: make(map[raft.ServerAddress]*minRTT)}
+func New(t Inner, hooks Hooks) *Transport {
+	return &Transport{Inner: t, hooks: hooks, Window: PipelineMaxBytes, rtts: make(map[raft.ServerAddress]*minRTT)}
 }
 
 // AppendEntries implements raft.Transport. It times heartbeats, which a
@@ -171,10 +181,10 @@ func New(t *raft.NetworkTransport, hooks Hooks) *Transport {
 // rather than the follower's disk.
 func (t *Transport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
 	if !isHeartbeat(args) {
-		return t.NetworkTransport.AppendEntries(id, target, args, resp)
+		return t.Inner.AppendEntries(id, target, args, resp)
 	}
 	start := time.Now()
-	err := t.NetworkTransport.AppendEntries(id, target, args, resp)
+	err := t.Inner.AppendEntries(id, target, args, resp)
 	if err == nil {
 		now := time.Now()
 		t.mu.Lock()
@@ -189,8 +199,9 @@ func (t *Transport) AppendEntries(id raft.ServerID, target raft.ServerAddress, a
 	return err
 }
 
-// isHeartbeat is raft's own test (NetworkTransport.handleCommand) for an
-// append its follower answers on the fast path.
+// isHeartbeat is (nearly) the transports' test (NetworkTransport's
+// handleCommand, wire's isHeartbeat) for an append its follower answers on
+// the fast path.
 func isHeartbeat(a *raft.AppendEntriesRequest) bool {
 	return a.PrevLogEntry == 0 && a.PrevLogTerm == 0 && len(a.Entries) == 0 && a.LeaderCommitIndex == 0
 }
@@ -201,7 +212,7 @@ func (t *Transport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAd
 		// raft compares with ==, and falls back without logging.
 		return nil, raft.ErrPipelineReplicationNotSupported
 	}
-	p, err := t.NetworkTransport.AppendEntriesPipeline(id, target)
+	p, err := t.Inner.AppendEntriesPipeline(id, target)
 	if err != nil {
 		return nil, err
 	}

@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"go.uber.org/goleak"
 
 	"github.com/phantomdb/phantom/core/internal/netsim"
+	"github.com/phantomdb/phantom/core/internal/wire"
 )
 
 // TestMain fails the run if any goroutine outlives the tests.
@@ -69,9 +69,7 @@ func TestVoteAfterPeerRestartGetsThrough(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-			Stream: s, MaxPool: 2, Timeout: time.Second, Logger: hclog.NewNullLogger(),
-		})
+		trans := wire.New(wire.Config{Stream: s, MaxPool: 2, Timeout: time.Second})
 		done := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Go(func() {
@@ -96,9 +94,7 @@ func TestVoteAfterPeerRestartGetsThrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	candidate := New(raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: s, MaxPool: 2, Timeout: time.Second, Logger: hclog.NewNullLogger(),
-	}), noHooks{})
+	candidate := New(wire.New(wire.Config{Stream: s, MaxPool: 2, Timeout: time.Second}), noHooks{})
 	defer candidate.Close()
 
 	addr := listenAddr(t)
