@@ -270,8 +270,12 @@ func (c *Cluster) waitSuccessor(ctx context.Context, sh *shard, old *replica) er
 		if _, err := rt.begin(); err != nil {
 			return err
 		}
+		// The successor counts once its election is recorded, not as soon
+		// as its raft state says leader: raft sets the state before it
+		// reports the new leader to the observers, and a caller reading
+		// Elections right after the kill must find the election there.
 		rep, err := sh.leaderReplica()
-		if err == nil && rep != old {
+		if err == nil && rep != old && sh.leader.Load() == rep {
 			return nil
 		}
 		if !c.quorumWithout(sh, old.seat) {
