@@ -163,11 +163,11 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 		joined = join.Use(ctx)
 		cancel()
 	}
-	if len(procs) == 0 && len(joined) == 0 && n.stat == nil {
-		return nil
-	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if len(procs) == 0 && len(joined) == 0 && len(n.tracked) == 0 {
+		return nil // embedded, or nothing running: nothing to sample or untrack
+	}
 	if n.agg == nil {
 		n.stat = procstat.New()
 		n.tracked = map[string]int{}

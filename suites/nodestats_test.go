@@ -143,3 +143,39 @@ func TestNodeCPUQuota(t *testing.T) {
 		t.Log(md.String()[i:min(len(md.String()), i+1500)])
 	}
 }
+
+// The scalability suite's node sweep in processes mode with --node-cpus:
+// each step's fresh cluster is node processes of its own, each under its
+// quota, reported under names apart from the run's own nodes.
+func TestNodeSweepUnderQuota(t *testing.T) {
+	if err := cgroup.Check(); err != nil {
+		t.Skipf("no CPU quotas on this machine: %v", err)
+	}
+	defer func(m time.Duration) { minStep = m }(minStep)
+	minStep = 300 * time.Millisecond
+	report := runReal(t, func(c *Config) {
+		c.Cluster = ClusterProcesses
+		c.NodeCPUs = 0.2
+		c.Suites = []string{"scalability"}
+		c.Nodes = 6
+		c.Clients = 6
+		c.Duration = 5 * time.Second
+		c.NodeLogDir = t.TempDir()
+	})
+	sc := report.Scalability
+	if sc == nil || len(sc.Sweeps) != 2 || sc.Sweeps[1].Kind != metrics.SweepNodes || len(sc.Sweeps[1].Points) != 2 {
+		t.Fatalf("scalability %+v, want a clients sweep and a node sweep of 2 steps", sc)
+	}
+	fresh := 0
+	for _, r := range report.Cluster.NodeResources {
+		if strings.HasPrefix(r.ID, "c2.") {
+			fresh++
+		}
+		if r.QuotaCPUs != 0.2 {
+			t.Errorf("node %s ran under a quota of %v CPUs, want 0.2", r.ID, r.QuotaCPUs)
+		}
+	}
+	if fresh != 3 {
+		t.Errorf("%d nodes of the 3-node step's cluster in node_resources, want 3: %+v", fresh, report.Cluster.NodeResources)
+	}
+}
