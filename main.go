@@ -25,6 +25,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 
+	"github.com/phantomdb/phantom/internal/cgroup"
 	"github.com/phantomdb/phantom/node"
 	"github.com/phantomdb/phantom/profiles"
 	"github.com/phantomdb/phantom/profiles/knob"
@@ -248,6 +249,7 @@ Examples:
   phantom run --suites consensus --data-size 1MB --report out.json
   phantom run --profile seed --html report.html --markdown report.md
   phantom run --cluster processes --suites consensus,txn --at 5s:crash --at 8s:restart
+  phantom run --cluster processes --node-cpus 0.2 --nodes 8 --clients 16 --suites scalability
   phantom run --json > report.json
 
 Flags:
@@ -316,6 +318,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	knob.Var(fs, &knob.NetDelay, time.Duration(def.NetDelay), "one-way delay added to every link between nodes (e.g. 5ms)", func(v time.Duration) { cfg.NetDelay = v })
 	storage := fs.String("storage", def.Storage, "where Raft logs live: memory, or disk (fsync'd, in a temporary directory removed at exit)")
 	cluster := fs.String("cluster", def.Cluster, "where the nodes run: embedded (in this process), processes (a 'phantom node' process each on 127.0.0.1, SIGKILLed by crash faults; their logs are named in the report), or join=HOST:PORT,... (nodes something else started, the rest found from those named; restarts refused)")
+	knob.Var(fs, &knob.NodeCPUs, def.NodeCPUs, "with --cluster processes: put each node process under a CPU quota of this many CPUs (e.g. 0.25; cgroups, needs root), so that adding nodes adds CPU as separate machines would; the report marks the run as emulated and states the quota (0 = no quota)", func(v float64) { cfg.NodeCPUs = v })
 	knob.Var(fs, &knob.Rate, def.Rate, "open loop: iterations per second over all clients, started on schedule however the cluster answers; latency counts from the scheduled time (0 = closed loop)", func(v float64) { cfg.Rate = v })
 	var at listFlag
 	fs.Var(&at, "at", "TIME:ACTION, repeatable: a live change at a time since the load started — clients=N, nodes=N, data-size=SIZE, rate=N, net-delay=D, kill-leader, crash[=NODE], restart[=NODE], partition[=NODE], heal, pause, resume (e.g. --at 10s:clients=50 --at 20s:kill-leader); replaces the profile's list")
@@ -394,6 +397,11 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	}
 	if err := rf.cfg.Validate(); err != nil {
 		return nil, false, usagef("%s", err)
+	}
+	if rf.cfg.NodeCPUs > 0 {
+		if err := cgroup.Check(); err != nil {
+			return nil, false, usagef("%s", err)
+		}
 	}
 	if rf.metricsAddr != "" {
 		if err := prom.CheckAddr(rf.metricsAddr); err != nil {

@@ -41,6 +41,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 	unknownKey := write("unknown.toml", "nodez = 3\n")
 	outOfRange := write("range.toml", "nodes = 0\n")
 	late := write("late.toml", "at = [\"10m:heal\"]\n")
+	cpusEmbedded := write("cpus.toml", "node_cpus = 0.2\n")
 	for _, c := range []struct {
 		name string
 		args []string
@@ -64,6 +65,11 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"data size too big", []string{"run", "--data-size", "1GiB"}, "data size must be between 1B and 16MiB"},
 		{"duration negative", []string{"run", "--duration", "-5s"}, "duration must be between"},
 		{"duration text", []string{"run", "--duration", "soon"}, `invalid value "soon" for flag --duration`},
+		{"node cpus embedded", []string{"run", "--node-cpus", "0.2"}, "node CPU quotas (--node-cpus) need cluster processes, not embedded"},
+		{"node cpus text", []string{"run", "--cluster", "processes", "--node-cpus", "half"}, `--node-cpus "half" is not a number of CPUs`},
+		{"node cpus tiny", []string{"run", "--cluster", "processes", "--node-cpus", "0.001"}, "below the smallest quota"},
+		{"node cpus too many", []string{"run", "--cluster", "processes", "--node-cpus", "4096"}, "more than this machine's"},
+		{"node cpus profile embedded", []string{"run", "--profile", cpusEmbedded}, `node_cpus = 0.2 needs cluster = "processes"`},
 		{"unknown flag", []string{"run", "--frobnicate"}, "flag provided but not defined: --frobnicate"},
 		{"stray argument", []string{"run", "extra"}, `unexpected argument "extra"`},
 		{"report in missing dir", []string{"run", "--report", filepath.Join(dir, "no", "r.json")}, "cannot write the report"},

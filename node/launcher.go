@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/phantomdb/phantom/core"
+	"github.com/phantomdb/phantom/internal/cgroup"
 )
 
 // ChildEnv set to "1" makes a process whose first argument is "node" run
@@ -53,7 +55,18 @@ type ProcessesConfig struct {
 	LogDir string
 	// Lease is the parent lease; 0 means DefaultLease.
 	Lease time.Duration
+	// Quotas, when set, puts each node process under a CPU quota of CPUs
+	// (--node-cpus): every node gets a group of its own in Quotas, made at
+	// its first start, and each of its processes (a restart too) starts in
+	// it. Close removes the launcher's groups; the caller closes Quotas.
+	Quotas *cgroup.Manager
+	CPUs   float64
 }
+
+// launcherSeq numbers launchers, so that the groups of the several
+// launchers a run may open (the scalability suite's fresh clusters) do not
+// share names under one cgroup.Manager.
+var launcherSeq atomic.Int64
 
 // Processes starts node processes on this machine, on 127.0.0.1 with free
 // ports: core.NodeLauncher for --cluster processes.
@@ -61,7 +74,10 @@ type Processes struct {
 	cfg      ProcessesConfig
 	tempData bool
 
+	seq int64
+
 	mu       sync.Mutex
+	groups   map[string]*cgroup.Group // by node id, with Quotas
 	children map[string]*child
 	started  []NodeProcess // every process started, in order
 	closed   bool
@@ -77,7 +93,8 @@ type child struct {
 	pid    int
 	addr   string
 	log    string
-	admin  *Conn // the launcher's own line: lease renewals
+	group  *cgroup.Group // its CPU quota, nil without one
+	admin  *Conn         // the launcher's own line: lease renewals
 	exited chan struct{}
 }
 
@@ -88,11 +105,19 @@ type NodeProcess struct {
 	PID  int    `json:"pid"`
 	Addr string `json:"addr"`
 	Log  string `json:"log"`
+	// Group is the CPU quota group the process runs in; nil without
+	// --node-cpus.
+	Group *cgroup.Group `json:"-"`
 }
 
 // NewProcesses makes a launcher; it starts nothing yet.
 func NewProcesses(cfg ProcessesConfig) (*Processes, error) {
-	p := &Processes{cfg: cfg, children: make(map[string]*child), stop: make(chan struct{})}
+	p := &Processes{cfg: cfg, seq: launcherSeq.Add(1), groups: make(map[string]*cgroup.Group), children: make(map[string]*child), stop: make(chan struct{})}
+	if cfg.Quotas != nil {
+		if err := cgroup.ValidateCPUs(cfg.CPUs); err != nil {
+			return nil, err
+		}
+	}
 	if p.cfg.Exe == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -139,7 +164,7 @@ func (p *Processes) Nodes() []NodeProcess {
 			continue
 		default:
 		}
-		out = append(out, NodeProcess{ID: c.id, PID: c.pid, Addr: c.addr, Log: c.log})
+		out = append(out, NodeProcess{ID: c.id, PID: c.pid, Addr: c.addr, Log: c.log, Group: c.group})
 	}
 	return out
 }
@@ -179,7 +204,7 @@ func (p *Processes) Start(ctx context.Context, id string, _ int) (core.NodeConn,
 		return nil, core.ErrClosed
 	}
 	p.children[id] = c
-	p.started = append(p.started, NodeProcess{ID: c.id, PID: c.pid, Addr: c.addr, Log: c.log})
+	p.started = append(p.started, NodeProcess{ID: c.id, PID: c.pid, Addr: c.addr, Log: c.log, Group: c.group})
 	p.wg.Go(func() { p.renew(c) })
 	return Dial(c.addr)
 }
@@ -204,10 +229,19 @@ func (p *Processes) spawn(ctx context.Context, id string) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	g, err := p.group(id)
+	if err != nil {
+		return nil, err
+	}
+	if g != nil {
+		err = g.Start(cmd) // inside its quota from the start (v2), or moved in at once (v1)
+	} else {
+		err = cmd.Start()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("node: start %s: %w", id, err)
 	}
-	c := &child{id: id, cmd: cmd, pid: cmd.Process.Pid, log: logPath, exited: make(chan struct{})}
+	c := &child{id: id, cmd: cmd, pid: cmd.Process.Pid, log: logPath, group: g, exited: make(chan struct{})}
 	ready := make(chan string, 1)
 	go func() {
 		r := bufio.NewReader(out)
@@ -242,6 +276,25 @@ func (p *Processes) spawn(ctx context.Context, id string) (*child, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// group is node id's CPU quota group, made at its first start; nil
+// without Quotas. A restarted node goes back into the group it had.
+func (p *Processes) group(id string) (*cgroup.Group, error) {
+	if p.cfg.Quotas == nil {
+		return nil, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if g := p.groups[id]; g != nil {
+		return g, nil
+	}
+	g, err := p.cfg.Quotas.NewGroup(fmt.Sprintf("l%d-%s", p.seq, id), p.cfg.CPUs)
+	if err != nil {
+		return nil, fmt.Errorf("node: CPU quota for %s: %w", id, err)
+	}
+	p.groups[id] = g
+	return g, nil
 }
 
 // renew renews c's lease every third of it until c exits or the launcher
@@ -335,10 +388,20 @@ func (p *Processes) Close() error {
 	}
 	wg.Wait()
 	p.wg.Wait()
-	if p.tempData {
-		if err := os.RemoveAll(p.cfg.DataDir); err != nil {
-			return errors.Join(fmt.Errorf("node: remove data dir: %w", err))
+	var errs []error
+	p.mu.Lock()
+	groups := p.groups
+	p.groups = nil
+	p.mu.Unlock()
+	for _, g := range groups {
+		if err := g.Remove(); err != nil {
+			errs = append(errs, fmt.Errorf("node: remove CPU quota group: %w", err))
 		}
 	}
-	return nil
+	if p.tempData {
+		if err := os.RemoveAll(p.cfg.DataDir); err != nil {
+			errs = append(errs, fmt.Errorf("node: remove data dir: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }

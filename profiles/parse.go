@@ -245,6 +245,7 @@ var schema = map[string]string{
 	"net_delay":                            `a duration string such as "20ms" (` + knob.NetDelay.Span() + ")",
 	"storage":                              `"memory" or "disk"`,
 	"cluster":                              `"embedded", "processes" or "join=HOST:PORT,..."`,
+	"node_cpus":                            "a number of CPUs (" + knob.NodeCPUs.Span() + ")",
 	"transactions":                         "an integer (" + knob.Transactions.Span() + ")",
 	"queries":                              "an integer (" + knob.Queries.Span() + ")",
 	"tick":                                 `a duration string such as "250ms" (` + knob.Tick.Span() + ")",

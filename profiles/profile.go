@@ -103,6 +103,10 @@ type Profile struct {
 	// "join=HOST:PORT,..." (nodes something else started, found from
 	// those named). Default "embedded".
 	Cluster string `toml:"cluster"`
+	// NodeCPUs puts each node process under a CPU quota of this many CPUs
+	// (cgroups), with cluster "processes" only; 0.01..the machine's CPUs,
+	// 0 for none. Default 0.
+	NodeCPUs float64 `toml:"node_cpus"`
 	// Transactions bounds the transactions of the txn suite, 0..10000000;
 	// 0 leaves it to Duration. Default 5000, as in the seed.
 	Transactions int `toml:"transactions"`
@@ -256,6 +260,13 @@ func (p Profile) Validate() error {
 			return oneOf("storage", p.Storage, StorageMemory, StorageDisk)
 		},
 		func() *Error { return checkCluster(p.Cluster) },
+		func() *Error { return check(&knob.NodeCPUs, p.NodeCPUs) },
+		func() *Error {
+			if p.NodeCPUs != 0 && p.Cluster != ClusterProcesses {
+				return problem(knob.NodeCPUs.Key, fmt.Sprintf("node_cpus = %v needs cluster = %q, got %q: only node processes phantom starts can be put under a quota", p.NodeCPUs, ClusterProcesses, p.Cluster))
+			}
+			return nil
+		},
 		func() *Error { return check(&knob.Transactions, p.Transactions) },
 		func() *Error { return check(&knob.Queries, p.Queries) },
 		func() *Error { return check(&knob.Tick, time.Duration(p.Tick)) },

@@ -7,8 +7,11 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/phantomdb/phantom/core"
+	"github.com/phantomdb/phantom/internal/cgroup"
+	"github.com/phantomdb/phantom/internal/procstat"
 	"github.com/phantomdb/phantom/node"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
@@ -78,32 +81,34 @@ type nodeProcs struct {
 	launchers []*node.Processes
 	joined    []node.Info
 	join      *node.Join
-	prev      map[string]*procSample // by process, for CPU rates
-	agg       map[string]*nodeAgg    // by node id, over the load
+
+	// The CPU quotas of --node-cpus: opened with the first cluster,
+	// closed when the run ends.
+	quotas    *cgroup.Manager
+	quotaErr  error
+	quotaText string // the quota in words, for the report
+
+	// Sampling (nodestats.go), by node name.
+	stat      *procstat.Sampler      // processes mode's processes
+	tracked   map[string]int         // the pid stat tracks for each name
+	prev      map[string]*joinSample // join mode's, by node and pid, for CPU rates
+	agg       map[string]*nodeAgg    // over the load
+	series    map[string]*nodeSeries // over the load, for resources.nodes
+	loadStart time.Time
+	step      int
 }
 
 func (n *nodeProcs) report() []metrics.NodeProcessReport {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []metrics.NodeProcessReport
-	for _, l := range n.launchers {
+	for i, l := range n.launchers {
 		for _, p := range l.Started() {
-			out = append(out, metrics.NodeProcessReport{ID: p.ID, PID: p.PID, Addr: p.Addr, Log: p.Log})
+			out = append(out, metrics.NodeProcessReport{ID: launcherName(i, p.ID), PID: p.PID, Addr: p.Addr, Log: p.Log})
 		}
 	}
 	for _, j := range n.joined {
 		out = append(out, metrics.NodeProcessReport{ID: j.ID, PID: int(j.PID), Addr: j.Addr})
-	}
-	return out
-}
-
-// pids are the node processes running now, for sampling their resources.
-func (n *nodeProcs) running() []node.NodeProcess {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var out []node.NodeProcess
-	for _, l := range n.launchers {
-		out = append(out, l.Nodes()...)
 	}
 	return out
 }
@@ -119,7 +124,11 @@ func (r *Runner) opener() func(ctx context.Context, cfg core.Config) (DB, error)
 		var l core.NodeLauncher
 		switch m.Kind {
 		case ClusterProcesses:
-			p, err := node.NewProcesses(node.ProcessesConfig{Exe: r.cfg.NodeBinary, Storage: ccfg.Storage, LogDir: r.cfg.NodeLogDir})
+			quotas, err := r.procs.openQuotas(r.cfg.NodeCPUs)
+			if err != nil {
+				return nil, err
+			}
+			p, err := node.NewProcesses(node.ProcessesConfig{Exe: r.cfg.NodeBinary, Storage: ccfg.Storage, LogDir: r.cfg.NodeLogDir, Quotas: quotas, CPUs: r.cfg.NodeCPUs})
 			if err != nil {
 				return nil, err
 			}

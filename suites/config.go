@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phantomdb/phantom/core"
+	"github.com/phantomdb/phantom/internal/cgroup"
 	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
@@ -32,6 +33,9 @@ type Config struct {
 	// NodeLogDir receives the node processes' logs, one ID.log each; empty
 	// means a new temporary directory, which the report names.
 	NodeLogDir string
+	// NodeCPUs puts each node process under a CPU quota of this many CPUs
+	// (cgroups; --node-cpus), only with ClusterProcesses; 0 means none.
+	NodeCPUs float64
 	// Transactions and Queries bound the txn and query suites, together
 	// with the duration: whichever comes first ends the suite. 0 = no bound.
 	Transactions, Queries int
@@ -113,8 +117,17 @@ func (c Config) Validate() error {
 	}
 	if m, err := ParseClusterMode(c.Cluster); err != nil {
 		errs = append(errs, err)
-	} else if m.Kind == "join" && slices.Contains(c.Suites, "scalability") {
-		errs = append(errs, errors.New("the scalability suite starts clusters of its own, which join mode cannot: run it with cluster embedded or processes"))
+	} else {
+		if m.Kind == "join" && slices.Contains(c.Suites, "scalability") {
+			errs = append(errs, errors.New("the scalability suite starts clusters of its own, which join mode cannot: run it with cluster embedded or processes"))
+		}
+		if c.NodeCPUs != 0 {
+			if m.Kind != ClusterProcesses {
+				errs = append(errs, fmt.Errorf("node CPU quotas (--node-cpus) need cluster %s, not %s: only node processes phantom starts can be put under one", ClusterProcesses, m))
+			} else {
+				errs = append(errs, cgroup.ValidateCPUs(c.NodeCPUs))
+			}
+		}
 	}
 	errs = append(errs,
 		knob.Clients.Check(c.Clients),

@@ -2,32 +2,37 @@ package suites
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/shirou/gopsutil/v3/process"
-
+	"github.com/phantomdb/phantom/internal/cgroup"
+	"github.com/phantomdb/phantom/internal/procstat"
 	"github.com/phantomdb/phantom/node"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
 
 // Resources of the node processes, sampled on the runner's tick: what each
 // node's process uses, so that a hot node can be named. Processes mode's
-// are read by pid; join mode's nodes run elsewhere and report their own
-// over the admin API.
+// are read by pid through procstat (with their CPU quota's throttling under
+// --node-cpus); join mode's nodes run elsewhere and report their own over
+// the admin API.
 
 // nodeUse is one node process's use at a tick.
 type nodeUse struct {
-	pid int
-	cpu float64 // percent of one core since the previous sample; -1 before there is one
-	rss uint64
+	pid                 int
+	cpu                 float64 // percent of one core since the previous sample; -1 before there is one
+	rss                 uint64
+	diskRead, diskWrite float64 // bytes/s; NaN when not measured
+	quota               float64 // CPUs, 0 for none
+	throttled           float64 // percent of the periods it wanted CPU in; -1 before there is a rate
 }
 
-// procSample remembers a process between samples.
-type procSample struct {
-	p       *process.Process
+// joinSample remembers a joined node's CPU time between samples.
+type joinSample struct {
 	cpuSecs float64
 	at      time.Time
 }
@@ -40,11 +45,113 @@ type nodeAgg struct {
 	rssSum         float64
 	rssMax         uint64
 	rssN           int
+	quota          float64
+	thrSum, thrMax float64
+	thrN           int
 }
 
-// sample measures every running node process, by node id: those of
-// processes mode by pid, those of join mode as each reports itself over
-// its admin API.
+// nodeSeries gathers one node's samples into points of step ticks, for
+// the report's per-node resource series (resources.nodes).
+type nodeSeries struct {
+	n    int
+	sum  [4]float64 // cpu, rss, disk read, disk write
+	cnt  [4]int
+	rep  metrics.NodeResourcesReport
+	disk bool // whether any disk figure was measured
+}
+
+func (s *nodeSeries) add(at time.Duration, step int, u nodeUse) {
+	for k, v := range [4]float64{u.cpu, float64(u.rss), u.diskRead, u.diskWrite} {
+		if (k == 0 && v < 0) || math.IsNaN(v) || (k == 1 && v == 0) {
+			continue
+		}
+		s.sum[k] += v
+		s.cnt[k]++
+	}
+	s.n++
+	if s.n < step {
+		return
+	}
+	var v [4]metrics.Num
+	for k := range v {
+		v[k] = metrics.Num(math.NaN())
+		if s.cnt[k] > 0 {
+			v[k] = metrics.Num(s.sum[k] / float64(s.cnt[k]))
+		}
+	}
+	s.disk = s.disk || s.cnt[2] > 0 || s.cnt[3] > 0
+	r := &s.rep
+	r.AtS = append(r.AtS, math.Round(at.Seconds()*1000)/1000)
+	r.CPUPercent = append(r.CPUPercent, metrics.Num(math.Round(float64(v[0])*100)/100))
+	r.RSSBytes = append(r.RSSBytes, metrics.Num(math.Round(float64(v[1]))))
+	r.DiskReadBytesPerSec = append(r.DiskReadBytesPerSec, metrics.Num(math.Round(float64(v[2]))))
+	r.DiskWriteBytesPerSec = append(r.DiskWriteBytesPerSec, metrics.Num(math.Round(float64(v[3]))))
+	s.n, s.sum, s.cnt = 0, [4]float64{}, [4]int{}
+}
+
+// startSeries starts the per-node series at the load's start, a point
+// every step ticks (the resource series' step).
+func (n *nodeProcs) startSeries(loadStart time.Time, step int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.loadStart, n.step = loadStart, max(step, 1)
+}
+
+// openQuotas opens the run's CPU quota groups, once, when cpus is set;
+// later calls return what the first did.
+func (n *nodeProcs) openQuotas(cpus float64) (*cgroup.Manager, error) {
+	if cpus <= 0 {
+		return nil, nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.quotas == nil && n.quotaErr == nil {
+		n.quotas, n.quotaErr = cgroup.Open()
+		if n.quotaErr == nil {
+			n.quotaText = n.quotas.Describe(cpus)
+		}
+	}
+	return n.quotas, n.quotaErr
+}
+
+// closeQuotas removes the run's CPU quota groups; the clusters must be
+// closed first.
+func (n *nodeProcs) closeQuotas() {
+	n.mu.Lock()
+	m := n.quotas
+	n.mu.Unlock()
+	if m != nil {
+		_ = m.Close()
+	}
+}
+
+// running lists the node processes running now, each under the name the
+// report gives it: its node id in the run's own cluster (the first
+// launcher's), "cK.ID" in the K-th cluster a run opened (the scalability
+// suite's fresh ones run beside the run's own, with the same ids).
+func (n *nodeProcs) running() []node.NodeProcess {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []node.NodeProcess
+	for i, l := range n.launchers {
+		for _, p := range l.Nodes() {
+			p.ID = launcherName(i, p.ID)
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func launcherName(i int, id string) string {
+	if i == 0 {
+		return id
+	}
+	return fmt.Sprintf("c%d.%s", i+1, id)
+}
+
+// sample measures every running node process, by name (see running):
+// those of processes mode by pid, those of join mode as each reports
+// itself over its admin API.
 func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 	procs := n.running()
 	n.mu.Lock()
@@ -56,67 +163,86 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 		joined = join.Use(ctx)
 		cancel()
 	}
-	if len(procs) == 0 && len(joined) == 0 {
-		return nil
-	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.prev == nil {
-		n.prev = map[string]*procSample{}
+	if len(procs) == 0 && len(joined) == 0 && len(n.tracked) == 0 {
+		return nil // embedded, or nothing running: nothing to sample or untrack
+	}
+	if n.agg == nil {
+		n.stat = procstat.New()
+		n.tracked = map[string]int{}
+		n.prev = map[string]*joinSample{}
 		n.agg = map[string]*nodeAgg{}
+		n.series = map[string]*nodeSeries{}
 	}
 	out := make(map[string]nodeUse, len(procs)+len(joined))
-	seen := make(map[string]bool, len(procs)+len(joined))
-	// measure turns a process's CPU time and memory into a use, against
-	// its previous sample under key.
-	measure := func(id, key string, pid int, cpuSecs float64, cpuOK bool, rss uint64) {
-		seen[key] = true
-		ps := n.prev[key]
-		if ps == nil {
-			ps = &procSample{cpuSecs: -1}
-			n.prev[key] = ps
-		}
-		u := nodeUse{pid: pid, cpu: -1, rss: rss}
-		if cpuOK {
-			if ps.cpuSecs >= 0 && now.After(ps.at) {
-				u.cpu = 100 * (cpuSecs - ps.cpuSecs) / now.Sub(ps.at).Seconds()
-			}
-			ps.cpuSecs, ps.at = cpuSecs, now
-		}
+	record := func(id string, u nodeUse) {
 		out[id] = u
-		if load {
-			n.add(id, u)
+		if !load {
+			return
 		}
-	}
-	for _, np := range procs {
-		key := "pid " + strconv.Itoa(np.PID)
-		ps := n.prev[key]
-		if ps == nil {
-			p, err := process.NewProcess(int32(np.PID))
-			if err != nil {
-				continue
+		n.add(id, u)
+		if !n.loadStart.IsZero() {
+			s := n.series[id]
+			if s == nil {
+				s = &nodeSeries{rep: metrics.NodeResourcesReport{Name: id}}
+				n.series[id] = s
 			}
-			ps = &procSample{p: p, cpuSecs: -1}
-			n.prev[key] = ps
+			s.add(now.Sub(n.loadStart), n.step, u)
 		}
-		var secs float64
-		t, err := ps.p.Times()
-		if err == nil {
-			secs = t.User + t.System
-		}
-		var rss uint64
-		if m, err := ps.p.MemoryInfo(); err == nil {
-			rss = m.RSS
-		}
-		measure(np.ID, key, np.PID, secs, err == nil, rss)
 	}
-	for id, u := range joined {
-		measure(id, "joined "+id+" "+strconv.Itoa(u.PID), u.PID, u.CPUSeconds, true, u.RSSBytes)
+
+	// Processes mode: one procstat sampler over every running process.
+	live := make(map[string]bool, len(procs))
+	for _, np := range procs {
+		live[np.ID] = true
+		if n.tracked[np.ID] != np.PID {
+			n.stat.TrackIn(np.ID, np.PID, np.Group)
+			n.tracked[np.ID] = np.PID
+		}
+	}
+	for id := range n.tracked {
+		if !live[id] {
+			n.stat.Untrack(id) // exited: a restart is a new process
+			delete(n.tracked, id)
+		}
+	}
+	for _, r := range n.stat.Sample() {
+		if r.Err == procstat.ErrExited.Error() {
+			continue
+		}
+		u := nodeUse{pid: r.PID, cpu: -1, rss: r.RSSBytes, diskRead: math.NaN(), diskWrite: math.NaN(), quota: r.QuotaCPUs, throttled: -1}
+		if r.Interval > 0 {
+			u.cpu = r.CPUPercent
+			if r.Err == "" || !strings.HasPrefix(r.Err, "disk") {
+				u.diskRead, u.diskWrite = r.ReadBps, r.WriteBps
+			}
+			if r.QuotaCPUs > 0 && !strings.HasPrefix(r.Err, "cgroup") {
+				u.throttled = r.ThrottledPercent
+			}
+		}
+		record(r.Node, u)
+	}
+
+	// Join mode: CPU time and memory as each node reports them.
+	seen := make(map[string]bool, len(joined))
+	for id, ju := range joined {
+		key := id + " " + strconv.Itoa(ju.PID)
+		seen[key] = true
+		u := nodeUse{pid: ju.PID, cpu: -1, rss: ju.RSSBytes, diskRead: math.NaN(), diskWrite: math.NaN(), throttled: -1}
+		if ps := n.prev[key]; ps != nil && now.After(ps.at) {
+			u.cpu = 100 * (ju.CPUSeconds - ps.cpuSecs) / now.Sub(ps.at).Seconds()
+		}
+		n.prev[key] = &joinSample{cpuSecs: ju.CPUSeconds, at: now}
+		record(id, u)
 	}
 	for key := range n.prev {
 		if !seen[key] {
-			delete(n.prev, key) // exited: a restart is a new process
+			delete(n.prev, key)
 		}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
@@ -132,6 +258,7 @@ func (n *nodeProcs) add(id string, u nodeUse) {
 		n.agg[id] = a
 	}
 	a.pid = u.pid
+	a.quota = u.quota
 	if u.cpu >= 0 {
 		a.cpuSum += u.cpu
 		a.cpuMax = max(a.cpuMax, u.cpu)
@@ -142,23 +269,59 @@ func (n *nodeProcs) add(id string, u nodeUse) {
 		a.rssMax = max(a.rssMax, u.rss)
 		a.rssN++
 	}
+	if u.throttled >= 0 {
+		a.thrSum += u.throttled
+		a.thrMax = max(a.thrMax, u.throttled)
+		a.thrN++
+	}
 }
 
-// resources are the nodes' use over the run's load, by node id.
+// resources are the nodes' use over the run's load, by node name.
 func (n *nodeProcs) resources() []metrics.NodeResourceReport {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []metrics.NodeResourceReport
 	for id, a := range n.agg {
-		r := metrics.NodeResourceReport{ID: id, PID: a.pid, CPUMaxPercent: a.cpuMax, CPUSamples: a.cpuN, RSSMaxBytes: a.rssMax}
+		r := metrics.NodeResourceReport{ID: id, PID: a.pid, CPUMaxPercent: a.cpuMax, CPUSamples: a.cpuN, RSSMaxBytes: a.rssMax, QuotaCPUs: a.quota}
 		if a.cpuN > 0 {
 			r.CPUAvgPercent = a.cpuSum / float64(a.cpuN)
 		}
 		if a.rssN > 0 {
 			r.RSSAvgBytes = uint64(a.rssSum / float64(a.rssN))
 		}
+		if a.thrN > 0 {
+			r.ThrottledSamples = a.thrN
+			r.ThrottledAvgPercent = a.thrSum / float64(a.thrN)
+			r.ThrottledMaxPercent = a.thrMax
+		}
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b metrics.NodeResourceReport) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// nodeSeriesReport is each node's resources over the load, for the
+// report's resources.nodes: one entry per node that has a point.
+func (n *nodeProcs) nodeSeriesReport() []metrics.NodeResourcesReport {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []metrics.NodeResourcesReport
+	for _, s := range n.series {
+		if len(s.rep.AtS) == 0 {
+			continue
+		}
+		r := s.rep
+		r.AtS = slices.Clone(r.AtS)
+		r.CPUPercent = slices.Clone(r.CPUPercent)
+		r.RSSBytes = slices.Clone(r.RSSBytes)
+		if s.disk {
+			r.DiskReadBytesPerSec = slices.Clone(r.DiskReadBytesPerSec)
+			r.DiskWriteBytesPerSec = slices.Clone(r.DiskWriteBytesPerSec)
+		} else {
+			r.DiskReadBytesPerSec, r.DiskWriteBytesPerSec = nil, nil
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b metrics.NodeResourcesReport) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }

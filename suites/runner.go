@@ -89,6 +89,7 @@ func (r *Runner) Run(ctx context.Context) (*metrics.Report, error) {
 		err = x.panicked()
 	}
 	report := x.finish(err)
+	r.procs.closeQuotas() // the clusters are closed: their groups are empty
 	report.Settings = r.settings()
 	r.describeCluster(report)
 	report.StartedAt = x.started
@@ -155,22 +156,25 @@ func (r *Runner) finalVerdicts(s *metrics.Snapshot) []metrics.Verdict {
 
 // Settings is the resolved configuration as a report records it.
 type Settings struct {
-	Profile       string   `json:"profile,omitempty"`
-	Suites        []string `json:"suites"`
-	Nodes         int      `json:"nodes"`
-	Shards        int      `json:"shards"`
-	NetDelayMs    float64  `json:"net_delay_ms"`
-	Storage       string   `json:"storage"`
-	Cluster       string   `json:"cluster"`
-	Replicas      int      `json:"replicas"`
-	Clients       int      `json:"clients"`
-	DurationS     float64  `json:"duration_s"`
-	DataSizeBytes int      `json:"data_size_bytes"`
-	TickMs        float64  `json:"tick_ms"`
-	WindowTicks   int      `json:"window_ticks"`
-	Seed          int64    `json:"seed"`
-	Transactions  int      `json:"transactions"`
-	Queries       int      `json:"queries"`
+	Profile    string   `json:"profile,omitempty"`
+	Suites     []string `json:"suites"`
+	Nodes      int      `json:"nodes"`
+	Shards     int      `json:"shards"`
+	NetDelayMs float64  `json:"net_delay_ms"`
+	Storage    string   `json:"storage"`
+	Cluster    string   `json:"cluster"`
+	// NodeCPUs is each node process's CPU quota (--node-cpus); absent
+	// when the nodes ran without one.
+	NodeCPUs      float64 `json:"node_cpus,omitempty"`
+	Replicas      int     `json:"replicas"`
+	Clients       int     `json:"clients"`
+	DurationS     float64 `json:"duration_s"`
+	DataSizeBytes int     `json:"data_size_bytes"`
+	TickMs        float64 `json:"tick_ms"`
+	WindowTicks   int     `json:"window_ticks"`
+	Seed          int64   `json:"seed"`
+	Transactions  int     `json:"transactions"`
+	Queries       int     `json:"queries"`
 	Baselines     struct {
 		MaxAvgLatencyMs float64 `json:"max_avg_latency_ms,omitempty"`
 		MaxP99LatencyMs float64 `json:"max_p99_latency_ms,omitempty"`
@@ -182,7 +186,7 @@ type Settings struct {
 
 func (r *Runner) settings() Settings {
 	c := r.cfg
-	s := Settings{Profile: c.Profile, Nodes: c.Nodes, Shards: c.shards(), NetDelayMs: float64(c.NetDelay) / float64(time.Millisecond), Storage: cmp.Or(c.Storage, core.StorageMemory), Cluster: clusterSetting(c.Cluster), Replicas: c.Replicas(), Clients: c.Clients, DurationS: c.Duration.Seconds(),
+	s := Settings{Profile: c.Profile, Nodes: c.Nodes, Shards: c.shards(), NetDelayMs: float64(c.NetDelay) / float64(time.Millisecond), Storage: cmp.Or(c.Storage, core.StorageMemory), Cluster: clusterSetting(c.Cluster), NodeCPUs: c.NodeCPUs, Replicas: c.Replicas(), Clients: c.Clients, DurationS: c.Duration.Seconds(),
 		DataSizeBytes: c.DataSize, TickMs: float64(c.Tick) / float64(time.Millisecond), WindowTicks: c.Window, Seed: c.Seed, Transactions: c.Transactions, Queries: c.Queries}
 	for _, su := range r.suites {
 		s.Suites = append(s.Suites, su.Name())
@@ -431,6 +435,7 @@ func (x *run) startCollector() error {
 	}
 	x.collector.SetSeriesStep(metrics.SeriesStep(x.cfg.Duration, x.cfg.Tick))
 	x.sysSeries = metrics.NewSystemSeries(metrics.SeriesStep(x.planned(), x.cfg.Tick))
+	x.procs.startSeries(x.loadStart, metrics.SeriesStep(x.planned(), x.cfg.Tick))
 	return nil
 }
 
@@ -663,6 +668,7 @@ func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 		for i, n := range cluster.Nodes {
 			if u, ok := use[n.ID]; ok {
 				cluster.Nodes[i].PID, cluster.Nodes[i].CPUPercent, cluster.Nodes[i].RSSBytes = u.pid, u.cpu, u.rss
+				cluster.Nodes[i].QuotaCPUs, cluster.Nodes[i].ThrottledPercent = u.quota, u.throttled
 			}
 		}
 	}
@@ -742,4 +748,13 @@ func (r *Runner) describeCluster(report *metrics.Report) {
 	report.Cluster.Mode = clusterSetting(r.cfg.Cluster)
 	report.Cluster.NodeLogs = r.procs.report()
 	report.Cluster.NodeResources = r.procs.resources()
+	if nodes := r.procs.nodeSeriesReport(); len(nodes) > 0 {
+		report.Resources.Nodes = nodes
+	}
+	if r.cfg.NodeCPUs > 0 {
+		report.Cluster.Emulated = true
+		r.procs.mu.Lock()
+		report.Cluster.CPUQuota = cmp.Or(r.procs.quotaText, fmt.Sprintf("%v CPUs per node", r.cfg.NodeCPUs))
+		r.procs.mu.Unlock()
+	}
 }

@@ -125,8 +125,16 @@ func (c clusterPanel) nodes() string {
 		}
 		if n.PID > 0 && n.Up && n.CPUPercent >= 0 {
 			// A node in a process of its own: its CPU (of one core) and
-			// resident memory.
-			ns[len(ns)-1] += st.Dim.Render(" " + strconv.Itoa(int(n.CPUPercent+0.5)) + "% " + metrics.FormatBytes(float64(n.RSSBytes)))
+			// resident memory; under --node-cpus, its quota (of one core)
+			// and the share of periods it was throttled in.
+			use := " " + strconv.Itoa(int(n.CPUPercent+0.5)) + "%"
+			if n.QuotaCPUs > 0 {
+				use += "/" + strconv.Itoa(int(n.QuotaCPUs*100+0.5)) + "%"
+				if n.ThrottledPercent >= 0 {
+					use += " thr " + strconv.Itoa(int(n.ThrottledPercent+0.5)) + "%"
+				}
+			}
+			ns[len(ns)-1] += st.Dim.Render(use + " " + metrics.FormatBytes(float64(n.RSSBytes)))
 		}
 	}
 	return strings.Join(ns, " ")

@@ -13,6 +13,8 @@ package knob
 import (
 	"strconv"
 	"time"
+
+	"github.com/phantomdb/phantom/internal/cgroup"
 )
 
 // Number is what a knob's value can be.
@@ -140,6 +142,11 @@ const (
 	// An op's deadline: at most the 60 s latencies are recorded up to.
 	MinOpTimeout, MaxOpTimeout = 10 * time.Millisecond, 60 * time.Second
 	DefaultOpTimeout           = 5 * time.Second
+	// A node process's CPU quota (--node-cpus), in CPUs: the kernel's
+	// smallest (1 ms per 100 ms period) up to a bound far above any
+	// machine's; the machine's own CPUs bound it further where it runs
+	// (cgroup.ValidateCPUs). 0 is no quota.
+	MinNodeCPUs, MaxNodeCPUs = 0.01, 1024
 )
 
 // The knobs.
@@ -183,4 +190,8 @@ var (
 	// error of kind timeout.
 	OpTimeout = Knob[time.Duration]{Name: "op timeout", Key: "op_timeout", Flag: "op-timeout",
 		Min: MinOpTimeout, Max: MaxOpTimeout, parse: ParseDuration, format: FormatDuration}
+	// NodeCPUs is each node process's CPU quota in processes mode; 0 is
+	// none.
+	NodeCPUs = Knob[float64]{Name: "node CPUs", Key: "node_cpus", Flag: "node-cpus",
+		Min: MinNodeCPUs, Max: MaxNodeCPUs, Zero: "no quota", Unit: "CPUs", parse: cgroup.ParseCPUs, format: FormatFloat}
 )

@@ -28,6 +28,7 @@ func Config(p profiles.Profile) (suites.Config, error) {
 	cfg.Shards = p.Shards
 	cfg.Storage = p.Storage
 	cfg.Cluster = p.Cluster
+	cfg.NodeCPUs = p.NodeCPUs
 	cfg.Rate = p.Rate
 	cfg.Transactions, cfg.Queries = p.Transactions, p.Queries
 	cfg.KeyDist = suites.KeyDist{Name: p.Keys.Distribution, ZipfS: p.Keys.ZipfS, HotFraction: p.Keys.HotFraction, HotOpsFraction: p.Keys.HotOpsFraction}
@@ -89,6 +90,7 @@ func FromConfig(name string, cfg suites.Config) profiles.Profile {
 		NetDelay:     profiles.Duration(cfg.NetDelay),
 		Storage:      cmp.Or(cfg.Storage, def.Storage),
 		Cluster:      cmp.Or(cfg.Cluster, def.Cluster),
+		NodeCPUs:     cfg.NodeCPUs,
 		Transactions: cfg.Transactions,
 		Queries:      cfg.Queries,
 		Tick:         profiles.Duration(cfg.Tick),

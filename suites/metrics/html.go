@@ -344,6 +344,23 @@ func htmlSettings(h htmlWriter, r *Report, cs chartSet) {
 	}
 	h.row("td", "load model", loadLine(r))
 	h.row("td", "cluster at the end", fmt.Sprintf("%d nodes, %d shards, %d leader changes", r.Cluster.Nodes, r.Cluster.Shards, r.Cluster.LeaderChanges))
+	if r.Cluster.Emulated {
+		h.row("td", "emulated", "the nodes shared this machine, each process under a CPU quota: "+r.Cluster.CPUQuota)
+	}
+	for _, n := range r.Cluster.NodeResources {
+		if n.QuotaCPUs <= 0 {
+			continue
+		}
+		use := "CPU n/a"
+		if n.CPUSamples > 0 {
+			use = fmt.Sprintf("CPU avg %.0f%%, max %.0f%%", n.CPUAvgPercent, n.CPUMaxPercent)
+		}
+		use += fmt.Sprintf(" of a %.0f%% quota (one core = 100%%)", n.QuotaCPUs*100)
+		if n.ThrottledSamples > 0 {
+			use += fmt.Sprintf("; throttled in %.0f%% of the periods it wanted CPU (max %.0f%%)", n.ThrottledAvgPercent, n.ThrottledMaxPercent)
+		}
+		h.row("td", "node "+n.ID, use)
+	}
 	h.raw("</tbody>\n</table>\n</section>\n")
 }
 

@@ -110,16 +110,41 @@ func mdNodes(p printf, r *Report) {
 	for _, n := range c.NodeResources {
 		use[n.ID] = n
 	}
-	p("\nThe nodes ran as processes (cluster %s):\n\n| node | pid | CPU avg | CPU max | RSS avg | RSS max | log |\n|---|--:|--:|--:|--:|--:|---|\n", mdEscape(c.Mode))
+	quota := false
+	for _, n := range c.NodeResources {
+		quota = quota || n.QuotaCPUs > 0
+	}
+	if c.Emulated {
+		p("\nEmulated: the nodes shared this machine, each process under a CPU quota (%s).\n", mdEscape(c.CPUQuota))
+	}
+	p("\nThe nodes ran as processes (cluster %s):\n\n", mdEscape(c.Mode))
+	if quota {
+		p("| node | pid | CPU avg | CPU max | CPU quota | throttled avg | throttled max | RSS avg | RSS max | log |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+	} else {
+		p("| node | pid | CPU avg | CPU max | RSS avg | RSS max | log |\n|---|--:|--:|--:|--:|--:|---|\n")
+	}
 	for _, n := range c.NodeLogs {
-		cpuAvg, cpuMax, rssAvg, rssMax := "–", "–", "–", "–"
+		cpuAvg, cpuMax, rssAvg, rssMax, q, thrAvg, thrMax := "–", "–", "–", "–", "–", "–", "–"
 		if u, ok := use[n.ID]; ok && u.PID == n.PID {
 			if u.CPUSamples > 0 {
 				cpuAvg, cpuMax = fmt.Sprintf("%.0f%%", u.CPUAvgPercent), fmt.Sprintf("%.0f%%", u.CPUMaxPercent)
 			}
 			rssAvg, rssMax = FormatBytes(float64(u.RSSAvgBytes)), FormatBytes(float64(u.RSSMaxBytes))
+			if u.QuotaCPUs > 0 {
+				q = fmt.Sprintf("%.0f%%", u.QuotaCPUs*100)
+			}
+			if u.ThrottledSamples > 0 {
+				thrAvg, thrMax = fmt.Sprintf("%.0f%%", u.ThrottledAvgPercent), fmt.Sprintf("%.0f%%", u.ThrottledMaxPercent)
+			}
 		}
-		p("| %s | %d | %s | %s | %s | %s | %s |\n", n.ID, n.PID, cpuAvg, cpuMax, rssAvg, rssMax, mdEscape(n.Log))
+		if quota {
+			p("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", n.ID, n.PID, cpuAvg, cpuMax, q, thrAvg, thrMax, rssAvg, rssMax, mdEscape(n.Log))
+		} else {
+			p("| %s | %d | %s | %s | %s | %s | %s |\n", n.ID, n.PID, cpuAvg, cpuMax, rssAvg, rssMax, mdEscape(n.Log))
+		}
+	}
+	if quota {
+		p("\nCPU is in percent of one core; the quota likewise. Throttled is, of the 100 ms periods in which a node wanted CPU, the share in which it had used its quota and waited.\n")
 	}
 }
 

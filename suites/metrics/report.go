@@ -242,6 +242,11 @@ type ClusterReport struct {
 	// NodeResources is each node process's CPU (percent of one core) and
 	// resident memory over the run's load, in processes mode.
 	NodeResources []NodeResourceReport `json:"node_resources,omitempty"`
+	// Emulated says the nodes ran on this one machine, each process under
+	// a CPU quota (--node-cpus) standing in for a machine of its own;
+	// CPUQuota states the quota and how it was set.
+	Emulated bool   `json:"emulated,omitempty"`
+	CPUQuota string `json:"cpu_quota,omitempty"`
 }
 
 // NodeResourceReport is what one node's process used over the load (the
@@ -256,6 +261,14 @@ type NodeResourceReport struct {
 	CPUSamples  int    `json:"cpu_samples"`
 	RSSAvgBytes uint64 `json:"rss_avg_bytes"`
 	RSSMaxBytes uint64 `json:"rss_max_bytes"`
+	// QuotaCPUs is the CPU quota the process ran under (--node-cpus), 0
+	// for none. Throttled*Percent are, of the scheduling periods in which
+	// it wanted CPU, the share in which it ran out of quota and waited,
+	// over ThrottledSamples ticks.
+	QuotaCPUs           float64 `json:"quota_cpus,omitempty"`
+	ThrottledAvgPercent float64 `json:"throttled_avg_percent,omitempty"`
+	ThrottledMaxPercent float64 `json:"throttled_max_percent,omitempty"`
+	ThrottledSamples    int     `json:"throttled_samples,omitempty"`
 }
 
 // NodeProcessReport is one node process.

@@ -165,6 +165,12 @@ type Node struct {
 	PID        int
 	CPUPercent float64
 	RSSBytes   uint64
+	// QuotaCPUs is the CPU quota its process runs under (--node-cpus), 0
+	// for none; ThrottledPercent the share of the periods since the last
+	// tick in which it wanted CPU and had used its quota (-1 before the
+	// first rate).
+	QuotaCPUs        float64
+	ThrottledPercent float64
 }
 
 // Shard is one Raft group.

@@ -1,0 +1,181 @@
+package suites
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/phantomdb/phantom/internal/cgroup"
+	"github.com/phantomdb/phantom/suites/metrics"
+)
+
+// A processes-mode report carries each node's resources over time in
+// resources.nodes, one entry per node with CPU and memory points, beside
+// cluster.node_resources; the HTML page draws them a line per node.
+func TestNodeResourceSeries(t *testing.T) {
+	report := runReal(t, func(c *Config) {
+		c.Cluster = ClusterProcesses
+		c.Suites = []string{"consensus"}
+		c.Clients = 4
+		c.Duration = 2 * time.Second
+		c.NodeLogDir = t.TempDir()
+	})
+	if len(report.Cluster.NodeResources) < 3 {
+		t.Fatalf("cluster.node_resources has %d nodes, want 3: %+v", len(report.Cluster.NodeResources), report.Cluster.NodeResources)
+	}
+	seen := map[string]bool{}
+	for _, n := range report.Resources.Nodes {
+		if seen[n.Name] {
+			t.Errorf("node %s has two series", n.Name)
+		}
+		seen[n.Name] = true
+		if len(n.AtS) == 0 || len(n.CPUPercent) != len(n.AtS) || len(n.RSSBytes) != len(n.AtS) {
+			t.Errorf("node %s: %d points, %d CPU, %d RSS", n.Name, len(n.AtS), len(n.CPUPercent), len(n.RSSBytes))
+			continue
+		}
+		cpu, rss := false, false
+		for i := range n.AtS {
+			cpu = cpu || (!n.CPUPercent[i].Missing() && n.CPUPercent[i] > 0)
+			rss = rss || (!n.RSSBytes[i].Missing() && n.RSSBytes[i] > 0)
+		}
+		if !cpu || !rss {
+			t.Errorf("node %s: no CPU (%v) or no memory (%v) measured: %+v", n.Name, cpu, rss, n)
+		}
+	}
+	for _, r := range report.Cluster.NodeResources {
+		if !seen[r.ID] {
+			t.Errorf("node %s has resources but no series in resources.nodes", r.ID)
+		}
+	}
+	if len(seen) != len(report.Cluster.NodeResources) {
+		t.Errorf("%d series for %d nodes", len(seen), len(report.Cluster.NodeResources))
+	}
+	var page bytes.Buffer
+	if err := metrics.WriteHTML(&page, report); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), "CPU per node") {
+		t.Error("the HTML page has no per-node CPU chart")
+	}
+}
+
+// --node-cpus: every node process runs in a CPU quota group of its own
+// while the run lasts (read from /proc/PID/cgroup, not from phantom's own
+// bookkeeping), is throttled by it, and the report says the run was
+// emulated and under which quota.
+func TestNodeCPUQuota(t *testing.T) {
+	if err := cgroup.Check(); err != nil {
+		t.Skipf("no CPU quotas on this machine: %v", err)
+	}
+	parent := fmt.Sprintf("/phantom-%d/", os.Getpid())
+	var mu sync.Mutex
+	inGroup := map[int]bool{} // node pid: seen in a group under this run's parent
+	report := runReal(t, func(c *Config) {
+		c.Cluster = ClusterProcesses
+		c.NodeCPUs = 0.2
+		c.Suites = []string{"consensus"}
+		c.Clients = 8
+		c.Duration = 3 * time.Second
+		c.NodeLogDir = t.TempDir()
+		c.OnSnapshot = func(s *metrics.Snapshot) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, n := range s.Cluster.Nodes {
+				if n.PID == 0 || inGroup[n.PID] {
+					continue
+				}
+				b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", n.PID))
+				if err != nil {
+					continue
+				}
+				for _, line := range strings.Split(string(b), "\n") {
+					// "2:cpu,cpuacct:/phantom-1/l1-n1" (v1) or "0::/phantom-1/l1-n1" (v2)
+					f := strings.SplitN(line, ":", 3)
+					if len(f) == 3 && (f[1] == "" || strings.Contains(","+f[1]+",", ",cpu,")) && strings.Contains(f[2]+"/", parent) {
+						inGroup[n.PID] = true
+					}
+				}
+			}
+		}
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, p := range report.Cluster.NodeLogs {
+		if !inGroup[p.PID] {
+			t.Errorf("node %s (pid %d) was not seen in a CPU quota group under %s", p.ID, p.PID, parent)
+		}
+	}
+	if s, ok := report.Settings.(Settings); !ok || s.NodeCPUs != 0.2 {
+		t.Errorf("settings %+v, want node_cpus 0.2", report.Settings)
+	}
+	if !report.Cluster.Emulated || !strings.Contains(report.Cluster.CPUQuota, "0.2 CPUs per node") {
+		t.Errorf("cluster emulated=%v cpu_quota=%q, want emulated under 0.2 CPUs per node", report.Cluster.Emulated, report.Cluster.CPUQuota)
+	}
+	throttled := 0.0
+	for _, r := range report.Cluster.NodeResources {
+		if r.QuotaCPUs != 0.2 || r.ThrottledSamples == 0 {
+			t.Errorf("node %s: quota %v CPUs over %d throttling samples, want 0.2 and some", r.ID, r.QuotaCPUs, r.ThrottledSamples)
+		}
+		// A node can use its quota and no more, give or take a tick's
+		// sampling edge.
+		if r.CPUAvgPercent > 20*1.5 {
+			t.Errorf("node %s used %.0f%% of a core on average under a 20%% quota", r.ID, r.CPUAvgPercent)
+		}
+		throttled = max(throttled, r.ThrottledMaxPercent)
+	}
+	if throttled == 0 {
+		t.Error("no node was ever throttled under 0.2 CPUs with 8 clients")
+	}
+	var md bytes.Buffer
+	if err := metrics.WriteMarkdown(&md, report); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`node\_cpus=0.2`, "Emulated:", "| CPU quota | throttled avg |"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("the Markdown report lacks %q", want)
+		}
+	}
+	if i := strings.Index(md.String(), "Emulated:"); i >= 0 && testing.Verbose() {
+		t.Log(md.String()[i:min(len(md.String()), i+1500)])
+	}
+}
+
+// The scalability suite's node sweep in processes mode with --node-cpus:
+// each step's fresh cluster is node processes of its own, each under its
+// quota, reported under names apart from the run's own nodes.
+func TestNodeSweepUnderQuota(t *testing.T) {
+	if err := cgroup.Check(); err != nil {
+		t.Skipf("no CPU quotas on this machine: %v", err)
+	}
+	defer func(m time.Duration) { minStep = m }(minStep)
+	minStep = 300 * time.Millisecond
+	report := runReal(t, func(c *Config) {
+		c.Cluster = ClusterProcesses
+		c.NodeCPUs = 0.2
+		c.Suites = []string{"scalability"}
+		c.Nodes = 6
+		c.Clients = 6
+		c.Duration = 5 * time.Second
+		c.NodeLogDir = t.TempDir()
+	})
+	sc := report.Scalability
+	if sc == nil || len(sc.Sweeps) != 2 || sc.Sweeps[1].Kind != metrics.SweepNodes || len(sc.Sweeps[1].Points) != 2 {
+		t.Fatalf("scalability %+v, want a clients sweep and a node sweep of 2 steps", sc)
+	}
+	fresh := 0
+	for _, r := range report.Cluster.NodeResources {
+		if strings.HasPrefix(r.ID, "c2.") {
+			fresh++
+		}
+		if r.QuotaCPUs != 0.2 {
+			t.Errorf("node %s ran under a quota of %v CPUs, want 0.2", r.ID, r.QuotaCPUs)
+		}
+	}
+	if fresh != 3 {
+		t.Errorf("%d nodes of the 3-node step's cluster in node_resources, want 3: %+v", fresh, report.Cluster.NodeResources)
+	}
+}
