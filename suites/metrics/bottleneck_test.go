@@ -302,15 +302,26 @@ func TestRuntimeReaderSchedP99IsPerInterval(t *testing.T) {
 	r.read()
 	burst(60 * time.Millisecond)
 	slow := r.read()
-	burst(0)
-	quick := r.read()
-	if !slow.SchedP99.OK || !quick.SchedP99.OK {
-		t.Fatalf("no p99: %+v then %+v", slow.SchedP99, quick.SchedP99)
+	if !slow.SchedP99.OK {
+		t.Fatalf("no p99: %+v", slow.SchedP99)
 	}
 	if slow.SchedP99.Value < 0.005 {
 		t.Fatalf("goroutines waiting behind a 60 ms spinner gave p99 %v s: the test's burst did not make them wait", slow.SchedP99.Value)
 	}
-	if quick.SchedP99.Value >= slow.SchedP99.Value/2 {
-		t.Errorf("p99 %v s after a quiet interval, %v s after the burst: the burst is still counted", quick.SchedP99.Value, slow.SchedP99.Value)
+	// Another process may take the core during a quiet interval too, so
+	// a few are tried: counted cumulatively, the burst's waits (one
+	// sample in two so far) would hold the p99 up through all of them.
+	var quick []float64
+	for range 5 {
+		burst(0)
+		q := r.read()
+		if !q.SchedP99.OK {
+			t.Fatalf("no p99 after a quiet interval: %+v", q.SchedP99)
+		}
+		if q.SchedP99.Value < slow.SchedP99.Value/2 {
+			return
+		}
+		quick = append(quick, q.SchedP99.Value)
 	}
+	t.Errorf("p99 %v s after quiet intervals, %v s after the burst: the burst is still counted", quick, slow.SchedP99.Value)
 }
