@@ -41,6 +41,10 @@ var (
 
 	descNodeUp      = prometheus.NewDesc(ns+"_node_up", "1 when the cluster node is up.", []string{"node"}, nil)
 	descLeaderships = prometheus.NewDesc(ns+"_node_leaderships", "Shards the node leads.", []string{"node"}, nil)
+	descNodeCPU     = prometheus.NewDesc(ns+"_node_cpu_percent", "The node process's CPU, percent of one core (nodes as processes only).", []string{"node"}, nil)
+	descNodeRSS     = prometheus.NewDesc(ns+"_node_resident_memory_bytes", "The node process's resident memory (nodes as processes only).", []string{"node"}, nil)
+	descNodeQuota   = prometheus.NewDesc(ns+"_node_cpu_quota_cpus", "The CPU quota the node process runs under (--node-cpus).", []string{"node"}, nil)
+	descNodeThrot   = prometheus.NewDesc(ns+"_node_cpu_throttled_percent", "Share of the quota periods in which the node process was throttled.", []string{"node"}, nil)
 	descShards      = prometheus.NewDesc(ns+"_shards", "Raft groups in the cluster.", nil, nil)
 	descLeaders     = prometheus.NewDesc(ns+"_shards_with_leader", "Raft groups that have a leader.", nil, nil)
 	descLeaderChg   = prometheus.NewDesc(ns+"_leader_changes_total", "Leader changes seen over all shards.", nil, nil)
@@ -77,7 +81,7 @@ func (e *Exporter) Latest() *metrics.Snapshot { return e.latest.Load() }
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descOps, descErrors, descLatency, descOpsPerSec, descP99,
 		descCPU, descProcCPU, descRSS, descNetRx, descNetTx, descDiskRead, descDiskWrite,
-		descNodeUp, descLeaderships, descShards, descLeaders, descLeaderChg, descElections, descLag,
+		descNodeUp, descLeaderships, descNodeCPU, descNodeRSS, descNodeQuota, descNodeThrot, descShards, descLeaders, descLeaderChg, descElections, descLag,
 		descPhase, descSuite, descEpoch, descPaused, descElapsed, descPlanned} {
 		ch <- d
 	}
@@ -131,6 +135,21 @@ func collect(s *metrics.Snapshot, ch chan<- prometheus.Metric) {
 	for _, n := range c.Nodes {
 		gauge(descNodeUp, b2f(n.Up), n.ID)
 		gauge(descLeaderships, float64(n.Leaderships), n.ID)
+		// A node inside phantom's process has no figures of its own, and
+		// a rate not yet measured (-1) is absent rather than 0.
+		if n.PID == 0 && n.RSSBytes == 0 {
+			continue
+		}
+		if n.CPUPercent >= 0 {
+			gauge(descNodeCPU, n.CPUPercent, n.ID)
+		}
+		gauge(descNodeRSS, float64(n.RSSBytes), n.ID)
+		if n.QuotaCPUs > 0 {
+			gauge(descNodeQuota, n.QuotaCPUs, n.ID)
+			if n.ThrottledPercent >= 0 {
+				gauge(descNodeThrot, n.ThrottledPercent, n.ID)
+			}
+		}
 	}
 	var leaders int
 	var lag uint64

@@ -75,6 +75,39 @@ phantom_cpu_percent 40
 	t.Error("no phantom_op_latency_seconds")
 }
 
+// A node process's CPU, memory and quota are served per node; a node
+// inside phantom's process, with no figures of its own, and a rate not yet
+// measured are absent, never 0.
+func TestExporterServesNodeProcesses(t *testing.T) {
+	e := &Exporter{}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(e)
+	e.Update(&metrics.Snapshot{Cluster: metrics.Cluster{Nodes: []metrics.Node{
+		{ID: "n1", Up: true, PID: 101, CPUPercent: 42.5, RSSBytes: 64 << 20, QuotaCPUs: 0.2, ThrottledPercent: 80},
+		{ID: "n2", Up: true, PID: 102, CPUPercent: -1, RSSBytes: 32 << 20},
+		{ID: "n3", Up: true}, // embedded
+	}}})
+	want := `
+# HELP phantom_node_cpu_percent The node process's CPU, percent of one core (nodes as processes only).
+# TYPE phantom_node_cpu_percent gauge
+phantom_node_cpu_percent{node="n1"} 42.5
+# HELP phantom_node_resident_memory_bytes The node process's resident memory (nodes as processes only).
+# TYPE phantom_node_resident_memory_bytes gauge
+phantom_node_resident_memory_bytes{node="n1"} 6.7108864e+07
+phantom_node_resident_memory_bytes{node="n2"} 3.3554432e+07
+# HELP phantom_node_cpu_quota_cpus The CPU quota the node process runs under (--node-cpus).
+# TYPE phantom_node_cpu_quota_cpus gauge
+phantom_node_cpu_quota_cpus{node="n1"} 0.2
+# HELP phantom_node_cpu_throttled_percent Share of the quota periods in which the node process was throttled.
+# TYPE phantom_node_cpu_throttled_percent gauge
+phantom_node_cpu_throttled_percent{node="n1"} 80
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "phantom_node_cpu_percent", "phantom_node_resident_memory_bytes",
+		"phantom_node_cpu_quota_cpus", "phantom_node_cpu_throttled_percent"); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestServerListensAndCloses(t *testing.T) {
 	if _, err := Listen("localhost"); err == nil || !strings.Contains(err.Error(), "want HOST:PORT") {
 		t.Errorf("Listen without a port: %v", err)
