@@ -333,13 +333,17 @@ func (r *retry) awaitApplied(f *fsm, index uint64) {
 	} else {
 		r.timer.Reset(wait)
 	}
+	var closed <-chan struct{} // nil, never ready, for a node host's retry, which has no cluster
+	if r.c != nil {
+		closed = r.c.done
+	}
 	select {
 	case <-moved:
 		r.timer.Stop()
 	case <-r.timer.C:
 	case <-r.ctx.Done():
 		r.timer.Stop()
-	case <-r.c.done:
+	case <-closed:
 		r.timer.Stop()
 	}
 }
