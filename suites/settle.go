@@ -88,7 +88,9 @@ func (x *run) settle(ctx context.Context, before string) {
 	for {
 		st := x.db.Status()
 		why := unsettled(st, x.targetNodes)
-		if len(st.Nodes) > x.targetNodes && x.resizing.Load() == 0 {
+		// Only before the deadline: a removal that keeps failing (a node
+		// that died on its own) must not hold the run here for good.
+		if len(st.Nodes) > x.targetNodes && x.resizing.Load() == 0 && time.Now().Before(deadline) {
 			// A suite left nodes behind (the cluster suite's churn cut
 			// short by its end): take them out now, off every figure.
 			x.event(metrics.EventMembership, fmt.Sprintf("settling before %s: removing %s a suite left behind", before, plural(len(st.Nodes)-x.targetNodes, "node")))

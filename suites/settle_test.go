@@ -2,6 +2,7 @@ package suites
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -123,4 +124,63 @@ func slicesEqual[T comparable](a, b []T) bool {
 		}
 	}
 	return true
+}
+
+// failRemove is a DB whose RemoveNode always fails, as when the node to
+// remove died on its own.
+type failRemove struct{ DB }
+
+func (failRemove) RemoveNode(context.Context, string) error {
+	return errors.New("node gone")
+}
+
+// A node the settling step cannot remove holds the run no longer than
+// settleTimeout: the suite starts anyway, with an event saying why.
+func TestSettleGivesUpOnANodeItCannotRemove(t *testing.T) {
+	defer func(d time.Duration) { settleTimeout = d }(settleTimeout)
+	settleTimeout = 500 * time.Millisecond
+	pattern := []time.Duration{time.Millisecond}
+	a := &probeSuite{fakeSuite: fakeSuite{name: "a", pattern: pattern, pace: 10 * time.Millisecond}, after: 100 * time.Millisecond,
+		act: func(ctx context.Context, db DB) {
+			if _, err := db.AddNode(ctx); err != nil {
+				t.Errorf("add: %v", err)
+			}
+		}}
+	b := &seeSuite{fakeSuite: fakeSuite{name: "b", pattern: pattern, pace: 10 * time.Millisecond}}
+	cfg := fakeConfig()
+	cfg.Nodes = 3
+	cfg.Clients = 1
+	cfg.Duration = time.Second
+	r := newRunner(cfg, []Suite{a, b})
+	open := r.open
+	r.open = func(ctx context.Context, ccfg core.Config) (DB, error) {
+		db, err := open(ctx, ccfg)
+		if err != nil {
+			return nil, err
+		}
+		return failRemove{db}, nil
+	}
+	done := make(chan *metrics.Report, 1)
+	go func() {
+		report, err := r.Run(context.Background())
+		if err != nil {
+			t.Error(err)
+		}
+		done <- report
+	}()
+	select {
+	case report := <-done:
+		if report == nil {
+			return
+		}
+		var gaveUp bool
+		for _, e := range report.Events {
+			gaveUp = gaveUp || strings.HasPrefix(e.Message, "cluster not settled before suite b")
+		}
+		if !gaveUp {
+			t.Errorf("no event says the cluster did not settle before b: %+v", report.Events)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the run is still settling a minute on: a removal that keeps failing holds it for good")
+	}
 }
