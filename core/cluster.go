@@ -312,8 +312,32 @@ func (c *Cluster) balanceLeaders(ctx context.Context) error {
 		if err := c.waitAllLeaders(ctx, "balance leaders"); err != nil {
 			return err
 		}
+		c.waitElectionsRecorded(ctx)
 	}
 	return nil
+}
+
+// recordWait bounds waitElectionsRecorded: an observer runs microseconds
+// after raft changes state, so a longer wait means the leader changed
+// again meanwhile, which is recorded in its own time.
+const recordWait = time.Second
+
+// waitElectionsRecorded waits, for recordWait at most, until every shard's
+// leader has had its election recorded. raft sets a new leader's state
+// before it tells the observers, so a leader found by its state may not be
+// in Elections yet; a caller counting elections from the moment the
+// balancing returns must not find one of its moves there.
+func (c *Cluster) waitElectionsRecorded(ctx context.Context) {
+	deadline := time.Now().Add(recordWait)
+	for _, sh := range c.shards {
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			rep, err := sh.leaderReplica()
+			if err != nil || sh.leader.Load() == rep {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 }
 
 // Close stops every replica and waits for their goroutines, raft's included.
