@@ -79,21 +79,7 @@ func mdBaselines(p printf, r *Report) {
 func mdResources(p printf, r *Report) {
 	p("\n## 3. Resource utilisation\n\n")
 	p("| resource | avg | max |\n|---|--:|--:|\n")
-	res := r.Resources
-	for _, row := range []struct {
-		name string
-		s    *StatReport
-		unit string
-	}{
-		{"machine CPU", res.CPU.MachinePercent, "%"},
-		{"phantom CPU", res.CPU.ProcessPercent, "%"},
-		{"phantom RSS", res.Memory.RSSBytes, "B"},
-		{"machine memory used", res.Memory.UsedBytes, "B"},
-		{"network received", res.Network.RxBytesPerSec, "B/s"},
-		{"network sent", res.Network.TxBytesPerSec, "B/s"},
-		{"disk read", res.Disk.ReadBytesPerSec, "B/s"},
-		{"disk written", res.Disk.WriteBytesPerSec, "B/s"},
-	} {
+	for _, row := range resourceRows(r) {
 		p("| %s | %s | %s |\n", row.name, statText(row.s, row.unit, false), statText(row.s, row.unit, true))
 	}
 	mdNodes(p, r)
