@@ -159,3 +159,53 @@ func (r *Runner) opener() func(ctx context.Context, cfg core.Config) (DB, error)
 		return c, nil
 	}
 }
+
+// nodeCPUs is each node process's CPU quota when the run's nodes are
+// processes under one, else 0.
+func (x *run) nodeCPUs() float64 {
+	if m, err := ParseClusterMode(x.cfg.Cluster); err != nil || m.Kind != ClusterProcesses {
+		return 0
+	}
+	return max(x.cfg.NodeCPUs, 0)
+}
+
+// nodeCPU is what the node processes used at a tick, in CPUs summed: the
+// run's own cluster's (own) and the other clusters' a suite opened beside
+// it (fresh); ok when some process of theirs was measured.
+type nodeCPU struct {
+	own, fresh     float64
+	ownOK, freshOK bool
+}
+
+// split sums use (by node name, see running) into the run's own nodes'
+// CPU and the fresh clusters'.
+func (n *nodeProcs) split(use map[string]nodeUse) nodeCPU {
+	var c nodeCPU
+	if len(use) == 0 {
+		return c
+	}
+	own := map[string]bool{}
+	n.mu.Lock()
+	if len(n.launchers) > 0 {
+		for _, p := range n.launchers[0].Nodes() {
+			own[p.ID] = true // the first launcher's are named by their ids
+		}
+	}
+	for _, j := range n.joined {
+		own[j.ID] = true
+	}
+	n.mu.Unlock()
+	for id, u := range use {
+		if u.cpu < 0 {
+			continue // no rate yet
+		}
+		if own[id] {
+			c.own += u.cpu / 100
+			c.ownOK = true
+		} else {
+			c.fresh += u.cpu / 100
+			c.freshOK = true
+		}
+	}
+	return c
+}

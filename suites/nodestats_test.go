@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -145,8 +146,10 @@ func TestNodeCPUQuota(t *testing.T) {
 }
 
 // The scalability suite's node sweep in processes mode with --node-cpus:
-// each step's fresh cluster is node processes of its own, each under its
-// quota, reported under names apart from the run's own nodes.
+// it doubles from one node, each step's fresh cluster is node processes
+// of its own, each under its quota, reported under names apart from the
+// run's own nodes; each step says its replicas, what its nodes used, what
+// the run's idle ones used beside it and what bound it.
 func TestNodeSweepUnderQuota(t *testing.T) {
 	if err := cgroup.Check(); err != nil {
 		t.Skipf("no CPU quotas on this machine: %v", err)
@@ -157,25 +160,58 @@ func TestNodeSweepUnderQuota(t *testing.T) {
 		c.Cluster = ClusterProcesses
 		c.NodeCPUs = 0.2
 		c.Suites = []string{"scalability"}
-		c.Nodes = 6
-		c.Clients = 6
-		c.Duration = 5 * time.Second
+		c.Nodes = 4
+		c.Clients = 8
+		c.Duration = 6 * time.Second
 		c.NodeLogDir = t.TempDir()
 	})
 	sc := report.Scalability
-	if sc == nil || len(sc.Sweeps) != 2 || sc.Sweeps[1].Kind != metrics.SweepNodes || len(sc.Sweeps[1].Points) != 2 {
-		t.Fatalf("scalability %+v, want a clients sweep and a node sweep of 2 steps", sc)
+	if sc == nil || len(sc.Sweeps) != 2 || sc.Sweeps[1].Kind != metrics.SweepNodes {
+		t.Fatalf("scalability %+v, want a clients sweep and a node sweep", sc)
 	}
-	fresh := 0
+	sw := sc.Sweeps[1]
+	var steps, replicas []int
+	for _, p := range sw.Points {
+		steps, replicas = append(steps, p.N), append(replicas, p.Replicas)
+		if p.Empty {
+			t.Errorf("the %d-node step measured nothing", p.N)
+			continue
+		}
+		if p.NodesCPUs <= 0 || p.QuotaUsePercent <= 0 || p.BoundBy == "" {
+			t.Errorf("the %d-node step: nodes' CPU %v, %v%% of quota, bound by %q; want them measured", p.N, p.NodesCPUs, p.QuotaUsePercent, p.BoundBy)
+		}
+		// A step's nodes cannot use more than their quotas, give or take
+		// a tick's sampling edge.
+		if p.NodesCPUs > float64(p.N)*0.2*1.5 {
+			t.Errorf("the %d-node step's nodes used %.2f CPUs under quotas of 0.2 each", p.N, p.NodesCPUs)
+		}
+		if fresh := p.N < 4; fresh != (p.IdleNodesCPUs > 0) {
+			t.Errorf("the %d-node step: the run's idle nodes used %v CPUs; want a figure on the fresh steps only", p.N, p.IdleNodesCPUs)
+		}
+	}
+	if !slices.Equal(steps, []int{1, 2, 4}) || !slices.Equal(replicas, []int{1, 2, 3}) {
+		t.Errorf("node steps %v with replicas %v, want 1, 2, 4 with 1, 2, 3", steps, replicas)
+	}
+	if sw.NodeCPUs != 0.2 || !strings.Contains(strings.Join(sw.Notes, " "), "1 node replicates once") {
+		t.Errorf("sweep quota %v, notes %q: want 0.2 and the 1-node step's single replica noted", sw.NodeCPUs, sw.Notes)
+	}
+	fresh := map[string]int{}
 	for _, r := range report.Cluster.NodeResources {
-		if strings.HasPrefix(r.ID, "c2.") {
-			fresh++
+		if i := strings.IndexByte(r.ID, '.'); i > 0 {
+			fresh[r.ID[:i]]++
 		}
 		if r.QuotaCPUs != 0.2 {
 			t.Errorf("node %s ran under a quota of %v CPUs, want 0.2", r.ID, r.QuotaCPUs)
 		}
 	}
-	if fresh != 3 {
-		t.Errorf("%d nodes of the 3-node step's cluster in node_resources, want 3: %+v", fresh, report.Cluster.NodeResources)
+	if fresh["c2"] != 1 || fresh["c3"] != 2 {
+		t.Errorf("fresh clusters' nodes in node_resources %v, want 1 of the 1-node step's (c2) and 2 of the 2-node step's (c3)", fresh)
+	}
+	if testing.Verbose() {
+		var sum bytes.Buffer
+		_ = metrics.WriteSummary(&sum, report)
+		if i := strings.Index(sum.String(), "scalability nodes"); i >= 0 {
+			t.Log(sum.String()[i:])
+		}
 	}
 }

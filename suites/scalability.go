@@ -9,6 +9,7 @@ import (
 	rtmetrics "runtime/metrics"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,16 +20,44 @@ import (
 
 // scalabilitySuite runs two sweeps and fits the Universal Scalability Law
 // to each. Vertical: the active clients double — 1, 2, 4, … up to the
-// run's clients — on the run's cluster. Horizontal: the nodes double — 3,
-// 6, 12, … up to the run's nodes — with shards following the nodes and
-// the clients per node constant, so the offered load per node is. Each
-// node step runs on a fresh cluster of its size (the largest on the run's
-// own): a cluster's shards are fixed for its life, so growing one with
-// AddNode would spread the same shards thinner rather than add shards, and
-// a fresh cluster starts every step from the same state. The sweep starts
-// at three nodes, where every shard has its full three replicas: one or
-// two nodes replicate less, and would make a different system the base of
-// the efficiency.
+// run's clients — on the run's cluster. Horizontal: the nodes double up to
+// the run's nodes, with shards following the nodes and the clients per
+// node constant (the run's clients over its nodes), so the offered load
+// per node is. Each node step runs on a fresh cluster of its size (the
+// largest on the run's own): a cluster's shards are fixed for its life,
+// so growing one with AddNode would spread the same shards thinner rather
+// than add shards, and a fresh cluster starts every step from the same
+// state.
+//
+// Where the node sweep starts depends on what a node brings. Without
+// quotas every node shares the same cores, embedded or as processes:
+// adding one adds no resources, only replicas to place, and the sweep
+// starts at three nodes, where every shard has its full three replicas —
+// one or two nodes replicate less and would make a different system the
+// base of the efficiency, with nothing gained. With --node-cpus in
+// processes mode each node brings a CPU quota of its own, as a machine
+// would, and the unit of resources is one node: the sweep doubles from 1
+// (1, 2, 4, 8, …). The 1- and 2-node steps replicate each shard once and
+// twice (core.ReplicationFactor), so each put costs them less work; every
+// step records its replicas and the sweep says so in a note rather than
+// hide it in the efficiency.
+//
+// The offered load must saturate what a step is given, or the sweep
+// measures its clients rather than its nodes. A closed loop of c clients
+// completes c/R ops/s at response time R, and under a quota R is long: a
+// put is a gRPC hop to a node that, once it has spent its quota in a
+// period, waits out the rest of it (80 ms of each 100 for 0.2 CPUs). A
+// 0.2-CPU node here took 500 ops/s from 2 clients, 1,900 from 16, 3,050
+// from 64 and 3,270 from 128, so about 64 clients per node are needed
+// (--clients 512 for 8 nodes). The suite cannot add clients the run did
+// not start, so rather than guess a machine's figure it measures: each
+// step reads what its node processes used against their quotas, and the
+// sweep names what bound every step — the quotas (the nodes used them:
+// the step measured its resources), the machine (its cores were busy
+// first: 8 × 0.2 CPUs and phantom itself on 2 cores), or the clients
+// (neither: raise --clients). The run's own node processes sit idle
+// beside the fresh clusters' steps; what they use then is measured per
+// step and noted, small under their own quotas.
 //
 // The suite first writes the run's cluster's keyspace once, then runs the
 // node sweep: each fresh cluster is sized (keyspace, logs between
@@ -54,9 +83,33 @@ const opScaleSubmit = 0 // a replicated put, as consensus.submit, at the sweep's
 // variable so that tests can shorten it.
 var minStep = time.Second
 
-// firstNodeStep is the node sweep's first size: every shard has its three
-// replicas from there on.
+// firstNodeStep is the node sweep's first size without quotas: every
+// shard has its three replicas from there on. With quotas it is 1.
 const firstNodeStep = 3
+
+// nodePlan is the node sweep's sizes for a run of nodes nodes and clients
+// clients, perNode of them per node, each node under a quota of nodeCPUs
+// (0: none): doubling from 1 with quotas, from firstNodeStep without, up
+// to the run's nodes; none when fewer than two steps fit.
+func nodePlan(nodes, clients, perNode int, nodeCPUs float64) []int {
+	first := firstNodeStep
+	if nodeCPUs > 0 {
+		first = 1
+	}
+	if nodes <= first {
+		return nil
+	}
+	var out []int
+	for _, n := range doubling(first, nodes) {
+		if n*perNode <= clients {
+			out = append(out, n)
+		}
+	}
+	if len(out) < 2 {
+		return nil
+	}
+	return out
+}
 
 // sweeper is a workload that measures several sweeps; the runner reads
 // their CPU from its ticks and fits each.
@@ -76,21 +129,15 @@ func (scalabilitySuite) Ops() []metrics.OpSpec {
 
 func (scalabilitySuite) Prepare(_ context.Context, env Env) (Workload, error) {
 	w := &scaleWorkload{db: env.DB, seed: env.Seed, payload: make([]byte, env.DataSize), keys: make([]string, env.Keys),
-		nodes: env.Nodes, shards: env.Shards, open: env.Open, end: env.End, note: env.Note, elections: env.FreshElections, budget: env.Budget, duration: env.Duration}
+		nodes: env.Nodes, shards: env.Shards, nodeCPUs: env.NodeCPUs, open: env.Open, end: env.End, note: env.Note, elections: env.FreshElections, budget: env.Budget, duration: env.Duration}
 	for i := range w.keys {
 		w.keys[i] = "s/" + strconv.Itoa(i)
 	}
 	clients := doubling(1, env.Clients)
 	share := env.Duration
 	w.perNode = max(1, env.Clients/max(env.Nodes, 1))
-	if env.Open != nil && env.Nodes > firstNodeStep {
-		var nodes []int
-		for _, n := range doubling(firstNodeStep, env.Nodes) {
-			if n*w.perNode <= env.Clients {
-				nodes = append(nodes, n)
-			}
-		}
-		if len(nodes) >= 2 {
+	if env.Open != nil {
+		if nodes := nodePlan(env.Nodes, env.Clients, w.perNode, env.NodeCPUs); nodes != nil {
 			share /= 2
 			w.nodeSteps = thin(nodes, share)
 		}
@@ -142,7 +189,8 @@ type scaleWorkload struct {
 	keys        []string
 	nodes       int
 	shards      int
-	perNode     int // clients per node in the node sweep
+	perNode     int     // clients per node in the node sweep
+	nodeCPUs    float64 // each node process's CPU quota; 0 for none
 	open        func(ctx context.Context, nodes, shards int, budget int64) (DB, int, error)
 	end         func() // ends the suite: once the sweeps are done, idle clients would read as a throughput of 0
 	note        func(string)
@@ -216,6 +264,9 @@ func (w *scaleWorkload) Probe(ctx context.Context, _ *metrics.Recorder) {
 	// fresh cluster, which is sized to what that leaves, and the process
 	// has grown its heap before the first step measures.
 	w.fill(ctx, w.db, len(w.keys), &w.filled, time.Now().Add(w.duration/10))
+	if len(w.nodeSteps) > 0 {
+		w.notef("scalability: node sweep over %s nodes, %s per node%s", joinInts(w.nodeSteps), plural(w.perNode, "client"), w.quotaText())
+	}
 	for _, n := range w.nodeSteps {
 		if !w.nodeStep(ctx, n, share()) {
 			return
@@ -250,7 +301,7 @@ func (w *scaleWorkload) nodeStep(ctx context.Context, n int, stepFor time.Durati
 			}
 			w.notef("scalability: the %d-node step measured nothing: a fresh cluster of %d nodes and %d shards in the %s the memory budget leaves did not start: %v",
 				n, n, shards, metrics.FormatBytes(float64(budget)), err)
-			w.add(metrics.SweepNodes, metrics.ScalePoint{N: n, Empty: true})
+			w.add(metrics.SweepNodes, metrics.ScalePoint{N: n, Empty: true, Replicas: core.ReplicationFactor(n), Fresh: true})
 			return true
 		}
 		settled = time.Now() // until the step finds it settled, its start
@@ -267,10 +318,39 @@ func (w *scaleWorkload) nodeStep(ctx context.Context, n int, stepFor time.Durati
 	// The keyspace follows the nodes, as the shards do.
 	keys = max(1, min(keys, len(w.keys)*n/max(w.nodes, 1)))
 	p, ok := w.stepFrom(ctx, begun, strconv.Itoa(n)+"-node", n, stepFor, scaleTarget{db: db, keys: keys, active: n * w.perNode}, &settled)
+	p.Replicas, p.Fresh = core.ReplicationFactor(n), db != w.db
 	if p.N > 0 {
 		w.add(metrics.SweepNodes, p)
 	}
 	return ok
+}
+
+// quotaText is the node sweep's quotas and replicas, for its first
+// event: "", or ", each node under a 0.2-CPU quota; 1 and 2 nodes
+// replicate each shard 1 and 2 times".
+func (w *scaleWorkload) quotaText() string {
+	if w.nodeCPUs <= 0 {
+		return ""
+	}
+	t := fmt.Sprintf(", each node under a %v-CPU quota", w.nodeCPUs)
+	var fewer []string
+	for _, n := range w.nodeSteps {
+		if r := core.ReplicationFactor(n); r < core.ReplicationFactor(w.nodes) {
+			fewer = append(fewer, fmt.Sprintf("%d nodes: %d", n, r))
+		}
+	}
+	if len(fewer) > 0 {
+		t += fmt.Sprintf("; replicas of each shard fewer than %d at %s", core.ReplicationFactor(w.nodes), strings.Join(fewer, ", "))
+	}
+	return t
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
 }
 
 // freshElections queues the elections of the fresh clusters a suite
@@ -443,7 +523,11 @@ func (w *scaleWorkload) Sweeps() []metrics.Sweep {
 	defer w.mu.Unlock()
 	out := make([]metrics.Sweep, 0, len(w.sweeps))
 	for _, s := range w.sweeps {
-		out = append(out, metrics.Sweep{Kind: s.Kind, Points: append([]metrics.ScalePoint(nil), s.Points...)})
+		sw := metrics.Sweep{Kind: s.Kind, Points: append([]metrics.ScalePoint(nil), s.Points...)}
+		if s.Kind == metrics.SweepNodes {
+			sw.NodeCPUs = w.nodeCPUs
+		}
+		out = append(out, sw)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Kind == metrics.SweepClients && out[j].Kind != metrics.SweepClients })
 	return out

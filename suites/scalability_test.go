@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +129,31 @@ func TestScalabilityFreshClustersFitTheBudgetAndCountTheirElections(t *testing.T
 	sc, ok := report.Suites["scalability"]
 	if !ok || sc.Elections == nil || sc.Elections.ByCause["fresh cluster start"] < 3 {
 		t.Errorf("scalability's elections %+v, want at least the fresh cluster's 3 shards' first leaders caused by its start", sc)
+	}
+}
+
+// The node sweep doubles from one node when each node brings a CPU quota
+// of its own, from three (every shard fully replicated) when nodes share
+// the machine; its steps need their clients per node within the run's.
+func TestScalabilityNodePlan(t *testing.T) {
+	for _, c := range []struct {
+		nodes, clients, perNode int
+		cpus                    float64
+		want                    []int
+	}{
+		{8, 512, 64, 0.2, []int{1, 2, 4, 8}},
+		{8, 512, 64, 0, []int{3, 6, 8}},
+		{6, 6, 1, 0, []int{3, 6}},
+		{5, 10, 2, 0.5, []int{1, 2, 4, 5}},
+		{3, 48, 16, 0, nil}, // one step: nothing to sweep
+		{3, 48, 16, 0.2, []int{1, 2, 3}},
+		{1, 8, 8, 0.2, nil},
+		{8, 8, 1, 0.2, []int{1, 2, 4, 8}},
+		{8, 12, 1, 0.2, []int{1, 2, 4, 8}},
+	} {
+		got := nodePlan(c.nodes, c.clients, c.perNode, c.cpus)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("nodePlan(%d nodes, %d clients, %d per node, %v CPUs) = %v, want %v", c.nodes, c.clients, c.perNode, c.cpus, got, c.want)
+		}
 	}
 }

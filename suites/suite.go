@@ -66,6 +66,10 @@ type Env struct {
 	// Note records an event, such as why a sweep's step was skipped; any
 	// goroutine may call it. Nil means no event.
 	Note func(msg string)
+	// NodeCPUs is each node process's CPU quota, in CPUs, when the nodes
+	// are processes under quotas (--node-cpus): then each node, fresh
+	// clusters' too, brings resources of its own. 0 otherwise.
+	NodeCPUs float64
 }
 
 // Workload makes the clients of one suite run.

@@ -252,7 +252,20 @@ func htmlScalability(h htmlWriter, r *Report, cs chartSet) {
 			h.text(l)
 			h.raw("</li>\n")
 		}
-		h.raw("</ul>\n<div class=\"charts\">\n")
+		h.raw("</ul>\n")
+		for _, sw := range r.Scalability.Sweeps {
+			head, rows := sweepTable(sw)
+			h.raw("<h3>")
+			h.text(sweepTitle(sw.Kind))
+			h.raw("</h3>\n<table>\n<thead>")
+			h.row("th", numCells(head)...)
+			h.raw("</thead>\n<tbody>\n")
+			for _, row := range rows {
+				h.row("td", numCells(row)...)
+			}
+			h.raw("</tbody>\n</table>\n")
+		}
+		h.raw("<div class=\"charts\">\n")
 		for _, c := range cs.scaling {
 			h.figure(c)
 		}
@@ -553,8 +566,26 @@ func mdScalabilityFits(b *bytes.Buffer, r *Report) {
 		if sw.Bound != "" {
 			fmt.Fprintf(b, "; %s", sw.Bound)
 		}
+		if sw.NodeCPUs > 0 {
+			fmt.Fprintf(b, "; each node process under a CPU quota of %v CPUs", sw.NodeCPUs)
+		}
 		b.WriteString("\n")
+		for _, n := range sw.Notes {
+			fmt.Fprintf(b, "%s, note: %s\n", sweepTitle(sw.Kind), n)
+		}
 	}
+}
+
+// numCells right-aligns every cell but the first (a table of figures).
+func numCells(cells []string) []string {
+	out := make([]string, len(cells))
+	for i, c := range cells {
+		if i > 0 {
+			c = num(c)
+		}
+		out[i] = c
+	}
+	return out
 }
 
 // pageCSS styles the page; print rules keep each chart whole on a page.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -161,17 +162,13 @@ func mdScalability(p printf, r *Report) {
 			if i > 0 {
 				p("\n")
 			}
-			p("### %s\n\n| %s | ops/s | efficiency vs linear | machine CPU |\n|--:|--:|--:|--:|\n", sweepTitle(sw.Kind), sw.Kind)
-			for _, pt := range sw.Points {
-				cpu := "n/a"
-				if pt.CPUPercent > 0 {
-					cpu = fmt.Sprintf("%.0f%%", pt.CPUPercent)
-				}
-				if pt.Empty {
-					p("| %d | nothing measured | – | %s |\n", pt.N, cpu)
-					continue
-				}
-				p("| %d | %s | %.2f | %s |\n", pt.N, FormatCount(pt.OpsPerSec), pt.Efficiency, cpu)
+			head, rows := sweepTable(sw)
+			p("### %s\n\n| %s |\n|%s\n", sweepTitle(sw.Kind), strings.Join(head, " | "), strings.Repeat("--:|", len(head)))
+			for _, r := range rows {
+				p("| %s |\n", strings.Join(r, " | "))
+			}
+			if sw.NodeCPUs > 0 {
+				p("\nEach node process under a CPU quota of %v CPUs.\n", sw.NodeCPUs)
 			}
 			if f := sw.Fit; f != nil {
 				peak := "never (κ ≤ 0)"
@@ -185,6 +182,9 @@ func mdScalability(p printf, r *Report) {
 			}
 			if sw.Bound != "" {
 				p("\n%s.\n", strings.ToUpper(sw.Bound[:1])+sw.Bound[1:])
+			}
+			for _, n := range sw.Notes {
+				p("\nNote: %s.\n", mdEscape(n))
 			}
 		}
 	}
@@ -285,6 +285,72 @@ func settingsLine(settings any) string {
 // mdEscape keeps text from breaking a table or turning into markup.
 func mdEscape(s string) string {
 	return strings.NewReplacer("|", "\\|", "*", "\\*", "_", "\\_", "\n", " ").Replace(s)
+}
+
+// sweepTable is a sweep's steps as a table's head and rows: the node
+// sweep's replicas, nodes' CPU, idle nodes' CPU and what bound each step
+// only when some step has them (embedded nodes, old reports have none).
+func sweepTable(sw SweepReport) (head []string, rows [][]string) {
+	var reps, nodes, idle, by bool
+	for _, pt := range sw.Points {
+		reps = reps || pt.Replicas > 0
+		nodes = nodes || pt.NodesCPUs > 0
+		idle = idle || pt.IdleNodesCPUs > 0
+		by = by || pt.BoundBy != ""
+	}
+	head = []string{sw.Kind}
+	if reps {
+		head = append(head, "replicas")
+	}
+	head = append(head, "ops/s", "efficiency vs linear", "machine CPU")
+	if nodes {
+		head = append(head, "nodes' CPUs")
+	}
+	if idle {
+		head = append(head, "idle run nodes' CPUs")
+	}
+	if by {
+		head = append(head, "bound by")
+	}
+	for _, pt := range sw.Points {
+		r := []string{strconv.Itoa(pt.N)}
+		if reps {
+			r = append(r, orDash(pt.Replicas > 0, strconv.Itoa(pt.Replicas)))
+		}
+		if pt.Empty {
+			r = append(r, "nothing measured", "–")
+		} else {
+			r = append(r, FormatCount(pt.OpsPerSec), fmt.Sprintf("%.2f", pt.Efficiency))
+		}
+		cpu := "n/a"
+		if pt.CPUPercent > 0 {
+			cpu = fmt.Sprintf("%.0f%%", pt.CPUPercent)
+		}
+		r = append(r, cpu)
+		if nodes {
+			c := orDash(pt.NodesCPUs > 0, fmt.Sprintf("%.2f", pt.NodesCPUs))
+			if pt.QuotaUsePercent > 0 {
+				c += fmt.Sprintf(" (%.0f%% of quota)", pt.QuotaUsePercent)
+			}
+			r = append(r, c)
+		}
+		if idle {
+			r = append(r, orDash(pt.IdleNodesCPUs > 0, fmt.Sprintf("%.3f", pt.IdleNodesCPUs)))
+		}
+		if by {
+			r = append(r, orDash(pt.BoundBy != "", pt.BoundBy))
+		}
+		rows = append(rows, r)
+	}
+	return head, rows
+}
+
+// orDash is s when ok, else "–".
+func orDash(ok bool, s string) string {
+	if ok {
+		return s
+	}
+	return "–"
 }
 
 // sweepTitle names a sweep for a heading.

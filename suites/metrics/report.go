@@ -71,7 +71,12 @@ type SweepReport struct {
 	Points   []ScalePointReport `json:"points"`
 	Fit      *USLReport         `json:"fit"`
 	FitError string             `json:"fit_error,omitempty"`
-	Bound    string             `json:"bound,omitempty"` // whether the machine's cores limited it, in words
+	Bound    string             `json:"bound,omitempty"` // whether the machine's cores (or the quotas) limited it, in words
+	// NodeCPUs is each node process's CPU quota over the sweep, absent
+	// without one; Notes say what the figures alone would hide (steps
+	// that replicate less, the run's idle nodes beside the steps).
+	NodeCPUs float64  `json:"node_cpus,omitempty"`
+	Notes    []string `json:"notes,omitempty"`
 }
 
 // ScalePointReport is one step of the sweep.
@@ -82,6 +87,15 @@ type ScalePointReport struct {
 	// Empty marks a step that measured nothing, kept out of the fit.
 	Empty      bool    `json:"empty,omitempty"`
 	CPUPercent float64 `json:"cpu_percent,omitempty"` // the machine's, over the step
+	// The node sweep's: each shard's replicas at the step; what the
+	// step's node processes used (CPUs, and percent of their quotas);
+	// what the run's own, idle beside a fresh step's cluster, used; and
+	// what bound the step under quotas (quotas, machine or clients).
+	Replicas        int     `json:"replicas,omitempty"`
+	NodesCPUs       float64 `json:"nodes_cpus,omitempty"`
+	QuotaUsePercent float64 `json:"quota_use_percent,omitempty"`
+	IdleNodesCPUs   float64 `json:"idle_nodes_cpus,omitempty"`
+	BoundBy         string  `json:"bound_by,omitempty"`
 }
 
 // USLReport is the Universal Scalability Law fit.
@@ -366,9 +380,10 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 	r.Resources.Disk.WriteBytesPerSec = stat(res.DiskWrite)
 	r.Resources.Series = resourceSeriesReport(last.SystemSeries)
 	if sc := last.Scalability; sc != nil {
-		sr := &ScalabilityReport{FitError: sc.FitError, Points: pointReports(sc.Points), Fit: uslReport(sc.Fit), Cores: sc.Cores}
+		sr := &ScalabilityReport{FitError: sc.FitError, Points: pointReports(sc.Points, 0), Fit: uslReport(sc.Fit), Cores: sc.Cores}
 		for _, sw := range sc.Sweeps {
-			sr.Sweeps = append(sr.Sweeps, SweepReport{Kind: sw.Kind, Points: pointReports(sw.Points), Fit: uslReport(sw.Fit), FitError: sw.FitError, Bound: sw.Bound})
+			sr.Sweeps = append(sr.Sweeps, SweepReport{Kind: sw.Kind, Points: pointReports(sw.Points, sw.NodeCPUs), Fit: uslReport(sw.Fit), FitError: sw.FitError, Bound: sw.Bound,
+				NodeCPUs: sw.NodeCPUs, Notes: sw.Notes})
 		}
 		r.Scalability = sr
 	}
@@ -392,10 +407,11 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 	return r
 }
 
-func pointReports(ps []ScalePoint) []ScalePointReport {
+func pointReports(ps []ScalePoint, quota float64) []ScalePointReport {
 	var out []ScalePointReport
 	for _, p := range ps {
-		out = append(out, ScalePointReport{N: p.N, OpsPerSec: p.OpsPerSec, Efficiency: p.Efficiency, Empty: p.Empty, CPUPercent: p.CPU})
+		out = append(out, ScalePointReport{N: p.N, OpsPerSec: p.OpsPerSec, Efficiency: p.Efficiency, Empty: p.Empty, CPUPercent: p.CPU,
+			Replicas: p.Replicas, NodesCPUs: p.NodesCPU, QuotaUsePercent: p.QuotaUse(quota), IdleNodesCPUs: p.IdleCPU, BoundBy: p.BoundBy})
 	}
 	return out
 }

@@ -41,12 +41,23 @@ func WriteSummary(w io.Writer, r *Report) error {
 		}
 		for _, sw := range sweeps {
 			fmt.Fprintf(ew, "\nscalability %s:", sw.Kind)
+			full := 0
+			for _, p := range sw.Points {
+				full = max(full, p.Replicas)
+			}
 			for _, p := range sw.Points {
 				if p.Empty {
 					fmt.Fprintf(ew, " %d→nothing measured", p.N)
 					continue
 				}
-				fmt.Fprintf(ew, " %d→%s ops/s (%.2f)", p.N, FormatCount(p.OpsPerSec), p.Efficiency)
+				extra := ""
+				if p.Replicas > 0 && p.Replicas < full {
+					extra += fmt.Sprintf(", %d %s", p.Replicas, map[bool]string{true: "replica", false: "replicas"}[p.Replicas == 1])
+				}
+				if p.BoundBy != "" {
+					extra += ", " + p.BoundBy
+				}
+				fmt.Fprintf(ew, " %d→%s ops/s (%.2f%s)", p.N, FormatCount(p.OpsPerSec), p.Efficiency, extra)
 			}
 			if f := sw.Fit; f != nil {
 				fmt.Fprintf(ew, "\n            USL σ=%.4f κ=%.5f R²=%.3f", f.Sigma, f.Kappa, f.R2)
@@ -58,6 +69,12 @@ func WriteSummary(w io.Writer, r *Report) error {
 			}
 			if sw.Bound != "" {
 				fmt.Fprintf(ew, "\n            %s", sw.Bound)
+			}
+			if sw.NodeCPUs > 0 {
+				fmt.Fprintf(ew, "\n            each node process under a CPU quota of %v CPUs", sw.NodeCPUs)
+			}
+			for _, n := range sw.Notes {
+				fmt.Fprintf(ew, "\n            note: %s", n)
 			}
 			fmt.Fprintln(ew)
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,54 @@ type ScalePoint struct {
 	CPU float64
 	// From and To are the step's measured time, for reading the CPU.
 	From, To time.Time
+
+	// The node sweep's steps also carry what the machine's CPU alone does
+	// not say when the nodes are processes.
+
+	// Replicas is how many replicas each shard had at the step: fewer
+	// than the full three on a 1- or 2-node cluster; 0 when not recorded.
+	Replicas int
+	// Fresh marks a step run on a fresh cluster beside the run's own,
+	// which sat idle meanwhile.
+	Fresh bool
+	// NodesCPU is what the step's node processes used over its measured
+	// time, in CPUs summed over them; 0 when unknown (embedded nodes).
+	NodesCPU float64
+	// IdleCPU is what the run's own node processes used while they sat
+	// idle beside a fresh step's cluster, in CPUs; 0 when unknown or not
+	// a fresh step.
+	IdleCPU float64
+	// BoundBy is what bound the step, when the nodes had CPU quotas:
+	// BoundQuotas, BoundMachine or BoundClients; "" when unknown.
+	BoundBy string
+}
+
+// What bound a node step whose nodes had CPU quotas.
+const (
+	// BoundQuotas: the step's nodes used their quotas (at least
+	// quotaFull of them): the step measured the resources it was given.
+	BoundQuotas = "quotas"
+	// BoundMachine: the nodes stayed below their quotas and the machine's
+	// cores were busy (machineBusy): the machine, not the quotas, set the
+	// step's throughput.
+	BoundMachine = "machine"
+	// BoundClients: neither: too few clients kept the nodes busy (a
+	// closed loop waits for each op before the next).
+	BoundClients = "clients"
+)
+
+// quotaFull is the share of their quotas, percent, from which a step's
+// nodes count as using them: a quota is spent in bursts each period, and
+// the last of a period is often left for want of a runnable thread.
+const quotaFull = 85
+
+// QuotaUse is the percent of their quotas the step's nodes used; 0 when
+// unknown.
+func (p ScalePoint) QuotaUse(quota float64) float64 {
+	if quota <= 0 || p.NodesCPU <= 0 || p.N < 1 {
+		return 0
+	}
+	return 100 * p.NodesCPU / (float64(p.N) * quota)
 }
 
 // USL is a Universal Scalability Law fit, X(N) = λN / (1 + σ(N−1) + κN(N−1)):
@@ -168,8 +217,15 @@ type Sweep struct {
 	Fit      *USL
 	FitError string
 	// Bound says in words whether the machine's cores limited the sweep:
-	// "limited by the machine: 2 cores, CPU 97–100% from 2 nodes on".
+	// "limited by the machine: 2 cores, CPU 97–100% from 2 nodes on";
+	// with quotas, what bound each step too.
 	Bound string
+	// NodeCPUs is each node process's CPU quota in the node sweep, in
+	// CPUs; 0 for none.
+	NodeCPUs float64
+	// Notes say what the figures alone would hide: steps that replicate
+	// less than the others, the idle cluster beside the fresh ones.
+	Notes []string
 }
 
 // machineBusy is the CPU percent from which a step counts as limited by
@@ -179,7 +235,14 @@ const machineBusy = 90
 // NewSweep computes the points' efficiencies, fits the USL to the points
 // that measured something, and says whether cores bounded the sweep.
 func NewSweep(kind string, points []ScalePoint, cores int) Sweep {
-	s := Sweep{Kind: kind, Points: points}
+	return Sweep{Kind: kind, Points: points}.computed(cores)
+}
+
+// computed is s with its efficiencies, fit, bound and notes worked out
+// from its points, on a machine of cores; s.NodeCPUs is the nodes' quota.
+func (s Sweep) computed(cores int) Sweep {
+	kind := s.Kind
+	s.Notes = nil
 	Efficiencies(s.Points)
 	m := measured(s.Points)
 	if f, err := FitUSL(m); err != nil {
@@ -191,7 +254,119 @@ func NewSweep(kind string, points []ScalePoint, cores int) Sweep {
 		s.Fit = &f
 	}
 	s.Bound = bound(kind, m, cores)
+	if s.NodeCPUs > 0 {
+		for i := range s.Points {
+			s.Points[i].BoundBy = boundBy(s.Points[i], s.NodeCPUs)
+		}
+		if q := quotaBound(m, s.NodeCPUs); q != "" {
+			s.Bound += "; " + q
+		}
+	}
+	s.Notes = append(s.Notes, replicaNote(m)...)
+	s.Notes = append(s.Notes, idleNote(m, cores)...)
 	return s
+}
+
+// boundBy is what bound step p of nodes under quota CPUs each; "" when
+// the nodes' CPU is unknown.
+func boundBy(p ScalePoint, quota float64) string {
+	switch u := p.QuotaUse(quota); {
+	case p.Empty || u <= 0:
+		return ""
+	case u >= quotaFull:
+		return BoundQuotas
+	case p.CPU >= machineBusy:
+		return BoundMachine
+	default:
+		return BoundClients
+	}
+}
+
+// quotaBound says, step by step, whether the nodes used the quotas they
+// were given, and when not what held them back: "quotas used at 1–2
+// nodes (93–97%); from 4 nodes on bound by the machine's cores (nodes at
+// 71%, 44% of their quotas)".
+func quotaBound(points []ScalePoint, quota float64) string {
+	var parts []string
+	for i := 0; i < len(points); {
+		by := boundBy(points[i], quota)
+		j := i
+		var uses []string
+		for ; j < len(points) && boundBy(points[j], quota) == by; j++ {
+			uses = append(uses, fmt.Sprintf("%.0f%%", points[j].QuotaUse(quota)))
+		}
+		span := fmt.Sprintf("%d nodes", points[i].N)
+		if points[i].N == 1 {
+			span = "1 node"
+		}
+		if j-i > 1 {
+			span = fmt.Sprintf("%d–%d nodes", points[i].N, points[j-1].N)
+		}
+		switch by {
+		case BoundQuotas:
+			parts = append(parts, fmt.Sprintf("at %s the nodes used their %v-CPU quotas (%s of them)", span, quota, strings.Join(uses, ", ")))
+		case BoundMachine:
+			parts = append(parts, fmt.Sprintf("at %s the machine's cores bound the nodes below their quotas (%s of them)", span, strings.Join(uses, ", ")))
+		case BoundClients:
+			parts = append(parts, fmt.Sprintf("at %s too few clients kept the nodes below their quotas (%s of them) with cores to spare", span, strings.Join(uses, ", ")))
+		default:
+			parts = append(parts, fmt.Sprintf("at %s the nodes' CPU is unknown", span))
+		}
+		i = j
+	}
+	return strings.Join(parts, "; ")
+}
+
+// replicaNote says which steps replicate each shard less than the others
+// do, and what that does to their efficiency.
+func replicaNote(points []ScalePoint) []string {
+	full := 0
+	for _, p := range points {
+		full = max(full, p.Replicas)
+	}
+	var fewer []string
+	for _, p := range points {
+		if p.Replicas > 0 && p.Replicas < full {
+			fewer = append(fewer, fmt.Sprintf("%d %s %s", p.N, map[bool]string{true: "node", false: "nodes"}[p.N == 1], pluralTimes(p.Replicas, p.N == 1)))
+		}
+	}
+	if len(fewer) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("fewer replicas: %s each shard, the other steps %s: each put is written on that many nodes, so against the first step the efficiency counts the cost of replicating as well as that of scaling",
+		strings.Join(fewer, ", "), pluralTimes(full, false))}
+}
+
+// pluralTimes is "replicates once", "replicate 3 times": one's verb
+// agrees with a single node.
+func pluralTimes(n int, one bool) string {
+	verb := "replicate"
+	if one {
+		verb = "replicates"
+	}
+	if n == 1 {
+		return verb + " once"
+	}
+	return fmt.Sprintf("%s %d times", verb, n)
+}
+
+// idleNote says what the run's own node processes used while they sat
+// idle beside the fresh steps' clusters.
+func idleNote(points []ScalePoint, cores int) []string {
+	lo, hi, n := math.Inf(1), 0.0, 0
+	for _, p := range points {
+		if p.Fresh && p.IdleCPU > 0 {
+			lo, hi, n = min(lo, p.IdleCPU), max(hi, p.IdleCPU), n+1
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	share := ""
+	if cores > 0 {
+		share = fmt.Sprintf(", at most %.1f%% of the machine's %s", 100*hi/float64(cores), coresText(cores))
+	}
+	return []string{fmt.Sprintf("the run's own node processes sat idle beside the fresh clusters' steps and used %.3f–%.3f CPUs between them%s", lo, hi, share)}
 }
 
 // bound says whether the machine's cores limited the sweep: from the first
@@ -245,12 +420,12 @@ func NewScalability(suite string, points []ScalePoint) *Scalability {
 	return NewScalabilitySweeps(suite, []Sweep{{Kind: SweepClients, Points: points}}, 0)
 }
 
-// NewScalabilitySweeps fits each sweep (given with its kind and points)
-// on a machine of cores.
+// NewScalabilitySweeps fits each sweep (given with its kind, points and
+// the nodes' quota) on a machine of cores.
 func NewScalabilitySweeps(suite string, sweeps []Sweep, cores int) *Scalability {
 	s := &Scalability{Suite: suite, Cores: cores}
 	for _, sw := range sweeps {
-		sw = NewSweep(sw.Kind, sw.Points, cores)
+		sw = sw.computed(cores)
 		s.Sweeps = append(s.Sweeps, sw)
 		if sw.Kind == SweepClients && s.Points == nil {
 			s.Points, s.Fit, s.FitError = sw.Points, sw.Fit, sw.FitError

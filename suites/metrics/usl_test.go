@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -75,5 +77,70 @@ func TestSweepKeepsEmptyStepsOutAndSaysWhatBoundIt(t *testing.T) {
 	short := NewSweep(SweepClients, []ScalePoint{{N: 1, OpsPerSec: 1}, {N: 2, Empty: true}, {N: 4, OpsPerSec: 3}, {N: 8, OpsPerSec: 4}}, 2)
 	if short.Fit != nil || !strings.Contains(short.FitError, "1 of 4 steps measured nothing") {
 		t.Errorf("fit %+v / %q, want none and the empty step named", short.Fit, short.FitError)
+	}
+}
+
+// A node sweep under quotas names what bound each step from what its nodes
+// used of their quotas and how busy the machine was, notes the steps that
+// replicate less and the idle cluster's CPU, and every writer shows them.
+func TestNodeSweepUnderQuotasSaysWhatBoundEachStep(t *testing.T) {
+	pts := []ScalePoint{
+		{N: 1, OpsPerSec: 3000, CPU: 30, NodesCPU: 0.19, Replicas: 1, Fresh: true, IdleCPU: 0.04},
+		{N: 2, OpsPerSec: 4000, CPU: 55, NodesCPU: 0.37, Replicas: 2, Fresh: true, IdleCPU: 0.05},
+		{N: 4, OpsPerSec: 5000, CPU: 97, NodesCPU: 0.50, Replicas: 3, Fresh: true, IdleCPU: 0.06},
+		{N: 8, OpsPerSec: 5200, CPU: 60, NodesCPU: 0.40, Replicas: 3},
+	}
+	s := Sweep{Kind: SweepNodes, Points: pts, NodeCPUs: 0.2}.computed(2)
+	var by []string
+	for _, p := range s.Points {
+		by = append(by, p.BoundBy)
+	}
+	if want := []string{BoundQuotas, BoundQuotas, BoundMachine, BoundClients}; strings.Join(by, ",") != strings.Join(want, ",") {
+		t.Errorf("bound by %v, want %v", by, want)
+	}
+	for _, want := range []string{"at 1–2 nodes the nodes used their 0.2-CPU quotas (95%, 92% of them)",
+		"at 4 nodes the machine's cores bound the nodes below their quotas (62% of them)",
+		"at 8 nodes too few clients kept the nodes below their quotas (25% of them)"} {
+		if !strings.Contains(s.Bound, want) {
+			t.Errorf("bound %q lacks %q", s.Bound, want)
+		}
+	}
+	notes := strings.Join(s.Notes, "\n")
+	for _, want := range []string{"1 node replicates once, 2 nodes replicate 2 times each shard, the other steps replicate 3 times",
+		"used 0.040–0.060 CPUs between them, at most 3.0% of the machine's 2 cores"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes %q lack %q", notes, want)
+		}
+	}
+	if s.Fit == nil || s.Points[3].Efficiency != 5200.0/(8*3000) {
+		t.Errorf("fit %v (%s), efficiencies %+v: want a fit and efficiency against the 1-node step", s.Fit, s.FitError, s.Points)
+	}
+
+	// Without quotas or replicas recorded nothing of this is said.
+	plain := NewSweep(SweepNodes, []ScalePoint{{N: 3, OpsPerSec: 1, CPU: 50}, {N: 6, OpsPerSec: 2, CPU: 60}}, 2)
+	if len(plain.Notes) != 0 || strings.Contains(plain.Bound, "quota") || plain.Points[0].BoundBy != "" {
+		t.Errorf("a sweep without quotas says %q, notes %q", plain.Bound, plain.Notes)
+	}
+
+	r := &Report{Scalability: &ScalabilityReport{Sweeps: []SweepReport{{Kind: s.Kind, Points: pointReports(s.Points, s.NodeCPUs), Fit: uslReport(s.Fit),
+		Bound: s.Bound, NodeCPUs: s.NodeCPUs, Notes: s.Notes}}}}
+	var md, sum bytes.Buffer
+	mdScalability(func(format string, a ...any) { fmt.Fprintf(&md, format, a...) }, r)
+	if err := WriteSummary(&sum, r); err != nil {
+		t.Fatal(err)
+	}
+	page := string(renderHTML(t, r))
+	for name, out := range map[string]string{"markdown": md.String(), "summary": sum.String(), "html": page} {
+		for _, want := range []string{"0.2 CPUs", "replicates once", "machine", "clients", "0.040"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s lacks %q:\n%s", name, want, out)
+			}
+		}
+	}
+	if !strings.Contains(md.String(), "| 1 | 1 | 3,000 | 1.00 | 30% | 0.19 (95% of quota) | 0.040 | quotas |") {
+		t.Errorf("markdown's 1-node row is not as expected:\n%s", md.String())
+	}
+	if !strings.Contains(sum.String(), "1→3,000 ops/s (1.00, 1 replica, quotas)") {
+		t.Errorf("summary's 1-node step is not as expected:\n%s", sum.String())
 	}
 }
