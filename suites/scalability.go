@@ -525,7 +525,7 @@ func (w *scaleWorkload) Sweeps() []metrics.Sweep {
 	for _, s := range w.sweeps {
 		sw := metrics.Sweep{Kind: s.Kind, Points: append([]metrics.ScalePoint(nil), s.Points...)}
 		if s.Kind == metrics.SweepNodes {
-			sw.NodeCPUs = w.nodeCPUs
+			sw.NodeCPUs, sw.ClientsPerNode = w.nodeCPUs, w.perNode
 		}
 		out = append(out, sw)
 	}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/phantomdb/phantom/core"
+	"github.com/phantomdb/phantom/suites/metrics"
 )
 
 // A fresh cluster's elections count against the suite running: those up
@@ -155,5 +157,28 @@ func TestScalabilityNodePlan(t *testing.T) {
 		if !slices.Equal(got, c.want) {
 			t.Errorf("nodePlan(%d nodes, %d clients, %d per node, %v CPUs) = %v, want %v", c.nodes, c.clients, c.perNode, c.cpus, got, c.want)
 		}
+	}
+}
+
+// A step's CPU figures come from the ticks in its measured time: on a
+// fresh cluster its nodes are the fresh ones and the run's own sat idle
+// beside them; on the run's own cluster its nodes are the run's.
+func TestStepCPUSplitsTheStepsNodesFromTheIdleOnes(t *testing.T) {
+	t0 := time.Now()
+	x := &run{cpuTrace: []cpuSample{
+		{at: t0, cpu: 99, nodeCPU: nodeCPU{own: 9, fresh: 9, ownOK: true, freshOK: true}}, // before the step
+		{at: t0.Add(time.Second), cpu: 40, nodeCPU: nodeCPU{own: 0.5, fresh: 0.2, ownOK: true, freshOK: true}},
+		{at: t0.Add(2 * time.Second), cpu: 60, nodeCPU: nodeCPU{own: 0.7, fresh: 0.4, ownOK: true, freshOK: true}},
+		{at: t0.Add(3 * time.Second), cpu: 50}, // nodes not sampled this tick
+	}}
+	fresh := metrics.ScalePoint{From: t0.Add(time.Second), To: t0.Add(3 * time.Second), Fresh: true}
+	x.stepCPU(&fresh)
+	if fresh.CPU != 50 || math.Abs(fresh.NodesCPU-0.3) > 1e-9 || math.Abs(fresh.IdleCPU-0.6) > 1e-9 {
+		t.Errorf("fresh step: CPU %v, nodes %v, idle %v; want 50, 0.3, 0.6", fresh.CPU, fresh.NodesCPU, fresh.IdleCPU)
+	}
+	own := metrics.ScalePoint{From: t0.Add(time.Second), To: t0.Add(3 * time.Second)}
+	x.stepCPU(&own)
+	if math.Abs(own.NodesCPU-0.6) > 1e-9 || own.IdleCPU != 0 {
+		t.Errorf("the run's own step: nodes %v, idle %v; want 0.6 and none", own.NodesCPU, own.IdleCPU)
 	}
 }

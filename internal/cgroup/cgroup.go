@@ -438,7 +438,35 @@ func (m *Manager) NewGroup(name string, cpus float64) (*Group, error) {
 		return nil, err
 	}
 	m.groups[name] = g
+	if err := m.weigh(); err != nil {
+		delete(m.groups, name)
+		g.rmdirs()
+		return nil, err
+	}
 	return g, nil
+}
+
+// The CPU weight of one process at its parent's level: v1's cpu.shares and
+// v2's cpu.weight defaults, and their upper limits.
+const (
+	sharesPerNode, maxShares = 1024, 262144
+	weightPerNode, maxWeight = 100, 10000
+)
+
+// weigh gives the run's parent group the CPU weight of as many processes
+// as it has groups. Under contention the kernel shares CPU between the
+// entities at a level by weight, and a group is one entity: at the
+// default weight every node process together would weigh as much as one
+// of phantom's threads, and the nodes would get less than their quotas
+// not because the machine is full but because they are many in one group.
+// Each node then competes as the process a separate machine would run;
+// the quotas still cap what each uses. m.mu must be held.
+func (m *Manager) weigh() error {
+	n := max(len(m.groups), 1)
+	if m.layout == V2 {
+		return writeFile(m.dirs[0], "cpu.weight", strconv.Itoa(min(n*weightPerNode, maxWeight)))
+	}
+	return writeFile(m.dirs[0], "cpu.shares", strconv.Itoa(min(n*sharesPerNode, maxShares)))
 }
 
 func writeFile(dir, name, value string) error {
@@ -577,8 +605,12 @@ func (g *Group) Remove() error {
 		return nil
 	}
 	delete(m.groups, g.name)
+	err := m.weigh()
 	m.mu.Unlock()
-	return g.remove()
+	if rerr := g.remove(); rerr != nil {
+		return rerr
+	}
+	return err
 }
 
 func (g *Group) remove() error {

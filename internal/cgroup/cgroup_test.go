@@ -246,8 +246,27 @@ func TestCloseRemoves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The parent weighs as many processes as it has groups (see weigh).
+	weight := func() string {
+		file := "cpu.shares"
+		if m.Layout() == V2 {
+			file = "cpu.weight"
+		}
+		b, _ := os.ReadFile(filepath.Join(m.Dir(), file))
+		return strings.TrimSpace(string(b))
+	}
+	two, one := "2048", "1024"
+	if m.Layout() == V2 {
+		two, one = "200", "100"
+	}
+	if w := weight(); w != two {
+		t.Errorf("parent weight with 2 groups %s, want %s", w, two)
+	}
 	if err := gone.Remove(); err != nil {
 		t.Fatal(err)
+	}
+	if w := weight(); w != one {
+		t.Errorf("parent weight after a group's removal %s, want %s", w, one)
 	}
 	if _, err := os.Stat(gone.Dir()); !os.IsNotExist(err) {
 		t.Errorf("removed group %s still there: %v", gone.Dir(), err)
@@ -376,6 +395,7 @@ func TestV2Files(t *testing.T) {
 		"cgroup.subtree_control":              "+cpu",
 		"phantom-test/cgroup.subtree_control": "+cpu",
 		"phantom-test/n1/cpu.max":             "25000 100000",
+		"phantom-test/cpu.weight":             "100",
 	} {
 		b, err := os.ReadFile(filepath.Join(root, file))
 		if err != nil || string(b) != want {
@@ -385,6 +405,15 @@ func TestV2Files(t *testing.T) {
 	if g.Dir() != filepath.Join(root, "phantom-test", "n1") {
 		t.Errorf("group dir %s", g.Dir())
 	}
+	// The parent weighs as many processes as it has groups.
+	if _, err := m.NewGroup("n2", 0.25); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "phantom-test", "cpu.weight")); string(b) != "200" {
+		t.Errorf("cpu.weight with 2 groups = %q, want 200", b)
+	}
+	// (Remove is not tried here: a stand-in directory is no cgroup, and
+	// rmdir of a group with files in it fails.)
 	// A root that already hands cpu to its children is left as it is.
 	root2 := t.TempDir()
 	if err := os.WriteFile(filepath.Join(root2, "cgroup.subtree_control"), []byte("cpuset cpu io\n"), 0o644); err != nil {

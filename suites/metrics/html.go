@@ -566,8 +566,8 @@ func mdScalabilityFits(b *bytes.Buffer, r *Report) {
 		if sw.Bound != "" {
 			fmt.Fprintf(b, "; %s", sw.Bound)
 		}
-		if sw.NodeCPUs > 0 {
-			fmt.Fprintf(b, "; each node process under a CPU quota of %v CPUs", sw.NodeCPUs)
+		if t := sweepLoad(sw); t != "" {
+			fmt.Fprintf(b, "; %s", t)
 		}
 		b.WriteString("\n")
 		for _, n := range sw.Notes {

@@ -167,8 +167,8 @@ func mdScalability(p printf, r *Report) {
 			for _, r := range rows {
 				p("| %s |\n", strings.Join(r, " | "))
 			}
-			if sw.NodeCPUs > 0 {
-				p("\nEach node process under a CPU quota of %v CPUs.\n", sw.NodeCPUs)
+			if t := sweepLoad(sw); t != "" {
+				p("\n%s.\n", strings.ToUpper(t[:1])+t[1:])
 			}
 			if f := sw.Fit; f != nil {
 				peak := "never (κ ≤ 0)"
@@ -343,6 +343,19 @@ func sweepTable(sw SweepReport) (head []string, rows [][]string) {
 		rows = append(rows, r)
 	}
 	return head, rows
+}
+
+// sweepLoad says what each node of a sweep had: its clients and its CPU
+// quota; "" when neither was recorded.
+func sweepLoad(sw SweepReport) string {
+	var parts []string
+	if sw.ClientsPerNode > 0 {
+		parts = append(parts, fmt.Sprintf("%d clients per node at every step", sw.ClientsPerNode))
+	}
+	if sw.NodeCPUs > 0 {
+		parts = append(parts, fmt.Sprintf("each node process under a CPU quota of %v CPUs", sw.NodeCPUs))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // orDash is s when ok, else "–".

@@ -75,8 +75,9 @@ type SweepReport struct {
 	// NodeCPUs is each node process's CPU quota over the sweep, absent
 	// without one; Notes say what the figures alone would hide (steps
 	// that replicate less, the run's idle nodes beside the steps).
-	NodeCPUs float64  `json:"node_cpus,omitempty"`
-	Notes    []string `json:"notes,omitempty"`
+	NodeCPUs       float64  `json:"node_cpus,omitempty"`
+	ClientsPerNode int      `json:"clients_per_node,omitempty"` // the node sweep's, the same at every step
+	Notes          []string `json:"notes,omitempty"`
 }
 
 // ScalePointReport is one step of the sweep.
@@ -383,7 +384,7 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 		sr := &ScalabilityReport{FitError: sc.FitError, Points: pointReports(sc.Points, 0), Fit: uslReport(sc.Fit), Cores: sc.Cores}
 		for _, sw := range sc.Sweeps {
 			sr.Sweeps = append(sr.Sweeps, SweepReport{Kind: sw.Kind, Points: pointReports(sw.Points, sw.NodeCPUs), Fit: uslReport(sw.Fit), FitError: sw.FitError, Bound: sw.Bound,
-				NodeCPUs: sw.NodeCPUs, Notes: sw.Notes})
+				NodeCPUs: sw.NodeCPUs, ClientsPerNode: sw.ClientsPerNode, Notes: sw.Notes})
 		}
 		r.Scalability = sr
 	}

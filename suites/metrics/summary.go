@@ -70,8 +70,8 @@ func WriteSummary(w io.Writer, r *Report) error {
 			if sw.Bound != "" {
 				fmt.Fprintf(ew, "\n            %s", sw.Bound)
 			}
-			if sw.NodeCPUs > 0 {
-				fmt.Fprintf(ew, "\n            each node process under a CPU quota of %v CPUs", sw.NodeCPUs)
+			if t := sweepLoad(sw); t != "" {
+				fmt.Fprintf(ew, "\n            %s", t)
 			}
 			for _, n := range sw.Notes {
 				fmt.Fprintf(ew, "\n            note: %s", n)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -223,6 +224,9 @@ type Sweep struct {
 	// NodeCPUs is each node process's CPU quota in the node sweep, in
 	// CPUs; 0 for none.
 	NodeCPUs float64
+	// ClientsPerNode is the node sweep's offered load per node: the same
+	// at every step, so each node batches alike; 0 when not recorded.
+	ClientsPerNode int
 	// Notes say what the figures alone would hide: steps that replicate
 	// less than the others, the idle cluster beside the fresh ones.
 	Notes []string
@@ -258,8 +262,25 @@ func (s Sweep) computed(cores int) Sweep {
 		for i := range s.Points {
 			s.Points[i].BoundBy = boundBy(s.Points[i], s.NodeCPUs)
 		}
+		// Step by step, which says more than the machine's sentence
+		// (and would read as contradicting it when a later step eased).
 		if q := quotaBound(m, s.NodeCPUs); q != "" {
-			s.Bound += "; " + q
+			lo, hi := 101.0, 0.0
+			for _, p := range m {
+				lo, hi = min(lo, p.CPU), max(hi, p.CPU)
+			}
+			s.Bound = fmt.Sprintf("on %s, CPU %.0f–%.0f%% over the steps: %s", coresText(cores), lo, hi, q)
+		}
+	}
+	if s.Fit != nil && s.NodeCPUs > 0 {
+		var off []string
+		for _, p := range s.Points {
+			if !p.Empty && p.BoundBy != "" && p.BoundBy != BoundQuotas {
+				off = append(off, strconv.Itoa(p.N))
+			}
+		}
+		if len(off) > 0 {
+			s.Notes = append(s.Notes, fmt.Sprintf("the fit spans steps the quotas did not bound (%s nodes): there it describes what bound them, not how the nodes scale", strings.Join(off, ", ")))
 		}
 	}
 	s.Notes = append(s.Notes, replicaNote(m)...)
@@ -306,7 +327,15 @@ func quotaBound(points []ScalePoint, quota float64) string {
 		case BoundQuotas:
 			parts = append(parts, fmt.Sprintf("at %s the nodes used their %v-CPU quotas (%s of them)", span, quota, strings.Join(uses, ", ")))
 		case BoundMachine:
-			parts = append(parts, fmt.Sprintf("at %s the machine's cores bound the nodes below their quotas (%s of them)", span, strings.Join(uses, ", ")))
+			idle := 0.0
+			for _, p := range points[i:j] {
+				idle = max(idle, p.IdleCPU)
+			}
+			beside := ""
+			if idle > 0 {
+				beside = fmt.Sprintf(", the run's idle nodes taking up to %.2f CPUs beside them", idle)
+			}
+			parts = append(parts, fmt.Sprintf("at %s the machine's cores bound the nodes below their quotas (%s of them%s)", span, strings.Join(uses, ", "), beside))
 		case BoundClients:
 			parts = append(parts, fmt.Sprintf("at %s too few clients kept the nodes below their quotas (%s of them) with cores to spare", span, strings.Join(uses, ", ")))
 		default:

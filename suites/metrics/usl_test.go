@@ -90,7 +90,7 @@ func TestNodeSweepUnderQuotasSaysWhatBoundEachStep(t *testing.T) {
 		{N: 4, OpsPerSec: 5000, CPU: 97, NodesCPU: 0.50, Replicas: 3, Fresh: true, IdleCPU: 0.06},
 		{N: 8, OpsPerSec: 5200, CPU: 60, NodesCPU: 0.40, Replicas: 3},
 	}
-	s := Sweep{Kind: SweepNodes, Points: pts, NodeCPUs: 0.2}.computed(2)
+	s := Sweep{Kind: SweepNodes, Points: pts, NodeCPUs: 0.2, ClientsPerNode: 64}.computed(2)
 	var by []string
 	for _, p := range s.Points {
 		by = append(by, p.BoundBy)
@@ -99,7 +99,8 @@ func TestNodeSweepUnderQuotasSaysWhatBoundEachStep(t *testing.T) {
 		t.Errorf("bound by %v, want %v", by, want)
 	}
 	for _, want := range []string{"at 1–2 nodes the nodes used their 0.2-CPU quotas (95%, 92% of them)",
-		"at 4 nodes the machine's cores bound the nodes below their quotas (62% of them)",
+		"on 2 cores, CPU 30–97% over the steps: ",
+		"at 4 nodes the machine's cores bound the nodes below their quotas (62% of them, the run's idle nodes taking up to 0.06 CPUs beside them)",
 		"at 8 nodes too few clients kept the nodes below their quotas (25% of them)"} {
 		if !strings.Contains(s.Bound, want) {
 			t.Errorf("bound %q lacks %q", s.Bound, want)
@@ -107,7 +108,8 @@ func TestNodeSweepUnderQuotasSaysWhatBoundEachStep(t *testing.T) {
 	}
 	notes := strings.Join(s.Notes, "\n")
 	for _, want := range []string{"1 node replicates once, 2 nodes replicate 2 times each shard, the other steps replicate 3 times",
-		"used 0.040–0.060 CPUs between them, at most 3.0% of the machine's 2 cores"} {
+		"used 0.040–0.060 CPUs between them, at most 3.0% of the machine's 2 cores",
+		"the fit spans steps the quotas did not bound (4, 8 nodes)"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("notes %q lack %q", notes, want)
 		}
@@ -123,7 +125,7 @@ func TestNodeSweepUnderQuotasSaysWhatBoundEachStep(t *testing.T) {
 	}
 
 	r := &Report{Scalability: &ScalabilityReport{Sweeps: []SweepReport{{Kind: s.Kind, Points: pointReports(s.Points, s.NodeCPUs), Fit: uslReport(s.Fit),
-		Bound: s.Bound, NodeCPUs: s.NodeCPUs, Notes: s.Notes}}}}
+		Bound: s.Bound, NodeCPUs: s.NodeCPUs, ClientsPerNode: s.ClientsPerNode, Notes: s.Notes}}}}
 	var md, sum bytes.Buffer
 	mdScalability(func(format string, a ...any) { fmt.Fprintf(&md, format, a...) }, r)
 	if err := WriteSummary(&sum, r); err != nil {
@@ -131,7 +133,7 @@ func TestNodeSweepUnderQuotasSaysWhatBoundEachStep(t *testing.T) {
 	}
 	page := string(renderHTML(t, r))
 	for name, out := range map[string]string{"markdown": md.String(), "summary": sum.String(), "html": page} {
-		for _, want := range []string{"0.2 CPUs", "replicates once", "machine", "clients", "0.040"} {
+		for _, want := range []string{"0.2 CPUs", "64 clients per node", "replicates once", "machine", "clients", "0.040"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("%s lacks %q:\n%s", name, want, out)
 			}
