@@ -249,7 +249,7 @@ Examples:
   phantom run --suites consensus --data-size 1MB --report out.json
   phantom run --profile seed --html report.html --markdown report.md
   phantom run --cluster processes --suites consensus,txn --at 5s:crash --at 8s:restart
-  phantom run --cluster processes --node-cpus 0.2 --nodes 8 --clients 16 --suites scalability
+  phantom run --cluster processes --node-cpus 0.2 --nodes 8 --clients 512 --suites scalability
   phantom run --json > report.json
 
 Flags:

@@ -297,7 +297,7 @@ func TestSetupProfileKnob(t *testing.T) {
 	if !strings.Contains(m.View(), "profile demo") {
 		t.Error("header does not name the profile")
 	}
-	m = press(t, m, "down", "down", "right", "left", "left") // past the cluster knob; nodes 5 → 7 → 5 → 4
+	m = press(t, m, "down", "down", "down", "right", "left", "left") // past the cluster and node CPUs knobs; nodes 5 → 7 → 5 → 4
 	if m.config().Nodes != 4 {
 		t.Errorf("nodes %d after moving off the profile", m.config().Nodes)
 	}

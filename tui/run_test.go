@@ -216,7 +216,7 @@ func TestRunAgain(t *testing.T) {
 	}
 	// Settings are kept, and enter starts a second run.
 	f.snap.Store(fixture())
-	m = press(t, m, "down", "down", "down", "right", "enter")
+	m = press(t, m, "down", "down", "down", "down", "right", "enter")
 	if m.screen != screenDashboard || m.run == first || m.run.id != first.id+1 {
 		t.Fatalf("second run: screen %v, run %+v", m.screen, m.run)
 	}

@@ -53,6 +53,11 @@ func TestSetupKnobs(t *testing.T) {
 		{"cluster clamps at processes", cfg(nil), append(to(knobCluster), "right", "right"), cluster, suites.ClusterProcesses},
 		{"cluster back to embedded", cfg(func(c *suites.Config) { c.Cluster = suites.ClusterProcesses }), append(to(knobCluster), "left"), cluster, suites.ClusterEmbedded},
 		{"a profile's join mode is a choice", cfg(func(c *suites.Config) { c.Cluster = "join=10.0.0.1:7000" }), to(knobCluster), cluster, "join=10.0.0.1:7000"},
+		{"node CPUs with processes", cfg(func(c *suites.Config) { c.Cluster = suites.ClusterProcesses }), append(to(knobNodeCPUs), "right", "right"), nodeCPUs, 0.2},
+		{"node CPUs back to no quota", cfg(func(c *suites.Config) { c.Cluster = suites.ClusterProcesses; c.NodeCPUs = 0.1 }), append(to(knobNodeCPUs), "left", "left"), nodeCPUs, 0.0},
+		{"node CPUs off without processes", cfg(nil), append(to(knobNodeCPUs), "right", "right"), nodeCPUs, 0.0},
+		{"node CPUs dropped when the cluster leaves processes", cfg(func(c *suites.Config) { c.Cluster = suites.ClusterProcesses; c.NodeCPUs = 0.25 }), append(to(knobCluster), "left"), nodeCPUs, 0.0},
+		{"a profile's node CPUs kept", cfg(func(c *suites.Config) { c.Cluster = suites.ClusterProcesses; c.NodeCPUs = 0.3 }), to(knobNodes), nodeCPUs, 0.3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,6 +74,7 @@ func TestSetupKnobs(t *testing.T) {
 
 func nodes(c suites.Config) any    { return c.Nodes }
 func cluster(c suites.Config) any  { return c.Cluster }
+func nodeCPUs(c suites.Config) any { return c.NodeCPUs }
 func clients(c suites.Config) any  { return c.Clients }
 func duration(c suites.Config) any { return c.Duration }
 func dataSize(c suites.Config) any { return c.DataSize }
@@ -97,7 +103,7 @@ func TestSetupFocus(t *testing.T) {
 		{"starts on the first suite", nil, focus{true, 0}},
 		{"up at the top stays", []string{"up", "up"}, focus{true, 0}},
 		{"down from the last suite to the first knob", []string{"down"}, focus{false, knobProfile}},
-		{"down through the knobs", []string{"down", "down", "down", "down"}, focus{false, knobClients}},
+		{"down through the knobs", []string{"down", "down", "down", "down", "down"}, focus{false, knobClients}},
 		{"down at the bottom stays", repeat("down", 10), focus{false, knobNetDelay}},
 		{"up from the first knob to the suites", []string{"down", "up"}, focus{true, 0}},
 		{"tab to tuning", []string{"tab"}, focus{false, 0}},
@@ -274,7 +280,7 @@ func TestSetupSaveAndInertKeys(t *testing.T) {
 		saved, savedCfg = name, c
 		return "/p/" + name + ".toml", nil
 	}
-	m = do(t, m, "down", "down", "down", "down", "right") // clients 16
+	m = do(t, m, "down", "down", "down", "down", "down", "right") // clients 16
 	m = do(t, m, "e", "k", "x", "p", "h", "u", "d")
 	if m.screen != screenSetup || m.notice.text != "" || m.run != nil {
 		t.Fatalf("a dashboard key acted on setup: screen %v, notice %q", m.screen, m.notice.text)
@@ -286,5 +292,27 @@ func TestSetupSaveAndInertKeys(t *testing.T) {
 	m = do(t, m, "enter")
 	if saved != "quick" || savedCfg.Clients != 16 || !strings.Contains(m.View(), "saved profile quick to /p/quick.toml") {
 		t.Errorf("saved %q with %d clients; footer %q", saved, savedCfg.Clients, lineWith(m.View(), "saved"))
+	}
+}
+
+// The node CPUs knob shows its quota with the processes cluster, and off
+// with another; a typed value is read as --node-cpus reads it.
+func TestSetupNodeCPUsKnob(t *testing.T) {
+	cfg := suites.DefaultConfig()
+	m := press(t, testModelFor(t, cfg, newFakeRunner(fixture()), 80, 24), repeat("down", knobNodeCPUs+1)...)
+	if l := lineWith(m.View(), "node CPUs"); !strings.Contains(l, "off (processes only)") {
+		t.Errorf("with the embedded cluster the knob should read off: %q", l)
+	}
+	m = press(t, m, "up", "right", "down", "right", "right")
+	if l := lineWith(m.View(), "node CPUs"); !strings.Contains(l, "0.2 CPUs") {
+		t.Errorf("with processes, two steps up should read 0.2 CPUs: %q", l)
+	}
+	m = press(t, m, "0", ".", "3", "5", "enter")
+	if got := m.config().NodeCPUs; got != 0.35 {
+		t.Errorf("typed 0.35: node CPUs %v", got)
+	}
+	m = press(t, m, "0", ".", "0", "0", "1", "enter")
+	if got := m.config().NodeCPUs; got != 0.35 || !strings.Contains(m.View(), "✗") {
+		t.Errorf("typed 0.001 (under the kernel's least quota): node CPUs %v, want 0.35 kept and an error shown", got)
 	}
 }

@@ -1,6 +1,9 @@
 package tui
 
 import (
+	"errors"
+	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -19,6 +22,7 @@ import (
 const (
 	knobProfile = iota
 	knobCluster
+	knobNodeCPUs // with the processes cluster only
 	knobNodes
 	knobClients
 	knobDuration
@@ -81,7 +85,7 @@ func newTuning(sh *shared, cfg suites.Config, names []string) tuning {
 	t.profiles, t.knobs = profileKnob(names, cfg.Profile)
 	var cluster dial
 	t.clusters, cluster = clusterKnob(cfg.Cluster)
-	t.knobs = append(t.knobs[:1], cluster,
+	t.knobs = append(t.knobs[:1], cluster, nodeCPUsKnob(cfg.NodeCPUs),
 		dialOf(&knob.Nodes, cfg.Nodes, nodeSteps),
 		dialOf(&knob.Clients, cfg.Clients, powersOfTwo(knob.MaxClients)),
 		dialOf(&knob.Duration, cfg.Duration, durationSteps).named("dur"),
@@ -148,6 +152,53 @@ func clusterKnob(current string) ([]string, dial) {
 	return modes, newDial("cluster", int64(idx), 0, int64(len(modes)-1), steps, format)
 }
 
+// nodeCPUSteps are the quotas the node CPUs knob steps through, in
+// thousandths of a CPU (a dial's value is an integer): none, then those
+// that emulate small machines, up to the machine's own CPUs.
+var nodeCPUSteps = []int64{0, 100, 200, 250, 500, 1000, 2000, 4000}
+
+// nodeCPUsKnob is each node process's CPU quota (--node-cpus), in
+// thousandths of a CPU, 0 for none: up to the machine's CPUs, as the flag
+// takes. It applies with the processes cluster only; with another the
+// panel shows it off and Apply leaves it out.
+func nodeCPUsKnob(cpus float64) dial {
+	k := &knob.NodeCPUs
+	hi := int64(min(float64(runtime.NumCPU()), k.Max) * 1000)
+	d := newDial(k.Name, int64(math.Round(max(cpus, 0)*1000)), 0, hi, nodeCPUSteps, formatNodeCPUs)
+	d.parse = func(s string) (int64, error) {
+		s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "CPUs"))
+		if s == "0" {
+			return 0, nil
+		}
+		v, err := k.Parse(s)
+		return int64(math.Round(v * 1000)), err
+	}
+	d.check = func(v int64) error {
+		if v == 0 {
+			return nil
+		}
+		if v > hi {
+			return errors.New(k.Name + " must be at most the machine's " + formatNodeCPUs(hi))
+		}
+		return k.Check(float64(v) / 1000)
+	}
+	return d.named("cpus")
+}
+
+// formatNodeCPUs is the node CPUs knob's value: "no quota", "0.2 CPUs".
+func formatNodeCPUs(v int64) string {
+	if v == 0 {
+		return "no quota"
+	}
+	return knob.FormatFloat(float64(v)/1000) + " CPUs"
+}
+
+// processes is whether the cluster knob chooses node processes, the only
+// cluster the node CPUs knob applies to.
+func (t tuning) processes() bool {
+	return t.clusters[t.knobs[knobCluster].value] == suites.ClusterProcesses
+}
+
 // Load is the panel for cfg's settings (a profile just chosen): its knobs
 // anew, its profiles, cursor, focus and size as they were.
 func (t tuning) Load(cfg suites.Config) tuning {
@@ -162,6 +213,10 @@ func (t tuning) Profile() string { return t.profiles[t.knobs[knobProfile].value]
 // Apply writes the knobs into cfg (not the profile: choosing one loads it).
 func (t tuning) Apply(cfg suites.Config) suites.Config {
 	cfg.Cluster = t.clusters[t.knobs[knobCluster].value]
+	cfg.NodeCPUs = 0
+	if t.processes() {
+		cfg.NodeCPUs = float64(t.knobs[knobNodeCPUs].value) / 1000
+	}
 	cfg.Nodes = int(t.knobs[knobNodes].value)
 	cfg.Clients = int(t.knobs[knobClients].value)
 	cfg.Duration = time.Duration(t.knobs[knobDuration].value)
@@ -310,6 +365,9 @@ func (t tuning) Update(msg tea.Msg) (tuning, tea.Cmd) {
 		return t, nil
 	}
 	t.err = ""
+	if t.cursor == knobNodeCPUs && !t.processes() {
+		return t, nil // off: a quota applies to node processes only
+	}
 	switch {
 	case key.Matches(km, t.sh.keys.Left):
 		*k = k.down()
@@ -433,6 +491,9 @@ func (t tuning) value(i int) string {
 	if t.editing && i == t.cursor {
 		return st.Selected.Render("[" + t.input + "▏]")
 	}
+	if i == knobNodeCPUs && !t.processes() {
+		return st.Dim.Render("off (processes only)")
+	}
 	v := st.Value.Render(k.format(k.value))
 	if t.live && k.pending() {
 		v += st.Warn.Render("…")
@@ -466,8 +527,12 @@ func (t tuning) View() string {
 		if k.atMax() {
 			right = st.Dim.Render(" ")
 		}
+		off := i == knobNodeCPUs && !t.processes() // moving it would change nothing
+		if off {
+			left, right = st.Dim.Render(" "), st.Dim.Render(" ")
+		}
 		b.WriteString(cursor + name + "  " + left + " " + t.value(i) + " " + right)
-		if t.focused && i == t.cursor && k.parse != nil && !t.editing {
+		if t.focused && i == t.cursor && k.parse != nil && !t.editing && !off {
 			b.WriteString(st.Dim.Render("  type a value"))
 		}
 	}
