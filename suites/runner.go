@@ -661,7 +661,10 @@ func (x *run) tick(now time.Time, phase metrics.Phase) {
 	traced := false
 	if x.sampler != nil && phase == metrics.PhaseRunning {
 		if c := x.sampler.Latest().CPU; c.OK {
-			x.cpuTrace = append(x.cpuTrace, cpuSample{at: now, cpu: c.Value})
+			// Stamped when read, not when the tick was due: a runner that
+			// lags its ticker (a busy machine) would put what it reads now
+			// into a step that has already ended.
+			x.cpuTrace = append(x.cpuTrace, cpuSample{at: time.Now(), cpu: c.Value})
 			traced = true
 		}
 		if x.sysSeries != nil {

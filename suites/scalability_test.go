@@ -182,3 +182,4 @@ func TestStepCPUSplitsTheStepsNodesFromTheIdleOnes(t *testing.T) {
 		t.Errorf("the run's own step: nodes %v, idle %v; want 0.6 and none", own.NodesCPU, own.IdleCPU)
 	}
 }
+
