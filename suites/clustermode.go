@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/phantomdb/phantom/internal/procstat"
 	"github.com/phantomdb/phantom/node"
 	"github.com/phantomdb/phantom/suites/metrics"
+	"golang.org/x/sys/unix"
 )
 
 // Where the cluster runs, Config.Cluster's values.
@@ -169,43 +172,114 @@ func (x *run) nodeCPUs() float64 {
 	return max(x.cfg.NodeCPUs, 0)
 }
 
-// nodeCPU is what the node processes used at a tick, in CPUs summed: the
-// run's own cluster's (own) and the other clusters' a suite opened beside
-// it (fresh); ok when some process of theirs was measured.
-type nodeCPU struct {
+// cpuMark is the CPU counters at one instant: read at a sweep step's
+// start and end, they give exactly what was used in between, however late
+// the runner's ticks come on a busy machine (a tick's sample may land
+// after the step it measured has ended, its cluster closed).
+type cpuMark struct {
+	at          time.Time
+	busy, total uint64          // the machine's, in clock ticks (/proc/stat); total 0 when unread
+	procs       map[int]procCPU // each node process's, by pid
+}
+
+// procCPU is one node process's CPU time, and whether it is one of the
+// run's own cluster's nodes (else a cluster a suite opened beside it).
+type procCPU struct {
+	own bool
+	ns  int64
+}
+
+// stepUse is what was used between two marks: the machine's CPU busy
+// (percent of all cores; 0 unknown) and, in CPUs, the run's own node
+// processes' and the other clusters'.
+type stepUse struct {
+	machine        float64
 	own, fresh     float64
 	ownOK, freshOK bool
 }
 
-// split sums use (by node name, see running) into the run's own nodes'
-// CPU and the fresh clusters'.
-func (n *nodeProcs) split(use map[string]nodeUse) nodeCPU {
-	var c nodeCPU
-	if len(use) == 0 {
-		return c
+// mark reads the machine's and every running node process's CPU counters.
+func (n *nodeProcs) mark() cpuMark {
+	m := cpuMark{at: time.Now()}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		m.busy, m.total = parseProcStat(string(b))
 	}
-	own := map[string]bool{}
+	procs := n.running()
 	n.mu.Lock()
+	own := map[string]bool{}
 	if len(n.launchers) > 0 {
 		for _, p := range n.launchers[0].Nodes() {
-			own[p.ID] = true // the first launcher's are named by their ids
+			own[p.ID] = true // the first launcher's are the run's, named by their ids
 		}
-	}
-	for _, j := range n.joined {
-		own[j.ID] = true
 	}
 	n.mu.Unlock()
-	for id, u := range use {
-		if u.cpu < 0 {
-			continue // no rate yet
-		}
-		if own[id] {
-			c.own += u.cpu / 100
-			c.ownOK = true
-		} else {
-			c.fresh += u.cpu / 100
-			c.freshOK = true
+	m.procs = make(map[int]procCPU, len(procs))
+	for _, p := range procs {
+		if ns, err := processCPU(p.PID); err == nil {
+			m.procs[p.PID] = procCPU{own: own[p.ID], ns: ns}
 		}
 	}
-	return c
+	return m
+}
+
+// parseProcStat reads the machine's busy and total clock ticks from
+// /proc/stat's first line ("cpu  user nice system idle iowait irq softirq
+// steal ..."): idle and iowait are not busy; guest time is already in user.
+func parseProcStat(s string) (busy, total uint64) {
+	line, _, _ := strings.Cut(s, "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, v := range f[1:min(len(f), 9)] {
+		x, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, 0
+		}
+		total += x
+		if i != 3 && i != 4 { // idle, iowait
+			busy += x
+		}
+	}
+	return busy, total
+}
+
+// processCPU is pid's CPU time so far, every thread's, in nanoseconds: the
+// process's CPU-time clock (CPUCLOCK_SCHED of the whole process).
+func processCPU(pid int) (int64, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(int32(^uint32(pid)<<3|2), &ts); err != nil {
+		return 0, err
+	}
+	return ts.Nano(), nil
+}
+
+// usedBetween is what was used from a to b: the machine's CPU busy, and
+// the node processes' CPU split into the run's own and the others,
+// counting only processes that ran at both marks (one that started or
+// ended between them has no span to count).
+func usedBetween(a, b cpuMark) stepUse {
+	var u stepUse
+	wall := b.at.Sub(a.at)
+	if b.total > a.total && a.total > 0 {
+		u.machine = 100 * float64(b.busy-a.busy) / float64(b.total-a.total)
+	}
+	if wall <= 0 {
+		return u
+	}
+	for pid, end := range b.procs {
+		start, ok := a.procs[pid]
+		if !ok || end.ns < start.ns {
+			continue
+		}
+		cpus := float64(end.ns-start.ns) / float64(wall)
+		if end.own {
+			u.own += cpus
+			u.ownOK = true
+		} else {
+			u.fresh += cpus
+			u.freshOK = true
+		}
+	}
+	return u
 }

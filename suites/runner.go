@@ -258,15 +258,12 @@ type run struct {
 
 	ccfg     core.Config // the cluster's configuration, for fresh clusters of other sizes
 	cpuTrace []cpuSample // the machine's CPU each tick of the running suite
-	nodesNow nodeCPU     // the node processes' CPU at the last snapshot
 }
 
-// cpuSample is the machine's CPU busy at one tick, and the node
-// processes' (nodeCPU) when there are some.
+// cpuSample is the machine's CPU busy at one tick.
 type cpuSample struct {
 	at  time.Time
 	cpu float64
-	nodeCPU
 }
 
 // openFresh starts a fresh cluster like the run's, of nodes and shards,
@@ -288,40 +285,23 @@ func (x *run) openFresh(ctx context.Context, nodes, shards int, budget int64) (D
 	return db, sz.keys, err
 }
 
-// stepCPU fills p's CPU figures over its measured time, from the running
-// suite's ticks: the machine's average CPU busy, and with node processes
-// what the step's nodes used (the run's own, or a fresh cluster's) and,
-// on a fresh cluster, what the run's own idle ones did. Each stays 0 when
-// no tick measured it.
+// stepCPU fills in p's machine CPU, when the step did not read it at its
+// bounds (see cpuMark), as the average of the running suite's ticks over
+// its measured time; 0 when no tick fell in it.
 func (x *run) stepCPU(p *metrics.ScalePoint) {
-	var sum, own, fresh float64
-	var n, nOwn, nFresh int
+	if p.CPU > 0 {
+		return
+	}
+	var sum float64
+	var n int
 	for _, s := range x.cpuTrace {
-		if s.at.Before(p.From) || s.at.After(p.To) {
-			continue
-		}
-		sum += s.cpu
-		n++
-		if s.ownOK {
-			own += s.own
-			nOwn++
-		}
-		if s.freshOK {
-			fresh += s.fresh
-			nFresh++
+		if !s.at.Before(p.From) && !s.at.After(p.To) {
+			sum += s.cpu
+			n++
 		}
 	}
-	avg := func(v float64, n int) float64 {
-		if n == 0 {
-			return 0
-		}
-		return v / float64(n)
-	}
-	p.CPU = avg(sum, n)
-	if p.Fresh {
-		p.NodesCPU, p.IdleCPU = avg(fresh, nFresh), avg(own, nOwn)
-	} else {
-		p.NodesCPU = avg(own, nOwn)
+	if n > 0 {
+		p.CPU = sum / float64(n)
 	}
 }
 
@@ -467,7 +447,8 @@ func (x *run) env() Env {
 	return Env{DB: guardedDB{DB: x.db, faults: &x.faults, events: &x.events, causes: x.causes}, Nodes: x.cfg.Nodes, Replicas: x.cfg.Replicas(), DataSize: x.load.dataSize, Keys: x.keys, Seed: x.cfg.Seed,
 		Transactions: x.cfg.Transactions, Queries: x.cfg.Queries, KeyDist: x.cfg.KeyDist,
 		Clients: x.load.clients, Duration: x.cfg.Duration, Open: x.openFresh, Shards: x.db.Shards(),
-		Budget: x.budget, FreshElections: x.fresh.add, Note: func(m string) { x.events.later(metrics.EventInfo, m) }, NodeCPUs: x.nodeCPUs()}
+		Budget: x.budget, FreshElections: x.fresh.add, Note: func(m string) { x.events.later(metrics.EventInfo, m) }, NodeCPUs: x.nodeCPUs(),
+		mark: x.procs.mark}
 }
 
 // runSuite runs one suite's clients for the configured duration, ticking
@@ -658,14 +639,12 @@ func (x *run) panicked() error {
 
 // tick harvests the recorders, judges the window and publishes a snapshot.
 func (x *run) tick(now time.Time, phase metrics.Phase) {
-	traced := false
 	if x.sampler != nil && phase == metrics.PhaseRunning {
 		if c := x.sampler.Latest().CPU; c.OK {
 			// Stamped when read, not when the tick was due: a runner that
 			// lags its ticker (a busy machine) would put what it reads now
 			// into a step that has already ended.
 			x.cpuTrace = append(x.cpuTrace, cpuSample{at: time.Now(), cpu: c.Value})
-			traced = true
 		}
 		if x.sysSeries != nil {
 			x.sysSeries.Add(now.Sub(x.loadStart), x.sampler.Latest())
@@ -679,9 +658,6 @@ func (x *run) tick(now time.Time, phase metrics.Phase) {
 	x.verdicts = verdicts
 	x.events.add(events...)
 	x.publish(phase)
-	if traced { // the node processes were sampled as the snapshot was made
-		x.cpuTrace[len(x.cpuTrace)-1].nodeCPU = x.nodesNow
-	}
 }
 
 // event records an event that happens now, on the runner's goroutine.
@@ -693,9 +669,7 @@ func (x *run) event(kind metrics.EventKind, msg string) {
 func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 	x.seq++
 	cluster, changes := x.watch.poll(x.db)
-	use := x.procs.sample(time.Now(), phase == metrics.PhaseRunning)
-	x.nodesNow = x.procs.split(use)
-	if use != nil {
+	if use := x.procs.sample(time.Now(), phase == metrics.PhaseRunning); use != nil {
 		cluster.Nodes = slices.Clone(cluster.Nodes) // the watch keeps its view for after shutdown
 		for i, n := range cluster.Nodes {
 			if u, ok := use[n.ID]; ok {

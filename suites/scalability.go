@@ -129,7 +129,7 @@ func (scalabilitySuite) Ops() []metrics.OpSpec {
 
 func (scalabilitySuite) Prepare(_ context.Context, env Env) (Workload, error) {
 	w := &scaleWorkload{db: env.DB, seed: env.Seed, payload: make([]byte, env.DataSize), keys: make([]string, env.Keys),
-		nodes: env.Nodes, shards: env.Shards, nodeCPUs: env.NodeCPUs, open: env.Open, end: env.End, note: env.Note, elections: env.FreshElections, budget: env.Budget, duration: env.Duration}
+		nodes: env.Nodes, shards: env.Shards, nodeCPUs: env.NodeCPUs, mark: env.mark, open: env.Open, end: env.End, note: env.Note, elections: env.FreshElections, budget: env.Budget, duration: env.Duration}
 	for i := range w.keys {
 		w.keys[i] = "s/" + strconv.Itoa(i)
 	}
@@ -189,8 +189,9 @@ type scaleWorkload struct {
 	keys        []string
 	nodes       int
 	shards      int
-	perNode     int     // clients per node in the node sweep
-	nodeCPUs    float64 // each node process's CPU quota; 0 for none
+	perNode     int            // clients per node in the node sweep
+	nodeCPUs    float64        // each node process's CPU quota; 0 for none
+	mark        func() cpuMark // reads the CPU counters at a step's bounds; nil reads none
 	open        func(ctx context.Context, nodes, shards int, budget int64) (DB, int, error)
 	end         func() // ends the suite: once the sweeps are done, idle clients would read as a throughput of 0
 	note        func(string)
@@ -318,7 +319,7 @@ func (w *scaleWorkload) nodeStep(ctx context.Context, n int, stepFor time.Durati
 	// The keyspace follows the nodes, as the shards do.
 	keys = max(1, min(keys, len(w.keys)*n/max(w.nodes, 1)))
 	p, ok := w.stepFrom(ctx, begun, strconv.Itoa(n)+"-node", n, stepFor, scaleTarget{db: db, keys: keys, active: n * w.perNode}, &settled)
-	p.Replicas, p.Fresh = core.ReplicationFactor(n), db != w.db
+	p.Replicas = core.ReplicationFactor(n)
 	if p.N > 0 {
 		w.add(metrics.SweepNodes, p)
 	}
@@ -480,6 +481,10 @@ func (w *scaleWorkload) stepFrom(ctx context.Context, begun time.Time, name stri
 		return p, false
 	}
 	from, t0 := w.total(), time.Now()
+	var m0 cpuMark
+	if w.mark != nil {
+		m0 = w.mark()
+	}
 	// A step the suite's end cuts short still counts once it has
 	// measured half of minStep.
 	if !sleepCtx(ctx, max(time.Until(end), minStep)) && time.Since(t0) < minStep/2 {
@@ -489,7 +494,23 @@ func (w *scaleWorkload) stepFrom(ctx context.Context, begun time.Time, name stri
 	if count == 0 {
 		w.notef("scalability: the %s step measured nothing: no put completed in %v", name, el.Round(time.Millisecond))
 	}
-	return metrics.ScalePoint{N: n, OpsPerSec: float64(count) / el.Seconds(), Empty: count == 0, From: t0, To: time.Now()}, ctx.Err() == nil
+	p = metrics.ScalePoint{N: n, OpsPerSec: float64(count) / el.Seconds(), Empty: count == 0, From: t0, To: time.Now(), Fresh: t.db != w.db}
+	if w.mark != nil {
+		use := usedBetween(m0, w.mark())
+		p.CPU = use.machine
+		switch {
+		case !p.Fresh && use.ownOK:
+			p.NodesCPU = use.own
+		case p.Fresh:
+			if use.freshOK {
+				p.NodesCPU = use.fresh
+			}
+			if use.ownOK {
+				p.IdleCPU = use.own // the run's, idle beside the step's cluster
+			}
+		}
+	}
+	return p, ctx.Err() == nil
 }
 
 // sleepCtx sleeps d and reports whether ctx was still live after it.

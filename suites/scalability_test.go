@@ -5,13 +5,13 @@ import (
 	"errors"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/phantomdb/phantom/core"
-	"github.com/phantomdb/phantom/suites/metrics"
 )
 
 // A fresh cluster's elections count against the suite running: those up
@@ -160,26 +160,40 @@ func TestScalabilityNodePlan(t *testing.T) {
 	}
 }
 
-// A step's CPU figures come from the ticks in its measured time: on a
-// fresh cluster its nodes are the fresh ones and the run's own sat idle
-// beside them; on the run's own cluster its nodes are the run's.
-func TestStepCPUSplitsTheStepsNodesFromTheIdleOnes(t *testing.T) {
+// A step's CPU figures are what was used between its marks: the
+// machine's busy share, and the node processes' CPU split into the
+// step's (a fresh cluster's) and the run's own, only processes that ran
+// at both marks counted.
+func TestUsedBetweenMarks(t *testing.T) {
 	t0 := time.Now()
-	x := &run{cpuTrace: []cpuSample{
-		{at: t0, cpu: 99, nodeCPU: nodeCPU{own: 9, fresh: 9, ownOK: true, freshOK: true}}, // before the step
-		{at: t0.Add(time.Second), cpu: 40, nodeCPU: nodeCPU{own: 0.5, fresh: 0.2, ownOK: true, freshOK: true}},
-		{at: t0.Add(2 * time.Second), cpu: 60, nodeCPU: nodeCPU{own: 0.7, fresh: 0.4, ownOK: true, freshOK: true}},
-		{at: t0.Add(3 * time.Second), cpu: 50}, // nodes not sampled this tick
-	}}
-	fresh := metrics.ScalePoint{From: t0.Add(time.Second), To: t0.Add(3 * time.Second), Fresh: true}
-	x.stepCPU(&fresh)
-	if fresh.CPU != 50 || math.Abs(fresh.NodesCPU-0.3) > 1e-9 || math.Abs(fresh.IdleCPU-0.6) > 1e-9 {
-		t.Errorf("fresh step: CPU %v, nodes %v, idle %v; want 50, 0.3, 0.6", fresh.CPU, fresh.NodesCPU, fresh.IdleCPU)
+	a := cpuMark{at: t0, busy: 1000, total: 4000, procs: map[int]procCPU{
+		10: {own: true, ns: 1e9}, 11: {own: true, ns: 2e9}, 20: {ns: 5e8}, 30: {ns: 1e9}}}
+	b := cpuMark{at: t0.Add(2 * time.Second), busy: 1200, total: 4400, procs: map[int]procCPU{
+		10: {own: true, ns: 1.2e9}, 11: {own: true, ns: 2.2e9}, 20: {ns: 9e8}, 40: {ns: 7e9}}} // 30 ended, 40 started
+	u := usedBetween(a, b)
+	near := func(x, y float64) bool { return math.Abs(x-y) < 1e-9 }
+	if !near(u.machine, 50) || !near(u.own, 0.2) || !near(u.fresh, 0.2) || !u.ownOK || !u.freshOK {
+		t.Errorf("used %+v; want machine 50%%, own 0.2 CPUs, fresh 0.2 (pids 30 and 40 not counted)", u)
 	}
-	own := metrics.ScalePoint{From: t0.Add(time.Second), To: t0.Add(3 * time.Second)}
-	x.stepCPU(&own)
-	if math.Abs(own.NodesCPU-0.6) > 1e-9 || own.IdleCPU != 0 {
-		t.Errorf("the run's own step: nodes %v, idle %v; want 0.6 and none", own.NodesCPU, own.IdleCPU)
+	if u := usedBetween(cpuMark{at: t0}, cpuMark{at: t0.Add(time.Second), busy: 5, total: 10}); u.machine != 0 || u.ownOK || u.freshOK {
+		t.Errorf("from an unread mark: %+v, want nothing known", u)
+	}
+	busy, total := parseProcStat("cpu  2210007 2062 597046 1143510 4701 0 97039 31840 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
+	if wantBusy := uint64(2210007 + 2062 + 597046 + 0 + 97039 + 31840); busy != wantBusy || total != wantBusy+1143510+4701 {
+		t.Errorf("parsed busy %d total %d", busy, total)
+	}
+	if b, tot := parseProcStat("intr 1 2 3"); b != 0 || tot != 0 {
+		t.Errorf("a /proc/stat without its cpu line parsed as %d/%d", b, tot)
+	}
+	// This process's own CPU clock reads and grows.
+	n0, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for x, end := 0, time.Now().Add(20*time.Millisecond); time.Now().Before(end); x++ {
+		_ = x * x
+	}
+	if n1, _ := processCPU(os.Getpid()); n1 <= n0 {
+		t.Errorf("process CPU %d then %d after spinning", n0, n1)
 	}
 }
-

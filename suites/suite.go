@@ -70,6 +70,9 @@ type Env struct {
 	// are processes under quotas (--node-cpus): then each node, fresh
 	// clusters' too, brings resources of its own. 0 otherwise.
 	NodeCPUs float64
+	// mark reads the machine's and the node processes' CPU counters, for
+	// a sweep step's figures; nil reads none.
+	mark func() cpuMark
 }
 
 // Workload makes the clients of one suite run.

@@ -267,9 +267,15 @@ func (s Sweep) computed(cores int) Sweep {
 		if q := quotaBound(m, s.NodeCPUs); q != "" {
 			lo, hi := 101.0, 0.0
 			for _, p := range m {
-				lo, hi = min(lo, p.CPU), max(hi, p.CPU)
+				if p.CPU > 0 {
+					lo, hi = min(lo, p.CPU), max(hi, p.CPU)
+				}
 			}
-			s.Bound = fmt.Sprintf("on %s, CPU %.0f–%.0f%% over the steps: %s", coresText(cores), lo, hi, q)
+			cpu := "CPU unknown"
+			if hi > 0 {
+				cpu = fmt.Sprintf("CPU %.0f–%.0f%% over the steps", lo, hi)
+			}
+			s.Bound = fmt.Sprintf("on %s, %s: %s", coresText(cores), cpu, q)
 		}
 	}
 	if s.Fit != nil && s.NodeCPUs > 0 {
@@ -280,7 +286,11 @@ func (s Sweep) computed(cores int) Sweep {
 			}
 		}
 		if len(off) > 0 {
-			s.Notes = append(s.Notes, fmt.Sprintf("the fit spans steps the quotas did not bound (%s nodes): there it describes what bound them, not how the nodes scale", strings.Join(off, ", ")))
+			nodes := "nodes"
+			if len(off) == 1 && off[0] == "1" {
+				nodes = "node"
+			}
+			s.Notes = append(s.Notes, fmt.Sprintf("the fit spans steps the quotas did not bound (%s %s): there it describes what bound them, not how the nodes scale", strings.Join(off, ", "), nodes))
 		}
 	}
 	s.Notes = append(s.Notes, replicaNote(m)...)
