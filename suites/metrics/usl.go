@@ -432,7 +432,11 @@ func bound(kind string, points []ScalePoint, cores int) string {
 	if from < 0 {
 		return fmt.Sprintf("not limited by the machine: %s, CPU at most %.0f%%", coresText(cores), peak)
 	}
-	return fmt.Sprintf("limited by the machine: %s, CPU %.0f–%.0f%% from %d %s on", coresText(cores), lo, hi, points[from].N, kind)
+	unit := kind
+	if points[from].N == 1 {
+		unit = strings.TrimSuffix(kind, "s")
+	}
+	return fmt.Sprintf("limited by the machine: %s, CPU %.0f–%.0f%% from %d %s on", coresText(cores), lo, hi, points[from].N, unit)
 }
 
 func coresText(n int) string {
