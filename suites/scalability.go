@@ -55,9 +55,18 @@ import (
 // sweep names what bound every step — the quotas (the nodes used them:
 // the step measured its resources), the machine (its cores were busy
 // first: 8 × 0.2 CPUs and phantom itself on 2 cores), or the clients
-// (neither: raise --clients). The run's own node processes sit idle
-// beside the fresh clusters' steps; what they use then is measured per
-// step and noted, small under their own quotas.
+// (neither: raise --clients). A step's figures are read at its bounds —
+// the machine's /proc/stat and each node process's CPU clock — not from
+// the runner's ticks, which a busy machine delays past the step's end.
+//
+// The run's own node processes sit idle beside the fresh clusters' steps,
+// and idle is not free: here 8 of them used 0.7–0.9 CPUs between them,
+// about half of each one's 0.2-CPU quota (hashicorp/raft heartbeats every
+// tenth of the 50 ms heartbeat timeout, on every shard). Stopping them
+// would lapse their parent lease (a wall-clock one) and start elections
+// on waking, and closing them would take the later suites' cluster, so
+// the sweep measures them instead: each fresh step's idle CPU, a note,
+// and the steps they helped the machine bind are named as bound by it.
 //
 // The suite first writes the run's cluster's keyspace once, then runs the
 // node sweep: each fresh cluster is sized (keyspace, logs between
