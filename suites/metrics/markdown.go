@@ -304,7 +304,9 @@ func sweepTable(sw SweepReport) (head []string, rows [][]string) {
 	}
 	head = append(head, "ops/s", "efficiency vs linear", "machine CPU")
 	if nodes {
-		head = append(head, "nodes' CPUs")
+		// Throughput per CPU the nodes used: what a step got for the CPU
+		// it had, which a step the machine starved still says rightly.
+		head = append(head, "nodes' CPUs", "ops per node CPU-second")
 	}
 	if idle {
 		head = append(head, "idle run nodes' CPUs")
@@ -332,7 +334,7 @@ func sweepTable(sw SweepReport) (head []string, rows [][]string) {
 			if pt.QuotaUsePercent > 0 {
 				c += fmt.Sprintf(" (%.0f%% of quota)", pt.QuotaUsePercent)
 			}
-			r = append(r, c)
+			r = append(r, c, orDash(pt.NodesCPUs > 0 && !pt.Empty, FormatCount(pt.OpsPerSec/pt.NodesCPUs)))
 		}
 		if idle {
 			r = append(r, orDash(pt.IdleNodesCPUs > 0, fmt.Sprintf("%.3f", pt.IdleNodesCPUs)))

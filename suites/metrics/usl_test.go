@@ -139,7 +139,7 @@ func TestNodeSweepUnderQuotasSaysWhatBoundEachStep(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(md.String(), "| 1 | 1 | 3,000 | 1.00 | 30% | 0.19 (95% of quota) | 0.040 | quotas |") {
+	if !strings.Contains(md.String(), "| 1 | 1 | 3,000 | 1.00 | 30% | 0.19 (95% of quota) | 15,789 | 0.040 | quotas |") {
 		t.Errorf("markdown's 1-node row is not as expected:\n%s", md.String())
 	}
 	if !strings.Contains(sum.String(), "1→3,000 ops/s (1.00, 1 replica, quotas)") {
