@@ -31,6 +31,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -65,6 +66,8 @@ type Transport struct {
 	timeoutScale int64
 
 	consumer chan raft.RPC
+
+	encoded, decoded atomic.Pointer[peerCode] // see EncodePeer, DecodePeer
 
 	hbMu sync.Mutex
 	hb   func(raft.RPC)
@@ -108,13 +111,37 @@ func (t *Transport) LocalAddr() raft.ServerAddress {
 	return raft.ServerAddress(t.stream.Addr().String())
 }
 
-// EncodePeer implements raft.Transport.
+// EncodePeer implements raft.Transport. raft encodes its own address into
+// the header of every RPC it sends, so the last encoding is kept and handed
+// out again: nothing modifies it (wire copies it into the frame), and its
+// capacity is its length, so an append to it copies.
 func (t *Transport) EncodePeer(_ raft.ServerID, addr raft.ServerAddress) []byte {
-	return []byte(addr)
+	if p := t.encoded.Load(); p != nil && p.addr == addr {
+		return p.b
+	}
+	b := []byte(addr)
+	b = b[:len(b):len(b)]
+	t.encoded.Store(&peerCode{addr: addr, b: b})
+	return b
 }
 
-// DecodePeer implements raft.Transport.
-func (t *Transport) DecodePeer(b []byte) raft.ServerAddress { return raft.ServerAddress(b) }
+// DecodePeer implements raft.Transport. A follower decodes its leader's
+// address from every append, so the last decoding is kept and handed out
+// again while the bytes are the same.
+func (t *Transport) DecodePeer(b []byte) raft.ServerAddress {
+	if p := t.decoded.Load(); p != nil && string(p.addr) == string(b) {
+		return p.addr
+	}
+	addr := raft.ServerAddress(b)
+	t.decoded.Store(&peerCode{addr: addr})
+	return addr
+}
+
+// peerCode is an address and its encoding, for EncodePeer and DecodePeer.
+type peerCode struct {
+	addr raft.ServerAddress
+	b    []byte
+}
 
 // SetHeartbeatHandler implements raft.Transport: fn answers heartbeats on
 // the goroutine that read them.

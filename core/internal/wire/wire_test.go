@@ -410,3 +410,28 @@ func TestCloseEndsServedConnectionsOnPlainTCP(t *testing.T) {
 		t.Errorf("pooled connection to a closed transport: read %d, err %v; want EOF", n, err)
 	}
 }
+
+// TestPeerCodesFollowTheAddress checks EncodePeer's and DecodePeer's kept
+// codes: each call returns the code of the address it is given, whichever
+// came before, and an append to an encoding never writes into the kept one.
+func TestPeerCodesFollowTheAddress(t *testing.T) {
+	tr, _ := newPeer(t, Config{})
+	for _, addr := range []raft.ServerAddress{"127.0.0.1:1", "127.0.0.1:1", "127.0.0.1:22", "127.0.0.1:1"} {
+		b := tr.EncodePeer("n1", addr)
+		if string(b) != string(addr) {
+			t.Fatalf("EncodePeer(%s) = %q", addr, b)
+		}
+		_ = append(b, 'x')
+		if got := tr.EncodePeer("n1", addr); string(got) != string(addr) {
+			t.Fatalf("EncodePeer(%s) = %q after an append to the last one", addr, got)
+		}
+		buf := []byte(addr)
+		if got := tr.DecodePeer(buf); got != addr {
+			t.Fatalf("DecodePeer(%q) = %s", buf, got)
+		}
+		buf[0] = '9' // the caller's buffer is reused: the kept address must not be
+		if got := tr.DecodePeer([]byte(addr)); got != addr {
+			t.Fatalf("DecodePeer(%q) = %s after its buffer changed", addr, got)
+		}
+	}
+}
