@@ -203,6 +203,7 @@ func (r *replica) checkLeader(addr raft.ServerAddress, news, last time.Time, off
 			r.schedCheckLocked(again, func() { r.checkLeader(addr, news, last, offset) })
 		}
 		r.failover.mu.Unlock()
+		r.logger.Info("fast failover: the leader's connections closed and its address refuses dials; standing", "leader", addr)
 		r.stand()
 		return
 	}
