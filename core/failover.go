@@ -60,9 +60,15 @@ import (
 // behind: 53 to 80 ms for the seed on 2 cores, where raft's timers took 314.
 //
 // Under load a follower may still be working through appends the leader
-// sent before it died; each counts as contact, as it does for raft, and may
-// make a follower that stood follow the dead leader again, so a follower
-// that stood checks again a stagger later.
+// sent before it died; each counts as contact, as it does for raft, and
+// would make a follower that stood follow the dead leader again. So before
+// it stands a follower has its transport refuse what the gone leader sent
+// (fence), for as long as a pre-vote retry would wait, and one that stood
+// checks again shortly after, for an append that was already on its way
+// into raft. The first news of a closed connection counts: a busy
+// follower's connections from a dead leader report it one by one, the
+// last only once raft has answered what they carried. On raft's timers alone such appends moved the follower's check
+// later instead.
 //
 // A partition closes nothing in a real network, so it cuts connections
 // without the news (netsim's Network.Isolate), and raft's timers alone
@@ -76,9 +82,12 @@ const failoverStagger = 5
 
 // failover is a replica's fast-failover state.
 type failover struct {
-	mu      sync.Mutex
-	timer   *time.Timer // the pending check; nil when none
-	base    time.Time   // the first follower's check after the latest news: last contact + heartbeat timeout
+	mu    sync.Mutex
+	timer *time.Timer // the pending check; nil when none
+	// probing is the leader address that the pending check will dial
+	// (checkLeader), "" when the pending check is raft's rule's.
+	probing raft.ServerAddress
+	base    time.Time // the first follower's check after the latest news: last contact + heartbeat timeout, or the news when the leader is gone
 	stopped bool
 	done    chan struct{} // made by watchPeers once raft runs, nil until then; closed by stopFailover
 }
@@ -89,6 +98,7 @@ func (f *failover) cancelLocked() {
 		f.timer.Stop()
 		f.timer = nil
 	}
+	f.probing = ""
 }
 
 // watchPeers turns on fast failover: from now on the news from the
@@ -138,20 +148,29 @@ func (r *replica) peerClosed() {
 	if r.failover.stopped {
 		return
 	}
+	if r.failover.timer != nil && r.failover.probing == addr {
+		// A leader's connections close one by one, the last ones only
+		// once raft has answered what they carried; the first news
+		// counts, or a busy follower would keep putting its check off.
+		return
+	}
 	r.failover.base = last.Add(hb)
-	r.schedCheckLocked(now.Add(offset), func() { r.checkLeader(addr, now, last, offset) })
+	r.schedCheckLocked(now.Add(offset), addr, func() { r.checkLeader(addr, now, last, offset) })
 }
 
-// schedCheckLocked replaces the pending check with check, run at due.
-// r.failover.mu must be held.
-func (r *replica) schedCheckLocked(due time.Time, check func()) {
+// schedCheckLocked replaces the pending check with check, run at due;
+// probing is the leader address check dials, if any. r.failover.mu must be
+// held.
+func (r *replica) schedCheckLocked(due time.Time, probing raft.ServerAddress, check func()) {
 	r.failover.cancelLocked()
+	r.failover.probing = probing
 	var t *time.Timer
 	t = time.AfterFunc(time.Until(due), func() {
 		r.failover.mu.Lock()
 		ours := r.failover.timer == t && !r.failover.stopped
 		if ours {
 			r.failover.timer = nil
+			r.failover.probing = ""
 		}
 		r.failover.mu.Unlock()
 		if ours {
@@ -195,15 +214,16 @@ func (r *replica) checkLeader(addr raft.ServerAddress, news, last time.Time, off
 		// Every follower saw the news within a round trip of the others:
 		// the retries of a refused pre-vote count their stagger from it.
 		r.failover.base = news
-		// An append the leader sent before it died may still reach raft
-		// after it stood, and make it follow the dead leader again: it
-		// checks again a stagger later, for as long as a pre-vote retry
+		// An append the gone leader sent may have been on its way into
+		// raft as the fence went up, and make raft follow it again: the
+		// follower checks again shortly, for as long as a pre-vote retry
 		// would wait.
-		if again := time.Now().Add(r.stagger()); again.Before(news.Add(2 * r.raft.ReloadableConfig().HeartbeatTimeout)) {
-			r.schedCheckLocked(again, func() { r.checkLeader(addr, news, last, offset) })
+		if again := time.Now().Add(max(r.stagger()/5, time.Millisecond)); again.Before(news.Add(2 * r.raft.ReloadableConfig().HeartbeatTimeout)) {
+			r.schedCheckLocked(again, addr, func() { r.checkLeader(addr, news, last, offset) })
 		}
 		r.failover.mu.Unlock()
 		r.logger.Info("fast failover: the leader's connections closed and its address refuses dials; standing", "leader", addr)
+		r.fence(addr, news.Add(2*r.raft.ReloadableConfig().HeartbeatTimeout))
 		r.stand()
 		return
 	}
@@ -213,7 +233,7 @@ func (r *replica) checkLeader(addr raft.ServerAddress, news, last time.Time, off
 	if r.failover.stopped {
 		return
 	}
-	r.schedCheckLocked(due, func() {
+	r.schedCheckLocked(due, "", func() {
 		if r.stopped.Load() || r.raft.State() != raft.Follower || r.raft.LastContact().After(last) {
 			return
 		}
@@ -239,6 +259,21 @@ func (r *replica) leaderGone(addr raft.ServerAddress) bool {
 		return false
 	}
 	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// fence has the replica's transport refuse, until until, what the gone
+// leader at addr sent before it died and is still on its way: each append
+// or heartbeat raft took from it would count as contact and make raft
+// follow it again, undoing stand. Under load a follower may have several
+// (a pipeline's, the heartbeat connection's); refusing them is as if the
+// network had lost them, which raft tolerates: the follower with the
+// longer log still wins.
+func (r *replica) fence(addr raft.ServerAddress, until time.Time) {
+	if f, ok := r.trans.Inner.(interface {
+		Fence(raft.ServerAddress, time.Time)
+	}); ok {
+		f.Fence(addr, until)
+	}
 }
 
 // leaderProbeTimeout bounds leaderGone's dial: on loopback a refusal comes

@@ -69,6 +69,8 @@ type Transport struct {
 
 	encoded, decoded atomic.Pointer[peerCode] // see EncodePeer, DecodePeer
 
+	fence atomic.Pointer[fence] // see Fence; nil when none
+
 	hbMu sync.Mutex
 	hb   func(raft.RPC)
 
@@ -421,6 +423,34 @@ func (t *Transport) serve(nc net.Conn) {
 	}
 }
 
+// fence is a leader whose appends a Transport refuses until a time.
+type fence struct {
+	addr  string
+	until time.Time
+}
+
+// Fence has the transport refuse, until until, the appends, heartbeats and
+// snapshots of the leader at addr: raft never sees them, as if the network
+// had lost them, which raft tolerates. A follower that knows its leader is
+// gone calls it before it stands for election: a gone leader's appends may
+// still be on their way (written before it died, still in the sockets' or
+// a pipeline's buffers), and each would count as contact with a leader and
+// make raft follow it again. A later call replaces the fence; votes are
+// never refused.
+func (t *Transport) Fence(addr raft.ServerAddress, until time.Time) {
+	t.fence.Store(&fence{addr: string(addr), until: until})
+}
+
+// fenced reports whether a request from the leader at leader is refused
+// (Fence).
+func (t *Transport) fenced(leader []byte) bool {
+	f := t.fence.Load()
+	return f != nil && f.addr == string(leader) && time.Now().Before(f.until)
+}
+
+// errFenced answers a refused request (Fence).
+const errFenced = "wire: refused: this follower knows that leader is gone"
+
 // serverConn is what serve keeps for its connection's RPCs.
 type serverConn struct {
 	// respCh is each RPC's: raft answers each RPC once, and the next is
@@ -450,9 +480,16 @@ func (t *Transport) serveOne(r *bufio.Reader, w *bufio.Writer, sc *serverConn) (
 	var hb func(raft.RPC)
 	switch m := cmd.(type) {
 	case *raft.InstallSnapshotRequest:
+		if t.fenced(leaderOf(m.RPCHeader, m.Leader)) {
+			// The snapshot's bytes follow; the connection closes instead.
+			return true, writeFrame(w, statusErr, errFenced)
+		}
 		rpc.Reader = io.LimitReader(r, m.Size)
 		last = true
 	case *raft.AppendEntriesRequest:
+		if t.fenced(leaderOf(m.RPCHeader, m.Leader)) {
+			return false, writeFrame(w, statusErr, errFenced)
+		}
 		if isHeartbeat(m) {
 			t.hbMu.Lock()
 			hb = t.hb
@@ -483,12 +520,17 @@ func (t *Transport) serveOne(r *bufio.Reader, w *bufio.Writer, sc *serverConn) (
 // isHeartbeat is NetworkTransport's test for an append its heartbeat
 // handler answers: from a known leader, with nothing else in it.
 func isHeartbeat(m *raft.AppendEntriesRequest) bool {
-	leader := m.Addr
-	if len(leader) == 0 {
-		leader = m.Leader
-	}
-	return m.Term != 0 && leader != nil && m.PrevLogEntry == 0 && m.PrevLogTerm == 0 &&
+	return m.Term != 0 && leaderOf(m.RPCHeader, m.Leader) != nil && m.PrevLogEntry == 0 && m.PrevLogTerm == 0 &&
 		len(m.Entries) == 0 && m.LeaderCommitIndex == 0
+}
+
+// leaderOf is the address of the leader that sent a request, as raft reads
+// it: the header's, or for an older sender the request's own field.
+func leaderOf(h raft.RPCHeader, leader []byte) []byte {
+	if len(h.Addr) > 0 {
+		return h.Addr
+	}
+	return leader
 }
 
 // AppendEntriesPipeline implements raft.Transport: a pipeline on a

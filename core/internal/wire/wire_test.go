@@ -435,3 +435,62 @@ func TestPeerCodesFollowTheAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestFenceRefusesTheGoneLeader: once fenced, the leader at an address gets
+// its appends, heartbeats and snapshots refused, with an error and without
+// raft seeing them; another leader's get through, as do the fenced one's
+// votes and, once the fence ends, its appends.
+func TestFenceRefusesTheGoneLeader(t *testing.T) {
+	a, _ := newPeer(t, cfg)
+	b, _ := newPeer(t, cfg)
+	var seen atomic.Int64
+	serveWith(t, b, func(rpc raft.RPC) {
+		seen.Add(1)
+		switch rpc.Command.(type) {
+		case *raft.RequestVoteRequest:
+			rpc.Respond(&raft.RequestVoteResponse{}, nil)
+		case *raft.InstallSnapshotRequest:
+			_, _ = io.Copy(io.Discard, rpc.Reader)
+			rpc.Respond(&raft.InstallSnapshotResponse{}, nil)
+		default:
+			rpc.Respond(&raft.AppendEntriesResponse{Success: true}, nil)
+		}
+	})
+	var beats atomic.Int64
+	b.SetHeartbeatHandler(func(rpc raft.RPC) {
+		beats.Add(1)
+		rpc.Respond(&raft.AppendEntriesResponse{Success: true}, nil)
+	})
+	reqs := requests()
+	app := reqs["append"].(*raft.AppendEntriesRequest)   // from 127.0.0.1:1
+	hb := reqs["heartbeat"].(*raft.AppendEntriesRequest) // from 127.0.0.1:1
+	snap := &raft.InstallSnapshotRequest{RPCHeader: app.RPCHeader, Term: 3, Size: 5}
+	b.Fence("127.0.0.1:1", time.Now().Add(time.Hour))
+	if err := a.AppendEntries("b", b.LocalAddr(), app, &raft.AppendEntriesResponse{}); err == nil || err.Error() != errFenced {
+		t.Errorf("fenced append: err %v, want %q", err, errFenced)
+	}
+	if err := a.AppendEntries("b", b.LocalAddr(), hb, &raft.AppendEntriesResponse{}); err == nil {
+		t.Errorf("fenced heartbeat answered")
+	}
+	if err := a.InstallSnapshot("b", b.LocalAddr(), snap, &raft.InstallSnapshotResponse{}, bytes.NewReader([]byte("12345"))); err == nil {
+		t.Errorf("fenced snapshot answered")
+	}
+	if n, m := seen.Load(), beats.Load(); n != 0 || m != 0 {
+		t.Fatalf("raft saw %d requests and %d heartbeats from a fenced leader", n, m)
+	}
+	if err := a.RequestVote("b", b.LocalAddr(), &raft.RequestVoteRequest{RPCHeader: app.RPCHeader, Term: 9}, &raft.RequestVoteResponse{}); err != nil {
+		t.Errorf("vote from the fenced address: %v", err)
+	}
+	other := *app
+	other.RPCHeader = raft.RPCHeader{ID: []byte("n3"), Addr: []byte("127.0.0.1:3")}
+	if err := a.AppendEntries("b", b.LocalAddr(), &other, &raft.AppendEntriesResponse{}); err != nil {
+		t.Errorf("append from another leader: %v", err)
+	}
+	b.Fence("127.0.0.1:1", time.Now().Add(-time.Millisecond))
+	if err := a.AppendEntries("b", b.LocalAddr(), app, &raft.AppendEntriesResponse{}); err != nil {
+		t.Errorf("append after the fence ended: %v", err)
+	}
+	if n := seen.Load(); n != 3 {
+		t.Errorf("raft saw %d requests, want 3 (a vote, another leader's append, one after the fence)", n)
+	}
+}
