@@ -11,7 +11,8 @@
 // behind the log; append pipelines of up to MaxRPCsInFlight appends on a
 // connection of their own, answered in order; InstallSnapshot streaming the
 // snapshot after its header on a connection that is then closed; Close
-// stopping the listener and every connection.
+// stopping the listener and every connection. One addition: Fence refuses
+// a gone leader's appends for a while (see there).
 //
 // Encoding: each connection opens with a preamble; a request is a frame
 // (type, body length, body; see codec.go), followed, for InstallSnapshot, by
