@@ -49,20 +49,23 @@ import (
 // log is at least as long: the first, now without a leader, grants it. If
 // its log is shorter, the first refuses it; and raft's own timer may make
 // any of them stand before its check. So a candidate refused a pre-vote
-// soon after such news asks again, half a stagger after each follower's
-// check (RetryPreVote, which the transport asks), when one more of them
-// no longer knows a leader. A pre-vote changes nothing on the voter, so
+// soon after such news asks again, half a stagger after a follower's check
+// (RetryPreVote, which the transport asks), once it has itself refused the
+// other's pre-vote since it stood: its log is then the longer. Once it has
+// granted the other's, it does not ask again, as the other is on its way to
+// win and a crossing request could split the vote; while it has answered
+// none, it waits for the next point. A pre-vote changes nothing on the voter, so
 // asking again is safe; a voter that still hears from a live leader keeps
 // refusing. Vote and pre-vote RPCs that fail are also tried once more on a
 // fresh connection (core/internal/transport), as a restarted peer's pooled
 // connections are dead. So a crashed leader's successor wins about a stagger
 // after the crash, a stagger and a half when the second follower's log is
 // behind: 53 to 80 ms for the seed on 2 cores, where raft's timers took 314.
-// A machine so short of CPU that the second follower's pre-vote round takes
-// longer than half a stagger can see the first one's retry cross it; both
-// then ask for votes in the same term, split them, and raft's randomised
-// election timeout settles it, as it does without fast failover (2 kills
-// in 40 of the seed's, with phantom getting 40-55% of the machine).
+// Before the retry waited for an answer to go by, a machine so short of
+// CPU that the second follower's pre-vote round took longer than half a
+// stagger saw the first one's retry cross it (2 kills in 40 of the seed's,
+// phantom getting 40-55% of the machine): both asked for votes in the same
+// term, split them, and raft's randomised election timeout settled it.
 //
 // Under load a follower may still be working through appends the leader
 // sent before it died; each counts as contact, as it does for raft, and
@@ -92,6 +95,9 @@ type failover struct {
 	// probing is the leader address that the pending check will dial
 	// (checkLeader), "" when the pending check is raft's rule's.
 	probing raft.ServerAddress
+	// stood is when this replica last stood because its leader was gone
+	// (checkLeader); zero if never.
+	stood   time.Time
 	base    time.Time // the first follower's check after the latest news: last contact + heartbeat timeout, or the news when the leader is gone
 	stopped bool
 	done    chan struct{} // made by watchPeers once raft runs, nil until then; closed by stopFailover
@@ -219,6 +225,7 @@ func (r *replica) checkLeader(addr raft.ServerAddress, news, last time.Time, off
 		// Every follower saw the news within a round trip of the others:
 		// the retries of a refused pre-vote count their stagger from it.
 		r.failover.base = news
+		r.failover.stood = time.Now()
 		// An append the gone leader sent may have been on its way into
 		// raft as the fence went up, and make raft follow it again: the
 		// follower checks again shortly, for as long as a pre-vote retry
@@ -357,35 +364,70 @@ func (r *replica) nudge() {
 }
 
 // RetryPreVote implements transport.Hooks: the transport asks it after a
-// peer refused this replica's pre-vote. Within two heartbeat timeouts of the first follower's
-// check after news of a closed connection, while this replica stands, it
-// waits until the next half-way point between followers' checks
-// (base + (k + ½) staggers) and returns true; otherwise, or once the
-// replica stops, it returns false at once.
+// peer refused this replica's pre-vote. Within two heartbeat timeouts of the
+// first follower's check after news of a closed connection, while this
+// replica stands, it waits until the next half-way point between
+// followers' checks (base + (k + ½) staggers), and decides by the pre-votes
+// this replica answered since it stood (preVotesSince): if it granted one,
+// the other candidate is on its way to win, and asking again could only
+// split the vote, so it returns false; if it refused one, its log is the
+// longer, and it returns true; if it answered none, the other has not
+// stood yet, and it waits for the next point. Past the window, or once the
+// replica stops, it returns false: raft's election timeout decides.
 func (r *replica) RetryPreVote() bool {
 	r.failover.mu.Lock()
-	base, stopped, done := r.failover.base, r.failover.stopped, r.failover.done
+	base, stood, stopped, done := r.failover.base, r.failover.stood, r.failover.stopped, r.failover.done
 	r.failover.mu.Unlock()
 	if stopped || done == nil || base.IsZero() || r.raft.State() != raft.Candidate {
 		return false
 	}
+	since := base
+	if stood.After(since) {
+		since = stood
+	}
 	s := r.stagger()
 	end := base.Add(2 * r.raft.ReloadableConfig().HeartbeatTimeout)
-	next := base.Add(s / 2)
-	if now := time.Now(); next.Before(now) {
-		next = next.Add((now.Sub(next)/s + 1) * s)
+	for {
+		next := base.Add(s / 2)
+		if now := time.Now(); next.Before(now) {
+			next = next.Add((now.Sub(next)/s + 1) * s)
+		}
+		if next.After(end) {
+			return false
+		}
+		t := time.NewTimer(time.Until(next))
+		select {
+		case <-t.C:
+		case <-done:
+			t.Stop()
+			return false
+		}
+		if r.raft.State() != raft.Candidate {
+			return false
+		}
+		granted, refused, ok := r.preVotesSince(since)
+		switch {
+		case !ok:
+			return true // nothing to go by: ask again, as raft would
+		case granted:
+			return false
+		case refused:
+			return true
+		}
 	}
-	if next.After(end) {
-		return false
+}
+
+// preVotesSince reports whether this replica granted, or refused, a peer's
+// pre-vote since t; ok is false when its transport does not tell.
+func (r *replica) preVotesSince(t time.Time) (granted, refused, ok bool) {
+	a, isWire := r.trans.Inner.(interface {
+		PreVotesAnswered() (granted, refused time.Time)
+	})
+	if !isWire {
+		return false, false, false
 	}
-	t := time.NewTimer(time.Until(next))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return r.raft.State() == raft.Candidate
-	case <-done:
-		return false
-	}
+	g, rf := a.PreVotesAnswered()
+	return g.After(t), rf.After(t), true
 }
 
 // stopFailover cancels a pending check and a pre-vote retry's wait; stop

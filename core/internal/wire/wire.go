@@ -72,6 +72,10 @@ type Transport struct {
 
 	fence atomic.Pointer[fence] // see Fence; nil when none
 
+	// preVoteGranted and preVoteRefused are when raft last answered a
+	// pre-vote request, in UnixNano; see PreVotesAnswered.
+	preVoteGranted, preVoteRefused atomic.Int64
+
 	hbMu sync.Mutex
 	hb   func(raft.RPC)
 
@@ -515,7 +519,28 @@ func (t *Transport) serveOne(r *bufio.Reader, w *bufio.Writer, sc *serverConn) (
 	if resp.Error != nil {
 		return last, writeFrame(w, statusErr, resp.Error.Error())
 	}
+	if pv, ok := resp.Response.(*raft.RequestPreVoteResponse); ok {
+		if pv.Granted {
+			t.preVoteGranted.Store(time.Now().UnixNano())
+		} else {
+			t.preVoteRefused.Store(time.Now().UnixNano())
+		}
+	}
 	return last, writeFrame(w, statusOK, resp.Response)
+}
+
+// PreVotesAnswered reports when raft last granted and last refused a peer's
+// pre-vote through this transport; zero times for never. A candidate that
+// was refused a pre-vote learns from them whether the other candidate of
+// its shard stood since, and with what answer (the core's RetryPreVote).
+func (t *Transport) PreVotesAnswered() (granted, refused time.Time) {
+	at := func(ns int64) time.Time {
+		if ns == 0 {
+			return time.Time{}
+		}
+		return time.Unix(0, ns)
+	}
+	return at(t.preVoteGranted.Load()), at(t.preVoteRefused.Load())
 }
 
 // isHeartbeat is NetworkTransport's test for an append its heartbeat

@@ -494,3 +494,42 @@ func TestFenceRefusesTheGoneLeader(t *testing.T) {
 		t.Errorf("raft saw %d requests, want 3 (a vote, another leader's append, one after the fence)", n)
 	}
 }
+
+// TestPreVotesAnsweredFollowsRaft: the transport remembers when raft last
+// granted and last refused a pre-vote it carried, and nothing else.
+func TestPreVotesAnsweredFollowsRaft(t *testing.T) {
+	a, _ := newPeer(t, cfg)
+	b, _ := newPeer(t, cfg)
+	grant := true
+	serveWith(t, b, func(rpc raft.RPC) {
+		switch rpc.Command.(type) {
+		case *raft.RequestPreVoteRequest:
+			rpc.Respond(&raft.RequestPreVoteResponse{Granted: grant}, nil)
+		default:
+			rpc.Respond(&raft.RequestVoteResponse{Granted: true}, nil)
+		}
+	})
+	if g, r := b.PreVotesAnswered(); !g.IsZero() || !r.IsZero() {
+		t.Fatalf("answered %v %v before any pre-vote", g, r)
+	}
+	if err := a.RequestVote("b", b.LocalAddr(), &raft.RequestVoteRequest{Term: 2}, &raft.RequestVoteResponse{}); err != nil {
+		t.Fatal(err)
+	}
+	if g, r := b.PreVotesAnswered(); !g.IsZero() || !r.IsZero() {
+		t.Fatalf("a vote counted as a pre-vote: %v %v", g, r)
+	}
+	before := time.Now()
+	if err := a.RequestPreVote("b", b.LocalAddr(), &raft.RequestPreVoteRequest{Term: 3}, &raft.RequestPreVoteResponse{}); err != nil {
+		t.Fatal(err)
+	}
+	if g, r := b.PreVotesAnswered(); g.Before(before) || !r.IsZero() {
+		t.Fatalf("after a grant: granted %v, refused %v", g, r)
+	}
+	grant = false
+	if err := a.RequestPreVote("b", b.LocalAddr(), &raft.RequestPreVoteRequest{Term: 3}, &raft.RequestPreVoteResponse{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, r := b.PreVotesAnswered(); r.Before(before) {
+		t.Fatalf("after a refusal: refused %v", r)
+	}
+}
