@@ -15,14 +15,16 @@
 // partitions nodes (SetLink, SetAllLinks, Partition, Heal). Faults:
 // CrashNode, RestartNode over the same stores, KillLeader, TransferLeader;
 // raft observers record every election with how long it took (Elections).
-// Followers that see a crashed leader's connections close elect a successor
-// without waiting for raft's random timers (failover.go).
+// Followers that see a crashed leader's connections close, and find its
+// address refusing dials, elect a successor at once, without waiting out
+// the heartbeat timeout or raft's random timers (failover.go).
 //
 // Three seams are internal packages. core/internal/netsim is the network:
 // links, partitions and the stream layer each replica's raft transport
 // runs on, which tells the replica when a peer closes a connection.
 // core/internal/wire is that transport: raft's NetworkTransport semantics
-// with a binary encoding of its own. core/internal/transport wraps it:
+// with a binary encoding of its own, and a fence that refuses a gone
+// leader's late appends while a follower stands. core/internal/transport wraps it:
 // replication pipelined
 // only over slow links, with a window of bytes in flight, pipelines that
 // cannot wedge, votes asked again on

@@ -185,6 +185,10 @@ func raftConfig(cfg Config, id string, logger hclog.Logger) *raft.Config {
 	// A restarted replica rebuilds its state machine from the latest
 	// snapshot, then from the log as its leader reports commits.
 	rc.NoSnapshotRestoreOnStart = false
+	// raft reports each append and heartbeat to go-metrics twice, once
+	// with the peer as a label and once in the metric's name; nothing here
+	// reads go-metrics, and each report allocates its key and labels.
+	rc.NoLegacyTelemetry = true
 	return rc
 }
 

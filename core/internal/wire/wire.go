@@ -11,7 +11,8 @@
 // behind the log; append pipelines of up to MaxRPCsInFlight appends on a
 // connection of their own, answered in order; InstallSnapshot streaming the
 // snapshot after its header on a connection that is then closed; Close
-// stopping the listener and every connection.
+// stopping the listener and every connection. One addition: Fence refuses
+// a gone leader's appends for a while (see there).
 //
 // Encoding: each connection opens with a preamble; a request is a frame
 // (type, body length, body; see codec.go), followed, for InstallSnapshot, by
@@ -31,6 +32,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -65,6 +67,14 @@ type Transport struct {
 	timeoutScale int64
 
 	consumer chan raft.RPC
+
+	encoded, decoded atomic.Pointer[peerCode] // see EncodePeer, DecodePeer
+
+	fence atomic.Pointer[fence] // see Fence; nil when none
+
+	// preVoteGranted and preVoteRefused are when raft last answered a
+	// pre-vote request, in UnixNano; see PreVotesAnswered.
+	preVoteGranted, preVoteRefused atomic.Int64
 
 	hbMu sync.Mutex
 	hb   func(raft.RPC)
@@ -108,13 +118,37 @@ func (t *Transport) LocalAddr() raft.ServerAddress {
 	return raft.ServerAddress(t.stream.Addr().String())
 }
 
-// EncodePeer implements raft.Transport.
+// EncodePeer implements raft.Transport. raft encodes its own address into
+// the header of every RPC it sends, so the last encoding is kept and handed
+// out again: nothing modifies it (wire copies it into the frame), and its
+// capacity is its length, so an append to it copies.
 func (t *Transport) EncodePeer(_ raft.ServerID, addr raft.ServerAddress) []byte {
-	return []byte(addr)
+	if p := t.encoded.Load(); p != nil && p.addr == addr {
+		return p.b
+	}
+	b := []byte(addr)
+	b = b[:len(b):len(b)]
+	t.encoded.Store(&peerCode{addr: addr, b: b})
+	return b
 }
 
-// DecodePeer implements raft.Transport.
-func (t *Transport) DecodePeer(b []byte) raft.ServerAddress { return raft.ServerAddress(b) }
+// DecodePeer implements raft.Transport. A follower decodes its leader's
+// address from every append, so the last decoding is kept and handed out
+// again while the bytes are the same.
+func (t *Transport) DecodePeer(b []byte) raft.ServerAddress {
+	if p := t.decoded.Load(); p != nil && string(p.addr) == string(b) {
+		return p.addr
+	}
+	addr := raft.ServerAddress(b)
+	t.decoded.Store(&peerCode{addr: addr})
+	return addr
+}
+
+// peerCode is an address and its encoding, for EncodePeer and DecodePeer.
+type peerCode struct {
+	addr raft.ServerAddress
+	b    []byte
+}
 
 // SetHeartbeatHandler implements raft.Transport: fn answers heartbeats on
 // the goroutine that read them.
@@ -394,6 +428,34 @@ func (t *Transport) serve(nc net.Conn) {
 	}
 }
 
+// fence is a leader whose appends a Transport refuses until a time.
+type fence struct {
+	addr  string
+	until time.Time
+}
+
+// Fence has the transport refuse, until until, the appends, heartbeats and
+// snapshots of the leader at addr: raft never sees them, as if the network
+// had lost them, which raft tolerates. A follower that knows its leader is
+// gone calls it before it stands for election: a gone leader's appends may
+// still be on their way (written before it died, still in the sockets' or
+// a pipeline's buffers), and each would count as contact with a leader and
+// make raft follow it again. A later call replaces the fence; votes are
+// never refused.
+func (t *Transport) Fence(addr raft.ServerAddress, until time.Time) {
+	t.fence.Store(&fence{addr: string(addr), until: until})
+}
+
+// fenced reports whether a request from the leader at leader is refused
+// (Fence).
+func (t *Transport) fenced(leader []byte) bool {
+	f := t.fence.Load()
+	return f != nil && f.addr == string(leader) && time.Now().Before(f.until)
+}
+
+// errFenced answers a refused request (Fence).
+const errFenced = "wire: refused: this follower knows that leader is gone"
+
 // serverConn is what serve keeps for its connection's RPCs.
 type serverConn struct {
 	// respCh is each RPC's: raft answers each RPC once, and the next is
@@ -423,9 +485,16 @@ func (t *Transport) serveOne(r *bufio.Reader, w *bufio.Writer, sc *serverConn) (
 	var hb func(raft.RPC)
 	switch m := cmd.(type) {
 	case *raft.InstallSnapshotRequest:
+		if t.fenced(leaderOf(m.RPCHeader, m.Leader)) {
+			// The snapshot's bytes follow; the connection closes instead.
+			return true, writeFrame(w, statusErr, errFenced)
+		}
 		rpc.Reader = io.LimitReader(r, m.Size)
 		last = true
 	case *raft.AppendEntriesRequest:
+		if t.fenced(leaderOf(m.RPCHeader, m.Leader)) {
+			return false, writeFrame(w, statusErr, errFenced)
+		}
 		if isHeartbeat(m) {
 			t.hbMu.Lock()
 			hb = t.hb
@@ -450,18 +519,44 @@ func (t *Transport) serveOne(r *bufio.Reader, w *bufio.Writer, sc *serverConn) (
 	if resp.Error != nil {
 		return last, writeFrame(w, statusErr, resp.Error.Error())
 	}
+	if pv, ok := resp.Response.(*raft.RequestPreVoteResponse); ok {
+		if pv.Granted {
+			t.preVoteGranted.Store(time.Now().UnixNano())
+		} else {
+			t.preVoteRefused.Store(time.Now().UnixNano())
+		}
+	}
 	return last, writeFrame(w, statusOK, resp.Response)
+}
+
+// PreVotesAnswered reports when raft last granted and last refused a peer's
+// pre-vote through this transport; zero times for never. A candidate that
+// was refused a pre-vote learns from them whether the other candidate of
+// its shard stood since, and with what answer (the core's RetryPreVote).
+func (t *Transport) PreVotesAnswered() (granted, refused time.Time) {
+	at := func(ns int64) time.Time {
+		if ns == 0 {
+			return time.Time{}
+		}
+		return time.Unix(0, ns)
+	}
+	return at(t.preVoteGranted.Load()), at(t.preVoteRefused.Load())
 }
 
 // isHeartbeat is NetworkTransport's test for an append its heartbeat
 // handler answers: from a known leader, with nothing else in it.
 func isHeartbeat(m *raft.AppendEntriesRequest) bool {
-	leader := m.Addr
-	if len(leader) == 0 {
-		leader = m.Leader
-	}
-	return m.Term != 0 && leader != nil && m.PrevLogEntry == 0 && m.PrevLogTerm == 0 &&
+	return m.Term != 0 && leaderOf(m.RPCHeader, m.Leader) != nil && m.PrevLogEntry == 0 && m.PrevLogTerm == 0 &&
 		len(m.Entries) == 0 && m.LeaderCommitIndex == 0
+}
+
+// leaderOf is the address of the leader that sent a request, as raft reads
+// it: the header's, or for an older sender the request's own field.
+func leaderOf(h raft.RPCHeader, leader []byte) []byte {
+	if len(h.Addr) > 0 {
+		return h.Addr
+	}
+	return leader
 }
 
 // AppendEntriesPipeline implements raft.Transport: a pipeline on a

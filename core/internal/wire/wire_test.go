@@ -410,3 +410,126 @@ func TestCloseEndsServedConnectionsOnPlainTCP(t *testing.T) {
 		t.Errorf("pooled connection to a closed transport: read %d, err %v; want EOF", n, err)
 	}
 }
+
+// TestPeerCodesFollowTheAddress checks EncodePeer's and DecodePeer's kept
+// codes: each call returns the code of the address it is given, whichever
+// came before, and an append to an encoding never writes into the kept one.
+func TestPeerCodesFollowTheAddress(t *testing.T) {
+	tr, _ := newPeer(t, Config{})
+	for _, addr := range []raft.ServerAddress{"127.0.0.1:1", "127.0.0.1:1", "127.0.0.1:22", "127.0.0.1:1"} {
+		b := tr.EncodePeer("n1", addr)
+		if string(b) != string(addr) {
+			t.Fatalf("EncodePeer(%s) = %q", addr, b)
+		}
+		_ = append(b, 'x')
+		if got := tr.EncodePeer("n1", addr); string(got) != string(addr) {
+			t.Fatalf("EncodePeer(%s) = %q after an append to the last one", addr, got)
+		}
+		buf := []byte(addr)
+		if got := tr.DecodePeer(buf); got != addr {
+			t.Fatalf("DecodePeer(%q) = %s", buf, got)
+		}
+		buf[0] = '9' // the caller's buffer is reused: the kept address must not be
+		if got := tr.DecodePeer([]byte(addr)); got != addr {
+			t.Fatalf("DecodePeer(%q) = %s after its buffer changed", addr, got)
+		}
+	}
+}
+
+// TestFenceRefusesTheGoneLeader: once fenced, the leader at an address gets
+// its appends, heartbeats and snapshots refused, with an error and without
+// raft seeing them; another leader's get through, as do the fenced one's
+// votes and, once the fence ends, its appends.
+func TestFenceRefusesTheGoneLeader(t *testing.T) {
+	a, _ := newPeer(t, cfg)
+	b, _ := newPeer(t, cfg)
+	var seen atomic.Int64
+	serveWith(t, b, func(rpc raft.RPC) {
+		seen.Add(1)
+		switch rpc.Command.(type) {
+		case *raft.RequestVoteRequest:
+			rpc.Respond(&raft.RequestVoteResponse{}, nil)
+		case *raft.InstallSnapshotRequest:
+			_, _ = io.Copy(io.Discard, rpc.Reader)
+			rpc.Respond(&raft.InstallSnapshotResponse{}, nil)
+		default:
+			rpc.Respond(&raft.AppendEntriesResponse{Success: true}, nil)
+		}
+	})
+	var beats atomic.Int64
+	b.SetHeartbeatHandler(func(rpc raft.RPC) {
+		beats.Add(1)
+		rpc.Respond(&raft.AppendEntriesResponse{Success: true}, nil)
+	})
+	reqs := requests()
+	app := reqs["append"].(*raft.AppendEntriesRequest)   // from 127.0.0.1:1
+	hb := reqs["heartbeat"].(*raft.AppendEntriesRequest) // from 127.0.0.1:1
+	snap := &raft.InstallSnapshotRequest{RPCHeader: app.RPCHeader, Term: 3, Size: 5}
+	b.Fence("127.0.0.1:1", time.Now().Add(time.Hour))
+	if err := a.AppendEntries("b", b.LocalAddr(), app, &raft.AppendEntriesResponse{}); err == nil || err.Error() != errFenced {
+		t.Errorf("fenced append: err %v, want %q", err, errFenced)
+	}
+	if err := a.AppendEntries("b", b.LocalAddr(), hb, &raft.AppendEntriesResponse{}); err == nil {
+		t.Errorf("fenced heartbeat answered")
+	}
+	if err := a.InstallSnapshot("b", b.LocalAddr(), snap, &raft.InstallSnapshotResponse{}, bytes.NewReader([]byte("12345"))); err == nil {
+		t.Errorf("fenced snapshot answered")
+	}
+	if n, m := seen.Load(), beats.Load(); n != 0 || m != 0 {
+		t.Fatalf("raft saw %d requests and %d heartbeats from a fenced leader", n, m)
+	}
+	if err := a.RequestVote("b", b.LocalAddr(), &raft.RequestVoteRequest{RPCHeader: app.RPCHeader, Term: 9}, &raft.RequestVoteResponse{}); err != nil {
+		t.Errorf("vote from the fenced address: %v", err)
+	}
+	other := *app
+	other.RPCHeader = raft.RPCHeader{ID: []byte("n3"), Addr: []byte("127.0.0.1:3")}
+	if err := a.AppendEntries("b", b.LocalAddr(), &other, &raft.AppendEntriesResponse{}); err != nil {
+		t.Errorf("append from another leader: %v", err)
+	}
+	b.Fence("127.0.0.1:1", time.Now().Add(-time.Millisecond))
+	if err := a.AppendEntries("b", b.LocalAddr(), app, &raft.AppendEntriesResponse{}); err != nil {
+		t.Errorf("append after the fence ended: %v", err)
+	}
+	if n := seen.Load(); n != 3 {
+		t.Errorf("raft saw %d requests, want 3 (a vote, another leader's append, one after the fence)", n)
+	}
+}
+
+// TestPreVotesAnsweredFollowsRaft: the transport remembers when raft last
+// granted and last refused a pre-vote it carried, and nothing else.
+func TestPreVotesAnsweredFollowsRaft(t *testing.T) {
+	a, _ := newPeer(t, cfg)
+	b, _ := newPeer(t, cfg)
+	grant := true
+	serveWith(t, b, func(rpc raft.RPC) {
+		switch rpc.Command.(type) {
+		case *raft.RequestPreVoteRequest:
+			rpc.Respond(&raft.RequestPreVoteResponse{Granted: grant}, nil)
+		default:
+			rpc.Respond(&raft.RequestVoteResponse{Granted: true}, nil)
+		}
+	})
+	if g, r := b.PreVotesAnswered(); !g.IsZero() || !r.IsZero() {
+		t.Fatalf("answered %v %v before any pre-vote", g, r)
+	}
+	if err := a.RequestVote("b", b.LocalAddr(), &raft.RequestVoteRequest{Term: 2}, &raft.RequestVoteResponse{}); err != nil {
+		t.Fatal(err)
+	}
+	if g, r := b.PreVotesAnswered(); !g.IsZero() || !r.IsZero() {
+		t.Fatalf("a vote counted as a pre-vote: %v %v", g, r)
+	}
+	before := time.Now()
+	if err := a.RequestPreVote("b", b.LocalAddr(), &raft.RequestPreVoteRequest{Term: 3}, &raft.RequestPreVoteResponse{}); err != nil {
+		t.Fatal(err)
+	}
+	if g, r := b.PreVotesAnswered(); g.Before(before) || !r.IsZero() {
+		t.Fatalf("after a grant: granted %v, refused %v", g, r)
+	}
+	grant = false
+	if err := a.RequestPreVote("b", b.LocalAddr(), &raft.RequestPreVoteRequest{Term: 3}, &raft.RequestPreVoteResponse{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, r := b.PreVotesAnswered(); r.Before(before) {
+		t.Fatalf("after a refusal: refused %v", r)
+	}
+}
