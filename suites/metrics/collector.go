@@ -161,14 +161,14 @@ func NewCollector(ops []OpSpec, window int, start time.Time) (*Collector, error)
 	n := len(ops)
 	c := &Collector{
 		ops: ops, parents: parents, window: window, start: start, last: start,
-		active: make([]bool, n), tick: newBuckets(n), total: newBuckets(n), epoch: newBuckets(n), epochDt: make([]time.Duration, n),
+		active: make([]bool, n), tick: newMirrorBuckets(n), total: newBuckets(n), epoch: newBuckets(n), epochDt: make([]time.Duration, n),
 		ring: make([][]*bucket, window), ringDt: make([]time.Duration, window), ringOn: make([][]bool, window),
 		totalDt: make([]time.Duration, n), hist: make([][]Point, n), histN: make([]int, n), scratch: newBucket(),
 		step: 1, ser: make([]*bucket, n), serDt: make([]time.Duration, n), serN: make([]int, n), series: make([][]SeriesPoint, n),
 		spectrum: make([][]time.Duration, n), specAge: make([]int, n),
 	}
 	for s := range c.ring {
-		c.ring[s] = newBuckets(n)
+		c.ring[s] = newMirrorBuckets(n)
 		c.ringOn[s] = make([]bool, n)
 	}
 	for i := range c.hist {
@@ -177,7 +177,7 @@ func NewCollector(ops []OpSpec, window int, start time.Time) (*Collector, error)
 	c.coarse = make([]*hdr.Histogram, n)
 	c.buckets = make([][]uint64, n)
 	for i := range c.coarse {
-		c.coarse[i] = hdr.New(lowestLatency, highestLatency, 1)
+		c.coarse[i] = newHistogramCoarse()
 		c.buckets[i] = make([]uint64, len(LatencyBounds))
 	}
 	return c, nil
@@ -187,6 +187,14 @@ func newBuckets(n int) []*bucket {
 	bs := make([]*bucket, n)
 	for i := range bs {
 		bs[i] = newBucket()
+	}
+	return bs
+}
+
+func newMirrorBuckets(n int) []*bucket {
+	bs := make([]*bucket, n)
+	for i := range bs {
+		bs[i] = newMirrorBucket()
 	}
 	return bs
 }
@@ -294,7 +302,7 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 		}
 		tickFig := figuresOf(c.tick[i], tickDt)
 		if c.tick[i].lat.hist.TotalCount() > 0 {
-			c.coarse[i].Merge(c.tick[i].lat.hist)
+			c.tick[i].lat.into(c.coarse[i])
 			c.buckets[i] = bucketsOf(c.coarse[i]) // a new slice: snapshots keep the old
 		}
 		c.addSeries(i, on, active[i], at, tickDt, tickFig)

@@ -45,45 +45,138 @@ func (k ErrorKind) String() string {
 
 // dist is a latency distribution: an HDR histogram plus the exact sum and
 // extremes.
+//
+// Folding one histogram into another (hdr's Merge) walks its counters up to
+// its largest value, however few values it holds: a tick of 125 latencies
+// with one 300 ms election stall among them is ten thousand counters. The
+// collector folded every worker's tick of every op into the op's tick, and
+// that into its window, totals and epoch, and at the seed's 20 workers × 10
+// ops × 4 ticks a second the walks took a tenth of a 2-core machine
+// (BenchmarkHarvest: 53 ms a tick). So a dist may keep its values as they
+// came, in raw, and the fold replays them, one RecordValue each:
+//
+//   - a worker's dist (newWorkerDist) keeps them in raw only, up to rawCap a
+//     tick, and makes a histogram for the rest only when a tick brings more;
+//     a worker that never does holds no 150 KB histogram at all;
+//   - the collector's tick and ring dists (newMirrorDist) record into their
+//     histogram, for their figures, and repeat the values in raw while they
+//     fit (mirrorCap), for folding them further.
 type dist struct {
-	hist  *hdr.Histogram
-	sumNs int64 // exact sum, so the average is not rounded to histogram buckets
-	minNs int64 // exact extremes; meaningful only when hist has values
-	maxNs int64
+	hist *hdr.Histogram // nil in a worker's dist until raw overflows
+	// raw holds values as recorded: a worker's before its histogram, a
+	// mirror's besides it (complete while len(raw) == n); nil in others.
+	raw    []int64
+	mirror bool  // raw repeats hist's values, while they fit
+	n      int64 // values recorded
+	sumNs  int64 // exact sum, so the average is not rounded to histogram buckets
+	minNs  int64 // exact extremes; meaningful only when n > 0
+	maxNs  int64
 }
+
+// rawCap is how many latencies of one op a worker keeps as they are in a
+// tick: 4,096 a second per worker and op at the default 250 ms tick, more
+// than any suite's op does per worker but the cluster suite's heartbeats.
+// mirrorCap is how many the collector's tick and ring dists repeat: an
+// op's 32,768 a second over all workers at that tick.
+const (
+	rawCap    = 1024
+	mirrorCap = 8192
+)
 
 func newDist() *dist { return &dist{hist: newHistogram()} }
 
+// newWorkerDist is a worker's dist: raw values first, a histogram when they
+// overflow.
+func newWorkerDist() *dist { return &dist{raw: make([]int64, 0, rawCap)} }
+
+// newMirrorDist is a collector's dist whose values are folded further: a
+// histogram, and its values repeated in raw while they fit.
+func newMirrorDist() *dist { return &dist{hist: newHistogram(), mirror: true} }
+
+// like is a new dist of d's kind, for the collector's side.
+func (d *dist) like() *dist {
+	if d.mirror {
+		return newMirrorDist()
+	}
+	return newDist()
+}
+
 func (d *dist) record(v int64) {
-	if d.hist.TotalCount() == 0 || v < d.minNs {
+	if d.n == 0 || v < d.minNs {
 		d.minNs = v
 	}
 	if v > d.maxNs {
 		d.maxNs = v
 	}
-	_ = d.hist.RecordValue(v) // callers clamp v into range
+	d.n++
 	d.sumNs += v
+	if !d.mirror && len(d.raw) < cap(d.raw) {
+		d.raw = append(d.raw, v)
+		return
+	}
+	d.insert(v)
+}
+
+// insert puts v in d's histogram, and in raw too if d is a mirror with
+// room. Its caller counts it.
+func (d *dist) insert(v int64) {
+	if d.mirror {
+		if d.raw == nil {
+			d.raw = make([]int64, 0, mirrorCap) // once in the collector's life
+		}
+		if len(d.raw) < cap(d.raw) {
+			d.raw = append(d.raw, v)
+		}
+	} else if d.hist == nil {
+		d.hist = newHistogram() // once in the worker's life: rawCap ops of one op in a tick
+	}
+	_ = d.hist.RecordValue(v) // callers clamp v into range
 }
 
 func (d *dist) reset() {
-	if d.hist.TotalCount() > 0 { // Reset clears every counter; skip it when idle
+	if d.hist != nil && d.hist.TotalCount() > 0 { // Reset clears every counter; skip it when idle
 		d.hist.Reset()
 	}
-	d.sumNs, d.minNs, d.maxNs = 0, 0, 0
+	d.raw = d.raw[:0]
+	d.n, d.sumNs, d.minNs, d.maxNs = 0, 0, 0, 0
 }
 
+// add folds o into d, a collector's dist.
 func (d *dist) add(o *dist) {
-	if o.hist.TotalCount() == 0 {
+	if o.n == 0 {
 		return
 	}
-	if d.hist.TotalCount() == 0 || o.minNs < d.minNs {
+	if d.n == 0 || o.minNs < d.minNs {
 		d.minNs = o.minNs
 	}
 	if o.maxNs > d.maxNs {
 		d.maxNs = o.maxNs
 	}
-	d.hist.Merge(o.hist)
+	d.n += o.n
 	d.sumNs += o.sumNs
+	if o.mirror && int64(len(o.raw)) < o.n {
+		// Its raw overflowed: its histogram has every value. A mirror d
+		// is left with raw incomplete, as len(raw) < n says.
+		d.hist.Merge(o.hist)
+		return
+	}
+	for _, v := range o.raw {
+		d.insert(v)
+	}
+	if !o.mirror && o.hist != nil && o.hist.TotalCount() > 0 {
+		d.hist.Merge(o.hist)
+	}
+}
+
+// into folds d's values into h: from raw when it holds them all.
+func (d *dist) into(h *hdr.Histogram) {
+	if d.mirror && int64(len(d.raw)) == d.n {
+		for _, v := range d.raw {
+			_ = h.RecordValue(v)
+		}
+		return
+	}
+	h.Merge(d.hist)
 }
 
 // bucket is what one worker recorded for one op during one tick. In the
@@ -98,6 +191,19 @@ type bucket struct {
 
 func newBucket() *bucket { return &bucket{lat: *newDist()} }
 
+// newMirrorBucket is a collector's bucket whose values are folded further
+// (its tick and ring buckets): see dist.
+func newMirrorBucket() *bucket { return &bucket{lat: *newMirrorDist()} }
+
+// newWorkerBucket is a worker's bucket (Recorder): raw latencies first.
+func newWorkerBucket(open bool) *bucket {
+	b := &bucket{lat: *newWorkerDist()}
+	if open {
+		b.svc = newWorkerDist()
+	}
+	return b
+}
+
 func (b *bucket) reset() {
 	b.lat.reset()
 	if b.svc != nil {
@@ -110,7 +216,7 @@ func (b *bucket) add(o *bucket) {
 	b.lat.add(&o.lat)
 	if o.svc != nil {
 		if b.svc == nil {
-			b.svc = newDist()
+			b.svc = b.lat.like()
 		}
 		b.svc.add(o.svc)
 	}
@@ -137,12 +243,8 @@ type Recorder struct {
 func newRecorder(first, n int, open bool) *Recorder {
 	r := &Recorder{first: first, ph: newPhaser(), active: make([]atomic.Pointer[bucket], n), spare: make([]*bucket, n), open: open}
 	for i := range r.active {
-		a, b := newBucket(), newBucket()
-		if open {
-			a.svc, b.svc = newDist(), newDist()
-		}
-		r.active[i].Store(a)
-		r.spare[i] = b
+		r.active[i].Store(newWorkerBucket(open))
+		r.spare[i] = newWorkerBucket(open)
 	}
 	return r
 }
@@ -194,3 +296,7 @@ func (r *Recorder) harvest(into []*bucket) {
 		b.reset()
 	}
 }
+
+// newHistogramCoarse is a histogram of one significant digit, enough to
+// count completions under LatencyBounds.
+func newHistogramCoarse() *hdr.Histogram { return hdr.New(lowestLatency, highestLatency, 1) }
