@@ -236,7 +236,7 @@ func (c *Conn) Network(ctx context.Context, op []byte) error {
 }
 
 func (c *Conn) Status(ctx context.Context) ([]byte, error) {
-	r, err := c.c.Status(ctx, &phantompb.StatusRequest{})
+	r, err := c.c.Status(ctx, &phantompb.StatusRequest{ReplicasOnly: true})
 	if err != nil {
 		return nil, lineErr(err)
 	}

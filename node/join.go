@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/phantomdb/phantom/api/phantompb"
 	"github.com/phantomdb/phantom/core"
 )
 
@@ -178,11 +179,32 @@ func (j *Join) Close() error {
 	return errors.Join(errs...)
 }
 
-// ProcessUse is what a joined node's process says it uses.
+// ProcessUse is what a node's process says it uses: counters since it
+// started, which the sampler turns into rates over Uptime's differences.
 type ProcessUse struct {
 	PID        int
 	CPUSeconds float64 // user and system CPU since the process started
 	RSSBytes   uint64
+	// Uptime is the node's time since it started, on its own monotonic
+	// clock, at the report.
+	Uptime time.Duration
+	// RaftSent and RaftRecv are the bytes its Raft links carried, APISent
+	// and APIRecv those of its client and admin API (on the wire).
+	RaftSent, RaftRecv, APISent, APIRecv uint64
+	// DiskRead and DiskWrite are its storage traffic (/proc/self/io),
+	// when HasDisk.
+	HasDisk             bool
+	DiskRead, DiskWrite uint64
+}
+
+// NetSent and NetRecv are the node's network bytes: Raft links and API.
+func (u ProcessUse) NetSent() uint64 { return u.RaftSent + u.APISent }
+func (u ProcessUse) NetRecv() uint64 { return u.RaftRecv + u.APIRecv }
+
+func useOf(r *phantompb.Resources) ProcessUse {
+	return ProcessUse{PID: int(r.Pid), CPUSeconds: r.CpuSeconds, RSSBytes: r.RssBytes, Uptime: time.Duration(r.UptimeNs),
+		RaftSent: r.RaftSentBytes, RaftRecv: r.RaftRecvBytes, APISent: r.ApiSentBytes, APIRecv: r.ApiRecvBytes,
+		HasDisk: r.HasDisk, DiskRead: r.DiskReadBytes, DiskWrite: r.DiskWriteBytes}
 }
 
 // Use asks every node in use what its process uses, by the cluster's
@@ -194,6 +216,11 @@ func (j *Join) Use(ctx context.Context) map[string]ProcessUse {
 		admins[id] = c
 	}
 	j.mu.Unlock()
+	return useOfAll(ctx, admins)
+}
+
+// useOfAll asks each node of admins for its use, in parallel, within ctx.
+func useOfAll(ctx context.Context, admins map[string]*Conn) map[string]ProcessUse {
 	out := make(map[string]ProcessUse, len(admins))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -204,7 +231,7 @@ func (j *Join) Use(ctx context.Context) map[string]ProcessUse {
 				return
 			}
 			mu.Lock()
-			out[id] = ProcessUse{PID: int(r.Pid), CPUSeconds: r.CpuSeconds, RSSBytes: r.RssBytes}
+			out[id] = useOf(r)
 			mu.Unlock()
 		})
 	}

@@ -169,6 +169,25 @@ func (p *Processes) Nodes() []NodeProcess {
 	return out
 }
 
+// Use asks every running node process what it uses, by node id, over the
+// launcher's own lines: the network and disk counters a node keeps of
+// itself (procstat reads CPU and memory by pid). Nodes that do not answer
+// within ctx are left out.
+func (p *Processes) Use(ctx context.Context) map[string]ProcessUse {
+	p.mu.Lock()
+	admins := make(map[string]*Conn, len(p.children))
+	for id, c := range p.children {
+		select {
+		case <-c.exited:
+			continue
+		default:
+		}
+		admins[id] = c.admin
+	}
+	p.mu.Unlock()
+	return useOfAll(ctx, admins)
+}
+
 // Started lists every node process started so far, in order, those that
 // have exited included: a node restarted shows twice, with its two pids.
 func (p *Processes) Started() []NodeProcess {
