@@ -185,7 +185,9 @@ func (c countingConn) Write(p []byte) (int, error) {
 
 // Listen wraps ln so that the server counts the bytes of its API's
 // connections; serve the server on what it returns.
-func (s *Server) Listen(ln net.Listener) net.Listener { return countingListener{Listener: ln, t: s.api} }
+func (s *Server) Listen(ln net.Listener) net.Listener {
+	return countingListener{Listener: ln, t: s.api}
+}
 
 func (s *Server) Ping(_ context.Context, r *phantompb.PingRequest) (*phantompb.PingResponse, error) {
 	if r.Renew {
