@@ -17,9 +17,11 @@ import (
 
 // Resources of the node processes, sampled on the runner's tick: what each
 // node's process uses, so that a hot node can be named. Processes mode's
-// are read by pid through procstat (with their CPU quota's throttling under
-// --node-cpus); join mode's nodes run elsewhere and report their own over
-// the admin API.
+// CPU, memory and disk are read by pid through procstat (with their CPU
+// quota's throttling under --node-cpus); join mode's nodes run elsewhere
+// and report their own over the admin API. Network is always the node's
+// own report (its Raft links' and API's bytes, which it counts), asked
+// over the admin API in both modes: the OS keeps no per-process figures.
 
 // nodeUse is one node process's use at a tick.
 type nodeUse struct {
@@ -29,12 +31,58 @@ type nodeUse struct {
 	diskRead, diskWrite float64 // bytes/s; NaN when not measured
 	quota               float64 // CPUs, 0 for none
 	throttled           float64 // percent of the periods it wanted CPU in; -1 before there is a rate
+	netRecv, netSent    float64 // bytes/s; NaN when not measured
+
+	// The counters the rates come from, for Prometheus' totals.
+	hasNet, hasDisk       bool
+	netRecvB, netSentB    uint64
+	diskReadB, diskWriteB uint64
 }
 
-// joinSample remembers a joined node's CPU time between samples.
+// joinSample remembers a node's own report between samples: the counters
+// rates are taken over.
 type joinSample struct {
-	cpuSecs float64
-	at      time.Time
+	use node.ProcessUse
+}
+
+// nodeRates are the rates between two of a node process's reports, over
+// the time between them on the node's own clock (Uptime), so that the time
+// the reports took to arrive does not skew them. ok is false when there is
+// no earlier report of the same process or no time passed; a counter that
+// went back (a new process behind the pid) gives 0.
+func nodeRates(prev, cur node.ProcessUse) (cpu, netRecv, netSent, diskRead, diskWrite float64, ok bool) {
+	sec := (cur.Uptime - prev.Uptime).Seconds()
+	if prev.PID != cur.PID || sec <= 0 {
+		return 0, 0, 0, 0, 0, false
+	}
+	r := func(now, last uint64) float64 {
+		if now < last {
+			return 0
+		}
+		return float64(now-last) / sec
+	}
+	cpu = max(100*(cur.CPUSeconds-prev.CPUSeconds)/sec, 0)
+	diskRead, diskWrite = math.NaN(), math.NaN()
+	if cur.HasDisk && prev.HasDisk {
+		diskRead, diskWrite = r(cur.DiskRead, prev.DiskRead), r(cur.DiskWrite, prev.DiskWrite)
+	}
+	return cpu, r(cur.NetRecv(), prev.NetRecv()), r(cur.NetSent(), prev.NetSent()), diskRead, diskWrite, true
+}
+
+// apply copies u into the node of a snapshot.
+func (u nodeUse) apply(n *metrics.Node) {
+	n.PID, n.CPUPercent, n.RSSBytes = u.pid, u.cpu, u.rss
+	n.QuotaCPUs, n.ThrottledPercent = u.quota, u.throttled
+	minus := func(v float64) float64 {
+		if math.IsNaN(v) {
+			return -1
+		}
+		return v
+	}
+	n.HasNet, n.NetRecvBytes, n.NetSentBytes = u.hasNet, u.netRecvB, u.netSentB
+	n.NetRecvBps, n.NetSentBps = minus(u.netRecv), minus(u.netSent)
+	n.HasDisk, n.DiskReadBytes, n.DiskWriteBytes = u.hasDisk, u.diskReadB, u.diskWriteB
+	n.DiskReadBps, n.DiskWriteBps = minus(u.diskRead), minus(u.diskWrite)
 }
 
 // nodeAgg sums one node's samples over the run's load.
@@ -48,20 +96,24 @@ type nodeAgg struct {
 	quota          float64
 	thrSum, thrMax float64
 	thrN           int
+	// network received and sent, disk read and written: bytes/s
+	ioSum, ioMax [4]float64
+	netN, diskN  int
 }
 
 // nodeSeries gathers one node's samples into points of step ticks, for
 // the report's per-node resource series (resources.nodes).
 type nodeSeries struct {
 	n    int
-	sum  [4]float64 // cpu, rss, disk read, disk write
-	cnt  [4]int
+	sum  [6]float64 // cpu, rss, disk read, disk write, network received, sent
+	cnt  [6]int
 	rep  metrics.NodeResourcesReport
 	disk bool // whether any disk figure was measured
+	net  bool // whether any network figure was
 }
 
 func (s *nodeSeries) add(at time.Duration, step int, u nodeUse) {
-	for k, v := range [4]float64{u.cpu, float64(u.rss), u.diskRead, u.diskWrite} {
+	for k, v := range [6]float64{u.cpu, float64(u.rss), u.diskRead, u.diskWrite, u.netRecv, u.netSent} {
 		if (k == 0 && v < 0) || math.IsNaN(v) || (k == 1 && v == 0) {
 			continue
 		}
@@ -72,7 +124,7 @@ func (s *nodeSeries) add(at time.Duration, step int, u nodeUse) {
 	if s.n < step {
 		return
 	}
-	var v [4]metrics.Num
+	var v [6]metrics.Num
 	for k := range v {
 		v[k] = metrics.Num(math.NaN())
 		if s.cnt[k] > 0 {
@@ -80,13 +132,16 @@ func (s *nodeSeries) add(at time.Duration, step int, u nodeUse) {
 		}
 	}
 	s.disk = s.disk || s.cnt[2] > 0 || s.cnt[3] > 0
+	s.net = s.net || s.cnt[4] > 0 || s.cnt[5] > 0
 	r := &s.rep
 	r.AtS = append(r.AtS, math.Round(at.Seconds()*1000)/1000)
 	r.CPUPercent = append(r.CPUPercent, metrics.Num(math.Round(float64(v[0])*100)/100))
 	r.RSSBytes = append(r.RSSBytes, metrics.Num(math.Round(float64(v[1]))))
 	r.DiskReadBytesPerSec = append(r.DiskReadBytesPerSec, metrics.Num(math.Round(float64(v[2]))))
 	r.DiskWriteBytesPerSec = append(r.DiskWriteBytesPerSec, metrics.Num(math.Round(float64(v[3]))))
-	s.n, s.sum, s.cnt = 0, [4]float64{}, [4]int{}
+	r.NetRxBytesPerSec = append(r.NetRxBytesPerSec, metrics.Num(math.Round(float64(v[4]))))
+	r.NetTxBytesPerSec = append(r.NetTxBytesPerSec, metrics.Num(math.Round(float64(v[5]))))
+	s.n, s.sum, s.cnt = 0, [6]float64{}, [6]int{}
 }
 
 // startSeries starts the per-node series at the load's start, a point
@@ -156,11 +211,24 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 	procs := n.running()
 	n.mu.Lock()
 	join := n.join
+	launchers := slices.Clone(n.launchers)
 	n.mu.Unlock()
-	var joined map[string]node.ProcessUse
-	if join != nil {
+	var joined, reported map[string]node.ProcessUse
+	if join != nil || len(procs) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), joinUseTimeout)
-		joined = join.Use(ctx)
+		if join != nil {
+			joined = join.Use(ctx)
+		}
+		// Processes mode's nodes report their network (and their
+		// counters) themselves; procstat reads the rest by pid.
+		for i, l := range launchers {
+			for id, u := range l.Use(ctx) {
+				if reported == nil {
+					reported = map[string]node.ProcessUse{}
+				}
+				reported[launcherName(i, id)] = u
+			}
+		}
 		cancel()
 	}
 	n.mu.Lock()
@@ -207,11 +275,24 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 			delete(n.tracked, id)
 		}
 	}
+	seen := make(map[string]bool, len(joined)+len(reported))
 	for _, r := range n.stat.Sample() {
 		if r.Err == procstat.ErrExited.Error() {
 			continue
 		}
-		u := nodeUse{pid: r.PID, cpu: -1, rss: r.RSSBytes, diskRead: math.NaN(), diskWrite: math.NaN(), quota: r.QuotaCPUs, throttled: -1}
+		u := nodeUse{pid: r.PID, cpu: -1, rss: r.RSSBytes, diskRead: math.NaN(), diskWrite: math.NaN(), quota: r.QuotaCPUs, throttled: -1,
+			netRecv: math.NaN(), netSent: math.NaN(), hasDisk: r.HasDisk, diskReadB: r.ReadBytes, diskWriteB: r.WriteBytes}
+		if ru, ok := reported[r.Node]; ok && ru.PID == r.PID {
+			key := r.Node + " " + strconv.Itoa(ru.PID)
+			seen[key] = true
+			u.hasNet, u.netRecvB, u.netSentB = true, ru.NetRecv(), ru.NetSent()
+			if ps := n.prev[key]; ps != nil {
+				if _, recv, sent, _, _, ok := nodeRates(ps.use, ru); ok {
+					u.netRecv, u.netSent = recv, sent
+				}
+			}
+			n.prev[key] = &joinSample{use: ru}
+		}
 		if r.Interval > 0 {
 			u.cpu = r.CPUPercent
 			if r.Err == "" || !strings.HasPrefix(r.Err, "disk") {
@@ -224,16 +305,19 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 		record(r.Node, u)
 	}
 
-	// Join mode: CPU time and memory as each node reports them.
-	seen := make(map[string]bool, len(joined))
+	// Join mode: everything as each node reports it.
 	for id, ju := range joined {
 		key := id + " " + strconv.Itoa(ju.PID)
 		seen[key] = true
-		u := nodeUse{pid: ju.PID, cpu: -1, rss: ju.RSSBytes, diskRead: math.NaN(), diskWrite: math.NaN(), throttled: -1}
-		if ps := n.prev[key]; ps != nil && now.After(ps.at) {
-			u.cpu = 100 * (ju.CPUSeconds - ps.cpuSecs) / now.Sub(ps.at).Seconds()
+		u := nodeUse{pid: ju.PID, cpu: -1, rss: ju.RSSBytes, diskRead: math.NaN(), diskWrite: math.NaN(), throttled: -1,
+			netRecv: math.NaN(), netSent: math.NaN(), hasNet: true, netRecvB: ju.NetRecv(), netSentB: ju.NetSent(),
+			hasDisk: ju.HasDisk, diskReadB: ju.DiskRead, diskWriteB: ju.DiskWrite}
+		if ps := n.prev[key]; ps != nil {
+			if cpu, recv, sent, rd, wr, ok := nodeRates(ps.use, ju); ok {
+				u.cpu, u.netRecv, u.netSent, u.diskRead, u.diskWrite = cpu, recv, sent, rd, wr
+			}
 		}
-		n.prev[key] = &joinSample{cpuSecs: ju.CPUSeconds, at: now}
+		n.prev[key] = &joinSample{use: ju}
 		record(id, u)
 	}
 	for key := range n.prev {
@@ -274,6 +358,20 @@ func (n *nodeProcs) add(id string, u nodeUse) {
 		a.thrMax = max(a.thrMax, u.throttled)
 		a.thrN++
 	}
+	io := [4]float64{u.netRecv, u.netSent, u.diskRead, u.diskWrite}
+	for k, v := range io {
+		if math.IsNaN(v) {
+			continue
+		}
+		a.ioSum[k] += v
+		a.ioMax[k] = max(a.ioMax[k], v)
+	}
+	if !math.IsNaN(u.netRecv) {
+		a.netN++
+	}
+	if !math.IsNaN(u.diskRead) {
+		a.diskN++
+	}
 }
 
 // resources are the nodes' use over the run's load, by node name.
@@ -293,6 +391,16 @@ func (n *nodeProcs) resources() []metrics.NodeResourceReport {
 			r.ThrottledSamples = a.thrN
 			r.ThrottledAvgPercent = a.thrSum / float64(a.thrN)
 			r.ThrottledMaxPercent = a.thrMax
+		}
+		if a.netN > 0 {
+			r.NetSamples = a.netN
+			r.NetRecvAvgBytesPerSec, r.NetRecvMaxBytesPerSec = math.Round(a.ioSum[0]/float64(a.netN)), math.Round(a.ioMax[0])
+			r.NetSentAvgBytesPerSec, r.NetSentMaxBytesPerSec = math.Round(a.ioSum[1]/float64(a.netN)), math.Round(a.ioMax[1])
+		}
+		if a.diskN > 0 {
+			r.DiskSamples = a.diskN
+			r.DiskReadAvgBytesPerSec, r.DiskReadMaxBytesPerSec = math.Round(a.ioSum[2]/float64(a.diskN)), math.Round(a.ioMax[2])
+			r.DiskWriteAvgBytesPerSec, r.DiskWriteMaxBytesPerSec = math.Round(a.ioSum[3]/float64(a.diskN)), math.Round(a.ioMax[3])
 		}
 		out = append(out, r)
 	}
@@ -319,6 +427,12 @@ func (n *nodeProcs) nodeSeriesReport() []metrics.NodeResourcesReport {
 			r.DiskWriteBytesPerSec = slices.Clone(r.DiskWriteBytesPerSec)
 		} else {
 			r.DiskReadBytesPerSec, r.DiskWriteBytesPerSec = nil, nil
+		}
+		if s.net {
+			r.NetRxBytesPerSec = slices.Clone(r.NetRxBytesPerSec)
+			r.NetTxBytesPerSec = slices.Clone(r.NetTxBytesPerSec)
+		} else {
+			r.NetRxBytesPerSec, r.NetTxBytesPerSec = nil, nil
 		}
 		out = append(out, r)
 	}

@@ -667,8 +667,7 @@ func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 		cluster.Nodes = slices.Clone(cluster.Nodes) // the watch keeps its view for after shutdown
 		for i, n := range cluster.Nodes {
 			if u, ok := use[n.ID]; ok {
-				cluster.Nodes[i].PID, cluster.Nodes[i].CPUPercent, cluster.Nodes[i].RSSBytes = u.pid, u.cpu, u.rss
-				cluster.Nodes[i].QuotaCPUs, cluster.Nodes[i].ThrottledPercent = u.quota, u.throttled
+				u.apply(&cluster.Nodes[i])
 			}
 		}
 	}

@@ -269,6 +269,20 @@ type NodeResourceReport struct {
 	ThrottledAvgPercent float64 `json:"throttled_avg_percent,omitempty"`
 	ThrottledMaxPercent float64 `json:"throttled_max_percent,omitempty"`
 	ThrottledSamples    int     `json:"throttled_samples,omitempty"`
+	// Net*BytesPerSec are the process's network, received and sent (its
+	// Raft links and its API, as the node counts them), over NetSamples
+	// ticks; Disk*BytesPerSec its disk reads and writes (/proc/PID/io) over
+	// DiskSamples ticks. Absent when not measured.
+	NetRecvAvgBytesPerSec   float64 `json:"net_recv_avg_bytes_per_sec,omitempty"`
+	NetRecvMaxBytesPerSec   float64 `json:"net_recv_max_bytes_per_sec,omitempty"`
+	NetSentAvgBytesPerSec   float64 `json:"net_sent_avg_bytes_per_sec,omitempty"`
+	NetSentMaxBytesPerSec   float64 `json:"net_sent_max_bytes_per_sec,omitempty"`
+	NetSamples              int     `json:"net_samples,omitempty"`
+	DiskReadAvgBytesPerSec  float64 `json:"disk_read_avg_bytes_per_sec,omitempty"`
+	DiskReadMaxBytesPerSec  float64 `json:"disk_read_max_bytes_per_sec,omitempty"`
+	DiskWriteAvgBytesPerSec float64 `json:"disk_write_avg_bytes_per_sec,omitempty"`
+	DiskWriteMaxBytesPerSec float64 `json:"disk_write_max_bytes_per_sec,omitempty"`
+	DiskSamples             int     `json:"disk_samples,omitempty"`
 }
 
 // NodeProcessReport is one node process.
