@@ -38,7 +38,7 @@ func TestRules(t *testing.T) {
 		{ResourceDisk, func(s *Signals) { s.DiskWriteWait = gauge(0.030, true) }, "writes wait 30.0ms"},
 		{ResourceNetwork, func(s *Signals) { s.NetTx = gauge(2<<30, true) }, "network 2.00GiB/s"},
 		{ResourceNetwork, func(s *Signals) { s.NetTx, s.NetNode, s.NetNodeBps = gauge(2<<30, true), "n3", 1<<30 }, "network 2.00GiB/s (busiest node n3, 1.00GiB/s)"},
-		{ResourceNetwork, func(s *Signals) { s.NetRx, s.NetTx, s.NetNode, s.NetNodeBps = Gauge{}, Gauge{}, "n2", 1.5 * (1 << 30) }, "node n2 network 1.50GiB/s"},
+		{ResourceNetwork, func(s *Signals) { s.NetRx, s.NetTx, s.NetNode, s.NetNodeBps = Gauge{}, Gauge{}, "n2", 1.5*(1<<30) }, "node n2 network 1.50GiB/s"},
 		{ResourceScheduler, func(s *Signals) { s.SchedP99 = gauge(0.006, true) }, "scheduler p99 6.00ms"},
 		{ResourceScheduler, func(s *Signals) { s.SchedP99 = gauge(0.014, true) }, "scheduler p99 14.0ms — heartbeats late"},
 		{ResourceReplication, func(s *Signals) { s.ReplLag = 5000 }, "replicas trail by 5,000 entries"},
