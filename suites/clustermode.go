@@ -96,6 +96,10 @@ type nodeProcs struct {
 	series    map[string]*nodeSeries // over the load, for resources.nodes
 	loadStart time.Time
 	step      int
+
+	// exitsSeen is how many of each launcher's exits on their own
+	// (node.Processes.Exits) the runner has told of (takeExits).
+	exitsSeen []int
 }
 
 func (n *nodeProcs) report() []metrics.NodeProcessReport {

@@ -439,3 +439,41 @@ func (n *nodeProcs) nodeSeriesReport() []metrics.NodeResourcesReport {
 	slices.SortFunc(out, func(a, b metrics.NodeResourcesReport) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
+
+// takeExits describes the node processes that exited on their own since
+// the last call, one line each for the run's events: a crash the run did
+// not make, which the cluster has taken for one (core.ExitWatcher).
+func (n *nodeProcs) takeExits() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for len(n.exitsSeen) < len(n.launchers) {
+		n.exitsSeen = append(n.exitsSeen, 0)
+	}
+	for i, l := range n.launchers {
+		exits := l.Exits()
+		for _, e := range exits[min(n.exitsSeen[i], len(exits)):] {
+			out = append(out, fmt.Sprintf("node %s exited on its own (pid %d): %s; log %s", launcherName(i, e.ID), e.PID, e.Reason, e.Log))
+		}
+		n.exitsSeen[i] = len(exits)
+	}
+	return out
+}
+
+// exitsReport lists every node process that exited on its own, for the
+// report: apart from the faults the run made.
+func (n *nodeProcs) exitsReport() []metrics.NodeExitReport {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []metrics.NodeExitReport
+	for i, l := range n.launchers {
+		for _, e := range l.Exits() {
+			r := metrics.NodeExitReport{ID: launcherName(i, e.ID), PID: e.PID, Reason: e.Reason, Log: e.Log, At: e.At}
+			if !n.loadStart.IsZero() {
+				r.AtS = math.Round(e.At.Sub(n.loadStart).Seconds()*1000) / 1000
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -671,6 +671,9 @@ func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 			}
 		}
 	}
+	for _, e := range x.procs.takeExits() {
+		x.event(metrics.EventError, e)
+	}
 	for _, c := range changes {
 		x.event(metrics.EventElection, c)
 	}
@@ -747,6 +750,7 @@ func (r *Runner) describeCluster(report *metrics.Report) {
 	report.Cluster.Mode = clusterSetting(r.cfg.Cluster)
 	report.Cluster.NodeLogs = r.procs.report()
 	report.Cluster.NodeResources = r.procs.resources()
+	report.Cluster.NodeExits = r.procs.exitsReport()
 	if nodes := r.procs.nodeSeriesReport(); len(nodes) > 0 {
 		report.Resources.Nodes = nodes
 	}

@@ -139,6 +139,12 @@ func mdNodes(p printf, r *Report) {
 	if quota {
 		p("\nCPU is in percent of one core; the quota likewise. Throttled is, of the 100 ms periods in which a node wanted CPU, the share in which it had used its quota and waited.\n")
 	}
+	if len(c.NodeExits) > 0 {
+		p("\nNode processes that exited on their own (not faults the run made; the cluster took each for a crash):\n\n| node | pid | at | how | log |\n|---|--:|--:|---|---|\n")
+		for _, e := range c.NodeExits {
+			p("| %s | %d | %.1fs | %s | %s |\n", e.ID, e.PID, e.AtS, mdEscape(e.Reason), mdEscape(e.Log))
+		}
+	}
 }
 
 // mdElections counts the leader elections, caused and spontaneous.

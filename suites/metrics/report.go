@@ -242,6 +242,11 @@ type ClusterReport struct {
 	// NodeResources is each node process's CPU (percent of one core) and
 	// resident memory over the run's load, in processes mode.
 	NodeResources []NodeResourceReport `json:"node_resources,omitempty"`
+	// NodeExits are the node processes that exited on their own — not a
+	// fault the run made (those are its events and fault counts) — in
+	// order: the OOM killer, an operator's kill, a panic. The cluster
+	// took each for a crash; the elections after it count as spontaneous.
+	NodeExits []NodeExitReport `json:"node_exits,omitempty"`
 	// Emulated says the nodes ran on this one machine, each process under
 	// a CPU quota (--node-cpus) standing in for a machine of its own;
 	// CPUQuota states the quota and how it was set.
@@ -283,6 +288,18 @@ type NodeResourceReport struct {
 	DiskWriteAvgBytesPerSec float64 `json:"disk_write_avg_bytes_per_sec,omitempty"`
 	DiskWriteMaxBytesPerSec float64 `json:"disk_write_max_bytes_per_sec,omitempty"`
 	DiskSamples             int     `json:"disk_samples,omitempty"`
+}
+
+// NodeExitReport is a node process that exited on its own.
+type NodeExitReport struct {
+	ID  string `json:"id"`
+	PID int    `json:"pid"`
+	// Reason is how it ended, as the OS says: "signal: killed".
+	Reason string    `json:"reason"`
+	Log    string    `json:"log,omitempty"`
+	At     time.Time `json:"at"`
+	// AtS is when, in seconds since the load started (negative before).
+	AtS float64 `json:"at_s"`
 }
 
 // NodeProcessReport is one node process.
