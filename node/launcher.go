@@ -80,7 +80,7 @@ type Processes struct {
 	mu       sync.Mutex
 	groups   map[string]*cgroup.Group // by node id, with Quotas
 	children map[string]*child
-	started  []NodeProcess // every process started, in order
+	started  []NodeProcess   // every process started, in order
 	exits    []core.NodeExit // processes that exited on their own, in order
 	onExit   func(core.NodeExit, core.NodeConn)
 	closed   bool

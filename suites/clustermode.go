@@ -98,8 +98,9 @@ type nodeProcs struct {
 	step      int
 
 	// exitsSeen is how many of each launcher's exits on their own
-	// (node.Processes.Exits) the runner has told of (takeExits).
-	exitsSeen []int
+	// (Exits of node.Processes and node.Join) the runner has told of
+	// (takeExits), by launcher.
+	exitsSeen map[any]int
 }
 
 func (n *nodeProcs) report() []metrics.NodeProcessReport {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phantomdb/phantom/core"
 	"github.com/phantomdb/phantom/internal/cgroup"
 	"github.com/phantomdb/phantom/internal/procstat"
 	"github.com/phantomdb/phantom/node"
@@ -440,6 +441,26 @@ func (n *nodeProcs) nodeSeriesReport() []metrics.NodeResourcesReport {
 	return out
 }
 
+// exitSource is a launcher that tells of node processes exiting on their
+// own, with how it names its nodes in the report.
+type exitSource struct {
+	key   any
+	exits []core.NodeExit
+	name  func(string) string
+}
+
+// exitSources lists the run's launchers' exits. n.mu must be held.
+func (n *nodeProcs) exitSources() []exitSource {
+	var out []exitSource
+	for i, l := range n.launchers {
+		out = append(out, exitSource{l, l.Exits(), func(id string) string { return launcherName(i, id) }})
+	}
+	if n.join != nil {
+		out = append(out, exitSource{n.join, n.join.Exits(), func(id string) string { return id }})
+	}
+	return out
+}
+
 // takeExits describes the node processes that exited on their own since
 // the last call, one line each for the run's events: a crash the run did
 // not make, which the cluster has taken for one (core.ExitWatcher).
@@ -447,15 +468,21 @@ func (n *nodeProcs) takeExits() []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []string
-	for len(n.exitsSeen) < len(n.launchers) {
-		n.exitsSeen = append(n.exitsSeen, 0)
-	}
-	for i, l := range n.launchers {
-		exits := l.Exits()
-		for _, e := range exits[min(n.exitsSeen[i], len(exits)):] {
-			out = append(out, fmt.Sprintf("node %s exited on its own (pid %d): %s; log %s", launcherName(i, e.ID), e.PID, e.Reason, e.Log))
+	for _, src := range n.exitSources() {
+		seen := n.exitsSeen[src.key]
+		for _, e := range src.exits[min(seen, len(src.exits)):] {
+			where := "; log " + e.Log
+			if e.Log == "" {
+				where = "; its log is where it runs"
+			}
+			out = append(out, fmt.Sprintf("node %s exited on its own (pid %d): %s%s", src.name(e.ID), e.PID, e.Reason, where))
 		}
-		n.exitsSeen[i] = len(exits)
+		if len(src.exits) > seen {
+			if n.exitsSeen == nil {
+				n.exitsSeen = map[any]int{}
+			}
+			n.exitsSeen[src.key] = len(src.exits)
+		}
 	}
 	return out
 }
@@ -466,9 +493,9 @@ func (n *nodeProcs) exitsReport() []metrics.NodeExitReport {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []metrics.NodeExitReport
-	for i, l := range n.launchers {
-		for _, e := range l.Exits() {
-			r := metrics.NodeExitReport{ID: launcherName(i, e.ID), PID: e.PID, Reason: e.Reason, Log: e.Log, At: e.At}
+	for _, src := range n.exitSources() {
+		for _, e := range src.exits {
+			r := metrics.NodeExitReport{ID: src.name(e.ID), PID: e.PID, Reason: e.Reason, Log: e.Log, At: e.At}
 			if !n.loadStart.IsZero() {
 				r.AtS = math.Round(e.At.Sub(n.loadStart).Seconds()*1000) / 1000
 			}
