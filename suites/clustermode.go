@@ -101,6 +101,8 @@ type nodeProcs struct {
 	// (Exits of node.Processes and node.Join) the runner has told of
 	// (takeExits), by launcher.
 	exitsSeen map[any]int
+	// fetch asks the nodes for their own reports off the tick.
+	fetch useFetch
 }
 
 func (n *nodeProcs) report() []metrics.NodeProcessReport {

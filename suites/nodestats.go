@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/phantomdb/phantom/core"
@@ -170,9 +171,11 @@ func (n *nodeProcs) openQuotas(cpus float64) (*cgroup.Manager, error) {
 	return n.quotas, n.quotaErr
 }
 
-// closeQuotas removes the run's CPU quota groups; the clusters must be
-// closed first.
-func (n *nodeProcs) closeQuotas() {
+// close ends the sampling — it waits for a fetch of the nodes' own
+// reports in flight — and removes the run's CPU quota groups; the
+// clusters must be closed first.
+func (n *nodeProcs) close() {
+	n.fetch.wg.Wait()
 	n.mu.Lock()
 	m := n.quotas
 	n.mu.Unlock()
@@ -216,21 +219,22 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 	n.mu.Unlock()
 	var joined, reported map[string]node.ProcessUse
 	if join != nil || len(procs) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), joinUseTimeout)
-		if join != nil {
-			joined = join.Use(ctx)
-		}
-		// Processes mode's nodes report their network (and their
-		// counters) themselves; procstat reads the rest by pid.
-		for i, l := range launchers {
-			for id, u := range l.Use(ctx) {
-				if reported == nil {
-					reported = map[string]node.ProcessUse{}
-				}
-				reported[launcherName(i, id)] = u
+		joined, reported = n.fetch.latest(func(ctx context.Context) (joined, reported map[string]node.ProcessUse) {
+			if join != nil {
+				joined = join.Use(ctx)
 			}
-		}
-		cancel()
+			// Processes mode's nodes report their network (and their
+			// counters) themselves; procstat reads the rest by pid.
+			for i, l := range launchers {
+				for id, u := range l.Use(ctx) {
+					if reported == nil {
+						reported = map[string]node.ProcessUse{}
+					}
+					reported[launcherName(i, id)] = u
+				}
+			}
+			return joined, reported
+		})
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -332,7 +336,40 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 	return out
 }
 
-// joinUseTimeout bounds asking joined nodes for their use, on the tick.
+// useFetch asks the nodes for their own reports off the runner's tick: a
+// node under a CPU quota, or on another host, may take tens of
+// milliseconds to answer, which the tick must not wait for. Each sample
+// takes the answers the previous fetch brought and starts the next, so
+// the figures are a tick old — which skews no rate, since a node's
+// counters are rated over its own clock (nodeRates).
+type useFetch struct {
+	mu               sync.Mutex
+	joined, reported map[string]node.ProcessUse
+	busy             bool
+	wg               sync.WaitGroup
+}
+
+// latest returns the last fetch's answers and starts another with fetch,
+// unless one is still out.
+func (f *useFetch) latest(fetch func(context.Context) (joined, reported map[string]node.ProcessUse)) (joined, reported map[string]node.ProcessUse) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	joined, reported = f.joined, f.reported
+	if !f.busy {
+		f.busy = true
+		f.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), joinUseTimeout)
+			j, r := fetch(ctx)
+			cancel()
+			f.mu.Lock()
+			f.joined, f.reported, f.busy = j, r, false
+			f.mu.Unlock()
+		})
+	}
+	return joined, reported
+}
+
+// joinUseTimeout bounds asking the nodes for their own reports.
 const joinUseTimeout = 200 * time.Millisecond
 
 // add counts a use of node id over the load. n.mu must be held.

@@ -89,7 +89,7 @@ func (r *Runner) Run(ctx context.Context) (*metrics.Report, error) {
 		err = x.panicked()
 	}
 	report := x.finish(err)
-	r.procs.closeQuotas() // the clusters are closed: their groups are empty
+	r.procs.close() // the clusters are closed: their groups are empty
 	report.Settings = r.settings()
 	r.describeCluster(report)
 	report.StartedAt = x.started
