@@ -365,18 +365,20 @@ func (j *Join) Use(ctx context.Context) map[string]ProcessUse {
 		admins[id] = c
 	}
 	j.mu.Unlock()
-	return useOfAll(ctx, admins)
+	return useOfAll(ctx, admins, false)
 }
 
-// useOfAll asks each node of admins for its use, in parallel, within ctx.
-func useOfAll(ctx context.Context, admins map[string]*Conn) map[string]ProcessUse {
+// useOfAll asks each node of admins for its use, in parallel, within ctx:
+// with countersOnly, only what the node counts itself (its network and
+// uptime).
+func useOfAll(ctx context.Context, admins map[string]*Conn, countersOnly bool) map[string]ProcessUse {
 	out := make(map[string]ProcessUse, len(admins))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for id, c := range admins {
 		wg.Go(func() {
-			r, err := c.Resources(ctx)
-			if err != nil || r == nil {
+			r, err := c.resources(ctx, countersOnly)
+			if err != nil {
 				return
 			}
 			mu.Lock()

@@ -180,10 +180,11 @@ func (p *Processes) Nodes() []NodeProcess {
 	return out
 }
 
-// Use asks every running node process what it uses, by node id, over the
-// launcher's own lines: the network and disk counters a node keeps of
-// itself (procstat reads CPU and memory by pid). Nodes that do not answer
-// within ctx are left out.
+// Use asks every running node process, by node id, over the launcher's
+// own lines, for what only it can count: its network and its uptime to
+// rate them over (procstat reads CPU, memory and disk by pid; the other
+// fields are left zero). Nodes that do not answer within ctx are left
+// out.
 func (p *Processes) Use(ctx context.Context) map[string]ProcessUse {
 	p.mu.Lock()
 	admins := make(map[string]*Conn, len(p.children))
@@ -196,7 +197,7 @@ func (p *Processes) Use(ctx context.Context) map[string]ProcessUse {
 		admins[id] = c.admin
 	}
 	p.mu.Unlock()
-	return useOfAll(ctx, admins)
+	return useOfAll(ctx, admins, true)
 }
 
 // Started lists every node process started so far, in order, those that

@@ -42,15 +42,27 @@ func TestProcessUseCountsTraffic(t *testing.T) {
 		if a.Uptime <= b.Uptime || a.RaftSent < b.RaftSent || a.RaftRecv < b.RaftRecv || a.APIRecv < b.APIRecv || a.APISent < b.APISent {
 			t.Errorf("%s: counters went back: %+v then %+v", id, b, a)
 		}
-		if a.PID <= 0 || a.RSSBytes == 0 || a.CPUSeconds <= 0 {
-			t.Errorf("%s: no process figures: %+v", id, a)
-		}
-		if !a.HasDisk {
-			t.Errorf("%s: no disk counters on Linux: %+v", id, a)
+		if a.PID <= 0 || a.RSSBytes != 0 || a.HasDisk {
+			t.Errorf("%s: Use asks for the counters only, got %+v", id, a)
 		}
 		raftSent += a.RaftSent - b.RaftSent
 		raftRecv += a.RaftRecv - b.RaftRecv
 		apiRecv += a.APIRecv - b.APIRecv
+	}
+	// Asked for everything (join mode), a node measures its process too.
+	for _, np := range p.Nodes() {
+		conn, err := Dial(np.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := conn.Resources(ctx)
+		_ = conn.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u := useOf(r); u.PID != np.PID || u.RSSBytes == 0 || u.CPUSeconds <= 0 || !u.HasDisk || u.RaftSent == 0 || u.Uptime <= 0 {
+			t.Errorf("%s: %+v, want its process's figures and counters", np.ID, u)
+		}
 	}
 	// Every value reaches its leader over the API once and two followers
 	// over Raft (each of them receives it, the leader sends it twice).

@@ -114,6 +114,9 @@ func (s *Server) Network(ctx context.Context, r *phantompb.NetworkRequest) (*pha
 }
 
 func (s *Server) Status(ctx context.Context, req *phantompb.StatusRequest) (*phantompb.StatusResponse, error) {
+	if req.CountersOnly {
+		return &phantompb.StatusResponse{Resources: s.counters()}, nil
+	}
 	b, err := s.host.Status(ctx)
 	if err != nil {
 		return nil, err
@@ -128,10 +131,8 @@ func (s *Server) Status(ctx context.Context, req *phantompb.StatusRequest) (*pha
 // resources measures this process: CPU time and memory, its network as it
 // counts it itself (Raft links and API connections), and its disk traffic.
 func (s *Server) resources() *phantompb.Resources {
-	r := &phantompb.Resources{Pid: int64(os.Getpid()), Goroutines: int32(runtime.NumGoroutine()),
-		UptimeNs: int64(time.Since(s.started))}
-	r.RaftSentBytes, r.RaftRecvBytes = s.host.Traffic()
-	r.ApiSentBytes, r.ApiRecvBytes = s.api.sent.Load(), s.api.recv.Load()
+	r := s.counters()
+	r.Goroutines = int32(runtime.NumGoroutine())
 	if s.self == nil {
 		return r
 	}
@@ -144,6 +145,15 @@ func (s *Server) resources() *phantompb.Resources {
 	if m, err := s.self.MemoryInfo(); err == nil {
 		r.RssBytes = m.RSS
 	}
+	return r
+}
+
+// counters are what the node counts itself, without a system call: its
+// network and its uptime.
+func (s *Server) counters() *phantompb.Resources {
+	r := &phantompb.Resources{Pid: int64(os.Getpid()), UptimeNs: int64(time.Since(s.started))}
+	r.RaftSentBytes, r.RaftRecvBytes = s.host.Traffic()
+	r.ApiSentBytes, r.ApiRecvBytes = s.api.sent.Load(), s.api.recv.Load()
 	return r
 }
 

@@ -766,7 +766,12 @@ type StatusRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// replicas_only skips measuring the process: the controller's frequent
 	// polls of the replicas' state do not need its resources.
-	ReplicasOnly  bool `protobuf:"varint,1,opt,name=replicas_only,json=replicasOnly,proto3" json:"replicas_only,omitempty"`
+	ReplicasOnly bool `protobuf:"varint,1,opt,name=replicas_only,json=replicasOnly,proto3" json:"replicas_only,omitempty"`
+	// counters_only asks for the process's counters the OS does not keep
+	// per process (its network, its uptime) and nothing else: in processes
+	// mode the controller reads the rest by pid, and a node under a small
+	// CPU quota should not spend it measuring itself every tick.
+	CountersOnly  bool `protobuf:"varint,2,opt,name=counters_only,json=countersOnly,proto3" json:"counters_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -804,6 +809,13 @@ func (*StatusRequest) Descriptor() ([]byte, []int) {
 func (x *StatusRequest) GetReplicasOnly() bool {
 	if x != nil {
 		return x.ReplicasOnly
+	}
+	return false
+}
+
+func (x *StatusRequest) GetCountersOnly() bool {
+	if x != nil {
+		return x.CountersOnly
 	}
 	return false
 }
@@ -1479,9 +1491,10 @@ const file_phantom_proto_rawDesc = "" +
 	"\x0eNetworkRequest\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\fR\x02op\"'\n" +
 	"\x0fNetworkResponse\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\fR\x05error\"4\n" +
+	"\x05error\x18\x01 \x01(\fR\x05error\"Y\n" +
 	"\rStatusRequest\x12#\n" +
-	"\rreplicas_only\x18\x01 \x01(\bR\freplicasOnly\"a\n" +
+	"\rreplicas_only\x18\x01 \x01(\bR\freplicasOnly\x12#\n" +
+	"\rcounters_only\x18\x02 \x01(\bR\fcountersOnly\"a\n" +
 	"\x0eStatusResponse\x12\x1a\n" +
 	"\breplicas\x18\x01 \x01(\fR\breplicas\x123\n" +
 	"\tresources\x18\x02 \x01(\v2\x15.phantom.v1.ResourcesR\tresources\"\xa1\x03\n" +
