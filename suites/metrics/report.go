@@ -277,16 +277,16 @@ type NodeResourceReport struct {
 	// Net*BytesPerSec are the process's network, received and sent (its
 	// Raft links and its API, as the node counts them), over NetSamples
 	// ticks; Disk*BytesPerSec its disk reads and writes (/proc/PID/io) over
-	// DiskSamples ticks. Absent when not measured.
-	NetRecvAvgBytesPerSec   float64 `json:"net_recv_avg_bytes_per_sec,omitempty"`
-	NetRecvMaxBytesPerSec   float64 `json:"net_recv_max_bytes_per_sec,omitempty"`
-	NetSentAvgBytesPerSec   float64 `json:"net_sent_avg_bytes_per_sec,omitempty"`
-	NetSentMaxBytesPerSec   float64 `json:"net_sent_max_bytes_per_sec,omitempty"`
+	// DiskSamples ticks. A figure over no samples (0) was not measured.
+	NetRecvAvgBytesPerSec   float64 `json:"net_recv_avg_bytes_per_sec"`
+	NetRecvMaxBytesPerSec   float64 `json:"net_recv_max_bytes_per_sec"`
+	NetSentAvgBytesPerSec   float64 `json:"net_sent_avg_bytes_per_sec"`
+	NetSentMaxBytesPerSec   float64 `json:"net_sent_max_bytes_per_sec"`
 	NetSamples              int     `json:"net_samples,omitempty"`
-	DiskReadAvgBytesPerSec  float64 `json:"disk_read_avg_bytes_per_sec,omitempty"`
-	DiskReadMaxBytesPerSec  float64 `json:"disk_read_max_bytes_per_sec,omitempty"`
-	DiskWriteAvgBytesPerSec float64 `json:"disk_write_avg_bytes_per_sec,omitempty"`
-	DiskWriteMaxBytesPerSec float64 `json:"disk_write_max_bytes_per_sec,omitempty"`
+	DiskReadAvgBytesPerSec  float64 `json:"disk_read_avg_bytes_per_sec"`
+	DiskReadMaxBytesPerSec  float64 `json:"disk_read_max_bytes_per_sec"`
+	DiskWriteAvgBytesPerSec float64 `json:"disk_write_avg_bytes_per_sec"`
+	DiskWriteMaxBytesPerSec float64 `json:"disk_write_max_bytes_per_sec"`
 	DiskSamples             int     `json:"disk_samples,omitempty"`
 }
 
