@@ -86,6 +86,11 @@ func NewNodeHost(cfg NodeHostConfig) (*NodeHost, error) {
 // ID is the node's id.
 func (h *NodeHost) ID() string { return h.cfg.ID }
 
+// Traffic is the bytes the node's Raft links have sent and received since
+// it started, over every replica it has had: its network use, which the
+// OS does not count per process.
+func (h *NodeHost) Traffic() (sent, recv uint64) { return h.nw.TotalTraffic() }
+
 func (h *NodeHost) hostConfig(spec replicaSpec) Config {
 	cfg := spec.Config
 	cfg.Storage, cfg.DataDir, cfg.LogOutput, cfg.Launcher = h.cfg.Storage, h.cfg.DataDir, nil, nil

@@ -34,6 +34,9 @@ func (n *node) line() *nodeLine { return n.lineP.Load() }
 
 // launchNodes starts the nodes of a new cluster, in parallel.
 func (c *Cluster) launchNodes(ctx context.Context) error {
+	if w, ok := c.cfg.Launcher.(ExitWatcher); ok {
+		w.OnExit(func(e NodeExit, conn NodeConn) { go c.nodeExited(e, conn) })
+	}
 	errs := make([]error, len(c.nodes))
 	conns := make([]NodeConn, len(c.nodes))
 	var wg sync.WaitGroup
@@ -254,6 +257,32 @@ func (c *Cluster) crashRemote(n *node) error {
 	err := c.cfg.Launcher.Kill(n.id)
 	_ = c.detach(n)
 	return errors.Join(err, n.stop())
+}
+
+// nodeExited handles a node process that exited on its own (ExitWatcher):
+// the node is crashed as CrashNode would, without the kill. An exit of a
+// process the node no longer runs on (conn is not its line), of a node
+// already down (a crash of the cluster's own that raced it), or of a
+// closing cluster changes nothing.
+func (c *Cluster) nodeExited(e NodeExit, conn NodeConn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return
+	}
+	n, err := c.node(e.ID)
+	if err != nil {
+		return
+	}
+	l := n.line()
+	if !n.up.Load() || l == nil || l.conn != conn {
+		return
+	}
+	c.logger.Warn("node process exited on its own", "node", n.id, "pid", e.PID, "reason", e.Reason, "log", e.Log)
+	c.markLeadersLost(n)
+	n.up.Store(false)
+	_ = c.detach(n)
+	_ = n.stop()
 }
 
 // restartRemote starts n's process again and its replicas on it. c.mu must

@@ -80,6 +80,35 @@ type NodeLauncher interface {
 	Close() error
 }
 
+// NodeExit is a node process that exited without the cluster asking: a
+// crash phantom did not cause (the OOM killer, an operator's kill -9, a
+// panic, a lapsed lease).
+type NodeExit struct {
+	ID  string
+	PID int
+	// Reason is how it ended, as the OS says: "signal: killed", "exit
+	// status 2".
+	Reason string
+	// Log is its log file, "" when the launcher keeps none.
+	Log string
+	At  time.Time
+}
+
+// ExitWatcher is a NodeLauncher that knows when a node's process exits on
+// its own, as the parent of the processes it starts does. The cluster
+// registers once, before its nodes start, and treats such an exit as a
+// crash it did not make: the node is down at once, its leaderships lost,
+// its replicas stopped, so that a later RestartNode brings it back; the
+// failure detector then marks it down as it would any crashed node, and
+// the elections that follow count as spontaneous.
+type ExitWatcher interface {
+	// OnExit has f called, on a goroutine of the launcher's, when a node
+	// process exits that the launcher was not told to stop (Kill,
+	// Release, Close). conn is the line Start or Restart returned for that
+	// process. f must not block.
+	OnExit(f func(e NodeExit, conn NodeConn))
+}
+
 // ErrNodeUnreachable means a node process did not answer: it died, or the
 // line to it broke. Calls through it are retried on another leader.
 var ErrNodeUnreachable = errors.New("core: node unreachable")

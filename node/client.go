@@ -236,7 +236,7 @@ func (c *Conn) Network(ctx context.Context, op []byte) error {
 }
 
 func (c *Conn) Status(ctx context.Context) ([]byte, error) {
-	r, err := c.c.Status(ctx, &phantompb.StatusRequest{})
+	r, err := c.c.Status(ctx, &phantompb.StatusRequest{ReplicasOnly: true})
 	if err != nil {
 		return nil, lineErr(err)
 	}
@@ -245,9 +245,18 @@ func (c *Conn) Status(ctx context.Context) ([]byte, error) {
 
 // Resources asks the node what its process uses.
 func (c *Conn) Resources(ctx context.Context) (*phantompb.Resources, error) {
-	r, err := c.c.Status(ctx, &phantompb.StatusRequest{})
+	return c.resources(ctx, false)
+}
+
+// resources asks the node what its process uses; with countersOnly, only
+// its network and uptime (the rest left zero).
+func (c *Conn) resources(ctx context.Context, countersOnly bool) (*phantompb.Resources, error) {
+	r, err := c.c.Status(ctx, &phantompb.StatusRequest{CountersOnly: countersOnly})
 	if err != nil {
 		return nil, lineErr(err)
+	}
+	if r.Resources == nil {
+		return nil, fmt.Errorf("node: %s reported no resources", c.addr)
 	}
 	return r.Resources, nil
 }

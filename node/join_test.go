@@ -124,3 +124,75 @@ func TestJoin(t *testing.T) {
 		}
 	}
 }
+
+// Join mode: a node killed by something else is noticed by its broken
+// watch and a probe that finds nobody; the cluster takes it down and
+// carries on, and the node phantom itself crashes is never told as one
+// that exited on its own.
+func TestJoinNodeExitsOnItsOwn(t *testing.T) {
+	addrs, cmds := startNodes(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	j, err := NewJoin(ctx, addrs[2:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := core.DefaultConfig()
+	cfg.Nodes, cfg.Shards, cfg.Launcher = 3, 2, j
+	c, err := core.NewCluster(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	victim := cmds[0]
+	if err := victim.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = victim.Process.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	var ex []core.NodeExit
+	for len(ex) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no exit told 10s after the kill")
+		}
+		time.Sleep(20 * time.Millisecond)
+		ex = j.Exits()
+	}
+	e := ex[0]
+	if e.PID != victim.Process.Pid || !strings.Contains(e.Reason, "stopped answering") {
+		t.Errorf("exit %+v, want pid %d stopped answering", e, victim.Process.Pid)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		up := false
+		for _, n := range c.Status().Nodes {
+			if n.ID == e.ID {
+				up = n.Up
+			}
+		}
+		if !up {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still up after its exit was told", e.ID)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		if err := c.Put(ctx, k, []byte(k)); err != nil {
+			t.Fatalf("put after the exit: %v", err)
+		}
+	}
+	// A crash the cluster makes itself is never told as one on its own.
+	for _, n := range c.Status().Nodes {
+		if n.Up {
+			if err := c.CrashNode(n.ID); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	time.Sleep(2 * probeTries * probeGap)
+	if ex := j.Exits(); len(ex) != 1 {
+		t.Errorf("exits %+v, want only the one from outside", ex)
+	}
+}

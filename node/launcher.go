@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,13 +80,18 @@ type Processes struct {
 	mu       sync.Mutex
 	groups   map[string]*cgroup.Group // by node id, with Quotas
 	children map[string]*child
-	started  []NodeProcess // every process started, in order
+	started  []NodeProcess   // every process started, in order
+	exits    []core.NodeExit // processes that exited on their own, in order
+	onExit   func(core.NodeExit, core.NodeConn)
 	closed   bool
 	stop     chan struct{}
 	wg       sync.WaitGroup
 }
 
-var _ core.NodeLauncher = (*Processes)(nil)
+var (
+	_ core.NodeLauncher = (*Processes)(nil)
+	_ core.ExitWatcher  = (*Processes)(nil)
+)
 
 type child struct {
 	id     string
@@ -95,7 +101,12 @@ type child struct {
 	log    string
 	group  *cgroup.Group // its CPU quota, nil without one
 	admin  *Conn         // the launcher's own line: lease renewals
+	conn   core.NodeConn // the line Start returned, which names the process to the cluster
 	exited chan struct{}
+	// stopping is set before the launcher signals the process (Kill,
+	// Release, Close, a failed start): its exit is then expected, not
+	// one on its own.
+	stopping atomic.Bool
 }
 
 // NodeProcess is a node process phantom started: for the report and for
@@ -169,6 +180,26 @@ func (p *Processes) Nodes() []NodeProcess {
 	return out
 }
 
+// Use asks every running node process, by node id, over the launcher's
+// own lines, for what only it can count: its network and its uptime to
+// rate them over (procstat reads CPU, memory and disk by pid; the other
+// fields are left zero). Nodes that do not answer within ctx are left
+// out.
+func (p *Processes) Use(ctx context.Context) map[string]ProcessUse {
+	p.mu.Lock()
+	admins := make(map[string]*Conn, len(p.children))
+	for id, c := range p.children {
+		select {
+		case <-c.exited:
+			continue
+		default:
+		}
+		admins[id] = c.admin
+	}
+	p.mu.Unlock()
+	return useOfAll(ctx, admins, true)
+}
+
 // Started lists every node process started so far, in order, those that
 // have exited included: a node restarted shows twice, with its two pids.
 func (p *Processes) Started() []NodeProcess {
@@ -203,10 +234,69 @@ func (p *Processes) Start(ctx context.Context, id string, _ int) (core.NodeConn,
 		p.kill(c)
 		return nil, core.ErrClosed
 	}
+	conn, err := Dial(c.addr)
+	if err != nil {
+		p.kill(c)
+		return nil, err
+	}
+	c.conn = conn
 	p.children[id] = c
 	p.started = append(p.started, NodeProcess{ID: c.id, PID: c.pid, Addr: c.addr, Log: c.log, Group: c.group})
 	p.wg.Go(func() { p.renew(c) })
-	return Dial(c.addr)
+	select {
+	case <-c.exited:
+		// It died between saying it serves and now, before its exit
+		// could be told as one on its own.
+		_ = conn.Close()
+		return nil, fmt.Errorf("node: %s exited as it started: %s (see %s)", id, c.cmd.ProcessState, c.log)
+	default:
+	}
+	return conn, nil
+}
+
+// OnExit has f told of every node process that exits on its own: one the
+// launcher did not signal, while it is the node's current process and
+// the launcher is open. f runs on the process's wait goroutine and must
+// not block.
+func (p *Processes) OnExit(f func(core.NodeExit, core.NodeConn)) {
+	p.mu.Lock()
+	p.onExit = f
+	p.mu.Unlock()
+}
+
+// Exits lists the node processes that exited on their own so far, in
+// order.
+func (p *Processes) Exits() []core.NodeExit {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.exits)
+}
+
+// waitExit reaps c once it exits, and tells of an exit on its own.
+func (p *Processes) waitExit(c *child) {
+	err := c.cmd.Wait()
+	close(c.exited)
+	if c.stopping.Load() {
+		return // the launcher stopped it
+	}
+	reason := "exited"
+	if ps := c.cmd.ProcessState; ps != nil {
+		reason = ps.String() // "signal: killed", "exit status 3"
+	} else if err != nil {
+		reason = err.Error()
+	}
+	p.mu.Lock()
+	if p.closed || p.children[c.id] != c || c.stopping.Load() {
+		p.mu.Unlock()
+		return
+	}
+	e := core.NodeExit{ID: c.id, PID: c.pid, Reason: reason, Log: c.log, At: time.Now()}
+	p.exits = append(p.exits, e)
+	f, conn := p.onExit, c.conn
+	p.mu.Unlock()
+	if f != nil {
+		f(e, conn)
+	}
 }
 
 func (p *Processes) spawn(ctx context.Context, id string) (*child, error) {
@@ -249,10 +339,7 @@ func (p *Processes) spawn(ctx context.Context, id string) (*child, error) {
 		ready <- line
 		_, _ = io.Copy(io.Discard, r)
 	}()
-	go func() {
-		_ = cmd.Wait()
-		close(c.exited)
-	}()
+	go p.waitExit(c)
 	t := time.NewTimer(readyTimeout)
 	defer t.Stop()
 	var line string
@@ -319,6 +406,7 @@ func (p *Processes) renew(c *child) {
 
 // kill SIGKILLs c and waits for it to be gone.
 func (p *Processes) kill(c *child) {
+	c.stopping.Store(true)
 	_ = c.cmd.Process.Signal(syscall.SIGKILL)
 	<-c.exited
 }
@@ -356,6 +444,7 @@ func (p *Processes) Release(id string) error {
 
 // stopChild stops c: SIGTERM, then SIGKILL after a few seconds.
 func (p *Processes) stopChild(c *child) {
+	c.stopping.Store(true)
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	t := time.NewTimer(5 * time.Second)
 	defer t.Stop()

@@ -136,7 +136,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	gs := grpc.NewServer()
 	phantompb.RegisterNodeServer(gs, srv)
 	served := make(chan error, 1)
-	go func() { served <- gs.Serve(ln) }()
+	go func() { served <- gs.Serve(srv.Listen(ln)) }()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

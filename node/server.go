@@ -7,6 +7,7 @@ package node
 
 import (
 	"context"
+	"net"
 	"os"
 	"runtime"
 	"sync"
@@ -29,6 +30,11 @@ type Server struct {
 
 	storage string
 	self    *process.Process
+	started time.Time // the uptime's origin, on the monotonic clock
+
+	// api counts the bytes of the API's connections (countingListener);
+	// nil when the server serves no listener of its own (tests).
+	api *apiTraffic
 
 	// renewed is when the parent lease was last renewed, in Unix
 	// nanoseconds; see watchLease.
@@ -42,7 +48,7 @@ type exitReq struct{ abrupt bool }
 
 // NewServer makes the server of host, reached at addr.
 func NewServer(host *core.NodeHost, addr, storage string, peers []string) *Server {
-	s := &Server{host: host, addr: addr, peers: peers, storage: storage, exit: make(chan exitReq, 1)}
+	s := &Server{host: host, addr: addr, peers: peers, storage: storage, exit: make(chan exitReq, 1), started: time.Now(), api: new(apiTraffic)}
 	s.self, _ = process.NewProcess(int32(os.Getpid()))
 	s.renewed.Store(time.Now().UnixNano())
 	return s
@@ -107,19 +113,31 @@ func (s *Server) Network(ctx context.Context, r *phantompb.NetworkRequest) (*pha
 	return &phantompb.NetworkResponse{Error: core.EncodeError(s.host.Network(ctx, r.Op))}, nil
 }
 
-func (s *Server) Status(ctx context.Context, _ *phantompb.StatusRequest) (*phantompb.StatusResponse, error) {
+func (s *Server) Status(ctx context.Context, req *phantompb.StatusRequest) (*phantompb.StatusResponse, error) {
+	if req.CountersOnly {
+		return &phantompb.StatusResponse{Resources: s.counters()}, nil
+	}
 	b, err := s.host.Status(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &phantompb.StatusResponse{Replicas: b, Resources: s.resources()}, nil
+	out := &phantompb.StatusResponse{Replicas: b}
+	if !req.ReplicasOnly {
+		out.Resources = s.resources()
+	}
+	return out, nil
 }
 
-// resources measures this process.
+// resources measures this process: CPU time and memory, its network as it
+// counts it itself (Raft links and API connections), and its disk traffic.
 func (s *Server) resources() *phantompb.Resources {
-	r := &phantompb.Resources{Pid: int64(os.Getpid()), Goroutines: int32(runtime.NumGoroutine())}
+	r := s.counters()
+	r.Goroutines = int32(runtime.NumGoroutine())
 	if s.self == nil {
 		return r
+	}
+	if io, err := s.self.IOCounters(); err == nil {
+		r.HasDisk, r.DiskReadBytes, r.DiskWriteBytes = true, io.ReadBytes, io.WriteBytes
 	}
 	if t, err := s.self.Times(); err == nil {
 		r.CpuSeconds = t.User + t.System
@@ -128,6 +146,57 @@ func (s *Server) resources() *phantompb.Resources {
 		r.RssBytes = m.RSS
 	}
 	return r
+}
+
+// counters are what the node counts itself, without a system call: its
+// network and its uptime.
+func (s *Server) counters() *phantompb.Resources {
+	r := &phantompb.Resources{Pid: int64(os.Getpid()), UptimeNs: int64(time.Since(s.started))}
+	r.RaftSentBytes, r.RaftRecvBytes = s.host.Traffic()
+	r.ApiSentBytes, r.ApiRecvBytes = s.api.sent.Load(), s.api.recv.Load()
+	return r
+}
+
+// apiTraffic counts the bytes of the API's connections, on the wire
+// (gRPC's framing included): an atomic add per read or write, where a
+// gRPC stats handler would allocate a record per message.
+type apiTraffic struct{ sent, recv atomic.Uint64 }
+
+// countingListener counts the bytes of every connection it accepts.
+type countingListener struct {
+	net.Listener
+	t *apiTraffic
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{Conn: c, t: l.t}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	t *apiTraffic
+}
+
+func (c countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.t.recv.Add(uint64(n))
+	return n, err
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.t.sent.Add(uint64(n))
+	return n, err
+}
+
+// Listen wraps ln so that the server counts the bytes of its API's
+// connections; serve the server on what it returns.
+func (s *Server) Listen(ln net.Listener) net.Listener {
+	return countingListener{Listener: ln, t: s.api}
 }
 
 func (s *Server) Ping(_ context.Context, r *phantompb.PingRequest) (*phantompb.PingResponse, error) {

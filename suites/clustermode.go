@@ -99,6 +99,13 @@ type nodeProcs struct {
 	series    map[string]*nodeSeries // over the load, for resources.nodes
 	loadStart time.Time
 	step      int
+
+	// exitsSeen is how many of each launcher's exits on their own
+	// (Exits of node.Processes and node.Join) the runner has told of
+	// (takeExits), by launcher.
+	exitsSeen map[any]int
+	// fetch asks the nodes for their own reports off the tick.
+	fetch useFetch
 }
 
 func (n *nodeProcs) report() []metrics.NodeProcessReport {

@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/phantomdb/phantom/core"
 	"github.com/phantomdb/phantom/internal/cgroup"
 	"github.com/phantomdb/phantom/internal/procstat"
 	"github.com/phantomdb/phantom/node"
@@ -17,9 +19,11 @@ import (
 
 // Resources of the node processes, sampled on the runner's tick: what each
 // node's process uses, so that a hot node can be named. Processes mode's
-// are read by pid through procstat (with their CPU quota's throttling under
-// --node-cpus); join mode's nodes run elsewhere and report their own over
-// the admin API.
+// CPU, memory and disk are read by pid through procstat (with their CPU
+// quota's throttling under --node-cpus); join mode's nodes run elsewhere
+// and report their own over the admin API. Network is always the node's
+// own report (its Raft links' and API's bytes, which it counts), asked
+// over the admin API in both modes: the OS keeps no per-process figures.
 
 // nodeUse is one node process's use at a tick.
 type nodeUse struct {
@@ -29,12 +33,58 @@ type nodeUse struct {
 	diskRead, diskWrite float64 // bytes/s; NaN when not measured
 	quota               float64 // CPUs, 0 for none
 	throttled           float64 // percent of the periods it wanted CPU in; -1 before there is a rate
+	netRecv, netSent    float64 // bytes/s; NaN when not measured
+
+	// The counters the rates come from, for Prometheus' totals.
+	hasNet, hasDisk       bool
+	netRecvB, netSentB    uint64
+	diskReadB, diskWriteB uint64
 }
 
-// joinSample remembers a joined node's CPU time between samples.
+// joinSample remembers a node's own report between samples: the counters
+// rates are taken over.
 type joinSample struct {
-	cpuSecs float64
-	at      time.Time
+	use node.ProcessUse
+}
+
+// nodeRates are the rates between two of a node process's reports, over
+// the time between them on the node's own clock (Uptime), so that the time
+// the reports took to arrive does not skew them. ok is false when there is
+// no earlier report of the same process or no time passed; a counter that
+// went back (a new process behind the pid) gives 0.
+func nodeRates(prev, cur node.ProcessUse) (cpu, netRecv, netSent, diskRead, diskWrite float64, ok bool) {
+	sec := (cur.Uptime - prev.Uptime).Seconds()
+	if prev.PID != cur.PID || sec <= 0 {
+		return 0, 0, 0, 0, 0, false
+	}
+	r := func(now, last uint64) float64 {
+		if now < last {
+			return 0
+		}
+		return float64(now-last) / sec
+	}
+	cpu = max(100*(cur.CPUSeconds-prev.CPUSeconds)/sec, 0)
+	diskRead, diskWrite = math.NaN(), math.NaN()
+	if cur.HasDisk && prev.HasDisk {
+		diskRead, diskWrite = r(cur.DiskRead, prev.DiskRead), r(cur.DiskWrite, prev.DiskWrite)
+	}
+	return cpu, r(cur.NetRecv(), prev.NetRecv()), r(cur.NetSent(), prev.NetSent()), diskRead, diskWrite, true
+}
+
+// apply copies u into the node of a snapshot.
+func (u nodeUse) apply(n *metrics.Node) {
+	n.PID, n.CPUPercent, n.RSSBytes = u.pid, u.cpu, u.rss
+	n.QuotaCPUs, n.ThrottledPercent = u.quota, u.throttled
+	minus := func(v float64) float64 {
+		if math.IsNaN(v) {
+			return -1
+		}
+		return v
+	}
+	n.HasNet, n.NetRecvBytes, n.NetSentBytes = u.hasNet, u.netRecvB, u.netSentB
+	n.NetRecvBps, n.NetSentBps = minus(u.netRecv), minus(u.netSent)
+	n.HasDisk, n.DiskReadBytes, n.DiskWriteBytes = u.hasDisk, u.diskReadB, u.diskWriteB
+	n.DiskReadBps, n.DiskWriteBps = minus(u.diskRead), minus(u.diskWrite)
 }
 
 // nodeAgg sums one node's samples over the run's load.
@@ -48,20 +98,24 @@ type nodeAgg struct {
 	quota          float64
 	thrSum, thrMax float64
 	thrN           int
+	// network received and sent, disk read and written: bytes/s
+	ioSum, ioMax [4]float64
+	netN, diskN  int
 }
 
 // nodeSeries gathers one node's samples into points of step ticks, for
 // the report's per-node resource series (resources.nodes).
 type nodeSeries struct {
 	n    int
-	sum  [4]float64 // cpu, rss, disk read, disk write
-	cnt  [4]int
+	sum  [6]float64 // cpu, rss, disk read, disk write, network received, sent
+	cnt  [6]int
 	rep  metrics.NodeResourcesReport
 	disk bool // whether any disk figure was measured
+	net  bool // whether any network figure was
 }
 
 func (s *nodeSeries) add(at time.Duration, step int, u nodeUse) {
-	for k, v := range [4]float64{u.cpu, float64(u.rss), u.diskRead, u.diskWrite} {
+	for k, v := range [6]float64{u.cpu, float64(u.rss), u.diskRead, u.diskWrite, u.netRecv, u.netSent} {
 		if (k == 0 && v < 0) || math.IsNaN(v) || (k == 1 && v == 0) {
 			continue
 		}
@@ -72,7 +126,7 @@ func (s *nodeSeries) add(at time.Duration, step int, u nodeUse) {
 	if s.n < step {
 		return
 	}
-	var v [4]metrics.Num
+	var v [6]metrics.Num
 	for k := range v {
 		v[k] = metrics.Num(math.NaN())
 		if s.cnt[k] > 0 {
@@ -80,13 +134,16 @@ func (s *nodeSeries) add(at time.Duration, step int, u nodeUse) {
 		}
 	}
 	s.disk = s.disk || s.cnt[2] > 0 || s.cnt[3] > 0
+	s.net = s.net || s.cnt[4] > 0 || s.cnt[5] > 0
 	r := &s.rep
 	r.AtS = append(r.AtS, math.Round(at.Seconds()*1000)/1000)
 	r.CPUPercent = append(r.CPUPercent, metrics.Num(math.Round(float64(v[0])*100)/100))
 	r.RSSBytes = append(r.RSSBytes, metrics.Num(math.Round(float64(v[1]))))
 	r.DiskReadBytesPerSec = append(r.DiskReadBytesPerSec, metrics.Num(math.Round(float64(v[2]))))
 	r.DiskWriteBytesPerSec = append(r.DiskWriteBytesPerSec, metrics.Num(math.Round(float64(v[3]))))
-	s.n, s.sum, s.cnt = 0, [4]float64{}, [4]int{}
+	r.NetRxBytesPerSec = append(r.NetRxBytesPerSec, metrics.Num(math.Round(float64(v[4]))))
+	r.NetTxBytesPerSec = append(r.NetTxBytesPerSec, metrics.Num(math.Round(float64(v[5]))))
+	s.n, s.sum, s.cnt = 0, [6]float64{}, [6]int{}
 }
 
 // startSeries starts the per-node series at the load's start, a point
@@ -114,9 +171,11 @@ func (n *nodeProcs) openQuotas(cpus float64) (*cgroup.Manager, error) {
 	return n.quotas, n.quotaErr
 }
 
-// closeQuotas removes the run's CPU quota groups; the clusters must be
-// closed first.
-func (n *nodeProcs) closeQuotas() {
+// close ends the sampling — it waits for a fetch of the nodes' own
+// reports in flight — and removes the run's CPU quota groups; the
+// clusters must be closed first.
+func (n *nodeProcs) close() {
+	n.fetch.wg.Wait()
 	n.mu.Lock()
 	m := n.quotas
 	n.mu.Unlock()
@@ -156,12 +215,26 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 	procs := n.running()
 	n.mu.Lock()
 	join := n.join
+	launchers := slices.Clone(n.launchers)
 	n.mu.Unlock()
-	var joined map[string]node.ProcessUse
-	if join != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), joinUseTimeout)
-		joined = join.Use(ctx)
-		cancel()
+	var joined, reported map[string]node.ProcessUse
+	if join != nil || len(procs) > 0 {
+		joined, reported = n.fetch.latest(func(ctx context.Context) (joined, reported map[string]node.ProcessUse) {
+			if join != nil {
+				joined = join.Use(ctx)
+			}
+			// Processes mode's nodes report their network (and their
+			// counters) themselves; procstat reads the rest by pid.
+			for i, l := range launchers {
+				for id, u := range l.Use(ctx) {
+					if reported == nil {
+						reported = map[string]node.ProcessUse{}
+					}
+					reported[launcherName(i, id)] = u
+				}
+			}
+			return joined, reported
+		})
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -207,11 +280,24 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 			delete(n.tracked, id)
 		}
 	}
+	seen := make(map[string]bool, len(joined)+len(reported))
 	for _, r := range n.stat.Sample() {
 		if r.Err == procstat.ErrExited.Error() {
 			continue
 		}
-		u := nodeUse{pid: r.PID, cpu: -1, rss: r.RSSBytes, diskRead: math.NaN(), diskWrite: math.NaN(), quota: r.QuotaCPUs, throttled: -1}
+		u := nodeUse{pid: r.PID, cpu: -1, rss: r.RSSBytes, diskRead: math.NaN(), diskWrite: math.NaN(), quota: r.QuotaCPUs, throttled: -1,
+			netRecv: math.NaN(), netSent: math.NaN(), hasDisk: r.HasDisk, diskReadB: r.ReadBytes, diskWriteB: r.WriteBytes}
+		if ru, ok := reported[r.Node]; ok && ru.PID == r.PID {
+			key := r.Node + " " + strconv.Itoa(ru.PID)
+			seen[key] = true
+			u.hasNet, u.netRecvB, u.netSentB = true, ru.NetRecv(), ru.NetSent()
+			if ps := n.prev[key]; ps != nil {
+				if _, recv, sent, _, _, ok := nodeRates(ps.use, ru); ok {
+					u.netRecv, u.netSent = recv, sent
+				}
+			}
+			n.prev[key] = &joinSample{use: ru}
+		}
 		if r.Interval > 0 {
 			u.cpu = r.CPUPercent
 			if r.Err == "" || !strings.HasPrefix(r.Err, "disk") {
@@ -224,16 +310,19 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 		record(r.Node, u)
 	}
 
-	// Join mode: CPU time and memory as each node reports them.
-	seen := make(map[string]bool, len(joined))
+	// Join mode: everything as each node reports it.
 	for id, ju := range joined {
 		key := id + " " + strconv.Itoa(ju.PID)
 		seen[key] = true
-		u := nodeUse{pid: ju.PID, cpu: -1, rss: ju.RSSBytes, diskRead: math.NaN(), diskWrite: math.NaN(), throttled: -1}
-		if ps := n.prev[key]; ps != nil && now.After(ps.at) {
-			u.cpu = 100 * (ju.CPUSeconds - ps.cpuSecs) / now.Sub(ps.at).Seconds()
+		u := nodeUse{pid: ju.PID, cpu: -1, rss: ju.RSSBytes, diskRead: math.NaN(), diskWrite: math.NaN(), throttled: -1,
+			netRecv: math.NaN(), netSent: math.NaN(), hasNet: true, netRecvB: ju.NetRecv(), netSentB: ju.NetSent(),
+			hasDisk: ju.HasDisk, diskReadB: ju.DiskRead, diskWriteB: ju.DiskWrite}
+		if ps := n.prev[key]; ps != nil {
+			if cpu, recv, sent, rd, wr, ok := nodeRates(ps.use, ju); ok {
+				u.cpu, u.netRecv, u.netSent, u.diskRead, u.diskWrite = cpu, recv, sent, rd, wr
+			}
 		}
-		n.prev[key] = &joinSample{cpuSecs: ju.CPUSeconds, at: now}
+		n.prev[key] = &joinSample{use: ju}
 		record(id, u)
 	}
 	for key := range n.prev {
@@ -247,7 +336,40 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 	return out
 }
 
-// joinUseTimeout bounds asking joined nodes for their use, on the tick.
+// useFetch asks the nodes for their own reports off the runner's tick: a
+// node under a CPU quota, or on another host, may take tens of
+// milliseconds to answer, which the tick must not wait for. Each sample
+// takes the answers the previous fetch brought and starts the next, so
+// the figures are a tick old — which skews no rate, since a node's
+// counters are rated over its own clock (nodeRates).
+type useFetch struct {
+	mu               sync.Mutex
+	joined, reported map[string]node.ProcessUse
+	busy             bool
+	wg               sync.WaitGroup
+}
+
+// latest returns the last fetch's answers and starts another with fetch,
+// unless one is still out.
+func (f *useFetch) latest(fetch func(context.Context) (joined, reported map[string]node.ProcessUse)) (joined, reported map[string]node.ProcessUse) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	joined, reported = f.joined, f.reported
+	if !f.busy {
+		f.busy = true
+		f.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), joinUseTimeout)
+			j, r := fetch(ctx)
+			cancel()
+			f.mu.Lock()
+			f.joined, f.reported, f.busy = j, r, false
+			f.mu.Unlock()
+		})
+	}
+	return joined, reported
+}
+
+// joinUseTimeout bounds asking the nodes for their own reports.
 const joinUseTimeout = 200 * time.Millisecond
 
 // add counts a use of node id over the load. n.mu must be held.
@@ -274,6 +396,20 @@ func (n *nodeProcs) add(id string, u nodeUse) {
 		a.thrMax = max(a.thrMax, u.throttled)
 		a.thrN++
 	}
+	io := [4]float64{u.netRecv, u.netSent, u.diskRead, u.diskWrite}
+	for k, v := range io {
+		if math.IsNaN(v) {
+			continue
+		}
+		a.ioSum[k] += v
+		a.ioMax[k] = max(a.ioMax[k], v)
+	}
+	if !math.IsNaN(u.netRecv) {
+		a.netN++
+	}
+	if !math.IsNaN(u.diskRead) {
+		a.diskN++
+	}
 }
 
 // resources are the nodes' use over the run's load, by node name.
@@ -293,6 +429,16 @@ func (n *nodeProcs) resources() []metrics.NodeResourceReport {
 			r.ThrottledSamples = a.thrN
 			r.ThrottledAvgPercent = a.thrSum / float64(a.thrN)
 			r.ThrottledMaxPercent = a.thrMax
+		}
+		if a.netN > 0 {
+			r.NetSamples = a.netN
+			r.NetRecvAvgBytesPerSec, r.NetRecvMaxBytesPerSec = math.Round(a.ioSum[0]/float64(a.netN)), math.Round(a.ioMax[0])
+			r.NetSentAvgBytesPerSec, r.NetSentMaxBytesPerSec = math.Round(a.ioSum[1]/float64(a.netN)), math.Round(a.ioMax[1])
+		}
+		if a.diskN > 0 {
+			r.DiskSamples = a.diskN
+			r.DiskReadAvgBytesPerSec, r.DiskReadMaxBytesPerSec = math.Round(a.ioSum[2]/float64(a.diskN)), math.Round(a.ioMax[2])
+			r.DiskWriteAvgBytesPerSec, r.DiskWriteMaxBytesPerSec = math.Round(a.ioSum[3]/float64(a.diskN)), math.Round(a.ioMax[3])
 		}
 		out = append(out, r)
 	}
@@ -320,8 +466,78 @@ func (n *nodeProcs) nodeSeriesReport() []metrics.NodeResourcesReport {
 		} else {
 			r.DiskReadBytesPerSec, r.DiskWriteBytesPerSec = nil, nil
 		}
+		if s.net {
+			r.NetRxBytesPerSec = slices.Clone(r.NetRxBytesPerSec)
+			r.NetTxBytesPerSec = slices.Clone(r.NetTxBytesPerSec)
+		} else {
+			r.NetRxBytesPerSec, r.NetTxBytesPerSec = nil, nil
+		}
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b metrics.NodeResourcesReport) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// exitSource is a launcher that tells of node processes exiting on their
+// own, with how it names its nodes in the report.
+type exitSource struct {
+	key   any
+	exits []core.NodeExit
+	name  func(string) string
+}
+
+// exitSources lists the run's launchers' exits. n.mu must be held.
+func (n *nodeProcs) exitSources() []exitSource {
+	var out []exitSource
+	for i, l := range n.launchers {
+		out = append(out, exitSource{l, l.Exits(), func(id string) string { return launcherName(i, id) }})
+	}
+	if n.join != nil {
+		out = append(out, exitSource{n.join, n.join.Exits(), func(id string) string { return id }})
+	}
+	return out
+}
+
+// takeExits describes the node processes that exited on their own since
+// the last call, one line each for the run's events: a crash the run did
+// not make, which the cluster has taken for one (core.ExitWatcher).
+func (n *nodeProcs) takeExits() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, src := range n.exitSources() {
+		seen := n.exitsSeen[src.key]
+		for _, e := range src.exits[min(seen, len(src.exits)):] {
+			where := "; log " + e.Log
+			if e.Log == "" {
+				where = "; its log is where it runs"
+			}
+			out = append(out, fmt.Sprintf("node %s exited on its own (pid %d): %s%s", src.name(e.ID), e.PID, e.Reason, where))
+		}
+		if len(src.exits) > seen {
+			if n.exitsSeen == nil {
+				n.exitsSeen = map[any]int{}
+			}
+			n.exitsSeen[src.key] = len(src.exits)
+		}
+	}
+	return out
+}
+
+// exitsReport lists every node process that exited on its own, for the
+// report: apart from the faults the run made.
+func (n *nodeProcs) exitsReport() []metrics.NodeExitReport {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []metrics.NodeExitReport
+	for _, src := range n.exitSources() {
+		for _, e := range src.exits {
+			r := metrics.NodeExitReport{ID: src.name(e.ID), PID: e.PID, Reason: e.Reason, Log: e.Log, At: e.At}
+			if !n.loadStart.IsZero() {
+				r.AtS = math.Round(e.At.Sub(n.loadStart).Seconds()*1000) / 1000
+			}
+			out = append(out, r)
+		}
+	}
 	return out
 }

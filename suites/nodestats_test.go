@@ -3,6 +3,7 @@ package suites
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/phantomdb/phantom/internal/cgroup"
+	"github.com/phantomdb/phantom/node"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
 
@@ -46,10 +48,30 @@ func TestNodeResourceSeries(t *testing.T) {
 		if !cpu || !rss {
 			t.Errorf("node %s: no CPU (%v) or no memory (%v) measured: %+v", n.Name, cpu, rss, n)
 		}
+		// Every node replicates the load: its network, as it counts it,
+		// moves both ways.
+		if len(n.NetRxBytesPerSec) != len(n.AtS) || len(n.NetTxBytesPerSec) != len(n.AtS) {
+			t.Errorf("node %s: %d points, %d network received, %d sent", n.Name, len(n.AtS), len(n.NetRxBytesPerSec), len(n.NetTxBytesPerSec))
+			continue
+		}
+		rx, tx := false, false
+		for i := range n.AtS {
+			rx = rx || (!n.NetRxBytesPerSec[i].Missing() && n.NetRxBytesPerSec[i] > 0)
+			tx = tx || (!n.NetTxBytesPerSec[i].Missing() && n.NetTxBytesPerSec[i] > 0)
+		}
+		if !rx || !tx {
+			t.Errorf("node %s: no network received (%v) or sent (%v): %+v", n.Name, rx, tx, n)
+		}
 	}
 	for _, r := range report.Cluster.NodeResources {
 		if !seen[r.ID] {
 			t.Errorf("node %s has resources but no series in resources.nodes", r.ID)
+		}
+		if r.NetSamples == 0 || r.NetRecvAvgBytesPerSec <= 0 || r.NetSentAvgBytesPerSec <= 0 || r.NetSentMaxBytesPerSec < r.NetSentAvgBytesPerSec {
+			t.Errorf("node %s: network over the load not measured: %+v", r.ID, r)
+		}
+		if r.DiskSamples == 0 {
+			t.Errorf("node %s: disk over the load not measured: %+v", r.ID, r)
 		}
 	}
 	if len(seen) != len(report.Cluster.NodeResources) {
@@ -61,6 +83,51 @@ func TestNodeResourceSeries(t *testing.T) {
 	}
 	if !strings.Contains(page.String(), "CPU per node") {
 		t.Error("the HTML page has no per-node CPU chart")
+	}
+	if !strings.Contains(page.String(), "network sent per node") {
+		t.Error("the HTML page has no per-node network chart")
+	}
+}
+
+// nodeRates rates a node's counters over the time between its two
+// reports on its own clock, not over when they arrived; a new process (or
+// no time passed) gives no rate, and a counter that went back gives 0.
+func TestNodeRates(t *testing.T) {
+	prev := node.ProcessUse{PID: 7, Uptime: 10 * time.Second, CPUSeconds: 2, RaftSent: 1000, APISent: 500, RaftRecv: 4000, APIRecv: 0,
+		HasDisk: true, DiskRead: 100, DiskWrite: 1 << 20}
+	cur := prev
+	cur.Uptime += 500 * time.Millisecond
+	cur.CPUSeconds += 0.25
+	cur.RaftSent += 3000
+	cur.APISent += 1000
+	cur.RaftRecv += 500
+	cur.APIRecv += 1500
+	cur.DiskWrite += 512 << 10
+	cpu, recv, sent, rd, wr, ok := nodeRates(prev, cur)
+	if !ok {
+		t.Fatal("no rates")
+	}
+	want := [5]float64{50, 4000, 8000, 0, 1 << 20}
+	if got := [5]float64{cpu, recv, sent, rd, wr}; got != want {
+		t.Errorf("rates %v, want %v (cpu %%, recv, sent, read, write B/s)", got, want)
+	}
+	if _, _, _, _, _, ok := nodeRates(prev, prev); ok {
+		t.Error("rates over no time")
+	}
+	other := cur
+	other.PID = 8
+	if _, _, _, _, _, ok := nodeRates(prev, other); ok {
+		t.Error("rates across two processes")
+	}
+	back := cur
+	back.RaftSent, back.APISent = 0, 0
+	if _, _, sent, _, _, _ := nodeRates(prev, back); sent != 0 {
+		t.Errorf("a counter that went back gives %v B/s, want 0", sent)
+	}
+	noDisk := cur
+	noDisk.HasDisk = false
+	if _, _, _, rd, _, _ := nodeRates(prev, noDisk); !math.IsNaN(rd) {
+		t.Errorf("disk rate without disk counters: %v", rd)
 	}
 }
 

@@ -89,7 +89,7 @@ func (r *Runner) Run(ctx context.Context) (*metrics.Report, error) {
 		err = x.panicked()
 	}
 	report := x.finish(err)
-	r.procs.closeQuotas() // the clusters are closed: their groups are empty
+	r.procs.close() // the clusters are closed: their groups are empty
 	report.Settings = r.settings()
 	r.describeCluster(report)
 	report.StartedAt = x.started
@@ -673,10 +673,12 @@ func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 		cluster.Nodes = slices.Clone(cluster.Nodes) // the watch keeps its view for after shutdown
 		for i, n := range cluster.Nodes {
 			if u, ok := use[n.ID]; ok {
-				cluster.Nodes[i].PID, cluster.Nodes[i].CPUPercent, cluster.Nodes[i].RSSBytes = u.pid, u.cpu, u.rss
-				cluster.Nodes[i].QuotaCPUs, cluster.Nodes[i].ThrottledPercent = u.quota, u.throttled
+				u.apply(&cluster.Nodes[i])
 			}
 		}
+	}
+	for _, e := range x.procs.takeExits() {
+		x.event(metrics.EventError, e)
 	}
 	for _, c := range changes {
 		x.event(metrics.EventElection, c)
@@ -754,6 +756,7 @@ func (r *Runner) describeCluster(report *metrics.Report) {
 	report.Cluster.Mode = clusterSetting(r.cfg.Cluster)
 	report.Cluster.NodeLogs = r.procs.report()
 	report.Cluster.NodeResources = r.procs.resources()
+	report.Cluster.NodeExits = r.procs.exitsReport()
 	if nodes := r.procs.nodeSeriesReport(); len(nodes) > 0 {
 		report.Resources.Nodes = nodes
 	}

@@ -134,7 +134,16 @@ func (c clusterPanel) nodes() string {
 					use += " thr " + strconv.Itoa(int(n.ThrottledPercent+0.5)) + "%"
 				}
 			}
-			ns[len(ns)-1] += st.Dim.Render(use + " " + metrics.FormatBytes(float64(n.RSSBytes)))
+			use += " " + metrics.FormatBytes(float64(n.RSSBytes))
+			// Its network (Raft links and API, in plus out) and disk (read
+			// plus written), per second since the last tick.
+			if n.HasNet && n.NetRecvBps >= 0 && n.NetSentBps >= 0 {
+				use += " net " + metrics.FormatBytes(n.NetRecvBps+n.NetSentBps) + "/s"
+			}
+			if n.HasDisk && n.DiskReadBps >= 0 && n.DiskWriteBps >= 0 && n.DiskReadBps+n.DiskWriteBps > 0 {
+				use += " disk " + metrics.FormatBytes(n.DiskReadBps+n.DiskWriteBps) + "/s"
+			}
+			ns[len(ns)-1] += st.Dim.Render(use)
 		}
 	}
 	return strings.Join(ns, " ")

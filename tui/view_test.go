@@ -240,4 +240,14 @@ func TestClusterPanelShowsNodeProcesses(t *testing.T) {
 	if strings.Contains(v, "n2 0%") {
 		t.Errorf("figures beside n2, which has no process of its own:\n%s", v)
 	}
+	if strings.Contains(v, "net") || strings.Contains(v, "disk") {
+		t.Errorf("network or disk shown for nodes that measured none:\n%s", v)
+	}
+	// Its network (in plus out) and disk (read plus written) per second,
+	// once measured.
+	c.c.Nodes[0].HasNet, c.c.Nodes[0].NetRecvBps, c.c.Nodes[0].NetSentBps = true, 1<<20, 2<<20
+	c.c.Nodes[0].HasDisk, c.c.Nodes[0].DiskReadBps, c.c.Nodes[0].DiskWriteBps = true, 0, 512<<10
+	if v := c.View(); !strings.Contains(v, "net 3.00MiB/s disk 512KiB/s") {
+		t.Errorf("no network and disk beside n1:\n%s", v)
+	}
 }

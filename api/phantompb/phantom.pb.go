@@ -763,7 +763,15 @@ func (x *NetworkResponse) GetError() []byte {
 }
 
 type StatusRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// replicas_only skips measuring the process: the controller's frequent
+	// polls of the replicas' state do not need its resources.
+	ReplicasOnly bool `protobuf:"varint,1,opt,name=replicas_only,json=replicasOnly,proto3" json:"replicas_only,omitempty"`
+	// counters_only asks for the process's counters the OS does not keep
+	// per process (its network, its uptime) and nothing else: in processes
+	// mode the controller reads the rest by pid, and a node under a small
+	// CPU quota should not spend it measuring itself every tick.
+	CountersOnly  bool `protobuf:"varint,2,opt,name=counters_only,json=countersOnly,proto3" json:"counters_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -796,6 +804,20 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
 	return file_phantom_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *StatusRequest) GetReplicasOnly() bool {
+	if x != nil {
+		return x.ReplicasOnly
+	}
+	return false
+}
+
+func (x *StatusRequest) GetCountersOnly() bool {
+	if x != nil {
+		return x.CountersOnly
+	}
+	return false
 }
 
 type StatusResponse struct {
@@ -856,11 +878,29 @@ type Resources struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Pid   int64                  `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
 	// cpu_seconds is user plus system CPU time since the process started.
-	CpuSeconds    float64 `protobuf:"fixed64,2,opt,name=cpu_seconds,json=cpuSeconds,proto3" json:"cpu_seconds,omitempty"`
-	RssBytes      uint64  `protobuf:"varint,3,opt,name=rss_bytes,json=rssBytes,proto3" json:"rss_bytes,omitempty"`
-	Goroutines    int32   `protobuf:"varint,4,opt,name=goroutines,proto3" json:"goroutines,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CpuSeconds float64 `protobuf:"fixed64,2,opt,name=cpu_seconds,json=cpuSeconds,proto3" json:"cpu_seconds,omitempty"`
+	RssBytes   uint64  `protobuf:"varint,3,opt,name=rss_bytes,json=rssBytes,proto3" json:"rss_bytes,omitempty"`
+	Goroutines int32   `protobuf:"varint,4,opt,name=goroutines,proto3" json:"goroutines,omitempty"`
+	// uptime_ns is the time since the node started, on its monotonic clock:
+	// what the counters below are rated over (two reports' difference), so
+	// that the time a report takes to arrive does not skew a rate.
+	UptimeNs int64 `protobuf:"varint,5,opt,name=uptime_ns,json=uptimeNs,proto3" json:"uptime_ns,omitempty"`
+	// raft_*_bytes are the bytes the node's Raft links (its stream layers)
+	// have carried; api_*_bytes those of its client and admin API's
+	// connections, on the wire. Counted by the node since it started:
+	// Linux keeps no per-process network counters.
+	RaftSentBytes uint64 `protobuf:"varint,6,opt,name=raft_sent_bytes,json=raftSentBytes,proto3" json:"raft_sent_bytes,omitempty"`
+	RaftRecvBytes uint64 `protobuf:"varint,7,opt,name=raft_recv_bytes,json=raftRecvBytes,proto3" json:"raft_recv_bytes,omitempty"`
+	ApiSentBytes  uint64 `protobuf:"varint,8,opt,name=api_sent_bytes,json=apiSentBytes,proto3" json:"api_sent_bytes,omitempty"`
+	ApiRecvBytes  uint64 `protobuf:"varint,9,opt,name=api_recv_bytes,json=apiRecvBytes,proto3" json:"api_recv_bytes,omitempty"`
+	// disk_read_bytes and disk_write_bytes are the bytes the process made
+	// the storage layer read and dirtied for writing (/proc/self/io), when
+	// has_disk says the OS gives them.
+	HasDisk        bool   `protobuf:"varint,10,opt,name=has_disk,json=hasDisk,proto3" json:"has_disk,omitempty"`
+	DiskReadBytes  uint64 `protobuf:"varint,11,opt,name=disk_read_bytes,json=diskReadBytes,proto3" json:"disk_read_bytes,omitempty"`
+	DiskWriteBytes uint64 `protobuf:"varint,12,opt,name=disk_write_bytes,json=diskWriteBytes,proto3" json:"disk_write_bytes,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Resources) Reset() {
@@ -917,6 +957,62 @@ func (x *Resources) GetRssBytes() uint64 {
 func (x *Resources) GetGoroutines() int32 {
 	if x != nil {
 		return x.Goroutines
+	}
+	return 0
+}
+
+func (x *Resources) GetUptimeNs() int64 {
+	if x != nil {
+		return x.UptimeNs
+	}
+	return 0
+}
+
+func (x *Resources) GetRaftSentBytes() uint64 {
+	if x != nil {
+		return x.RaftSentBytes
+	}
+	return 0
+}
+
+func (x *Resources) GetRaftRecvBytes() uint64 {
+	if x != nil {
+		return x.RaftRecvBytes
+	}
+	return 0
+}
+
+func (x *Resources) GetApiSentBytes() uint64 {
+	if x != nil {
+		return x.ApiSentBytes
+	}
+	return 0
+}
+
+func (x *Resources) GetApiRecvBytes() uint64 {
+	if x != nil {
+		return x.ApiRecvBytes
+	}
+	return 0
+}
+
+func (x *Resources) GetHasDisk() bool {
+	if x != nil {
+		return x.HasDisk
+	}
+	return false
+}
+
+func (x *Resources) GetDiskReadBytes() uint64 {
+	if x != nil {
+		return x.DiskReadBytes
+	}
+	return 0
+}
+
+func (x *Resources) GetDiskWriteBytes() uint64 {
+	if x != nil {
+		return x.DiskWriteBytes
 	}
 	return 0
 }
@@ -1395,11 +1491,13 @@ const file_phantom_proto_rawDesc = "" +
 	"\x0eNetworkRequest\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\fR\x02op\"'\n" +
 	"\x0fNetworkResponse\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\fR\x05error\"\x0f\n" +
-	"\rStatusRequest\"a\n" +
+	"\x05error\x18\x01 \x01(\fR\x05error\"Y\n" +
+	"\rStatusRequest\x12#\n" +
+	"\rreplicas_only\x18\x01 \x01(\bR\freplicasOnly\x12#\n" +
+	"\rcounters_only\x18\x02 \x01(\bR\fcountersOnly\"a\n" +
 	"\x0eStatusResponse\x12\x1a\n" +
 	"\breplicas\x18\x01 \x01(\fR\breplicas\x123\n" +
-	"\tresources\x18\x02 \x01(\v2\x15.phantom.v1.ResourcesR\tresources\"{\n" +
+	"\tresources\x18\x02 \x01(\v2\x15.phantom.v1.ResourcesR\tresources\"\xa1\x03\n" +
 	"\tResources\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x03R\x03pid\x12\x1f\n" +
 	"\vcpu_seconds\x18\x02 \x01(\x01R\n" +
@@ -1407,7 +1505,16 @@ const file_phantom_proto_rawDesc = "" +
 	"\trss_bytes\x18\x03 \x01(\x04R\brssBytes\x12\x1e\n" +
 	"\n" +
 	"goroutines\x18\x04 \x01(\x05R\n" +
-	"goroutines\"#\n" +
+	"goroutines\x12\x1b\n" +
+	"\tuptime_ns\x18\x05 \x01(\x03R\buptimeNs\x12&\n" +
+	"\x0fraft_sent_bytes\x18\x06 \x01(\x04R\rraftSentBytes\x12&\n" +
+	"\x0fraft_recv_bytes\x18\a \x01(\x04R\rraftRecvBytes\x12$\n" +
+	"\x0eapi_sent_bytes\x18\b \x01(\x04R\fapiSentBytes\x12$\n" +
+	"\x0eapi_recv_bytes\x18\t \x01(\x04R\fapiRecvBytes\x12\x19\n" +
+	"\bhas_disk\x18\n" +
+	" \x01(\bR\ahasDisk\x12&\n" +
+	"\x0fdisk_read_bytes\x18\v \x01(\x04R\rdiskReadBytes\x12(\n" +
+	"\x10disk_write_bytes\x18\f \x01(\x04R\x0ediskWriteBytes\"#\n" +
 	"\vPingRequest\x12\x14\n" +
 	"\x05renew\x18\x01 \x01(\bR\x05renew\"\x0e\n" +
 	"\fPingResponse\"\x0e\n" +

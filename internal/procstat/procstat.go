@@ -54,6 +54,12 @@ type NodeResources struct {
 	// in bytes per second.
 	ReadBps  float64 `json:"read_bytes_per_s"`
 	WriteBps float64 `json:"write_bytes_per_s"`
+	// HasDisk says the disk counters were read; ReadBytes and WriteBytes
+	// are then the process's totals since it started, the counters the
+	// rates come from.
+	HasDisk    bool   `json:"has_disk"`
+	ReadBytes  uint64 `json:"read_bytes,omitempty"`
+	WriteBytes uint64 `json:"write_bytes,omitempty"`
 	// QuotaCPUs is the CPU quota the process runs under (--node-cpus), 0 for
 	// none; ThrottledPercent is, of the scheduling periods over Interval in
 	// which it wanted CPU, the share in which it ran out of quota and waited.
@@ -158,6 +164,7 @@ func (pr *proc) sample(node string) NodeResources {
 	r.RSSBytes = mem.RSS
 	if io, err := pr.p.IOCounters(); err == nil {
 		now.readB, now.writeB, now.haveIO = io.ReadBytes, io.WriteBytes, true
+		r.HasDisk, r.ReadBytes, r.WriteBytes = true, io.ReadBytes, io.WriteBytes
 	} else if r.Err == "" {
 		r.Err = fmt.Sprintf("disk counters: %v", err)
 	}

@@ -31,6 +31,12 @@ type Signals struct {
 	// HotNodeCPU that in percent of one core: processes mode only, "" else.
 	HotNode    string
 	HotNodeCPU float64
+	// NetNode is the node whose own process moved the most bytes over the
+	// network at the tick (received or sent, whichever is more), NetNodeBps
+	// that rate: when nodes count their traffic (processes and join mode),
+	// "" else.
+	NetNode    string
+	NetNodeBps float64
 }
 
 // Thresholds are where each rule fires.
@@ -175,10 +181,23 @@ func networkRule(s Signals, t Thresholds) (finding, bool) {
 	if s.NetTx.OK {
 		top = max(top, s.NetTx.Value)
 	}
+	// One node moving more than the threshold alone is network-bound
+	// too, even where the machine's gauges are not read.
+	node := s.NetNode != "" && s.NetNodeBps > top
+	if node {
+		top = s.NetNodeBps
+	}
 	if top < t.NetBytes || t.NetBytes <= 0 {
 		return finding{}, false
 	}
-	return finding{top / t.NetBytes, "network " + FormatBytes(top) + "/s"}, true
+	f := finding{top / t.NetBytes, "network " + FormatBytes(top) + "/s"}
+	switch {
+	case node:
+		f.evidence = "node " + s.NetNode + " network " + FormatBytes(top) + "/s"
+	case s.NetNode != "":
+		f.evidence += fmt.Sprintf(" (busiest node %s, %s/s)", s.NetNode, FormatBytes(s.NetNodeBps))
+	}
+	return f, true
 }
 
 func schedRule(s Signals, t Thresholds) (finding, bool) {
@@ -342,6 +361,9 @@ func (d *Diagnoser) SignalsOf(s *Snapshot) Signals {
 	for _, n := range s.Cluster.Nodes {
 		if n.PID > 0 && n.Up && n.CPUPercent > sig.HotNodeCPU {
 			sig.HotNode, sig.HotNodeCPU = n.ID, n.CPUPercent
+		}
+		if bps := max(n.NetRecvBps, n.NetSentBps); n.HasNet && n.Up && bps > sig.NetNodeBps {
+			sig.NetNode, sig.NetNodeBps = n.ID, bps
 		}
 	}
 	// Elections a fault or a membership change caused are the experiment,

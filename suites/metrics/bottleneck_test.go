@@ -37,6 +37,8 @@ func TestRules(t *testing.T) {
 		{ResourceDisk, func(s *Signals) { s.DiskBusy = gauge(95, true) }, "disk 95% busy"},
 		{ResourceDisk, func(s *Signals) { s.DiskWriteWait = gauge(0.030, true) }, "writes wait 30.0ms"},
 		{ResourceNetwork, func(s *Signals) { s.NetTx = gauge(2<<30, true) }, "network 2.00GiB/s"},
+		{ResourceNetwork, func(s *Signals) { s.NetTx, s.NetNode, s.NetNodeBps = gauge(2<<30, true), "n3", 1<<30 }, "network 2.00GiB/s (busiest node n3, 1.00GiB/s)"},
+		{ResourceNetwork, func(s *Signals) { s.NetRx, s.NetTx, s.NetNode, s.NetNodeBps = Gauge{}, Gauge{}, "n2", 1.5*(1<<30) }, "node n2 network 1.50GiB/s"},
 		{ResourceScheduler, func(s *Signals) { s.SchedP99 = gauge(0.006, true) }, "scheduler p99 6.00ms"},
 		{ResourceScheduler, func(s *Signals) { s.SchedP99 = gauge(0.014, true) }, "scheduler p99 14.0ms — heartbeats late"},
 		{ResourceReplication, func(s *Signals) { s.ReplLag = 5000 }, "replicas trail by 5,000 entries"},
@@ -134,6 +136,30 @@ func TestDiagnoseNamesTheHotNode(t *testing.T) {
 	embedded := &Snapshot{Phase: PhaseRunning, Cluster: Cluster{Nodes: []Node{{ID: "n1", Up: true}}}}
 	if sig := d.SignalsOf(embedded); sig.HotNode != "" {
 		t.Errorf("an embedded node named hot: %q", sig.HotNode)
+	}
+}
+
+// A network verdict names the node whose own count of its traffic is the
+// highest; a node that is down or counts nothing is never named.
+func TestDiagnoseNamesTheNetworkNode(t *testing.T) {
+	d := NewDiagnoser(1<<30, false)
+	snap := &Snapshot{Phase: PhaseRunning, Cluster: Cluster{Nodes: []Node{
+		{ID: "n1", Up: true, PID: 11, HasNet: true, NetRecvBps: 300 << 20, NetSentBps: 100 << 20},
+		{ID: "n2", Up: true, PID: 12, HasNet: true, NetRecvBps: 200 << 20, NetSentBps: 700 << 20},
+		{ID: "n3", Up: false, PID: 13, HasNet: true, NetRecvBps: 900 << 20, NetSentBps: 0}, // down: stale
+		{ID: "n4", Up: true, PID: 14, NetRecvBps: -1, NetSentBps: -1},
+	}}}
+	sig := d.SignalsOf(snap)
+	if sig.NetNode != "n2" || sig.NetNodeBps != 700<<20 {
+		t.Fatalf("network node %q at %.0f B/s, want n2 at %d", sig.NetNode, sig.NetNodeBps, 700<<20)
+	}
+	sig.NetTx = gauge(1.5*(1<<30), true)
+	if b := Diagnose(sig, DefaultThresholds()); !strings.Contains(b.Line, "network 1.50GiB/s (busiest node n2, 700MiB/s)") {
+		t.Errorf("line %q does not name the busiest node", b.Line)
+	}
+	embedded := &Snapshot{Phase: PhaseRunning, Cluster: Cluster{Nodes: []Node{{ID: "n1", Up: true}}}}
+	if sig := d.SignalsOf(embedded); sig.NetNode != "" {
+		t.Errorf("an embedded node named: %q", sig.NetNode)
 	}
 }
 

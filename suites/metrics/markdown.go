@@ -106,13 +106,20 @@ func mdNodes(p printf, r *Report) {
 	}
 	p("\nThe nodes ran as processes (cluster %s):\n\n", mdEscape(c.Mode))
 	if quota {
-		p("| node | pid | CPU avg | CPU max | CPU quota | throttled avg | throttled max | RSS avg | RSS max | log |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+		p("| node | pid | CPU avg | CPU max | CPU quota | throttled avg | throttled max | RSS avg | RSS max | net in/out avg | disk read/write avg | log |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	} else {
-		p("| node | pid | CPU avg | CPU max | RSS avg | RSS max | log |\n|---|--:|--:|--:|--:|--:|---|\n")
+		p("| node | pid | CPU avg | CPU max | RSS avg | RSS max | net in/out avg | disk read/write avg | log |\n|---|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	}
 	for _, n := range c.NodeLogs {
 		cpuAvg, cpuMax, rssAvg, rssMax, q, thrAvg, thrMax := "–", "–", "–", "–", "–", "–", "–"
+		netAvg, diskAvg := "–", "–"
 		if u, ok := use[n.ID]; ok && u.PID == n.PID {
+			if u.NetSamples > 0 {
+				netAvg = FormatBytes(u.NetRecvAvgBytesPerSec) + "/s / " + FormatBytes(u.NetSentAvgBytesPerSec) + "/s"
+			}
+			if u.DiskSamples > 0 {
+				diskAvg = FormatBytes(u.DiskReadAvgBytesPerSec) + "/s / " + FormatBytes(u.DiskWriteAvgBytesPerSec) + "/s"
+			}
 			if u.CPUSamples > 0 {
 				cpuAvg, cpuMax = fmt.Sprintf("%.0f%%", u.CPUAvgPercent), fmt.Sprintf("%.0f%%", u.CPUMaxPercent)
 			}
@@ -125,13 +132,19 @@ func mdNodes(p printf, r *Report) {
 			}
 		}
 		if quota {
-			p("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", n.ID, n.PID, cpuAvg, cpuMax, q, thrAvg, thrMax, rssAvg, rssMax, mdEscape(n.Log))
+			p("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n.ID, n.PID, cpuAvg, cpuMax, q, thrAvg, thrMax, rssAvg, rssMax, netAvg, diskAvg, mdEscape(n.Log))
 		} else {
-			p("| %s | %d | %s | %s | %s | %s | %s |\n", n.ID, n.PID, cpuAvg, cpuMax, rssAvg, rssMax, mdEscape(n.Log))
+			p("| %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", n.ID, n.PID, cpuAvg, cpuMax, rssAvg, rssMax, netAvg, diskAvg, mdEscape(n.Log))
 		}
 	}
 	if quota {
 		p("\nCPU is in percent of one core; the quota likewise. Throttled is, of the 100 ms periods in which a node wanted CPU, the share in which it had used its quota and waited.\n")
+	}
+	if len(c.NodeExits) > 0 {
+		p("\nNode processes that exited on their own (not faults the run made; the cluster took each for a crash):\n\n| node | pid | at | how | log |\n|---|--:|--:|---|---|\n")
+		for _, e := range c.NodeExits {
+			p("| %s | %d | %.1fs | %s | %s |\n", e.ID, e.PID, e.AtS, mdEscape(e.Reason), mdEscape(e.Log))
+		}
 	}
 }
 

@@ -257,6 +257,11 @@ type ClusterReport struct {
 	// NodeResources is each node process's CPU (percent of one core) and
 	// resident memory over the run's load, in processes mode.
 	NodeResources []NodeResourceReport `json:"node_resources,omitempty"`
+	// NodeExits are the node processes that exited on their own — not a
+	// fault the run made (those are its events and fault counts) — in
+	// order: the OOM killer, an operator's kill, a panic. The cluster
+	// took each for a crash; the elections after it count as spontaneous.
+	NodeExits []NodeExitReport `json:"node_exits,omitempty"`
 	// Emulated says the nodes ran on this one machine, each process under
 	// a CPU quota (--node-cpus) standing in for a machine of its own;
 	// CPUQuota states the quota and how it was set.
@@ -284,6 +289,32 @@ type NodeResourceReport struct {
 	ThrottledAvgPercent float64 `json:"throttled_avg_percent,omitempty"`
 	ThrottledMaxPercent float64 `json:"throttled_max_percent,omitempty"`
 	ThrottledSamples    int     `json:"throttled_samples,omitempty"`
+	// Net*BytesPerSec are the process's network, received and sent (its
+	// Raft links and its API, as the node counts them), over NetSamples
+	// ticks; Disk*BytesPerSec its disk reads and writes (/proc/PID/io) over
+	// DiskSamples ticks. A figure over no samples (0) was not measured.
+	NetRecvAvgBytesPerSec   float64 `json:"net_recv_avg_bytes_per_sec"`
+	NetRecvMaxBytesPerSec   float64 `json:"net_recv_max_bytes_per_sec"`
+	NetSentAvgBytesPerSec   float64 `json:"net_sent_avg_bytes_per_sec"`
+	NetSentMaxBytesPerSec   float64 `json:"net_sent_max_bytes_per_sec"`
+	NetSamples              int     `json:"net_samples,omitempty"`
+	DiskReadAvgBytesPerSec  float64 `json:"disk_read_avg_bytes_per_sec"`
+	DiskReadMaxBytesPerSec  float64 `json:"disk_read_max_bytes_per_sec"`
+	DiskWriteAvgBytesPerSec float64 `json:"disk_write_avg_bytes_per_sec"`
+	DiskWriteMaxBytesPerSec float64 `json:"disk_write_max_bytes_per_sec"`
+	DiskSamples             int     `json:"disk_samples,omitempty"`
+}
+
+// NodeExitReport is a node process that exited on its own.
+type NodeExitReport struct {
+	ID  string `json:"id"`
+	PID int    `json:"pid"`
+	// Reason is how it ended, as the OS says: "signal: killed".
+	Reason string    `json:"reason"`
+	Log    string    `json:"log,omitempty"`
+	At     time.Time `json:"at"`
+	// AtS is when, in seconds since the load started (negative before).
+	AtS float64 `json:"at_s"`
 }
 
 // NodeProcessReport is one node process.

@@ -171,6 +171,19 @@ type Node struct {
 	// first rate).
 	QuotaCPUs        float64
 	ThrottledPercent float64
+	// The node's network, when HasNet: the bytes its Raft links and its
+	// API have sent and received since its process started (counted by
+	// the node: the OS keeps no per-process figures), and their rates
+	// since the last tick (-1 before the first). Its disk likewise, when
+	// HasDisk: bytes read and written by the process (/proc/PID/io).
+	HasNet                    bool
+	NetSentBytes              uint64
+	NetRecvBytes              uint64
+	NetSentBps, NetRecvBps    float64
+	HasDisk                   bool
+	DiskReadBytes             uint64
+	DiskWriteBytes            uint64
+	DiskReadBps, DiskWriteBps float64
 }
 
 // Shard is one Raft group.

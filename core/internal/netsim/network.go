@@ -102,6 +102,9 @@ type Network struct {
 
 	// writers counts shaping goroutines, so that Close can wait for them.
 	writers sync.WaitGroup
+
+	// traffic is each node's bytes through its stream layers, by slot.
+	traffic []Traffic
 }
 
 // New makes the network of a cluster of at most nodes nodes, every link
@@ -115,7 +118,28 @@ func New(nodes int) *Network {
 		dialers:  make(map[string]int),
 		layers:   make(map[*Layer]struct{}),
 		peers:    make(map[string]int),
+		traffic:  make([]Traffic, nodes),
 	}
+}
+
+// Traffic is the bytes node's stream layers have sent and received so far,
+// over every layer it has had (nil for a slot out of range): per-node
+// network use, which no per-process counter of the OS gives.
+func (nw *Network) Traffic(node int) *Traffic {
+	if node < 0 || node >= nw.nodes {
+		return nil
+	}
+	return &nw.traffic[node]
+}
+
+// TotalTraffic sums every node's traffic: a node process's own, whichever
+// slot it was given.
+func (nw *Network) TotalTraffic() (sent, recv uint64) {
+	for i := range nw.traffic {
+		sent += nw.traffic[i].sent.Load()
+		recv += nw.traffic[i].recv.Load()
+	}
+	return sent, recv
 }
 
 // SetDefaultLink sets the shaping a node joining later gets on its links

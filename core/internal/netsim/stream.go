@@ -50,7 +50,29 @@ type Layer struct {
 	// peerGone, when set, is called when the far end of an accepted
 	// connection closes it; see OnPeerGone and trackedConn.peerGone.
 	peerGone func()
+
+	// traffic counts the bytes through the layer's connections: its
+	// node's counters on the network (Network.Traffic), which outlive the
+	// layer, or the layer's own on no network.
+	traffic *Traffic
 }
+
+// Traffic counts the bytes a node's stream layers carry: what a node sends
+// and receives over its Raft links. Linux keeps no per-process network
+// counters, so this is where a node's network use is measured. A read or
+// a write costs one atomic add.
+type Traffic struct {
+	sent, recv atomic.Uint64
+	// The two counters are written from different goroutines (raft's
+	// reader and writer of each connection); pad them apart from the
+	// next node's.
+	_ [48]byte
+}
+
+// Sent and Recv are the bytes written to and read from the node's
+// connections so far.
+func (t *Traffic) Sent() uint64 { return t.sent.Load() }
+func (t *Traffic) Recv() uint64 { return t.recv.Load() }
 
 var _ raft.StreamLayer = (*Layer)(nil)
 
@@ -66,6 +88,11 @@ const (
 // shaped or partitioned.
 func Listen(addr string, nw *Network, node int) (*Layer, error) {
 	s := &Layer{nw: nw, node: node, conns: make(map[*trackedConn]struct{})}
+	if nw != nil && node >= 0 && node < nw.nodes {
+		s.traffic = &nw.traffic[node]
+	} else {
+		s.traffic = new(Traffic)
+	}
 	// A replica restarting on its old address is registered before it
 	// binds, so that a peer dialling it the moment it binds knows which
 	// node answers. A fresh port is unknown to everyone until returned.
@@ -146,6 +173,10 @@ func (s *Layer) Addr() net.Addr { return s.ln.Addr() }
 
 // Address is the address raft's peers reach this layer on.
 func (s *Layer) Address() raft.ServerAddress { return s.addr }
+
+// Traffic is what the layer's connections have carried: its node's
+// counters, shared with the node's other layers, on a network.
+func (s *Layer) Traffic() *Traffic { return s.traffic }
 
 // OnPeerGone has f called each time the far end of a connection accepted
 // here closes it (see trackedConn.peerGone). Call it before handing the
@@ -279,6 +310,9 @@ type trackedConn struct {
 // Read reads from the socket; see peerGone.
 func (c *trackedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.s.traffic.recv.Add(uint64(n))
+	}
 	if err != nil {
 		c.peerGone(err)
 	}
@@ -307,6 +341,9 @@ func (c *trackedConn) peerGone(err error) {
 // over an unshaped link, so that none overtakes one still delayed.
 func (c *trackedConn) Write(p []byte) (int, error) {
 	n, err := c.write(p)
+	if n > 0 {
+		c.s.traffic.sent.Add(uint64(n))
+	}
 	if err != nil {
 		c.peerGone(err)
 	}

@@ -45,6 +45,10 @@ var (
 	descNodeRSS     = prometheus.NewDesc(ns+"_node_resident_memory_bytes", "The node process's resident memory (nodes as processes only).", []string{"node"}, nil)
 	descNodeQuota   = prometheus.NewDesc(ns+"_node_cpu_quota_cpus", "The CPU quota the node process runs under (--node-cpus).", []string{"node"}, nil)
 	descNodeThrot   = prometheus.NewDesc(ns+"_node_cpu_throttled_percent", "Share of the quota periods in which the node process was throttled.", []string{"node"}, nil)
+	descNodeNetRecv = prometheus.NewDesc(ns+"_node_network_receive_bytes_total", "Bytes the node process received over its Raft links and API, as it counts them (reset when the process restarts).", []string{"node"}, nil)
+	descNodeNetSent = prometheus.NewDesc(ns+"_node_network_transmit_bytes_total", "Bytes the node process sent over its Raft links and API, as it counts them (reset when the process restarts).", []string{"node"}, nil)
+	descNodeDiskRd  = prometheus.NewDesc(ns+"_node_disk_read_bytes_total", "Bytes the node process made the storage layer read (/proc/PID/io read_bytes).", []string{"node"}, nil)
+	descNodeDiskWr  = prometheus.NewDesc(ns+"_node_disk_written_bytes_total", "Bytes the node process dirtied for writing to storage (/proc/PID/io write_bytes).", []string{"node"}, nil)
 	descShards      = prometheus.NewDesc(ns+"_shards", "Raft groups in the cluster.", nil, nil)
 	descLeaders     = prometheus.NewDesc(ns+"_shards_with_leader", "Raft groups that have a leader.", nil, nil)
 	descLeaderChg   = prometheus.NewDesc(ns+"_leader_changes_total", "Leader changes seen over all shards.", nil, nil)
@@ -81,7 +85,7 @@ func (e *Exporter) Latest() *metrics.Snapshot { return e.latest.Load() }
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descOps, descErrors, descLatency, descOpsPerSec, descP99,
 		descCPU, descProcCPU, descRSS, descNetRx, descNetTx, descDiskRead, descDiskWrite,
-		descNodeUp, descLeaderships, descNodeCPU, descNodeRSS, descNodeQuota, descNodeThrot, descShards, descLeaders, descLeaderChg, descElections, descLag,
+		descNodeUp, descLeaderships, descNodeCPU, descNodeRSS, descNodeQuota, descNodeThrot, descNodeNetRecv, descNodeNetSent, descNodeDiskRd, descNodeDiskWr, descShards, descLeaders, descLeaderChg, descElections, descLag,
 		descPhase, descSuite, descEpoch, descPaused, descElapsed, descPlanned} {
 		ch <- d
 	}
@@ -144,6 +148,14 @@ func collect(s *metrics.Snapshot, ch chan<- prometheus.Metric) {
 			gauge(descNodeCPU, n.CPUPercent, n.ID)
 		}
 		gauge(descNodeRSS, float64(n.RSSBytes), n.ID)
+		if n.HasNet {
+			counter(descNodeNetRecv, float64(n.NetRecvBytes), n.ID)
+			counter(descNodeNetSent, float64(n.NetSentBytes), n.ID)
+		}
+		if n.HasDisk {
+			counter(descNodeDiskRd, float64(n.DiskReadBytes), n.ID)
+			counter(descNodeDiskWr, float64(n.DiskWriteBytes), n.ID)
+		}
 		if n.QuotaCPUs > 0 {
 			gauge(descNodeQuota, n.QuotaCPUs, n.ID)
 			if n.ThrottledPercent >= 0 {

@@ -108,6 +108,38 @@ phantom_node_cpu_throttled_percent{node="n1"} 80
 	}
 }
 
+// A node's network and disk counters are served as totals, per node, only
+// for a node that measured them.
+func TestExporterServesNodeTraffic(t *testing.T) {
+	e := &Exporter{}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(e)
+	e.Update(&metrics.Snapshot{Cluster: metrics.Cluster{Nodes: []metrics.Node{
+		{ID: "n1", Up: true, PID: 101, CPUPercent: 10, RSSBytes: 1 << 20, HasNet: true, NetRecvBytes: 5000, NetSentBytes: 7000,
+			NetRecvBps: -1, NetSentBps: -1, HasDisk: true, DiskReadBytes: 4096, DiskWriteBytes: 8192},
+		{ID: "n2", Up: true, PID: 102, CPUPercent: -1, RSSBytes: 1 << 20, NetRecvBps: -1, NetSentBps: -1}, // nothing measured
+		{ID: "n3", Up: true}, // embedded
+	}}})
+	want := `
+# HELP phantom_node_network_receive_bytes_total Bytes the node process received over its Raft links and API, as it counts them (reset when the process restarts).
+# TYPE phantom_node_network_receive_bytes_total counter
+phantom_node_network_receive_bytes_total{node="n1"} 5000
+# HELP phantom_node_network_transmit_bytes_total Bytes the node process sent over its Raft links and API, as it counts them (reset when the process restarts).
+# TYPE phantom_node_network_transmit_bytes_total counter
+phantom_node_network_transmit_bytes_total{node="n1"} 7000
+# HELP phantom_node_disk_read_bytes_total Bytes the node process made the storage layer read (/proc/PID/io read_bytes).
+# TYPE phantom_node_disk_read_bytes_total counter
+phantom_node_disk_read_bytes_total{node="n1"} 4096
+# HELP phantom_node_disk_written_bytes_total Bytes the node process dirtied for writing to storage (/proc/PID/io write_bytes).
+# TYPE phantom_node_disk_written_bytes_total counter
+phantom_node_disk_written_bytes_total{node="n1"} 8192
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "phantom_node_network_receive_bytes_total",
+		"phantom_node_network_transmit_bytes_total", "phantom_node_disk_read_bytes_total", "phantom_node_disk_written_bytes_total"); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestServerListensAndCloses(t *testing.T) {
 	if _, err := Listen("localhost"); err == nil || !strings.Contains(err.Error(), "want HOST:PORT") {
 		t.Errorf("Listen without a port: %v", err)
