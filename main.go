@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -265,6 +266,9 @@ type runFlags struct {
 	csv      string
 	raftLog  string
 	json     bool
+	// cpuProfile is where to write a Go CPU profile of phantom's own
+	// process over the run (--cpuprofile).
+	cpuProfile string
 	// metricsAddr is where to serve Prometheus metrics while the run lasts.
 	metricsAddr string
 }
@@ -337,6 +341,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	nemesis := fs.String(knob.Nemesis.Flag, "", "random faults during every suite, comma-separated: any of "+strings.Join(knob.NemesisFaults, ",")+" — one every few seconds, each undone before the next (crash then restart, partition then heal, delay then cleared), never costing a quorum, seeded by --seed; replaces the profile's list")
 	fs.StringVar(&rf.raftLog, "raft-log", "", "append the cluster's Raft log lines (warnings and up) to this file, for debugging")
 	fs.StringVar(&rf.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on http://HOST:PORT/metrics while the run lasts (e.g. 127.0.0.1:9464)")
+	fs.StringVar(&rf.cpuProfile, "cpuprofile", "", "write a Go CPU profile of phantom's own process (the load, and the embedded cluster's nodes) over the run to this file, for `go tool pprof`")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, runHelp)
@@ -515,6 +520,17 @@ func runHeadless(args []string, stdout, stderr io.Writer) (int, error) {
 		}
 		defer f.Close()
 		rf.cfg.LogOutput = f
+	}
+	if rf.cpuProfile != "" {
+		f, err := os.Create(rf.cpuProfile)
+		if err != nil {
+			return exitUsage, usagef("cannot write the CPU profile: %v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return exitUsage, usagef("cannot start the CPU profile: %v", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	progress := &progressPrinter{w: stderr}
 	rf.cfg.OnSnapshot = progress.onSnapshot

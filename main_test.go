@@ -77,6 +77,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"two problems", []string{"run", "--nodes", "0", "--clients", "0"}, "nodes must be between 1 and 100, got 0; clients must be"},
 		{"markdown in missing dir", []string{"run", "--markdown", filepath.Join(dir, "no", "r.md")}, "cannot write the report"},
 		{"csv in missing dir", []string{"run", "--csv", filepath.Join(dir, "no", "r.csv")}, "cannot write the report"},
+		{"cpu profile in missing dir", []string{"run", "--cpuprofile", filepath.Join(dir, "no", "p.cpu")}, "cannot write the CPU profile"},
 		{"compare one file", []string{"compare", "a.json"}, "compare takes two report files"},
 		{"compare missing file", []string{"compare", filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")}, "cannot read report"},
 		{"compare non-report", []string{"compare", notReport, notReport}, "is not a phantom report"},
@@ -455,5 +456,22 @@ func TestUnwritableCSVFailsTheRun(t *testing.T) {
 	}
 	if fi, err := os.Stat(full); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
 		t.Errorf("the device was replaced: %v %v", fi.Mode(), err)
+	}
+}
+
+// TestCPUProfileIsWritten: --cpuprofile leaves a Go CPU profile (gzipped
+// protobuf) of the run behind.
+func TestCPUProfileIsWritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run.cpu")
+	var out, errb bytes.Buffer
+	if code := realMain([]string{"run", "--suites", "consensus", "--duration", "1s", "--cpuprofile", path}, &out, &errb); code != exitPass {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 100 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("the profile is %d bytes, not a gzipped pprof profile", len(b))
 	}
 }
