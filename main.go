@@ -403,6 +403,9 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 	if err := rf.cfg.Validate(); err != nil {
 		return nil, false, usagef("%s", err)
 	}
+	if err := resumedPauses(rf.cfg.At); err != nil {
+		return nil, false, usagef("%s", err)
+	}
 	if rf.cfg.NodeCPUs > 0 {
 		if err := cgroup.Check(); err != nil {
 			return nil, false, usagef("%s", err)
@@ -422,6 +425,30 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 		}
 	}
 	return rf, false, nil
+}
+
+// resumedPauses refuses a scripted pause that no later resume undoes: a
+// headless run has nobody to press space, and its paused clocks would
+// keep it waiting until Ctrl-C. (The TUI takes such a script: its user
+// resumes.)
+func resumedPauses(at []knob.TimedAction) error {
+	s := slices.Clone(at)
+	slices.SortStableFunc(s, func(a, b knob.TimedAction) int { return cmp.Compare(a.At, b.At) })
+	var paused *knob.TimedAction
+	for i, a := range s {
+		switch a.Verb {
+		case knob.VerbPause:
+			if paused == nil {
+				paused = &s[i]
+			}
+		case knob.VerbResume:
+			paused = nil
+		}
+	}
+	if paused != nil {
+		return fmt.Errorf("--at %v:%s is never resumed: a headless run would wait paused until Ctrl-C; add --at TIME:resume after it", paused.At, paused.Action)
+	}
+	return nil
 }
 
 // printDefaults writes fs's flags as flag.PrintDefaults does, naming a
@@ -646,8 +673,14 @@ func (p *progressPrinter) onSnapshot(s *metrics.Snapshot) {
 			fmt.Fprintf(&b, "  ✗ %s", v.Describe())
 		}
 	}
-	if l := s.Bottleneck.Line; l != "" {
-		fmt.Fprintf(&b, "  ▸ %s", l)
+	switch {
+	case s.Paused:
+		// The verdict is the last measured tick's (Diagnoser.Observe
+		// judges no paused tick): shown now, it would be read as the
+		// idle cluster's.
+		b.WriteString("  ‖ paused")
+	case s.Bottleneck.Line != "":
+		fmt.Fprintf(&b, "  ▸ %s", s.Bottleneck.Line)
 	}
 	fmt.Fprintln(p.w, b.String())
 }

@@ -87,6 +87,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"profile out of range", []string{"run", "--profile", outOfRange}, "range.toml:1: nodes must be between 1 and 100, got 0"},
 		{"profile action after the end", []string{"run", "--profile", late}, "at 10m0s:heal comes after the load ends"},
 		{"at unknown action", []string{"run", "--at", "5s:explode"}, `--at 5s:explode: unknown action "explode"`},
+		{"pause never resumed", []string{"run", "--at", "1s:pause", "--at", "2s:resume", "--at", "3s:pause"}, "--at 3s:pause is never resumed"},
 		{"at after the end", []string{"run", "--suites", "consensus", "--duration", "5s", "--at", "6s:heal"}, "comes after the load ends (5s planned)"},
 		{"at crash of an unknown node", []string{"run", "--at", "2s:crash=leader"}, `--at 2s:crash=leader: crash=leader: "leader" is not a node`},
 		{"at restart of no node", []string{"run", "--at", "2s:restart=all"}, `"all" is not a node`},
@@ -473,5 +474,23 @@ func TestCPUProfileIsWritten(t *testing.T) {
 	}
 	if len(b) < 100 || b[0] != 0x1f || b[1] != 0x8b {
 		t.Fatalf("the profile is %d bytes, not a gzipped pprof profile", len(b))
+	}
+}
+
+// TestProgressLineWhilePaused: a paused run's progress line says so, and
+// not the last measured tick's bottleneck as if it were the idle cluster's.
+func TestProgressLineWhilePaused(t *testing.T) {
+	for _, paused := range []bool{false, true} {
+		var out bytes.Buffer
+		p := &progressPrinter{w: &out}
+		p.onSnapshot(&metrics.Snapshot{Phase: metrics.PhaseRunning, Elapsed: 2 * time.Second, Paused: paused,
+			Bottleneck: metrics.Bottleneck{Line: "CPU-bound: 94% CPU"}})
+		line := out.String()
+		if got := strings.Contains(line, "CPU-bound"); got == paused {
+			t.Errorf("paused=%v: %q", paused, line)
+		}
+		if got := strings.Contains(line, "paused"); got != paused {
+			t.Errorf("paused=%v: %q", paused, line)
+		}
 	}
 }
