@@ -93,7 +93,7 @@ func readOn(rep *replica, read shardRead, timeout time.Duration, rt *retry) ([]l
 	if rep.remote != nil {
 		q := read.query()
 		q.Barrier = true
-		a, err := rep.remoteRead(q, timeout)
+		a, err := rep.remoteRead(q, timeout, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -156,7 +156,7 @@ func (c *Cluster) get(ctx context.Context, key string, ph *Phases) ([]byte, erro
 // lock on key, if any.
 func readOnLeader(rep *replica, key string, timeout time.Duration, rt *retry) ([]byte, bool, []lockHolder, error) {
 	if rep.remote != nil {
-		a, err := rep.remoteRead(fsmQuery{Kind: "get", Barrier: true, Key: key}, timeout)
+		a, err := rep.remoteRead(fsmQuery{Kind: "get", Barrier: true, Key: key}, timeout, rt.ph)
 		if err != nil {
 			return nil, false, nil, err
 		}

@@ -216,22 +216,52 @@ func (h *NodeHost) StopReplica(_ context.Context, shard int, drop bool) error {
 
 // Apply replicates cmd through the replica of shard, which must lead, and
 // returns the entry's index and the state machine's response, encoded.
-func (h *NodeHost) Apply(_ context.Context, shard int, cmd []byte, timeout time.Duration) (uint64, []byte, error) {
+// With timed, it times the entry's phases as applyTimed does in embedded
+// mode, and its own time for the call, for the controller (NodeTimes).
+func (h *NodeHost) Apply(_ context.Context, shard int, cmd []byte, timeout time.Duration, timed bool) (uint64, []byte, NodeTimes, error) {
+	var t NodeTimes
+	var ph *Phases
+	if timed {
+		ph = &t.Phases
+	}
+	start := ph.clock()
 	st, err := h.seat(shard)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, NodeTimes{}, err
 	}
 	// A response that is an error (a lock met) comes back as the error.
-	index, resp, err := st.replica().applyAt(cmd, timeout)
+	index, resp, err := st.replica().applyTimed(cmd, timeout, ph)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, NodeTimes{}, err
 	}
-	return index, encodeResponse(resp), nil
+	b := encodeResponse(resp)
+	if timed {
+		t.Took = time.Duration(nanotime() - start)
+	}
+	return index, b, t, nil
 }
 
 // Read runs a read (fsmQuery, encoded) on the replica of shard and returns
-// the answer, encoded.
-func (h *NodeHost) Read(ctx context.Context, shard int, query []byte, timeout time.Duration) ([]byte, error) {
+// the answer, encoded. With timed, it times a barrier read's phases as
+// readBarrier does in embedded mode, and its own time for the call.
+func (h *NodeHost) Read(ctx context.Context, shard int, query []byte, timeout time.Duration, timed bool) ([]byte, NodeTimes, error) {
+	var t NodeTimes
+	var ph *Phases
+	if timed {
+		ph = &t.Phases
+	}
+	start := ph.clock()
+	a, err := h.read(ctx, shard, query, timeout, ph)
+	if err != nil {
+		return nil, NodeTimes{}, err
+	}
+	if timed {
+		t.Took = time.Duration(nanotime() - start)
+	}
+	return a, t, nil
+}
+
+func (h *NodeHost) read(ctx context.Context, shard int, query []byte, timeout time.Duration, ph *Phases) ([]byte, error) {
 	st, err := h.seat(shard)
 	if err != nil {
 		return nil, err
@@ -256,7 +286,7 @@ func (h *NodeHost) Read(ctx context.Context, shard int, query []byte, timeout ti
 		if timeout <= 0 {
 			timeout = remoteTimeout
 		}
-		rt := retry{ctx: ctx, op: "read", deadline: time.Now().Add(timeout)}
+		rt := retry{ctx: ctx, op: "read", deadline: time.Now().Add(timeout), ph: ph}
 		if err := readBarrier(rep, timeout, &rt); err != nil {
 			return nil, err
 		}

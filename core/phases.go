@@ -57,11 +57,16 @@ type Phases struct {
 	// ApplyWait is a read's wait for the leader's state machine to reach
 	// the read index.
 	ApplyWait time.Duration
+	// Hop is, for a replica in a node process, the part of each call to
+	// the node outside the node's own time for it ("controller↔node"):
+	// gRPC and the network both ways, and the wait in the controller's
+	// line for a call to carry it. Zero in embedded mode.
+	Hop time.Duration
 }
 
 // Total is the sum of the phases.
 func (p *Phases) Total() time.Duration {
-	return p.Batch + p.Queue + p.Append + p.Replicate + p.Apply + p.ReadIndex + p.ApplyWait
+	return p.Batch + p.Queue + p.Append + p.Replicate + p.Apply + p.ReadIndex + p.ApplyWait + p.Hop
 }
 
 // add adds q's phases to p's.
@@ -73,6 +78,29 @@ func (p *Phases) add(q *Phases) {
 	p.Apply += q.Apply
 	p.ReadIndex += q.ReadIndex
 	p.ApplyWait += q.ApplyWait
+	p.Hop += q.Hop
+}
+
+// NodeTimes is what a node process timed of a call the controller asked it
+// to time (NodeConn's Apply and Read with timed set): the phases it could
+// time, and its own time for the call, from taking it to answering it.
+// It travels by value, so that timing a remote call allocates nothing.
+type NodeTimes struct {
+	Phases Phases
+	Took   time.Duration
+}
+
+// remote adds the phases of a call to a node, which took rtt from the
+// controller's side and whose node timed t, to p: the node's phases, and
+// the rest of the round trip as Hop. The node's time lies within the round
+// trip, so the phases still add up to at most the call's latency; a
+// negative rest (t from a node that timed more than the call) counts as 0.
+func (p *Phases) remote(t *NodeTimes, rtt time.Duration) {
+	if p == nil {
+		return
+	}
+	p.add(&t.Phases)
+	p.Hop += max(rtt-t.Took, 0)
 }
 
 // PutTimed is Put that also says where its time went: it sets *ph (which

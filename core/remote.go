@@ -38,11 +38,14 @@ type NodeConn interface {
 	StopReplica(ctx context.Context, shard int, drop bool) error
 	// Apply replicates cmd through the node's replica of shard, which must
 	// lead it, and returns the entry's index and the state machine's
-	// response (EncodeResponse's).
-	Apply(ctx context.Context, shard int, cmd []byte, timeout time.Duration) (index uint64, resp []byte, err error)
+	// response (EncodeResponse's). With timed, the node also times the
+	// entry's phases and its own time for the call (NodeTimes); without,
+	// times is zero and the node reads no clock for it.
+	Apply(ctx context.Context, shard int, cmd []byte, timeout time.Duration, timed bool) (index uint64, resp []byte, times NodeTimes, err error)
 	// Read runs a read of the node's replica's state machine (a query of
-	// this file's fsmQuery) and returns its answer.
-	Read(ctx context.Context, shard int, query []byte, timeout time.Duration) ([]byte, error)
+	// this file's fsmQuery) and returns its answer; timed is as for Apply
+	// (a read-index read's phases).
+	Read(ctx context.Context, shard int, query []byte, timeout time.Duration, timed bool) (answer []byte, times NodeTimes, err error)
 	// Raft runs a configuration change or leadership call (raftOp).
 	Raft(ctx context.Context, shard int, op []byte) ([]byte, error)
 	// Network changes the node's stream layer: partitions and shaping.
@@ -447,11 +450,14 @@ func (r *replica) rctx(timeout time.Duration) (context.Context, context.CancelFu
 	return context.WithTimeout(context.Background(), timeout+time.Second)
 }
 
-// remoteApply is applyTimed for a replica in a node process.
-func (r *replica) remoteApply(cmd []byte, timeout time.Duration) (uint64, any, error) {
+// remoteApply is applyTimed for a replica in a node process: when ph is
+// not nil, the node times the entry's phases and the round trip's rest
+// goes to ph.Hop.
+func (r *replica) remoteApply(cmd []byte, timeout time.Duration, ph *Phases) (uint64, any, error) {
 	ctx, cancel := r.rctx(timeout)
 	defer cancel()
-	index, p, err := r.remote.conn.Apply(ctx, r.shard, cmd, timeout)
+	t0 := ph.clock()
+	index, p, times, err := r.remote.conn.Apply(ctx, r.shard, cmd, timeout, ph != nil)
 	if err != nil {
 		if leadershipTrouble(err) {
 			r.remote.leader.Store(false)
@@ -462,14 +468,19 @@ func (r *replica) remoteApply(cmd []byte, timeout time.Duration) (uint64, any, e
 	if err != nil {
 		return 0, nil, err
 	}
+	// As in applyTimed, an entry that committed counts its phases, even
+	// when the state machine's response is an error.
+	ph.remote(&times, time.Duration(ph.clock()-t0))
 	if err, ok := resp.(error); ok {
 		return 0, nil, err
 	}
 	return index, resp, nil
 }
 
-// remoteRead runs q on the replica's node and returns the answer.
-func (r *replica) remoteRead(q fsmQuery, timeout time.Duration) (*fsmAnswer, error) {
+// remoteRead runs q on the replica's node and returns the answer. When ph
+// is not nil, the node times a barrier read's phases, and the round trip's
+// rest goes to ph.Hop.
+func (r *replica) remoteRead(q fsmQuery, timeout time.Duration, ph *Phases) (*fsmAnswer, error) {
 	if !r.enter() {
 		return nil, raft.ErrRaftShutdown
 	}
@@ -480,7 +491,8 @@ func (r *replica) remoteRead(q fsmQuery, timeout time.Duration) (*fsmAnswer, err
 	}
 	ctx, cancel := r.rctx(timeout)
 	defer cancel()
-	p, err := r.remote.conn.Read(ctx, r.shard, body, timeout)
+	t0 := ph.clock()
+	p, times, err := r.remote.conn.Read(ctx, r.shard, body, timeout, ph != nil)
 	if err != nil {
 		if q.Barrier && leadershipTrouble(err) {
 			r.remote.leader.Store(false)
@@ -491,6 +503,7 @@ func (r *replica) remoteRead(q fsmQuery, timeout time.Duration) (*fsmAnswer, err
 	if err := json.Unmarshal(p, &a); err != nil {
 		return nil, fmt.Errorf("core: malformed read answer from %s: %w", r.node.id, err)
 	}
+	ph.remote(&times, time.Duration(ph.clock()-t0))
 	return &a, nil
 }
 

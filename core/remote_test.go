@@ -43,20 +43,20 @@ func (c hostConn) StopReplica(ctx context.Context, shard int, drop bool) error {
 	return overWire(c.h.StopReplica(ctx, shard, drop))
 }
 
-func (c hostConn) Apply(ctx context.Context, shard int, cmd []byte, timeout time.Duration) (uint64, []byte, error) {
+func (c hostConn) Apply(ctx context.Context, shard int, cmd []byte, timeout time.Duration, timed bool) (uint64, []byte, NodeTimes, error) {
 	if err := c.check(); err != nil {
-		return 0, nil, err
+		return 0, nil, NodeTimes{}, err
 	}
-	i, r, err := c.h.Apply(ctx, shard, cmd, timeout)
-	return i, r, overWire(err)
+	i, r, t, err := c.h.Apply(ctx, shard, cmd, timeout, timed)
+	return i, r, t, overWire(err)
 }
 
-func (c hostConn) Read(ctx context.Context, shard int, q []byte, timeout time.Duration) ([]byte, error) {
+func (c hostConn) Read(ctx context.Context, shard int, q []byte, timeout time.Duration, timed bool) ([]byte, NodeTimes, error) {
 	if err := c.check(); err != nil {
-		return nil, err
+		return nil, NodeTimes{}, err
 	}
-	b, err := c.h.Read(ctx, shard, q, timeout)
-	return b, overWire(err)
+	b, t, err := c.h.Read(ctx, shard, q, timeout, timed)
+	return b, t, overWire(err)
 }
 
 func (c hostConn) Raft(ctx context.Context, shard int, op []byte) ([]byte, error) {

@@ -227,7 +227,7 @@ func (r *replica) applyTimed(cmd []byte, timeout time.Duration, ph *Phases) (uin
 		return 0, nil, raft.ErrEnqueueTimeout
 	}
 	if r.remote != nil {
-		return r.remoteApply(cmd, timeout)
+		return r.remoteApply(cmd, timeout, ph)
 	}
 	term := r.raft.CurrentTerm()
 	t0 := ph.clock()
@@ -335,7 +335,7 @@ func (r *replica) commitIndex() uint64 {
 // when its node does not answer.
 func (r *replica) appliedIndex() uint64 {
 	if r.remote != nil {
-		a, err := r.remoteRead(fsmQuery{Kind: "applied"}, 0)
+		a, err := r.remoteRead(fsmQuery{Kind: "applied"}, 0, nil)
 		if err != nil {
 			return 0
 		}
@@ -425,7 +425,7 @@ func (r *replica) raftStatus() (state raft.RaftState, term, commit, applied, las
 // round. The value is the stored one: copy it before handing it out.
 func (r *replica) localGet(key string) ([]byte, bool) {
 	if r.remote != nil {
-		a, err := r.remoteRead(fsmQuery{Kind: "get", Key: key}, 0)
+		a, err := r.remoteRead(fsmQuery{Kind: "get", Key: key}, 0, nil)
 		if err != nil {
 			return nil, false
 		}
@@ -438,7 +438,7 @@ func (r *replica) localGet(key string) ([]byte, bool) {
 // replica's state machine.
 func (r *replica) lockHolders() ([]lockHolder, error) {
 	if r.remote != nil {
-		a, err := r.remoteRead(fsmQuery{Kind: "holders"}, 0)
+		a, err := r.remoteRead(fsmQuery{Kind: "holders"}, 0, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -450,7 +450,7 @@ func (r *replica) lockHolders() ([]lockHolder, error) {
 // staleCommits is fsm.staleCommits on the replica's state machine.
 func (r *replica) staleCommits(now int64, n int) (map[uint64][]int, error) {
 	if r.remote != nil {
-		a, err := r.remoteRead(fsmQuery{Kind: "stale", Now: now, N: n}, 0)
+		a, err := r.remoteRead(fsmQuery{Kind: "stale", Now: now, N: n}, 0, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -463,7 +463,7 @@ func (r *replica) staleCommits(now int64, n int) (map[uint64][]int, error) {
 // its node does not answer.
 func (r *replica) lockCount() int {
 	if r.remote != nil {
-		a, err := r.remoteRead(fsmQuery{Kind: "locks"}, 0)
+		a, err := r.remoteRead(fsmQuery{Kind: "locks"}, 0, nil)
 		if err != nil {
 			return 0
 		}

@@ -28,7 +28,7 @@ func (c *Cluster) PutReplicated(ctx context.Context, key string, value []byte) e
 			if err != nil {
 				return err
 			}
-			a, err := rep.remoteRead(fsmQuery{Kind: "applied", ID: index}, timeout)
+			a, err := rep.remoteRead(fsmQuery{Kind: "applied", ID: index}, timeout, nil)
 			if err == nil && a.Applied >= index {
 				break
 			}

@@ -90,15 +90,19 @@ func (c *Conn) StopReplica(ctx context.Context, shard int, drop bool) error {
 // has queued while its last call was out and sends it in one call
 // (ApplyBatch), so a busy controller makes a call per round trip rather
 // than one per command.
-func (c *Conn) Apply(ctx context.Context, shard int, cmd []byte, timeout time.Duration) (uint64, []byte, error) {
-	req := &pendingApply{req: &phantompb.ApplyRequest{Shard: int32(shard), Command: cmd, TimeoutNs: int64(timeout)}, done: make(chan struct{})}
+//
+// With timed, the node times the command (core.NodeTimes); in a batch each
+// command's times are its own, and its wait here for the sender is part of
+// the round trip the controller counts as the hop.
+func (c *Conn) Apply(ctx context.Context, shard int, cmd []byte, timeout time.Duration, timed bool) (uint64, []byte, core.NodeTimes, error) {
+	req := &pendingApply{req: &phantompb.ApplyRequest{Shard: int32(shard), Command: cmd, TimeoutNs: int64(timeout), Timed: timed}, done: make(chan struct{})}
 	if deadline, ok := ctx.Deadline(); ok {
 		req.deadline = deadline
 	}
 	c.amu.Lock()
 	if c.closed {
 		c.amu.Unlock()
-		return 0, nil, fmt.Errorf("%w: the line to %s is closed", core.ErrNodeUnreachable, c.addr)
+		return 0, nil, core.NodeTimes{}, fmt.Errorf("%w: the line to %s is closed", core.ErrNodeUnreachable, c.addr)
 	}
 	c.queue = append(c.queue, req)
 	c.amu.Unlock()
@@ -109,15 +113,18 @@ func (c *Conn) Apply(ctx context.Context, shard int, cmd []byte, timeout time.Du
 	select {
 	case <-req.done:
 	case <-ctx.Done():
-		return 0, nil, lineErr(status.FromContextError(ctx.Err()).Err())
+		return 0, nil, core.NodeTimes{}, lineErr(status.FromContextError(ctx.Err()).Err())
 	}
 	if req.err != nil {
-		return 0, nil, req.err
+		return 0, nil, core.NodeTimes{}, req.err
 	}
-	if err := core.DecodeError(req.resp.Error); err != nil {
-		return 0, nil, err
+	r := req.resp
+	if err := core.DecodeError(r.Error); err != nil {
+		return 0, nil, core.NodeTimes{}, err
 	}
-	return req.resp.Index, req.resp.Response, nil
+	t := core.NodeTimes{Took: time.Duration(r.TookNs), Phases: core.Phases{Queue: time.Duration(r.QueueNs),
+		Append: time.Duration(r.AppendNs), Replicate: time.Duration(r.ReplicateNs), Apply: time.Duration(r.ApplyNs)}}
+	return r.Index, r.Response, t, nil
 }
 
 // applySenders is how many calls of queued applies a line has out at once.
@@ -205,15 +212,17 @@ func (c *Conn) send(batch []*pendingApply) {
 	}
 }
 
-func (c *Conn) Read(ctx context.Context, shard int, q []byte, timeout time.Duration) ([]byte, error) {
-	r, err := c.c.Read(ctx, &phantompb.ReadRequest{Shard: int32(shard), Query: q, TimeoutNs: int64(timeout)})
+func (c *Conn) Read(ctx context.Context, shard int, q []byte, timeout time.Duration, timed bool) ([]byte, core.NodeTimes, error) {
+	r, err := c.c.Read(ctx, &phantompb.ReadRequest{Shard: int32(shard), Query: q, TimeoutNs: int64(timeout), Timed: timed})
 	if err != nil {
-		return nil, lineErr(err)
+		return nil, core.NodeTimes{}, lineErr(err)
 	}
 	if err := core.DecodeError(r.Error); err != nil {
-		return nil, err
+		return nil, core.NodeTimes{}, err
 	}
-	return r.Answer, nil
+	t := core.NodeTimes{Took: time.Duration(r.TookNs),
+		Phases: core.Phases{ReadIndex: time.Duration(r.ReadIndexNs), ApplyWait: time.Duration(r.ApplyWaitNs)}}
+	return r.Answer, t, nil
 }
 
 func (c *Conn) Raft(ctx context.Context, shard int, op []byte) ([]byte, error) {

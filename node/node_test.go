@@ -331,3 +331,57 @@ func TestProcessesNetwork(t *testing.T) {
 		t.Errorf("a put took %v with the shaping removed", d)
 	}
 }
+
+// TestProcessPhases times a put and a read through replicas in node
+// processes: the node times the phases it can, the controller adds the
+// hop, and together they are non-zero and within each call's latency.
+func TestProcessPhases(t *testing.T) {
+	c, p := newProcessCluster(t, 3, core.StorageMemory)
+	pids := pidsOf(p)
+	defer checkGone(t, pids)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var ph core.Phases
+	// A few calls: the first after the leader's election may find the
+	// entry's times gone (counted as replicate+commit only); every call
+	// must keep within its latency, and one at least must split fully.
+	var put, get core.Phases
+	for i := range 20 {
+		start := time.Now()
+		if err := c.PutTimed(ctx, "k", []byte("v"+fmt.Sprint(i)), &ph); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); ph.Total() > took {
+			t.Fatalf("put %d: phases %+v add up to %v, more than the call's %v", i, ph, ph.Total(), took)
+		}
+		if ph.Hop <= 0 || ph.Replicate <= 0 {
+			t.Fatalf("put %d: no hop or replicate+commit: %+v", i, ph)
+		}
+		if ph.Queue > 0 && ph.Append > 0 && ph.Apply > 0 {
+			put = ph
+		}
+		start = time.Now()
+		v, err := c.GetTimed(ctx, "k", &ph)
+		if err != nil || string(v) != "v"+fmt.Sprint(i) {
+			t.Fatalf("get %d: %q, %v", i, v, err)
+		}
+		if took := time.Since(start); ph.Total() > took {
+			t.Fatalf("get %d: phases %+v add up to %v, more than the call's %v", i, ph, ph.Total(), took)
+		}
+		if ph.Queue != 0 || ph.Append != 0 || ph.Replicate != 0 || ph.Apply != 0 || ph.Batch != 0 {
+			t.Fatalf("get %d: a read with a put's phases: %+v", i, ph)
+		}
+		if ph.ReadIndex > 0 && ph.ApplyWait > 0 && ph.Hop > 0 {
+			get = ph
+		}
+	}
+	if put == (core.Phases{}) {
+		t.Errorf("no put split into queue, append, replicate+commit, apply and hop (last %+v)", ph)
+	}
+	if get == (core.Phases{}) {
+		t.Errorf("no read split into read-index, apply-wait and hop (last %+v)", ph)
+	}
+	t.Logf("put %+v", put)
+	t.Logf("get %+v", get)
+}

@@ -95,13 +95,21 @@ func (s *Server) StopReplica(ctx context.Context, r *phantompb.StopReplicaReques
 }
 
 func (s *Server) Apply(ctx context.Context, r *phantompb.ApplyRequest) (*phantompb.ApplyResponse, error) {
-	index, resp, err := s.host.Apply(ctx, int(r.Shard), r.Command, time.Duration(r.TimeoutNs))
-	return &phantompb.ApplyResponse{Index: index, Response: resp, Error: core.EncodeError(err)}, nil
+	return applyResponse(s.host.Apply(ctx, int(r.Shard), r.Command, time.Duration(r.TimeoutNs), r.Timed)), nil
+}
+
+// applyResponse is the answer to one command; the times are zero unless
+// the controller asked for them.
+func applyResponse(index uint64, resp []byte, t core.NodeTimes, err error) *phantompb.ApplyResponse {
+	return &phantompb.ApplyResponse{Index: index, Response: resp, Error: core.EncodeError(err),
+		QueueNs: int64(t.Phases.Queue), AppendNs: int64(t.Phases.Append), ReplicateNs: int64(t.Phases.Replicate),
+		ApplyNs: int64(t.Phases.Apply), TookNs: int64(t.Took)}
 }
 
 func (s *Server) Read(ctx context.Context, r *phantompb.ReadRequest) (*phantompb.ReadResponse, error) {
-	a, err := s.host.Read(ctx, int(r.Shard), r.Query, time.Duration(r.TimeoutNs))
-	return &phantompb.ReadResponse{Answer: a, Error: core.EncodeError(err)}, nil
+	a, t, err := s.host.Read(ctx, int(r.Shard), r.Query, time.Duration(r.TimeoutNs), r.Timed)
+	return &phantompb.ReadResponse{Answer: a, Error: core.EncodeError(err),
+		ReadIndexNs: int64(t.Phases.ReadIndex), ApplyWaitNs: int64(t.Phases.ApplyWait), TookNs: int64(t.Took)}, nil
 }
 
 func (s *Server) Raft(ctx context.Context, r *phantompb.RaftRequest) (*phantompb.RaftResponse, error) {
@@ -261,8 +269,9 @@ func (s *Server) ApplyBatch(ctx context.Context, r *phantompb.ApplyBatchRequest)
 	var wg sync.WaitGroup
 	for i, req := range r.Requests {
 		wg.Go(func() {
-			index, resp, err := s.host.Apply(ctx, int(req.Shard), req.Command, time.Duration(req.TimeoutNs))
-			out.Responses[i] = &phantompb.ApplyResponse{Index: index, Response: resp, Error: core.EncodeError(err)}
+			// Each command's times are its own: the node's time for it
+			// runs from this goroutine taking it to its answer.
+			out.Responses[i] = applyResponse(s.host.Apply(ctx, int(req.Shard), req.Command, time.Duration(req.TimeoutNs), req.Timed))
 		})
 	}
 	wg.Wait()

@@ -339,10 +339,13 @@ func (x *StopReplicaResponse) GetError() []byte {
 }
 
 type ApplyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Shard         int32                  `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
-	Command       []byte                 `protobuf:"bytes,2,opt,name=command,proto3" json:"command,omitempty"`
-	TimeoutNs     int64                  `protobuf:"varint,3,opt,name=timeout_ns,json=timeoutNs,proto3" json:"timeout_ns,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Shard     int32                  `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	Command   []byte                 `protobuf:"bytes,2,opt,name=command,proto3" json:"command,omitempty"`
+	TimeoutNs int64                  `protobuf:"varint,3,opt,name=timeout_ns,json=timeoutNs,proto3" json:"timeout_ns,omitempty"`
+	// timed asks the node to time the phases of the command's entry (core's
+	// Phases) and its own time for the call; an untimed call reads no clock.
+	Timed         bool `protobuf:"varint,4,opt,name=timed,proto3" json:"timed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -398,11 +401,32 @@ func (x *ApplyRequest) GetTimeoutNs() int64 {
 	return 0
 }
 
+func (x *ApplyRequest) GetTimed() bool {
+	if x != nil {
+		return x.Timed
+	}
+	return false
+}
+
+// The phases of a timed call travel as flat fields in nanoseconds rather
+// than as a message of their own: a nested message would cost an
+// allocation per timed call on each side of the line.
 type ApplyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	Response      []byte                 `protobuf:"bytes,2,opt,name=response,proto3" json:"response,omitempty"`
-	Error         []byte                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Index    uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Response []byte                 `protobuf:"bytes,2,opt,name=response,proto3" json:"response,omitempty"`
+	Error    []byte                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// With timed: from raft.Apply until the leader's loop stored the entry,
+	// the leader's log store, replication and commit until the state machine
+	// took it, the state machine's apply and raft's answer.
+	QueueNs     int64 `protobuf:"varint,4,opt,name=queue_ns,json=queueNs,proto3" json:"queue_ns,omitempty"`
+	AppendNs    int64 `protobuf:"varint,5,opt,name=append_ns,json=appendNs,proto3" json:"append_ns,omitempty"`
+	ReplicateNs int64 `protobuf:"varint,6,opt,name=replicate_ns,json=replicateNs,proto3" json:"replicate_ns,omitempty"`
+	ApplyNs     int64 `protobuf:"varint,7,opt,name=apply_ns,json=applyNs,proto3" json:"apply_ns,omitempty"`
+	// took_ns is the node's own time for the command, from taking it to
+	// answering it: the controller counts the rest of the round trip as the
+	// hop between them.
+	TookNs        int64 `protobuf:"varint,8,opt,name=took_ns,json=tookNs,proto3" json:"took_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -458,11 +482,48 @@ func (x *ApplyResponse) GetError() []byte {
 	return nil
 }
 
+func (x *ApplyResponse) GetQueueNs() int64 {
+	if x != nil {
+		return x.QueueNs
+	}
+	return 0
+}
+
+func (x *ApplyResponse) GetAppendNs() int64 {
+	if x != nil {
+		return x.AppendNs
+	}
+	return 0
+}
+
+func (x *ApplyResponse) GetReplicateNs() int64 {
+	if x != nil {
+		return x.ReplicateNs
+	}
+	return 0
+}
+
+func (x *ApplyResponse) GetApplyNs() int64 {
+	if x != nil {
+		return x.ApplyNs
+	}
+	return 0
+}
+
+func (x *ApplyResponse) GetTookNs() int64 {
+	if x != nil {
+		return x.TookNs
+	}
+	return 0
+}
+
 type ReadRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Shard         int32                  `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
-	Query         []byte                 `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
-	TimeoutNs     int64                  `protobuf:"varint,3,opt,name=timeout_ns,json=timeoutNs,proto3" json:"timeout_ns,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Shard     int32                  `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	Query     []byte                 `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
+	TimeoutNs int64                  `protobuf:"varint,3,opt,name=timeout_ns,json=timeoutNs,proto3" json:"timeout_ns,omitempty"`
+	// timed is as in ApplyRequest.
+	Timed         bool `protobuf:"varint,4,opt,name=timed,proto3" json:"timed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -518,10 +579,22 @@ func (x *ReadRequest) GetTimeoutNs() int64 {
 	return 0
 }
 
+func (x *ReadRequest) GetTimed() bool {
+	if x != nil {
+		return x.Timed
+	}
+	return false
+}
+
 type ReadResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Answer        []byte                 `protobuf:"bytes,1,opt,name=answer,proto3" json:"answer,omitempty"`
-	Error         []byte                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Answer []byte                 `protobuf:"bytes,1,opt,name=answer,proto3" json:"answer,omitempty"`
+	Error  []byte                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// With timed: a read-index read's proof of leadership and its wait for
+	// the state machine to reach the read index; the node's own time.
+	ReadIndexNs   int64 `protobuf:"varint,3,opt,name=read_index_ns,json=readIndexNs,proto3" json:"read_index_ns,omitempty"`
+	ApplyWaitNs   int64 `protobuf:"varint,4,opt,name=apply_wait_ns,json=applyWaitNs,proto3" json:"apply_wait_ns,omitempty"`
+	TookNs        int64 `protobuf:"varint,5,opt,name=took_ns,json=tookNs,proto3" json:"took_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -568,6 +641,27 @@ func (x *ReadResponse) GetError() []byte {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *ReadResponse) GetReadIndexNs() int64 {
+	if x != nil {
+		return x.ReadIndexNs
+	}
+	return 0
+}
+
+func (x *ReadResponse) GetApplyWaitNs() int64 {
+	if x != nil {
+		return x.ApplyWaitNs
+	}
+	return 0
+}
+
+func (x *ReadResponse) GetTookNs() int64 {
+	if x != nil {
+		return x.TookNs
+	}
+	return 0
 }
 
 type RaftRequest struct {
@@ -1464,24 +1558,34 @@ const file_phantom_proto_rawDesc = "" +
 	"\x05shard\x18\x01 \x01(\x05R\x05shard\x12\x12\n" +
 	"\x04drop\x18\x02 \x01(\bR\x04drop\"+\n" +
 	"\x13StopReplicaResponse\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\fR\x05error\"]\n" +
+	"\x05error\x18\x01 \x01(\fR\x05error\"s\n" +
 	"\fApplyRequest\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\x05R\x05shard\x12\x18\n" +
 	"\acommand\x18\x02 \x01(\fR\acommand\x12\x1d\n" +
 	"\n" +
-	"timeout_ns\x18\x03 \x01(\x03R\ttimeoutNs\"W\n" +
+	"timeout_ns\x18\x03 \x01(\x03R\ttimeoutNs\x12\x14\n" +
+	"\x05timed\x18\x04 \x01(\bR\x05timed\"\xe6\x01\n" +
 	"\rApplyResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1a\n" +
 	"\bresponse\x18\x02 \x01(\fR\bresponse\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\fR\x05error\"X\n" +
+	"\x05error\x18\x03 \x01(\fR\x05error\x12\x19\n" +
+	"\bqueue_ns\x18\x04 \x01(\x03R\aqueueNs\x12\x1b\n" +
+	"\tappend_ns\x18\x05 \x01(\x03R\bappendNs\x12!\n" +
+	"\freplicate_ns\x18\x06 \x01(\x03R\vreplicateNs\x12\x19\n" +
+	"\bapply_ns\x18\a \x01(\x03R\aapplyNs\x12\x17\n" +
+	"\atook_ns\x18\b \x01(\x03R\x06tookNs\"n\n" +
 	"\vReadRequest\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\x05R\x05shard\x12\x14\n" +
 	"\x05query\x18\x02 \x01(\fR\x05query\x12\x1d\n" +
 	"\n" +
-	"timeout_ns\x18\x03 \x01(\x03R\ttimeoutNs\"<\n" +
+	"timeout_ns\x18\x03 \x01(\x03R\ttimeoutNs\x12\x14\n" +
+	"\x05timed\x18\x04 \x01(\bR\x05timed\"\x9d\x01\n" +
 	"\fReadResponse\x12\x16\n" +
 	"\x06answer\x18\x01 \x01(\fR\x06answer\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\fR\x05error\"3\n" +
+	"\x05error\x18\x02 \x01(\fR\x05error\x12\"\n" +
+	"\rread_index_ns\x18\x03 \x01(\x03R\vreadIndexNs\x12\"\n" +
+	"\rapply_wait_ns\x18\x04 \x01(\x03R\vapplyWaitNs\x12\x17\n" +
+	"\atook_ns\x18\x05 \x01(\x03R\x06tookNs\"3\n" +
 	"\vRaftRequest\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\x05R\x05shard\x12\x0e\n" +
 	"\x02op\x18\x02 \x01(\fR\x02op\"<\n" +
