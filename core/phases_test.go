@@ -32,8 +32,8 @@ func TestPhasesAddUpToTheCall(t *testing.T) {
 		if ph.Apply <= 0 || ph.Queue < 0 || ph.Append < 0 || ph.Replicate <= 0 {
 			t.Errorf("put %d: phases %+v; want the entry's times found in the leader's ring", i, ph)
 		}
-		if ph.Batch != 0 || ph.ReadIndex != 0 || ph.ApplyWait != 0 {
-			t.Errorf("put %d: phases %+v; a put has no batch or read phases", i, ph)
+		if ph.Batch != 0 || ph.ReadIndex != 0 || ph.ApplyWait != 0 || ph.Hop != 0 {
+			t.Errorf("put %d: phases %+v; an embedded put has no batch, read or hop phases", i, ph)
 		}
 
 		start = time.Now()
@@ -53,6 +53,57 @@ func TestPhasesAddUpToTheCall(t *testing.T) {
 	}
 	if d := res.DecidePhases; d.Total() <= 0 || d.Total() > res.Decide || d.Apply <= 0 {
 		t.Errorf("decide %v has phases %+v (total %v); want its entry's, within it", res.Decide, d, d.Total())
+	}
+}
+
+// A remote call's phases are the node's, and the rest of its round trip is
+// the hop: never negative, so that a node claiming more time than the call
+// cannot make the phases add up to more than the call.
+func TestRemotePhasesAddTheHop(t *testing.T) {
+	node := NodeTimes{Phases: Phases{Queue: 10, Append: 20, Replicate: 300, Apply: 40}, Took: 400}
+	var ph Phases
+	ph.remote(&node, 1000)
+	if want := (Phases{Queue: 10, Append: 20, Replicate: 300, Apply: 40, Hop: 600}); ph != want {
+		t.Errorf("phases %+v, want %+v", ph, want)
+	}
+	ph.remote(&NodeTimes{Phases: Phases{ReadIndex: 50}, Took: 900}, 800)
+	if ph.Hop != 600 || ph.ReadIndex != 50 {
+		t.Errorf("a node's time beyond the round trip changed the hop: %+v", ph)
+	}
+	var none *Phases
+	none.remote(&node, 1000) // an untimed call: nothing to add to
+	if allocs := testing.AllocsPerRun(100, func() { ph.remote(&node, 1000) }); allocs != 0 {
+		t.Errorf("adding a remote call's phases allocates %.1f times", allocs)
+	}
+}
+
+// Through replicas in node hosts (the remote path without a transport), a
+// put and a read split into the node's phases and the hop, within the
+// call's latency.
+func TestRemotePhases(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) { cfg.Launcher = newHostLauncher(t, StorageMemory) })
+	ctx := testContext(t)
+	var full bool
+	for i := range 10 {
+		var ph Phases
+		start := time.Now()
+		if err := c.PutTimed(ctx, "k", []byte("v"), &ph); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); ph.Total() > took || ph.Hop <= 0 || ph.Replicate <= 0 {
+			t.Errorf("put %d: phases %+v (total %v) in a call of %v; want a hop and replicate+commit within it", i, ph, ph.Total(), took)
+		}
+		full = full || (ph.Queue > 0 && ph.Append > 0 && ph.Apply > 0)
+		start = time.Now()
+		if _, err := c.GetTimed(ctx, "k", &ph); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); ph.Total() > took || ph.ReadIndex <= 0 || ph.Hop <= 0 || ph.Total() != ph.ReadIndex+ph.ApplyWait+ph.Hop {
+			t.Errorf("get %d: phases %+v (total %v) in a call of %v; want read-index, apply-wait and hop within it", i, ph, ph.Total(), took)
+		}
+	}
+	if !full {
+		t.Error("no put's entry times were found on its node")
 	}
 }
 
