@@ -65,9 +65,15 @@ func phaseParents(ops []OpSpec) ([]int, error) {
 // has nothing to show) into their ops' Phases, in the order of the ops,
 // and returns the ops to list: every op that is not a phase, and the phases
 // marked Listed.
+//
+// A phase with no sample in the run is left out of its op's breakdown: a
+// phase recorded as 0 happened and took no time (a put that waited in no
+// batch), one never recorded does not happen in this run at all — the hop
+// between the controller and a node process, in embedded mode — and a row
+// of zeros for it would only be noise.
 func foldPhases(ops []OpSpec, parents []int, stats []*OpStats) []OpStats {
 	for i, st := range stats {
-		if st == nil || parents[i] < 0 {
+		if st == nil || parents[i] < 0 || st.Total.Count == 0 {
 			continue
 		}
 		if p := stats[parents[i]]; p != nil {
@@ -151,7 +157,7 @@ func writePhasesMarkdown(p printf, r *Report) {
 		}
 		if !started {
 			p("\n### Where the time goes\n\n")
-			p("Each op's latency split into the phases the core times; *other* is the rest (the client, retries, what no phase covers).\n\n")
+			p("Each op's latency split into the phases the core times; *hop*, when the nodes run as processes of their own, is each call's time between phantom and the node (gRPC, the network, the wait in phantom's line to it); *other* is the rest (the client, retries, what no phase covers).\n\n")
 			p("| op | phase | count | avg | p50 | p99 | share |\n|---|---|--:|--:|--:|--:|--:|\n")
 			started = true
 		}

@@ -13,12 +13,15 @@ var phaseOps = []OpSpec{
 	{Name: "s.put.wait", Suite: "s", PhaseOf: "s.put", Phase: "wait"},
 	{Name: "s.put.work", Suite: "s", PhaseOf: "s.put", Phase: "work", Listed: true},
 	{Name: "s.other", Suite: "s"},
+	// never recorded: a phase that does not happen in the run (the hop to
+	// a node process, in embedded mode) stays out of the breakdown
+	{Name: "s.put.hop", Suite: "s", PhaseOf: "s.put", Phase: "hop"},
 }
 
 // A phase is folded into its op's breakdown, in declared order, and only a
 // Listed one stays an op of its own; the report carries the phases with
 // their share of the op's time, and the Markdown has a row for each and
-// for the rest.
+// for the rest. A phase never recorded is in none of them.
 func TestPhasesFoldIntoTheirOp(t *testing.T) {
 	t0 := time.Unix(0, 0)
 	c, err := NewCollector(phaseOps, 4, t0)
@@ -42,7 +45,7 @@ func TestPhasesFoldIntoTheirOp(t *testing.T) {
 	}
 	put := ops[0]
 	if len(put.Phases) != 2 || put.Phases[0].Name != "wait" || put.Phases[1].Name != "work" {
-		t.Fatalf("s.put's phases %+v; want wait then work", put.Phases)
+		t.Fatalf("s.put's phases %+v; want wait then work, and no hop (never recorded)", put.Phases)
 	}
 	if w := put.Phases[0].Window; w.Count != 10 || w.Latency.Avg != 3*time.Millisecond {
 		t.Errorf("wait's window %+v; want 10 of 3 ms", w)
@@ -76,6 +79,9 @@ func TestPhasesFoldIntoTheirOp(t *testing.T) {
 		if !strings.Contains(md, row) {
 			t.Errorf("Markdown lacks %q:\n%s", row, md)
 		}
+	}
+	if strings.Contains(md, "| hop |") {
+		t.Errorf("Markdown has a row for a phase never recorded:\n%s", md)
 	}
 }
 
