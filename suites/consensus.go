@@ -29,8 +29,10 @@ const (
 	opSubmitAppend    // the leader's log store
 	opSubmitReplicate // replication to a quorum and the commit, until the state machine takes it
 	opSubmitApply     // the leader's state machine, and raft's answer
+	opSubmitHop       // with nodes in processes: the call's time between phantom and the node
 	opReadIndex       // the read's proof of leadership (a heartbeat round)
 	opReadApplyWait   // waiting for the leader to apply up to the read index
+	opReadHop         // as opSubmitHop, for the read
 )
 
 // One iteration in readEvery adds a linearizable read after its put, and
@@ -61,8 +63,10 @@ func (consensusSuite) Ops() []metrics.OpSpec {
 		submitPhase("append", "append"),
 		submitPhase("replicate", "replicate+commit"),
 		submitPhase("apply", "apply"),
+		submitPhase("hop", "hop"),
 		{Name: "consensus.read.read_index", Suite: "consensus", PhaseOf: "consensus.read", Phase: "read-index", NoBaseline: true},
 		{Name: "consensus.read.apply_wait", Suite: "consensus", PhaseOf: "consensus.read", Phase: "apply-wait", NoBaseline: true},
+		{Name: "consensus.read.hop", Suite: "consensus", PhaseOf: "consensus.read", Phase: "hop", NoBaseline: true},
 	}
 }
 
@@ -71,12 +75,23 @@ func submitPhase(op, phase string) metrics.OpSpec {
 }
 
 // recordRaftPhases records the raft phases of one call, ph, as the ops
-// from first on: queue, append, replicate+commit, apply.
+// from first on: queue, append, replicate+commit, apply, and hop.
 func recordRaftPhases(rec *metrics.Recorder, first int, ph *core.Phases) {
 	rec.Record(first, ph.Queue)
 	rec.Record(first+1, ph.Append)
 	rec.Record(first+2, ph.Replicate)
 	rec.Record(first+3, ph.Apply)
+	recordHop(rec, first+4, ph)
+}
+
+// recordHop records the hop of a call that went to a node process: the
+// time outside the node, which a call in embedded mode has none of. Only
+// such calls record it, so that in embedded mode the phase has no sample
+// and no place in the breakdown.
+func recordHop(rec *metrics.Recorder, op int, ph *core.Phases) {
+	if ph.Hop > 0 {
+		rec.Record(op, ph.Hop)
+	}
 }
 
 func (consensusSuite) Prepare(_ context.Context, env Env) (Workload, error) {
@@ -179,6 +194,7 @@ func (c *consensusClient) Do(ctx context.Context, rec *metrics.Recorder) {
 	if observe(ctx, rec, opRead, start, err) && c.w.timer != nil {
 		rec.Record(opReadIndex, c.ph.ReadIndex)
 		rec.Record(opReadApplyWait, c.ph.ApplyWait)
+		recordHop(rec, opReadHop, &c.ph)
 	}
 }
 

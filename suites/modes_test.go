@@ -49,6 +49,7 @@ func TestSuitesInEveryClusterMode(t *testing.T) {
 				if primary == 0 {
 					t.Error("no op completed")
 				}
+				checkPhasesInMode(t, report, mode, suite)
 				procs := report.Cluster.NodeLogs
 				if mode == ClusterProcesses && len(procs) < 3 {
 					t.Fatalf("report names %d node processes, want at least 3: %+v", len(procs), procs)
@@ -81,6 +82,49 @@ func TestSuitesInEveryClusterMode(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// checkPhasesInMode checks that the report splits the suite's timed ops
+// into the phases the core times, in either mode, with the hop between
+// phantom and the node only when the nodes are processes.
+func checkPhasesInMode(t *testing.T, report *metrics.Report, mode, suite string) {
+	t.Helper()
+	want := map[string][]string{
+		"consensus.submit": {"queue", "append", "replicate+commit", "apply"},
+		"consensus.read":   {"read-index", "apply-wait"},
+		"txn.decide":       {"batch", "queue", "append", "replicate+commit", "apply"},
+	}
+	for op, phases := range want {
+		o, ok := report.Suites[suite].Ops[op]
+		if !ok {
+			continue // another suite's op
+		}
+		if o.Count == 0 {
+			t.Errorf("%s: no op to split", op)
+			continue
+		}
+		for _, name := range phases {
+			if p, ok := o.Phases[name]; !ok || p.Count == 0 || (name != "batch" && p.LatencyMs.Avg <= 0) {
+				t.Errorf("%s has phase %q %+v (present %v); want it timed", op, name, p, ok)
+			}
+		}
+		hop, ok := o.Phases["hop"]
+		if mode == ClusterProcesses && (!ok || hop.Count == 0 || hop.LatencyMs.Avg <= 0) {
+			t.Errorf("%s: hop %+v (present %v); want the time between phantom and its node processes", op, hop, ok)
+		}
+		if mode == ClusterEmbedded && ok {
+			t.Errorf("%s: a hop %+v in embedded mode", op, hop)
+		}
+		sum := 0.0
+		for _, p := range o.Phases {
+			sum += p.LatencyMs.Avg * float64(p.Count)
+		}
+		// The phases add up to at most the op's time (a little slack for
+		// the histograms' rounding of averages).
+		if total := o.LatencyMs.Avg * float64(o.Count); sum > total*1.02 {
+			t.Errorf("%s: phases add up to %.1f ms, more than the op's %.1f ms", op, sum, total)
 		}
 	}
 }

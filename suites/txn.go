@@ -27,10 +27,11 @@ const (
 	// The phases of the decision record's entry (core.TxnResult's
 	// DecidePhases), folded into txn.decide's breakdown.
 	opDecideBatch // waiting in the coordinator shard's batcher
-	opDecideQueue // then as consensus.submit's: queue, append, replicate+commit, apply
+	opDecideQueue // then as consensus.submit's: queue, append, replicate+commit, apply, hop
 	opDecideAppend
 	opDecideReplicate
 	opDecideApply
+	opDecideHop
 )
 
 const (
@@ -60,6 +61,7 @@ func (txnSuite) Ops() []metrics.OpSpec {
 		decidePhase("append", "append"),
 		decidePhase("replicate", "replicate+commit"),
 		decidePhase("apply", "apply"),
+		decidePhase("hop", "hop"),
 	}
 }
 
