@@ -24,6 +24,13 @@ import (
 // sending AppendEntries, a quorum's acknowledgements, advancing the commit
 // index, handing the entry to the state machine's goroutine — cannot be
 // split from outside; it is one phase, Replicate ("replicate+commit").
+//
+// A replica in a node process (remote.go) is timed there, by the same
+// code: the controller sets a flag in its Apply or Read call, the node
+// fills a Phases of its own and returns it with its own time for the call
+// (NodeTimes, by value and as flat fields on the wire, so nothing is
+// allocated for it), and the controller adds the phases and the rest of
+// the round trip as Hop. An untimed call reads no clock on either side.
 
 // Phases is where one call's time went, as the core could time it: the
 // caller owns it and the core adds to it, so a call that retries counts
