@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/phantomdb/phantom/api/phantompb"
 	"github.com/phantomdb/phantom/core"
@@ -130,6 +131,116 @@ func BenchmarkPut64(b *testing.B) {
 			wg.Wait()
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "puts/s")
+		})
+	}
+}
+
+var put64PhasesRuns atomic.Int64
+
+// BenchmarkPut64Phases is BenchmarkPut64's processes mode with the phase
+// timings off (Put) and on (PutTimed: each node times its entries and the
+// controller adds the hop), on one cluster, to show what asking the nodes
+// for the phases costs. With -count N the two alternate N times, each pair
+// on a fresh cluster; compare them with benchstat.
+//
+//	go test -run XXX -bench Put64Phases -benchtime 20000x -count 5 ./node/
+func BenchmarkPut64Phases(b *testing.B) {
+	p, err := NewProcesses(ProcessesConfig{LogDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := core.DefaultConfig()
+	cfg.Nodes, cfg.Shards = 3, 3
+	cfg.Launcher = p
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := core.NewCluster(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	value := make([]byte, 128)
+	// Warm up first (elections settled, connections made), and take the
+	// two in turn first, so that neither gains from going second.
+	for i := range 2000 {
+		if err := c.Put(ctx, "warm"+strconv.Itoa(i%100), value); err != nil {
+			b.Fatal(err)
+		}
+	}
+	order := []bool{false, true}
+	if put64PhasesRuns.Add(1)%2 == 0 {
+		order = []bool{true, false}
+	}
+	for _, timed := range order {
+		name := "timings=off"
+		if timed {
+			name = "timings=on"
+		}
+		b.Run(name, func(b *testing.B) {
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			for g := range 64 {
+				wg.Go(func() {
+					var ph core.Phases
+					for {
+						i := next.Add(1)
+						if i > int64(b.N) {
+							return
+						}
+						key := "k" + strconv.Itoa(g) + "-" + strconv.FormatInt(i%1000, 10)
+						var err error
+						if timed {
+							err = c.PutTimed(ctx, key, value, &ph)
+						} else {
+							err = c.Put(ctx, key, value)
+						}
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "puts/s")
+		})
+	}
+}
+
+// BenchmarkTimedApplyWire is what timing adds to one Apply on the wire,
+// where BenchmarkPut64Phases's noise cannot show it: the response's times
+// marshalled on the node and unmarshalled in the controller, against an
+// untimed response's, and the node's and the controller's arithmetic.
+func BenchmarkTimedApplyWire(b *testing.B) {
+	for _, timed := range []bool{false, true} {
+		name := "timings=off"
+		if timed {
+			name = "timings=on"
+		}
+		b.Run(name, func(b *testing.B) {
+			var t core.NodeTimes
+			if timed {
+				t = core.NodeTimes{Took: 91234, Phases: core.Phases{Queue: 12345, Append: 811, Replicate: 76543, Apply: 2785}}
+			}
+			resp := make([]byte, 1)
+			b.ReportAllocs()
+			for b.Loop() {
+				out, err := proto.Marshal(applyResponse(42, resp, t, nil))
+				if err != nil {
+					b.Fatal(err)
+				}
+				var r phantompb.ApplyResponse
+				if err := proto.Unmarshal(out, &r); err != nil {
+					b.Fatal(err)
+				}
+				if timed && r.TookNs != int64(t.Took) {
+					b.Fatal("times lost")
+				}
+			}
 		})
 	}
 }
