@@ -87,8 +87,9 @@ func TestSuitesInEveryClusterMode(t *testing.T) {
 }
 
 // checkPhasesInMode checks that the report splits the suite's timed ops
-// into the phases the core times, in either mode, with the hop between
-// phantom and the node only when the nodes are processes.
+// into the phases the core times, in every mode, with the hop between
+// phantom and the node only when the nodes are processes (started by the
+// run or joined).
 func checkPhasesInMode(t *testing.T, report *metrics.Report, mode, suite string) {
 	t.Helper()
 	want := map[string][]string{
@@ -111,7 +112,7 @@ func checkPhasesInMode(t *testing.T, report *metrics.Report, mode, suite string)
 			}
 		}
 		hop, ok := o.Phases["hop"]
-		if mode == ClusterProcesses && (!ok || hop.Count == 0 || hop.LatencyMs.Avg <= 0) {
+		if mode != ClusterEmbedded && (!ok || hop.Count == 0 || hop.LatencyMs.Avg <= 0) {
 			t.Errorf("%s: hop %+v (present %v); want the time between phantom and its node processes", op, hop, ok)
 		}
 		if mode == ClusterEmbedded && ok {
@@ -236,6 +237,7 @@ func TestJoinModeRun(t *testing.T) {
 	if report.Cluster.Mode != mode {
 		t.Errorf("report says mode %q, want %q", report.Cluster.Mode, mode)
 	}
+	checkPhasesInMode(t, report, mode, "consensus")
 	if len(report.Cluster.NodeLogs) != 3 {
 		t.Errorf("report names %d nodes, want the 3 joined: %+v", len(report.Cluster.NodeLogs), report.Cluster.NodeLogs)
 	}
