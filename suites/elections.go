@@ -1,6 +1,7 @@
 package suites
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -182,9 +183,25 @@ func (x *run) countElections(evs []core.Election) {
 		if debugElections {
 			println("election", e.Shard, e.From, "->", e.To, e.Term, e.At.Sub(x.started).String(), "cause", x.causes.of(e, window), e.Took.String())
 		}
-		x.elections.add(e, x.causes.of(e, window))
+		cause := x.causes.of(e, window)
+		x.elections.add(e, cause)
+		if cause == "" {
+			// Named apart, with its time, so that a user can set it
+			// beside the bottleneck line and the resources of the moment.
+			x.event(metrics.EventElection, spontaneousText(e, window))
+		}
 	}
 	x.causes.prune(time.Now().Add(-window - time.Minute))
 }
 
 var debugElections = false
+
+// spontaneousText tells of election e, which nothing the run did explains.
+func spontaneousText(e core.Election, window time.Duration) string {
+	from := e.From
+	if from == "" {
+		from = "none"
+	}
+	return fmt.Sprintf("shard %d: spontaneous election, leader %s → %s (term %d): nothing the run did to shard %d in the %v before it",
+		e.Shard, from, e.To, e.Term, e.Shard, window.Round(time.Millisecond))
+}

@@ -3,6 +3,7 @@ package suites
 import (
 	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,6 +124,15 @@ func TestElectionsCausedApartFromSpontaneous(t *testing.T) {
 		r := electionRun(t, s)
 		if e := electionsOf(t, r, "quiet"); e.Caused != 0 || e.Spontaneous < 1 || e.PerMinuteSpontaneous <= 0 {
 			t.Errorf("elections %+v, want none caused and the partition's spontaneous", e)
+		}
+		named := 0
+		for _, ev := range r.Events {
+			if ev.Kind == string(metrics.EventElection) && strings.Contains(ev.Message, "shard 0: spontaneous election") {
+				named++
+			}
+		}
+		if named < 1 {
+			t.Errorf("no event names the spontaneous election of shard 0: %+v", r.Events)
 		}
 	})
 }
