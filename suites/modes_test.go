@@ -122,7 +122,7 @@ func checkPhasesInMode(t *testing.T, report *metrics.Report, mode, suite string)
 				if ok {
 					t.Errorf("%s: a %s phase %+v in %s mode", op, name, p, mode)
 				}
-			case !ok || p.Count == 0 || (name == "wire" && p.LatencyMs.Avg <= 0):
+			case !ok || p.Count == 0 || p.LatencyMs.Avg <= 0:
 				t.Errorf("%s: %s %+v (present %v); want the time between phantom and its node processes", op, name, p, ok)
 			}
 		}
