@@ -29,8 +29,10 @@ import (
 // code: the controller sets a flag in its Apply or Read call, the node
 // fills a Phases of its own and returns it with its own time for the call
 // (NodeTimes, by value and as flat fields on the wire, so nothing is
-// allocated for it), and the controller adds the phases and the rest of
-// the round trip as Hop. An untimed call reads no clock on either side.
+// allocated for it). The controller's line to the node (node/client.go)
+// adds how long the call waited there before it left (Line), and the
+// controller counts the rest of the round trip as Wire. An untimed call
+// reads no clock on either side.
 
 // Phases is where one call's time went, as the core could time it: the
 // caller owns it and the core adds to it, so a call that retries counts
@@ -64,16 +66,26 @@ type Phases struct {
 	// ApplyWait is a read's wait for the leader's state machine to reach
 	// the read index.
 	ApplyWait time.Duration
-	// Hop is, for a replica in a node process, the part of each call to
-	// the node outside the node's own time for it ("controller↔node"):
-	// gRPC and the network both ways, and the wait in the controller's
-	// line for a call to carry it. Zero in embedded mode.
-	Hop time.Duration
+	// Line and Wire are, for a replica in a node process, the part of
+	// each call to the node outside the node's own time for it (together
+	// "the hop", controller↔node). Zero in embedded mode.
+	//
+	// Line is the call's wait in the controller's line to the node, queued
+	// behind the calls out before it until a sender takes it: the
+	// controller's own limit on how much it keeps in flight to a node.
+	Line time.Duration
+	// Wire is the rest of the round trip: gRPC's encoding and decoding on
+	// both sides, the network both ways, the node's gRPC server until the
+	// node's own timing starts, and waking the caller with the answer.
+	Wire time.Duration
 }
+
+// Hop is the whole of a remote call's time outside the node: Line + Wire.
+func (p *Phases) Hop() time.Duration { return p.Line + p.Wire }
 
 // Total is the sum of the phases.
 func (p *Phases) Total() time.Duration {
-	return p.Batch + p.Queue + p.Append + p.Replicate + p.Apply + p.ReadIndex + p.ApplyWait + p.Hop
+	return p.Batch + p.Queue + p.Append + p.Replicate + p.Apply + p.ReadIndex + p.ApplyWait + p.Line + p.Wire
 }
 
 // add adds q's phases to p's.
@@ -85,29 +97,37 @@ func (p *Phases) add(q *Phases) {
 	p.Apply += q.Apply
 	p.ReadIndex += q.ReadIndex
 	p.ApplyWait += q.ApplyWait
-	p.Hop += q.Hop
+	p.Line += q.Line
+	p.Wire += q.Wire
 }
 
 // NodeTimes is what a node process timed of a call the controller asked it
 // to time (NodeConn's Apply and Read with timed set): the phases it could
-// time, and its own time for the call, from taking it to answering it.
+// time, and its own time for the call, from taking it to answering it;
+// and, timed by the controller's line to the node, the call's wait in that
+// line before it left for the node (zero for calls that do not queue).
 // It travels by value, so that timing a remote call allocates nothing.
 type NodeTimes struct {
 	Phases Phases
 	Took   time.Duration
+	Line   time.Duration
 }
 
 // remote adds the phases of a call to a node, which took rtt from the
-// controller's side and whose node timed t, to p: the node's phases, and
-// the rest of the round trip as Hop. The node's time lies within the round
-// trip, so the phases still add up to at most the call's latency; a
-// negative rest (t from a node that timed more than the call) counts as 0.
+// controller's side and whose node timed t, to p: the node's phases, the
+// wait in the controller's line as Line, and the rest of the round trip as
+// Wire. The node's time and the line's lie within the round trip, so the
+// phases still add up to at most the call's latency: the line's wait is
+// cut to the round trip, and a negative rest (t from a node that timed
+// more than the call) counts as 0.
 func (p *Phases) remote(t *NodeTimes, rtt time.Duration) {
 	if p == nil {
 		return
 	}
 	p.add(&t.Phases)
-	p.Hop += max(rtt-t.Took, 0)
+	line := min(max(t.Line, 0), rtt)
+	p.Line += line
+	p.Wire += max(rtt-line-t.Took, 0)
 }
 
 // PutTimed is Put that also says where its time went: it sets *ph (which

@@ -32,7 +32,7 @@ func TestPhasesAddUpToTheCall(t *testing.T) {
 		if ph.Apply <= 0 || ph.Queue < 0 || ph.Append < 0 || ph.Replicate <= 0 {
 			t.Errorf("put %d: phases %+v; want the entry's times found in the leader's ring", i, ph)
 		}
-		if ph.Batch != 0 || ph.ReadIndex != 0 || ph.ApplyWait != 0 || ph.Hop != 0 {
+		if ph.Batch != 0 || ph.ReadIndex != 0 || ph.ApplyWait != 0 || ph.Hop() != 0 {
 			t.Errorf("put %d: phases %+v; an embedded put has no batch, read or hop phases", i, ph)
 		}
 
@@ -56,19 +56,35 @@ func TestPhasesAddUpToTheCall(t *testing.T) {
 	}
 }
 
-// A remote call's phases are the node's, and the rest of its round trip is
-// the hop: never negative, so that a node claiming more time than the call
-// cannot make the phases add up to more than the call.
+// A remote call's phases are the node's, its wait in the controller's
+// line is Line, and the rest of its round trip is Wire: never negative,
+// so that a node (or a line) claiming more time than the call cannot make
+// the phases add up to more than the call.
 func TestRemotePhasesAddTheHop(t *testing.T) {
-	node := NodeTimes{Phases: Phases{Queue: 10, Append: 20, Replicate: 300, Apply: 40}, Took: 400}
+	node := NodeTimes{Phases: Phases{Queue: 10, Append: 20, Replicate: 300, Apply: 40}, Took: 400, Line: 150}
 	var ph Phases
 	ph.remote(&node, 1000)
-	if want := (Phases{Queue: 10, Append: 20, Replicate: 300, Apply: 40, Hop: 600}); ph != want {
+	if want := (Phases{Queue: 10, Append: 20, Replicate: 300, Apply: 40, Line: 150, Wire: 450}); ph != want {
 		t.Errorf("phases %+v, want %+v", ph, want)
 	}
+	if ph.Hop() != 600 || ph.Total() != 970 {
+		t.Errorf("hop %v, total %v; want 600, and 970 with the node's phases", ph.Hop(), ph.Total())
+	}
 	ph.remote(&NodeTimes{Phases: Phases{ReadIndex: 50}, Took: 900}, 800)
-	if ph.Hop != 600 || ph.ReadIndex != 50 {
+	if ph.Hop() != 600 || ph.ReadIndex != 50 {
 		t.Errorf("a node's time beyond the round trip changed the hop: %+v", ph)
+	}
+	// A line's wait beyond the round trip is cut to it, and the wire then
+	// has nothing left.
+	var q Phases
+	q.remote(&NodeTimes{Took: 100, Line: 5000}, 1000)
+	if q.Line != 1000 || q.Wire != 0 || q.Total() != 1000 {
+		t.Errorf("a line's wait beyond the round trip: %+v, want line 1000 and no wire", q)
+	}
+	q = Phases{}
+	q.remote(&NodeTimes{Took: 100, Line: -5}, 1000)
+	if q.Line != 0 || q.Wire != 900 {
+		t.Errorf("a negative line's wait: %+v, want no line and wire 900", q)
 	}
 	var none *Phases
 	none.remote(&node, 1000) // an untimed call: nothing to add to
@@ -90,7 +106,7 @@ func TestRemotePhases(t *testing.T) {
 		if err := c.PutTimed(ctx, "k", []byte("v"), &ph); err != nil {
 			t.Fatal(err)
 		}
-		if took := time.Since(start); ph.Total() > took || ph.Hop <= 0 || ph.Replicate <= 0 {
+		if took := time.Since(start); ph.Total() > took || ph.Wire <= 0 || ph.Replicate <= 0 {
 			t.Errorf("put %d: phases %+v (total %v) in a call of %v; want a hop and replicate+commit within it", i, ph, ph.Total(), took)
 		}
 		full = full || (ph.Queue > 0 && ph.Append > 0 && ph.Apply > 0)
@@ -98,7 +114,7 @@ func TestRemotePhases(t *testing.T) {
 		if _, err := c.GetTimed(ctx, "k", &ph); err != nil {
 			t.Fatal(err)
 		}
-		if took := time.Since(start); ph.Total() > took || ph.ReadIndex <= 0 || ph.Hop <= 0 || ph.Total() != ph.ReadIndex+ph.ApplyWait+ph.Hop {
+		if took := time.Since(start); ph.Total() > took || ph.ReadIndex <= 0 || ph.Wire <= 0 || ph.Line != 0 || ph.Total() != ph.ReadIndex+ph.ApplyWait+ph.Wire {
 			t.Errorf("get %d: phases %+v (total %v) in a call of %v; want read-index, apply-wait and hop within it", i, ph, ph.Total(), took)
 		}
 	}

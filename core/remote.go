@@ -451,8 +451,8 @@ func (r *replica) rctx(timeout time.Duration) (context.Context, context.CancelFu
 }
 
 // remoteApply is applyTimed for a replica in a node process: when ph is
-// not nil, the node times the entry's phases and the round trip's rest
-// goes to ph.Hop.
+// not nil, the node times the entry's phases, the line to the node its
+// wait there, and the round trip's rest goes to ph.Wire.
 func (r *replica) remoteApply(cmd []byte, timeout time.Duration, ph *Phases) (uint64, any, error) {
 	ctx, cancel := r.rctx(timeout)
 	defer cancel()
@@ -479,7 +479,7 @@ func (r *replica) remoteApply(cmd []byte, timeout time.Duration, ph *Phases) (ui
 
 // remoteRead runs q on the replica's node and returns the answer. When ph
 // is not nil, the node times a barrier read's phases, and the round trip's
-// rest goes to ph.Hop.
+// rest goes to ph.Wire (reads do not queue in the line: ph.Line stays 0).
 func (r *replica) remoteRead(q fsmQuery, timeout time.Duration, ph *Phases) (*fsmAnswer, error) {
 	if !r.enter() {
 		return nil, raft.ErrRaftShutdown

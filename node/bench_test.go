@@ -179,12 +179,15 @@ func BenchmarkPut64Phases(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			var next atomic.Int64
 			var wg sync.WaitGroup
+			var sums phaseSums
 			b.ReportAllocs()
 			b.ResetTimer()
 			start := time.Now()
 			for g := range 64 {
 				wg.Go(func() {
-					var ph core.Phases
+					var ph, sum core.Phases
+					var lat time.Duration
+					defer func() { sums.add(&sum, lat) }()
 					for {
 						i := next.Add(1)
 						if i > int64(b.N) {
@@ -193,7 +196,10 @@ func BenchmarkPut64Phases(b *testing.B) {
 						key := "k" + strconv.Itoa(g) + "-" + strconv.FormatInt(i%1000, 10)
 						var err error
 						if timed {
+							t0 := time.Now()
 							err = c.PutTimed(ctx, key, value, &ph)
+							lat += time.Since(t0)
+							addPhases(&sum, &ph)
 						} else {
 							err = c.Put(ctx, key, value)
 						}
@@ -207,8 +213,47 @@ func BenchmarkPut64Phases(b *testing.B) {
 			wg.Wait()
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "puts/s")
+			if timed {
+				sums.report(b)
+			}
 		})
 	}
+}
+
+// phaseSums adds up the phases of a benchmark's timed puts: each writer
+// sums its own and adds them here once, at its end.
+type phaseSums struct {
+	mu  sync.Mutex
+	ph  core.Phases
+	lat time.Duration
+}
+
+func (s *phaseSums) add(ph *core.Phases, lat time.Duration) {
+	s.mu.Lock()
+	addPhases(&s.ph, ph)
+	s.lat += lat
+	s.mu.Unlock()
+}
+
+func addPhases(sum, ph *core.Phases) {
+	sum.Queue += ph.Queue
+	sum.Append += ph.Append
+	sum.Replicate += ph.Replicate
+	sum.Apply += ph.Apply
+	sum.Line += ph.Line
+	sum.Wire += ph.Wire
+}
+
+// report reports the average put's latency and where it went, in µs per
+// put: the hop's line (the wait in the controller's line to the node) and
+// wire (the rest of the round trip outside the node), and the node's own
+// phases together.
+func (s *phaseSums) report(b *testing.B) {
+	us := func(d time.Duration) float64 { return float64(d) / float64(b.N) / 1e3 }
+	b.ReportMetric(us(s.lat), "lat-us")
+	b.ReportMetric(us(s.ph.Line), "line-us")
+	b.ReportMetric(us(s.ph.Wire), "wire-us")
+	b.ReportMetric(us(s.ph.Queue+s.ph.Append+s.ph.Replicate+s.ph.Apply), "node-us")
 }
 
 // BenchmarkTimedApplyWire is what timing adds to one Apply on the wire,

@@ -333,8 +333,9 @@ func TestProcessesNetwork(t *testing.T) {
 }
 
 // TestProcessPhases times a put and a read through replicas in node
-// processes: the node times the phases it can, the controller adds the
-// hop, and together they are non-zero and within each call's latency.
+// processes: the node times the phases it can, the controller's line its
+// wait there and the controller the rest of the hop (the wire), and
+// together they are non-zero and within each call's latency.
 func TestProcessPhases(t *testing.T) {
 	c, p := newProcessCluster(t, 3, core.StorageMemory)
 	pids := pidsOf(p)
@@ -355,8 +356,8 @@ func TestProcessPhases(t *testing.T) {
 		if took := time.Since(start); ph.Total() > took {
 			t.Fatalf("put %d: phases %+v add up to %v, more than the call's %v", i, ph, ph.Total(), took)
 		}
-		if ph.Hop <= 0 || ph.Replicate <= 0 {
-			t.Fatalf("put %d: no hop or replicate+commit: %+v", i, ph)
+		if ph.Wire <= 0 || ph.Line <= 0 || ph.Replicate <= 0 {
+			t.Fatalf("put %d: no line, wire or replicate+commit: %+v", i, ph)
 		}
 		if ph.Queue > 0 && ph.Append > 0 && ph.Apply > 0 {
 			put = ph
@@ -372,15 +373,18 @@ func TestProcessPhases(t *testing.T) {
 		if ph.Queue != 0 || ph.Append != 0 || ph.Replicate != 0 || ph.Apply != 0 || ph.Batch != 0 {
 			t.Fatalf("get %d: a read with a put's phases: %+v", i, ph)
 		}
-		if ph.ReadIndex > 0 && ph.ApplyWait > 0 && ph.Hop > 0 {
+		if ph.Line != 0 {
+			t.Fatalf("get %d: a read waited in the line, which it does not go through: %+v", i, ph)
+		}
+		if ph.ReadIndex > 0 && ph.ApplyWait > 0 && ph.Wire > 0 {
 			get = ph
 		}
 	}
 	if put == (core.Phases{}) {
-		t.Errorf("no put split into queue, append, replicate+commit, apply and hop (last %+v)", ph)
+		t.Errorf("no put split into queue, append, replicate+commit, apply, line and wire (last %+v)", ph)
 	}
 	if get == (core.Phases{}) {
-		t.Errorf("no read split into read-index, apply-wait and hop (last %+v)", ph)
+		t.Errorf("no read split into read-index, apply-wait and wire (last %+v)", ph)
 	}
 	t.Logf("put %+v", put)
 	t.Logf("get %+v", get)

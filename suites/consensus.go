@@ -29,10 +29,11 @@ const (
 	opSubmitAppend    // the leader's log store
 	opSubmitReplicate // replication to a quorum and the commit, until the state machine takes it
 	opSubmitApply     // the leader's state machine, and raft's answer
-	opSubmitHop       // with nodes in processes: the call's time between phantom and the node
+	opSubmitLine      // with nodes in processes: the wait in phantom's line to the node
+	opSubmitWire      // with nodes in processes: the rest of the call's time between phantom and the node
 	opReadIndex       // the read's proof of leadership (a heartbeat round)
 	opReadApplyWait   // waiting for the leader to apply up to the read index
-	opReadHop         // as opSubmitHop, for the read
+	opReadWire        // as opSubmitWire, for the read (reads do not wait in the line)
 )
 
 // One iteration in readEvery adds a linearizable read after its put, and
@@ -63,10 +64,11 @@ func (consensusSuite) Ops() []metrics.OpSpec {
 		submitPhase("append", "append"),
 		submitPhase("replicate", "replicate+commit"),
 		submitPhase("apply", "apply"),
-		submitPhase("hop", "hop"),
+		submitPhase("line", "line"),
+		submitPhase("wire", "wire"),
 		{Name: "consensus.read.read_index", Suite: "consensus", PhaseOf: "consensus.read", Phase: "read-index", NoBaseline: true},
 		{Name: "consensus.read.apply_wait", Suite: "consensus", PhaseOf: "consensus.read", Phase: "apply-wait", NoBaseline: true},
-		{Name: "consensus.read.hop", Suite: "consensus", PhaseOf: "consensus.read", Phase: "hop", NoBaseline: true},
+		{Name: "consensus.read.wire", Suite: "consensus", PhaseOf: "consensus.read", Phase: "wire", NoBaseline: true},
 	}
 }
 
@@ -75,22 +77,27 @@ func submitPhase(op, phase string) metrics.OpSpec {
 }
 
 // recordRaftPhases records the raft phases of one call, ph, as the ops
-// from first on: queue, append, replicate+commit, apply, and hop.
+// from first on: queue, append, replicate+commit, apply, then the hop's
+// line and wire.
 func recordRaftPhases(rec *metrics.Recorder, first int, ph *core.Phases) {
 	rec.Record(first, ph.Queue)
 	rec.Record(first+1, ph.Append)
 	rec.Record(first+2, ph.Replicate)
 	rec.Record(first+3, ph.Apply)
-	recordHop(rec, first+4, ph)
+	if ph.Hop() > 0 {
+		rec.Record(first+4, ph.Line)
+		rec.Record(first+5, ph.Wire)
+	}
 }
 
-// recordHop records the hop of a call that went to a node process: the
-// time outside the node, which a call in embedded mode has none of. Only
-// such calls record it, so that in embedded mode the phase has no sample
+// recordWire records the wire part of the hop of a call that went to a
+// node process: the time outside the node, which a call in embedded mode
+// has none of. Only such calls record it (as recordRaftPhases does the
+// line and the wire), so that in embedded mode the phases have no sample
 // and no place in the breakdown.
-func recordHop(rec *metrics.Recorder, op int, ph *core.Phases) {
-	if ph.Hop > 0 {
-		rec.Record(op, ph.Hop)
+func recordWire(rec *metrics.Recorder, op int, ph *core.Phases) {
+	if ph.Wire > 0 {
+		rec.Record(op, ph.Wire)
 	}
 }
 
@@ -194,7 +201,7 @@ func (c *consensusClient) Do(ctx context.Context, rec *metrics.Recorder) {
 	if observe(ctx, rec, opRead, start, err) && c.w.timer != nil {
 		rec.Record(opReadIndex, c.ph.ReadIndex)
 		rec.Record(opReadApplyWait, c.ph.ApplyWait)
-		recordHop(rec, opReadHop, &c.ph)
+		recordWire(rec, opReadWire, &c.ph)
 	}
 }
 

@@ -88,8 +88,8 @@ func TestSuitesInEveryClusterMode(t *testing.T) {
 
 // checkPhasesInMode checks that the report splits the suite's timed ops
 // into the phases the core times, in every mode, with the hop between
-// phantom and the node only when the nodes are processes (started by the
-// run or joined).
+// phantom and the node (line and wire) only when the nodes are processes
+// (started by the run or joined).
 func checkPhasesInMode(t *testing.T, report *metrics.Report, mode, suite string) {
 	t.Helper()
 	want := map[string][]string{
@@ -111,12 +111,20 @@ func checkPhasesInMode(t *testing.T, report *metrics.Report, mode, suite string)
 				t.Errorf("%s has phase %q %+v (present %v); want it timed", op, name, p, ok)
 			}
 		}
-		hop, ok := o.Phases["hop"]
-		if mode != ClusterEmbedded && (!ok || hop.Count == 0 || hop.LatencyMs.Avg <= 0) {
-			t.Errorf("%s: hop %+v (present %v); want the time between phantom and its node processes", op, hop, ok)
-		}
-		if mode == ClusterEmbedded && ok {
-			t.Errorf("%s: a hop %+v in embedded mode", op, hop)
+		// The hop: the wire in every call to a node process; the line
+		// (the wait in phantom's line to the node) in the calls that go
+		// through it, the writes, and never in reads. None in embedded mode.
+		hop := map[string]bool{"wire": true, "line": op != "consensus.read"}
+		for name, want := range hop {
+			p, ok := o.Phases[name]
+			switch {
+			case mode == ClusterEmbedded || !want:
+				if ok {
+					t.Errorf("%s: a %s phase %+v in %s mode", op, name, p, mode)
+				}
+			case !ok || p.Count == 0 || p.LatencyMs.Avg <= 0:
+				t.Errorf("%s: %s %+v (present %v); want the time between phantom and its node processes", op, name, p, ok)
+			}
 		}
 		sum := 0.0
 		for _, p := range o.Phases {

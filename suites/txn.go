@@ -27,11 +27,12 @@ const (
 	// The phases of the decision record's entry (core.TxnResult's
 	// DecidePhases), folded into txn.decide's breakdown.
 	opDecideBatch // waiting in the coordinator shard's batcher
-	opDecideQueue // then as consensus.submit's: queue, append, replicate+commit, apply, hop
+	opDecideQueue // then as consensus.submit's: queue, append, replicate+commit, apply, line, wire
 	opDecideAppend
 	opDecideReplicate
 	opDecideApply
-	opDecideHop
+	opDecideLine
+	opDecideWire
 )
 
 const (
@@ -61,7 +62,8 @@ func (txnSuite) Ops() []metrics.OpSpec {
 		decidePhase("append", "append"),
 		decidePhase("replicate", "replicate+commit"),
 		decidePhase("apply", "apply"),
-		decidePhase("hop", "hop"),
+		decidePhase("line", "line"),
+		decidePhase("wire", "wire"),
 	}
 }
 

@@ -157,7 +157,7 @@ func writePhasesMarkdown(p printf, r *Report) {
 		}
 		if !started {
 			p("\n### Where the time goes\n\n")
-			p("Each op's latency split into the phases the core times; *hop*, when the nodes run as processes of their own, is each call's time between phantom and the node (gRPC, the network, the wait in phantom's line to it); *other* is the rest (the client, retries, what no phase covers).\n\n")
+			p("Each op's latency split into the phases the core times; *line* and *wire*, when the nodes run as processes of their own, are each call's time between phantom and the node: its wait in phantom's line to the node, then the rest (gRPC, the network); *other* is the rest (the client, retries, what no phase covers).\n\n")
 			p("| op | phase | count | avg | p50 | p99 | share |\n|---|---|--:|--:|--:|--:|--:|\n")
 			started = true
 		}
