@@ -101,7 +101,7 @@ func (b *batcher) do(cmd []byte, ph *Phases, send func(entry []byte, ph *Phases)
 	}
 	if ph != nil && bt.timed {
 		ph.Batch += time.Duration(bt.sent - arrived)
-		ph.add(&bt.ph)
+		ph.Add(&bt.ph)
 	}
 	if bt.err != nil {
 		return nil, bt.err

@@ -88,8 +88,8 @@ func (p *Phases) Total() time.Duration {
 	return p.Batch + p.Queue + p.Append + p.Replicate + p.Apply + p.ReadIndex + p.ApplyWait + p.Line + p.Wire
 }
 
-// add adds q's phases to p's.
-func (p *Phases) add(q *Phases) {
+// Add adds q's phases to p's: a sum over calls, say.
+func (p *Phases) Add(q *Phases) {
 	p.Batch += q.Batch
 	p.Queue += q.Queue
 	p.Append += q.Append
@@ -124,7 +124,7 @@ func (p *Phases) remote(t *NodeTimes, rtt time.Duration) {
 	if p == nil {
 		return
 	}
-	p.add(&t.Phases)
+	p.Add(&t.Phases)
 	line := min(max(t.Line, 0), rtt)
 	p.Line += line
 	p.Wire += max(rtt-line-t.Took, 0)

@@ -199,7 +199,7 @@ func BenchmarkPut64Phases(b *testing.B) {
 							t0 := time.Now()
 							err = c.PutTimed(ctx, key, value, &ph)
 							lat += time.Since(t0)
-							addPhases(&sum, &ph)
+							sum.Add(&ph)
 						} else {
 							err = c.Put(ctx, key, value)
 						}
@@ -230,18 +230,9 @@ type phaseSums struct {
 
 func (s *phaseSums) add(ph *core.Phases, lat time.Duration) {
 	s.mu.Lock()
-	addPhases(&s.ph, ph)
+	s.ph.Add(ph)
 	s.lat += lat
 	s.mu.Unlock()
-}
-
-func addPhases(sum, ph *core.Phases) {
-	sum.Queue += ph.Queue
-	sum.Append += ph.Append
-	sum.Replicate += ph.Replicate
-	sum.Apply += ph.Apply
-	sum.Line += ph.Line
-	sum.Wire += ph.Wire
 }
 
 // report reports the average put's latency and where it went, in µs per
