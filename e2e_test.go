@@ -137,7 +137,7 @@ func setUpConsensusRun(term *e2eTerm) {
 			term.waitFor(suite+" unchecked", func(s string) bool { return strings.Contains(s, "› [ ] "+suite) })
 		}
 	}
-	for _, knob := range []string{"profile", "cluster", "nodes", "clients"} {
+	for _, knob := range []string{"profile", "cluster", "node" /* CPUs */, "nodes", "clients"} {
 		term.send("Down")
 		term.waitFor("the cursor on "+knob, func(s string) bool { return cursorKnob(s) == knob })
 	}
