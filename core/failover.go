@@ -293,9 +293,12 @@ func (r *replica) fence(addr raft.ServerAddress, until time.Time) {
 const leaderProbeTimeout = 50 * time.Millisecond
 
 // stand makes this follower stand for election now: it moves raft's last
-// contact back by a heartbeat timeout, unless raft has heard from a leader
-// meanwhile, and has raft run its heartbeat check (nudge), which then finds
-// the heartbeat timeout run out, as it would a little later on its own.
+// contact back to just over a heartbeat timeout ago (if it is later), and
+// has raft run its heartbeat check (nudge), which then finds the heartbeat
+// timeout run out, as it would a little later on its own. It does not ask
+// whether a new leader has been heard from since checkLeader looked: raft's
+// pre-vote keeps such a late stand from costing the new leader its term,
+// as the other followers refuse it while they hear from that leader.
 // Raft has no call to drop a leader it knows is gone; raftContact finds
 // where it keeps the time of its last contact.
 func (r *replica) stand() {
