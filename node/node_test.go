@@ -65,6 +65,17 @@ func newProcessCluster(t *testing.T, nodes int, storage string) (*core.Cluster, 
 	return c, p
 }
 
+// closeChecked closes a cluster newProcessCluster started and checks that
+// none of its node processes outlives it.
+func closeChecked(t *testing.T, c *core.Cluster, p *Processes) {
+	t.Helper()
+	pids := pidsOf(p)
+	if err := c.Close(); err != nil {
+		t.Error(err)
+	}
+	checkGone(t, pids)
+}
+
 func pidsOf(p *Processes) []int {
 	var pids []int
 	for _, n := range p.Nodes() {
@@ -264,13 +275,7 @@ func TestLeaseLapses(t *testing.T) {
 // node back; a delay on every link slows a write by a round trip.
 func TestProcessesNetwork(t *testing.T) {
 	c, p := newProcessCluster(t, 3, core.StorageMemory)
-	defer func() {
-		pids := pidsOf(p)
-		if err := c.Close(); err != nil {
-			t.Error(err)
-		}
-		checkGone(t, pids)
-	}()
+	defer closeChecked(t, c, p)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	leader, err := c.ShardLeader(ctx, 0)
@@ -338,9 +343,7 @@ func TestProcessesNetwork(t *testing.T) {
 // together they are non-zero and within each call's latency.
 func TestProcessPhases(t *testing.T) {
 	c, p := newProcessCluster(t, 3, core.StorageMemory)
-	pids := pidsOf(p)
-	defer checkGone(t, pids)
-	defer c.Close()
+	defer closeChecked(t, c, p)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var ph core.Phases

@@ -15,13 +15,7 @@ import (
 // uptime only grow.
 func TestProcessUseCountsTraffic(t *testing.T) {
 	c, p := newProcessCluster(t, 3, core.StorageMemory)
-	defer func() {
-		pids := pidsOf(p)
-		if err := c.Close(); err != nil {
-			t.Error(err)
-		}
-		checkGone(t, pids)
-	}()
+	defer closeChecked(t, c, p)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	before := p.Use(ctx)
