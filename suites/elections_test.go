@@ -78,19 +78,22 @@ func TestElectionsCausedApartFromSpontaneous(t *testing.T) {
 		for attempt := 1; ; attempt++ {
 			r := run()
 			e := electionsOf(t, r, "quiet")
-			if e.Caused < 1 || e.ByCause["kill-leader"] != e.Caused {
-				t.Fatalf("elections %+v, want the kill-leader's", e)
+			if e.ByCause["kill-leader"] < 1 {
+				t.Fatalf("elections %v %v, want the kill-leader's", e, e.ByCause)
 			}
 			if r.Elections.Caused < 1+r.Cluster.Shards {
-				t.Errorf("run elections %+v, want the start's (one a shard) and the kill's caused", r.Elections)
+				t.Errorf("run elections %v %v, want the start's (one a shard) and the kill's caused", r.Elections, r.Elections.ByCause)
 			}
 			if e.Caused == 1 && e.Spontaneous == 0 {
 				return
 			}
+			// More than the kill's one: a starved heartbeat's election,
+			// spontaneous, or put down to the kill or to the cluster's
+			// start when it fell inside their windows.
 			if attempt == 3 {
-				t.Fatalf("elections %+v in every try, want 1 caused, 0 spontaneous on a quiet cluster", e)
+				t.Fatalf("elections %v %v in every try, want 1 caused, 0 spontaneous on a quiet cluster", e, e.ByCause)
 			}
-			t.Logf("try %d: %+v; the machine is busy, trying again", attempt, e)
+			t.Logf("try %d: %v %v; the machine is busy, trying again", attempt, e, e.ByCause)
 		}
 	}
 	t.Run("runner kill-leader", func(t *testing.T) {
