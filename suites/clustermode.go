@@ -69,6 +69,11 @@ func ParseClusterMode(s string) (ClusterMode, error) {
 	return m, nil
 }
 
+// Local reports whether every node runs on this machine, so that the
+// cluster's traffic is loopback's: embedded and processes mode. Joined
+// nodes may be anywhere, and their network is taken to be real.
+func (m ClusterMode) Local() bool { return m.Kind != "join" }
+
 // String is the mode as a setting.
 func (m ClusterMode) String() string {
 	if m.Kind == "join" {

@@ -312,6 +312,9 @@ func (x *run) do(ctx context.Context) error {
 	// the live data; the previous limit comes back when the run ends.
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(x.budget))
 	x.diag = metrics.NewDiagnoser(x.budget, x.cfg.Storage == core.StorageDisk)
+	if m, err := ParseClusterMode(x.cfg.Cluster); err == nil {
+		x.diag.OnLoopback(m.Local())
+	}
 	sz, err := x.cfg.size(x.budget)
 	if err != nil {
 		return err

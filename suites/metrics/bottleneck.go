@@ -37,6 +37,11 @@ type Signals struct {
 	// "" else.
 	NetNode    string
 	NetNodeBps float64
+	// Loopback says the cluster's traffic never leaves the machine (the
+	// embedded cluster, node processes on 127.0.0.1): its bytes are
+	// copies made by the same cores, so they are how a CPU shortage
+	// shows, not a resource of their own (see Diagnose).
+	Loopback bool
 }
 
 // Thresholds are where each rule fires.
@@ -190,10 +195,14 @@ func networkRule(s Signals, t Thresholds) (finding, bool) {
 	if top < t.NetBytes || t.NetBytes <= 0 {
 		return finding{}, false
 	}
-	f := finding{top / t.NetBytes, "network " + FormatBytes(top) + "/s"}
+	net := "network"
+	if s.Loopback {
+		net = "loopback"
+	}
+	f := finding{top / t.NetBytes, net + " " + FormatBytes(top) + "/s"}
 	switch {
 	case node:
-		f.evidence = "node " + s.NetNode + " network " + FormatBytes(top) + "/s"
+		f.evidence = "node " + s.NetNode + " " + net + " " + FormatBytes(top) + "/s"
 	case s.NetNode != "":
 		f.evidence += fmt.Sprintf(" (busiest node %s, %s/s)", s.NetNode, FormatBytes(s.NetNodeBps))
 	}
@@ -268,9 +277,17 @@ func (b Bottleneck) FiredNames() []string {
 // that fired, leader first: "CPU-bound: 98% CPU, scheduler p99 14ms —
 // heartbeats late, 3 spontaneous elections/min". With no rule fired it
 // says what headroom there is.
+//
+// Over loopback the network is a symptom, not a root cause: a GiB a
+// second between nodes on one machine is the cores copying it, so when
+// the CPU rule fires too the line blames the CPU and gives the bytes as
+// evidence ("CPU-bound: 97% CPU, loopback 1.30GiB/s"). At 1 MiB values
+// the bytes passed their threshold by more than the CPU did, and the
+// line said network-bound on a machine with no network to speak of.
 func Diagnose(s Signals, t Thresholds) Bottleneck {
 	var found [numResources]finding
 	b := Bottleneck{Resource: ResourceNone}
+	root := func(r Resource) bool { return r.root() && !(r == ResourceNetwork && s.Loopback) }
 	for r := Resource(0); r < numResources; r++ {
 		f, ok := rules[r](s, t)
 		if !ok {
@@ -279,7 +296,7 @@ func Diagnose(s Signals, t Thresholds) Bottleneck {
 		found[r] = f
 		b.Fired |= 1 << r
 		b.Severity += f.score
-		if b.Resource == ResourceNone || (r.root() && !b.Resource.root()) || (r.root() == b.Resource.root() && f.score > b.Score) {
+		if b.Resource == ResourceNone || (root(r) && !root(b.Resource)) || (root(r) == root(b.Resource) && f.score > b.Score) {
 			b.Resource, b.Score = r, f.score
 		}
 	}
@@ -330,6 +347,7 @@ type Diagnoser struct {
 	thresholds Thresholds
 	budget     float64
 	disk       bool
+	loopback   bool
 	// Leader elections seen at each tick, a ring over ElectionWindow.
 	elections []electionMark
 	last      Bottleneck
@@ -347,13 +365,18 @@ func NewDiagnoser(budget int64, disk bool) *Diagnoser {
 	return &Diagnoser{thresholds: DefaultThresholds(), budget: float64(budget), disk: disk}
 }
 
+// OnLoopback tells d that the cluster's nodes all run on this machine, so
+// that their traffic is loopback's (see Signals.Loopback). Call it before
+// the first Observe.
+func (d *Diagnoser) OnLoopback(on bool) { d.loopback = on }
+
 // SignalsOf reads the signals of a snapshot; the election rate needs the
 // Diagnoser's memory of earlier ticks.
 func (d *Diagnoser) SignalsOf(s *Snapshot) Signals {
 	sys := s.System
 	sig := Signals{CPU: sys.CPU, ProcessCPU: sys.ProcessCPU, SchedP99: sys.SchedP99, GCCPU: sys.GCCPU,
 		Heap: sys.Heap, RSS: sys.RSS, Budget: d.budget, NetRx: sys.NetRx, NetTx: sys.NetTx,
-		Disk: d.disk, DiskBusy: sys.DiskBusy, DiskWriteWait: sys.DiskWriteWait}
+		Disk: d.disk, DiskBusy: sys.DiskBusy, DiskWriteWait: sys.DiskWriteWait, Loopback: d.loopback}
 	for _, sh := range s.Cluster.Shards {
 		sig.ReplLag = max(sig.ReplLag, sh.MaxLag)
 		sig.Uncommitted += sh.Uncommitted

@@ -351,3 +351,37 @@ func TestRuntimeReaderSchedP99IsPerInterval(t *testing.T) {
 	}
 	t.Errorf("p99 %v s after quiet intervals, %v s after the burst: the burst is still counted", quick, slow.SchedP99.Value)
 }
+
+// Over loopback the bytes between nodes are the cores' copies: with the
+// CPU saturated too, the line blames the CPU even where the bytes are
+// further past their threshold, and names them loopback; with the CPU
+// calm they still lead, and over a real network they are a root cause of
+// their own.
+func TestLoopbackNetworkIsCPU(t *testing.T) {
+	th := DefaultThresholds()
+	sig := calm()
+	sig.CPU = gauge(97, true)            // 1.08× its threshold
+	sig.NetTx = gauge(1.3*(1<<30), true) // 1.3× its threshold
+	if b := Diagnose(sig, th); b.Resource != ResourceNetwork || b.Line != "network-bound: network 1.30GiB/s, 97% CPU" {
+		t.Errorf("over a real network: %s %q", b.Resource, b.Line)
+	}
+	sig.Loopback = true
+	if b := Diagnose(sig, th); b.Resource != ResourceCPU || b.Line != "CPU-bound: 97% CPU, loopback 1.30GiB/s" {
+		t.Errorf("over loopback: %s %q, want CPU-bound with the bytes as evidence", b.Resource, b.Line)
+	}
+	sig.CPU = gauge(60, true)
+	if b := Diagnose(sig, th); b.Resource != ResourceNetwork || b.Line != "network-bound: loopback 1.30GiB/s" {
+		t.Errorf("over loopback, CPU calm: %s %q", b.Resource, b.Line)
+	}
+	// A symptom that fires beside loopback bytes still gives way to them:
+	// no root cause fired, and the furthest past its threshold leads.
+	sig.SchedP99 = gauge(0.006, true) // 1.2×
+	if b := Diagnose(sig, th); b.Resource != ResourceNetwork {
+		t.Errorf("over loopback with the scheduler late: %s %q", b.Resource, b.Line)
+	}
+	d := NewDiagnoser(4<<30, false)
+	d.OnLoopback(true)
+	if !d.SignalsOf(&Snapshot{}).Loopback {
+		t.Error("a Diagnoser told its cluster is local does not say so in its signals")
+	}
+}
