@@ -348,7 +348,7 @@ func parseRunFlags(args []string, stdout io.Writer) (*runFlags, bool, error) {
 			printDefaults(stdout, fs)
 			return nil, true, nil
 		}
-		return nil, false, usagef("%s", strings.Replace(err.Error(), "-", "--", 1))
+		return nil, false, usagef("%s", doubleDash(err))
 	}
 	if fs.NArg() > 0 {
 		return nil, false, usagef("unexpected argument %q; flags look like --nodes 3", fs.Arg(0))
@@ -713,7 +713,7 @@ func runCompare(args []string, stdout io.Writer) (int, error) {
 			fs.PrintDefaults()
 			return exitPass, nil
 		}
-		return exitUsage, usagef("%s", strings.Replace(err.Error(), "-", "--", 1))
+		return exitUsage, usagef("%s", doubleDash(err))
 	}
 	if fs.NArg() != 2 {
 		return exitUsage, usagef("compare takes two report files, A and B; got %d", fs.NArg())
@@ -805,3 +805,17 @@ type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, " ") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// doubleDash is a flag package error with the flag named as phantom's
+// help writes it, --name: the package writes -name, after a space
+// ("invalid value \"-1\" for flag -node-cpus: ..."), so the first
+// space-dash-letter is the flag, never a dash inside the value.
+func doubleDash(err error) string {
+	msg := err.Error()
+	for i := 0; i+2 < len(msg); i++ {
+		if msg[i] == ' ' && msg[i+1] == '-' && (msg[i+2] >= 'a' && msg[i+2] <= 'z' || msg[i+2] >= 'A' && msg[i+2] <= 'Z') {
+			return msg[:i+1] + "-" + msg[i+1:]
+		}
+	}
+	return msg
+}
