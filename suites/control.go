@@ -195,12 +195,17 @@ func (x *run) applyRestart(_ *suiteRun, a *knob.Action) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	ids, busy := x.restarting.take(ids)
+	if len(ids) == 0 {
+		return "", fmt.Errorf("%s already restarting", strings.Join(busy, ", "))
+	}
 	db := x.db
 	x.background(func(ctx context.Context) {
 		for _, id := range ids {
 			end := x.causes.begin("restart", shardsOn(db.Status(), id))
 			err := db.RestartNode(ctx, id)
 			end()
+			x.restarting.done(id)
 			if err != nil {
 				x.events.later(metrics.EventError, fmt.Sprintf("restarting %s failed: %v", id, err))
 			} else {
@@ -361,4 +366,35 @@ func (x *run) runScripted(sr *suiteRun) {
 			x.event(metrics.EventError, fmt.Sprintf("--at %v:%s: %v", a.At, a.Action, err))
 		}
 	}
+}
+
+// inFlight is a set of nodes an action in the background works on.
+type inFlight struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+// take adds the ids not in the set yet and returns them, and the others.
+func (f *inFlight) take(ids []string) (taken, busy []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ids == nil {
+		f.ids = map[string]bool{}
+	}
+	for _, id := range ids {
+		if f.ids[id] {
+			busy = append(busy, id)
+			continue
+		}
+		f.ids[id] = true
+		taken = append(taken, id)
+	}
+	return taken, busy
+}
+
+// done takes id out of the set.
+func (f *inFlight) done(id string) {
+	f.mu.Lock()
+	delete(f.ids, id)
+	f.mu.Unlock()
 }

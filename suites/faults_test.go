@@ -244,6 +244,12 @@ func TestNodeFaultsOnARealCluster(t *testing.T) {
 			fail("restart: %v", err)
 			return
 		}
+		// A second restart at the same moment does not take the node
+		// again: it is restarting, or up by now.
+		if err := r.Control(bg, knob.Action{Verb: knob.VerbRestart}); err == nil ||
+			!(strings.Contains(err.Error(), crashed+" already restarting") || strings.Contains(err.Error(), "no node is crashed")) {
+			fail("a second restart: err = %v, want %s already restarting", err, crashed)
+		}
 		if !waitUntil(crashed+" up and healthy", func() bool { n := node(crashed); return n.Up && n.State == "up" }) {
 			return
 		}

@@ -250,6 +250,10 @@ type run struct {
 	targetNodes int
 	resizing    atomic.Int32
 
+	// restarting holds the nodes whose restart runs in the background, so
+	// that a second restart at the same moment does not take them again.
+	restarting inFlight
+
 	// causes is what the run did to the cluster, and elections the
 	// elections counted against it: caused or spontaneous.
 	causes    *causeBook
