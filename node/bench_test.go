@@ -33,7 +33,7 @@ func (l *inProcess) Start(_ context.Context, id string, _ int) (core.NodeConn, e
 	if err != nil {
 		return nil, err
 	}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(serverOptions()...)
 	phantompb.RegisterNodeServer(gs, NewServer(h, ln.Addr().String(), core.StorageMemory, nil))
 	go func() { _ = gs.Serve(ln) }()
 	l.mu.Lock()

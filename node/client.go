@@ -37,7 +37,8 @@ var _ core.NodeConn = (*Conn)(nil)
 // Dial makes a line to the node serving at addr. It connects lazily; the
 // first call says whether the node is there.
 func Dial(addr string) (*Conn, error) {
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)))
 	if err != nil {
 		return nil, fmt.Errorf("node: dial %s: %w", addr, err)
 	}
@@ -165,8 +166,12 @@ type pendingApply struct {
 func (c *Conn) sendApplies() {
 	for {
 		c.amu.Lock()
-		batch := c.queue
-		c.queue = nil
+		n := batchLen(c.queue)
+		batch := c.queue[:n:n]
+		c.queue = c.queue[n:]
+		if len(c.queue) == 0 {
+			c.queue = nil // let the backing array go
+		}
 		closed := c.closed
 		c.amu.Unlock()
 		if len(batch) == 0 {
@@ -188,6 +193,38 @@ func (c *Conn) sendApplies() {
 		}
 		c.send(batch)
 	}
+}
+
+// MaxMessageBytes is the largest gRPC message a node and its controller
+// take, either way: a command with a value of the largest data size
+// phantom writes (16 MiB), or a read's answer with one, and room for the
+// call's other fields. gRPC's default, 4 MiB, refused every put of a
+// larger value.
+const MaxMessageBytes = 64 << 20
+
+// serverOptions are a node's gRPC server's.
+func serverOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes)}
+}
+
+// MaxBatchBytes bounds the commands one ApplyBatch call carries, so that
+// a call stays well inside MaxMessageBytes: at 1 MiB values the whole
+// queue of 20 clients' puts went in one call of 16 MiB or more, past
+// gRPC's limit, and failed together. A single command larger than it
+// still goes, alone.
+const MaxBatchBytes = 4 << 20
+
+// batchLen is how many of the commands at the head of queue one call
+// takes: all of them, up to MaxBatchBytes, and at least one.
+func batchLen(queue []*pendingApply) int {
+	size := 0
+	for i, p := range queue {
+		size += len(p.req.Command)
+		if i > 0 && size > MaxBatchBytes {
+			return i
+		}
+	}
+	return len(queue)
 }
 
 // send makes one call for batch and answers each of its applies.

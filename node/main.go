@@ -133,7 +133,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	addr := net.JoinHostPort(*advertise, port)
 	srv := NewServer(nh, addr, *storage, peerList)
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(serverOptions()...)
 	phantompb.RegisterNodeServer(gs, srv)
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(srv.Listen(ln)) }()
