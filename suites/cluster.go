@@ -79,7 +79,7 @@ func (c *clusterClient) Do(ctx context.Context, rec *metrics.Recorder) {
 	start = metrics.Now()
 	st := c.w.db.Status()
 	if len(st.Nodes) == 0 {
-		rec.Fail(opStatus, metrics.ErrUnavailable)
+		rec.FailErr(opStatus, metrics.ErrUnavailable, errNoNodes)
 		return
 	}
 	rec.Record(opStatus, start.Elapsed())

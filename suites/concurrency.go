@@ -141,7 +141,7 @@ func (c *ccClient) Do(ctx context.Context, rec *metrics.Recorder) {
 			}
 			// Each lost conflict counts; the transaction is retried after
 			// a short random pause.
-			rec.Fail(opCCRMW, metrics.ErrConflict)
+			rec.FailErr(opCCRMW, metrics.ErrConflict, err)
 			select {
 			case <-ctx.Done():
 				return

@@ -2,6 +2,7 @@ package suites
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
@@ -221,7 +222,7 @@ func observe(ctx context.Context, rec *metrics.Recorder, op int, start metrics.S
 	case ctx.Err() != nil:
 		// The run ended while the op waited: not a failure of the cluster.
 	default:
-		rec.Fail(op, errorKind(err))
+		rec.FailErr(op, errorKind(err), err)
 	}
 	return false
 }
@@ -243,8 +244,11 @@ func (w *consensusWorkload) Probe(ctx context.Context, rec *metrics.Recorder) {
 		case <-t.C:
 		}
 		if w.elections {
-			if _, err := w.db.KillLeader(ctx, shard); err != nil && ctx.Err() == nil {
-				rec.Fail(opElection, errorKind(err))
+			// A kill the runner refused (another fault holds the shard,
+			// or it would cost a quorum) is an event of its own, not a
+			// failure of the cluster.
+			if _, err := w.db.KillLeader(ctx, shard); err != nil && ctx.Err() == nil && !errors.Is(err, errFaultRefused) {
+				rec.FailErr(opElection, errorKind(err), err)
 			}
 		}
 		var evs []core.Election

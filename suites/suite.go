@@ -170,6 +170,13 @@ func Resolve(names []string) ([]Suite, error) {
 	return out, nil
 }
 
+// Errors the runner and suites name themselves, for the report's error
+// samples.
+var (
+	errIterationTimedOut = errors.New("the iteration ran past --op-timeout and was cancelled")
+	errNoNodes           = errors.New("the cluster's status lists no node")
+)
+
 // errorKind classifies a failed op for the error counts.
 func errorKind(err error) metrics.ErrorKind {
 	switch {

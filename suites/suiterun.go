@@ -93,7 +93,7 @@ func (sr *suiteRun) addClient(from time.Time) {
 				// The tick cancelled the iteration past the op timeout;
 				// the suite left the cut-short op out, as it does any
 				// the run ended, so the timeout is counted here.
-				rec.Fail(sr.primary, metrics.ErrTimeout)
+				rec.FailErr(sr.primary, metrics.ErrTimeout, errIterationTimedOut)
 			}
 		}
 	}()

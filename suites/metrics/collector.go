@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -55,6 +56,10 @@ type OpStats struct {
 	// SpectrumPercentiles, from its HDR histogram; nil before a
 	// completion.
 	Spectrum []time.Duration
+	// ErrorSamples are, by error kind, the text of one error of the op
+	// since its suite started (the first a worker kept that the collector
+	// read); nil while it has had none. Shared between snapshots.
+	ErrorSamples map[string]string
 }
 
 // SeriesPoint is an op's figures over one step of its series: the span
@@ -135,6 +140,9 @@ type Collector struct {
 	series   [][]SeriesPoint
 	spectrum [][]time.Duration
 	specAge  []int // ticks with completions since the spectrum was read
+	// samples are each op's error texts by kind (OpStats.ErrorSamples),
+	// replaced, never changed, when one is added.
+	samples []map[string]string
 }
 
 // spectrumTicks is how many ticks with completions an op's spectrum may
@@ -165,7 +173,7 @@ func NewCollector(ops []OpSpec, window int, start time.Time) (*Collector, error)
 		ring: make([][]*bucket, window), ringDt: make([]time.Duration, window), ringOn: make([][]bool, window),
 		totalDt: make([]time.Duration, n), hist: make([][]Point, n), histN: make([]int, n), scratch: newBucket(),
 		step: 1, ser: make([]*bucket, n), serDt: make([]time.Duration, n), serN: make([]int, n), series: make([][]SeriesPoint, n),
-		spectrum: make([][]time.Duration, n), specAge: make([]int, n),
+		spectrum: make([][]time.Duration, n), specAge: make([]int, n), samples: make([]map[string]string, n),
 	}
 	for s := range c.ring {
 		c.ring[s] = newMirrorBuckets(n)
@@ -278,6 +286,7 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 		// record, so a recorder seen closed has nothing left after this.
 		closed := r.closed.Load()
 		r.harvest(c.tick)
+		r.takeSamples(c.keepSample)
 		if !closed {
 			recs = append(recs, r)
 		}
@@ -341,7 +350,7 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 		st := OpStats{OpSpec: c.ops[i], Tick: tickFig, Window: figuresOf(c.scratch, wdt),
 			Epoch: figuresOf(c.epoch[i], c.epochDt[i]), Total: figuresOf(c.total[i], c.totalDt[i]),
 			Buckets: c.buckets[i], LatencySum: time.Duration(c.total[i].lat.sumNs),
-			Series: c.series[i][:len(c.series[i]):len(c.series[i])], Spectrum: c.spectrum[i]}
+			Series: c.series[i][:len(c.series[i]):len(c.series[i])], Spectrum: c.spectrum[i], ErrorSamples: c.samples[i]}
 		if active[i] {
 			c.push(i, Point{At: at, OpsPerSec: st.Window.OpsPerSec, Avg: st.Window.Latency.Avg,
 				P50: st.Window.Latency.P50, P99: st.Window.Latency.P99, Errors: st.Window.Errors})
@@ -350,6 +359,20 @@ func (c *Collector) Tick(now time.Time) []OpStats {
 		out[i] = &st
 	}
 	return foldPhases(c.ops, c.parents, out)
+}
+
+// keepSample keeps text as op's error of kind unless it has one. c.mu is
+// held: Tick's harvest calls it.
+func (c *Collector) keepSample(op int, kind ErrorKind, text string) {
+	if _, ok := c.samples[op][kind.String()]; ok {
+		return
+	}
+	m := maps.Clone(c.samples[op]) // snapshots hold the old one
+	if m == nil {
+		m = make(map[string]string, 1)
+	}
+	m[kind.String()] = firstLine(text, 500)
+	c.samples[op] = m
 }
 
 // NewEpoch starts every op's epoch figures afresh. Call it from the Tick

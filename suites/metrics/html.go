@@ -210,7 +210,13 @@ func htmlOps(h htmlWriter, r *Report, cs chartSet) {
 		if len(oc.op.ErrorsByKind) > 0 {
 			h.text(" (" + kindsLine(oc.op.ErrorsByKind) + ")")
 		}
-		h.raw("</p>\n<div class=\"charts\">\n")
+		h.raw("</p>\n")
+		for _, k := range slices.Sorted(maps.Keys(oc.op.ErrorSamples)) {
+			h.raw(`<p class="sub error-sample">`)
+			h.text(k + ": " + oc.op.ErrorSamples[k])
+			h.raw("</p>\n")
+		}
+		h.raw("<div class=\"charts\">\n")
 		h.figure(oc.throughput)
 		h.figure(oc.latency)
 		h.figure(oc.spectrum)

@@ -238,10 +238,15 @@ type Recorder struct {
 	closed atomic.Bool
 	open   bool  // open loop: keep service time apart
 	lagNs  int64 // how late the current iteration started; owner only
+	// samples hold the first error of each op and kind the worker saw,
+	// [op*numErrorKinds+kind], as FailErr's text, for the report to say
+	// what failed: written once by the worker, read by the collector.
+	samples []atomic.Pointer[string]
 }
 
 func newRecorder(first, n int, open bool) *Recorder {
-	r := &Recorder{first: first, ph: newPhaser(), active: make([]atomic.Pointer[bucket], n), spare: make([]*bucket, n), open: open}
+	r := &Recorder{first: first, ph: newPhaser(), active: make([]atomic.Pointer[bucket], n), spare: make([]*bucket, n), open: open,
+		samples: make([]atomic.Pointer[string], n*int(numErrorKinds))}
 	for i := range r.active {
 		r.active[i].Store(newWorkerBucket(open))
 		r.spare[i] = newWorkerBucket(open)
@@ -280,9 +285,33 @@ func (r *Recorder) Fail(op int, kind ErrorKind) {
 	r.ph.exit(p)
 }
 
+// FailErr counts one failed attempt of op, as Fail does, and keeps err's
+// text if it is the worker's first error of that op and kind: the text is
+// made once, and later failures cost what Fail's do.
+func (r *Recorder) FailErr(op int, kind ErrorKind, err error) {
+	if kind >= numErrorKinds {
+		kind = ErrOther
+	}
+	r.Fail(op, kind)
+	if s := &r.samples[op*int(numErrorKinds)+int(kind)]; err != nil && s.Load() == nil {
+		text := err.Error()
+		s.Store(&text)
+	}
+}
+
 // Close tells the collector the worker has stopped; its last figures are
 // harvested on the next tick and the recorder is then dropped.
 func (r *Recorder) Close() { r.closed.Store(true) }
+
+// takeSamples hands each error text the worker kept to keep(op, kind,
+// text), op in the collector's numbering. Only the collector calls it.
+func (r *Recorder) takeSamples(keep func(op int, kind ErrorKind, text string)) {
+	for i := range r.samples {
+		if s := r.samples[i].Load(); s != nil {
+			keep(r.first+i/int(numErrorKinds), ErrorKind(i%int(numErrorKinds)), *s)
+		}
+	}
+}
 
 // harvest swaps every op's active bucket for a clean one and folds what the
 // worker recorded into into[first+i]. Only the collector calls it.

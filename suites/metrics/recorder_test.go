@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"errors"
+	"maps"
 	"math"
 	"sync"
 	"testing"
@@ -259,5 +261,43 @@ func TestStampMeasuresElapsedTime(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 	if d := s.Elapsed(); d < 10*time.Millisecond || d > 10*time.Second {
 		t.Errorf("Elapsed after a 10ms sleep = %v", d)
+	}
+}
+
+// An op's errors keep a text of each kind for the report: the first a
+// worker kept, not replaced by later ones, counted as Fail counts; and a
+// worker's later failures of the same op and kind allocate nothing.
+func TestErrorSamples(t *testing.T) {
+	start := time.Unix(1000, 0)
+	c, err := NewCollector([]OpSpec{{Name: "x.a", Suite: "x", Primary: true}, {Name: "x.b", Suite: "x"}}, 4, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Activate(0, 2)
+	a, b := c.NewRecorder(0, 2), c.NewRecorder(0, 2)
+	a.FailErr(1, ErrOther, errors.New("message larger than max"))
+	a.FailErr(1, ErrOther, errors.New("something later"))
+	a.FailErr(1, ErrTimeout, errors.New("deadline exceeded"))
+	b.Fail(1, ErrOther)
+	ops := c.Tick(start.Add(time.Second))
+	got := ops[1].ErrorSamples
+	want := map[string]string{"other": "message larger than max", "timeout": "deadline exceeded"}
+	if !maps.Equal(got, want) {
+		t.Errorf("samples %v, want %v", got, want)
+	}
+	if e := ops[1].Total.ErrorsBy; e["other"] != 3 || e["timeout"] != 1 {
+		t.Errorf("errors by kind %v, want other 3, timeout 1", e)
+	}
+	if ops[0].ErrorSamples != nil {
+		t.Errorf("an op without errors has samples %v", ops[0].ErrorSamples)
+	}
+	// A later worker's text of a kind already kept does not replace it.
+	b.FailErr(1, ErrOther, errors.New("from b"))
+	if got := c.Tick(start.Add(2 * time.Second))[1].ErrorSamples["other"]; got != "message larger than max" {
+		t.Errorf("after b's error the sample is %q", got)
+	}
+	e := errors.New("again")
+	if n := testing.AllocsPerRun(100, func() { a.FailErr(1, ErrOther, e) }); n != 0 {
+		t.Errorf("a repeated failure allocates %v times", n)
 	}
 }

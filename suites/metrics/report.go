@@ -160,6 +160,9 @@ type OpReport struct {
 	Count          uint64            `json:"count"`
 	Errors         uint64            `json:"errors"`
 	ErrorsByKind   map[string]uint64 `json:"errors_by_kind,omitempty"`
+	// ErrorSamples are, by error kind, the text of one of the op's errors:
+	// what failed, in the database's words.
+	ErrorSamples map[string]string `json:"error_samples,omitempty"`
 	OpsPerSec      float64           `json:"ops_per_sec"`
 	ElapsedSeconds float64           `json:"elapsed_s"`
 	LatencyMs      LatencyMs         `json:"latency_ms"`
@@ -356,6 +359,7 @@ func NewReport(last *Snapshot, final []Verdict, res Resources) *Report {
 		}
 		t := o.Total
 		or := opReport(t)
+		or.ErrorSamples = o.ErrorSamples
 		or.Phases = phaseReports(o)
 		or.Series = seriesReport(o.Series)
 		or.LatencySpectrum = spectrumReport(o.Spectrum)

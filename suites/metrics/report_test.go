@@ -74,14 +74,25 @@ func TestSummaryShowsVerdicts(t *testing.T) {
 		{Suite: "consensus", Op: "consensus.submit", Metric: MetricAvgLatency, Limit: 100, Value: 1.5, Unit: "ms", Pass: true},
 		{Suite: "consensus", Metric: MetricThroughput, Limit: 1000, Value: 900, Unit: "ops/s", Pass: false},
 	}
-	r := NewReport(sampleSnapshot(), final, Resources{})
+	snap := sampleSnapshot()
+	for i := range snap.Ops {
+		if snap.Ops[i].Name == "consensus.submit" {
+			snap.Ops[i].Total.ErrorsBy = map[string]uint64{"other": 152}
+			snap.Ops[i].ErrorSamples = map[string]string{"other": "core: put: rpc error: message larger than max"}
+		}
+	}
+	r := NewReport(snap, final, Resources{})
+	if got := r.Suites["consensus"].Ops["consensus.submit"].ErrorSamples["other"]; got == "" {
+		t.Error("the report's op has no error sample")
+	}
 	var buf bytes.Buffer
 	if err := WriteSummary(&buf, r); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
 	for _, want := range []string{"consensus.submit", "12,000", "1,200", "1.50ms", "PASS  consensus.submit avg latency 1.50ms < 100ms",
-		"FAIL  consensus throughput 900 ops/s ≤ 1,000 ops/s", "violations: 1", "cpu n/a", "FAIL: a baseline was violated"} {
+		"FAIL  consensus throughput 900 ops/s ≤ 1,000 ops/s", "violations: 1", "cpu n/a", "FAIL: a baseline was violated",
+		"errors, one of each kind:\n  consensus.submit other (152): core: put: rpc error: message larger than max"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}

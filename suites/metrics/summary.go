@@ -31,6 +31,7 @@ func WriteSummary(w io.Writer, r *Report) error {
 		}
 	}
 
+	writeErrorSamples(ew, r)
 	writeInFlight(ew, r)
 	writeElections(ew, r)
 
@@ -166,6 +167,38 @@ func (r *Report) Outcome(sep string) string {
 		outcome += " (so far: the run is still going)"
 	}
 	return outcome
+}
+
+// writeErrorSamples says, for each op that failed, what its errors of
+// each kind said: a count of errors alone does not tell a user whether the
+// cluster lost a leader or refused the request.
+func writeErrorSamples(w io.Writer, r *Report) {
+	head := false
+	for _, o := range sortedOps(r) {
+		kinds := make([]string, 0, len(o.ErrorSamples))
+		for k := range o.ErrorSamples {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		for _, k := range kinds {
+			if !head {
+				fmt.Fprintln(w, "\nerrors, one of each kind:")
+				head = true
+			}
+			fmt.Fprintf(w, "  %s %s (%s): %s\n", o.Name, k, FormatCount(float64(o.ErrorsByKind[k])), firstLine(o.ErrorSamples[k], 160))
+		}
+	}
+}
+
+// firstLine is s's first line, cut to at most n runes with an ellipsis.
+func firstLine(s string, n int) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 // writeInFlight says which suites ended with iterations stuck for longer
