@@ -21,7 +21,9 @@
 //
 // Three seams are internal packages. core/internal/netsim is the network:
 // links, partitions and the stream layer each replica's raft transport
-// runs on, which tells the replica when a peer closes a connection.
+// runs on, which tells the replica when a peer closes a connection and
+// counts each node's bytes (AppendTraffic: per-node network, which the OS
+// cannot give for nodes sharing one process).
 // core/internal/wire is that transport: raft's NetworkTransport semantics
 // with a binary encoding of its own, and a fence that refuses a gone
 // leader's late appends while a follower stands. core/internal/transport wraps it:

@@ -90,6 +90,11 @@ func (c *Cluster) joinNode() (*node, error) {
 		c.attach(n, conn)
 	}
 	c.nextSeq++
+	if t := c.nw.Traffic(slot); t != nil {
+		// Before any of the node's replicas listens: its counters start
+		// here, whoever held the slot before.
+		n.baseSent, n.baseRecv = t.Sent(), t.Recv()
+	}
 	others := make([]int, len(c.nodes))
 	for i, o := range c.nodes {
 		others[i] = o.index

@@ -26,6 +26,11 @@ type node struct {
 
 	// quit ends the heartbeat loop when the node leaves the cluster.
 	quit chan struct{}
+
+	// baseSent and baseRecv are the network slot's traffic counters when
+	// the node took the slot: a removed node's bytes, which the slot's
+	// counters keep, are not the new node's (AppendTraffic).
+	baseSent, baseRecv uint64
 }
 
 // newNode makes node number seq ("n"+seq) in network slot index.

@@ -111,6 +111,8 @@ type nodeProcs struct {
 	exitsSeen map[any]int
 	// fetch asks the nodes for their own reports off the tick.
 	fetch useFetch
+	// emb samples the embedded clusters' nodes (nodestats.go).
+	emb embeddedTraffic
 }
 
 func (n *nodeProcs) report() []metrics.NodeProcessReport {

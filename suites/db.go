@@ -116,6 +116,19 @@ func phaseTimer(db DB) PhaseTimer {
 	return t
 }
 
+// TrafficCounter is what a DB offers when it counts its nodes' network
+// bytes in this process: the embedded cluster, whose nodes' Raft links run
+// through its simulated network (core.Cluster.AppendTraffic), which the
+// OS cannot tell apart. AppendTraffic appends every node's counters to
+// dst; ok is false when the DB counts none — its nodes are processes that
+// count their own, or it is closed — and the runner stops asking it. It
+// must be cheap: the runner calls it once a tick.
+type TrafficCounter interface {
+	AppendTraffic(dst []core.NodeTraffic) (out []core.NodeTraffic, ok bool)
+}
+
+var _ TrafficCounter = (*core.Cluster)(nil)
+
 // openEmbedded starts an embedded cluster in this process: the runner's
 // default way to open its database.
 func openEmbedded(ctx context.Context, cfg core.Config) (DB, error) {

@@ -70,8 +70,21 @@ func TestSuitesInEveryClusterMode(t *testing.T) {
 							t.Errorf("node %s used %.1f%% CPU over %d ticks and %d bytes: not measured", r.ID, r.CPUAvgPercent, r.CPUSamples, r.RSSMaxBytes)
 						}
 					}
-				} else if len(res) != 0 {
-					t.Errorf("embedded run reports node processes' resources: %+v", res)
+				} else {
+					// The embedded nodes' network, their Raft bytes, is
+					// all they have of their own: no process, CPU,
+					// memory or disk.
+					if len(res) < 3 {
+						t.Errorf("network of %d embedded nodes, want at least 3: %+v", len(res), res)
+					}
+					for _, r := range res {
+						if r.PID != 0 || r.CPUSamples != 0 || r.RSSMaxBytes != 0 || r.DiskSamples != 0 {
+							t.Errorf("embedded node %s reports figures of a process: %+v", r.ID, r)
+						}
+						if r.ID <= "n3" && (r.NetSamples == 0 || r.NetSentAvgBytesPerSec <= 0 || r.NetRecvAvgBytesPerSec <= 0) {
+							t.Errorf("embedded node %s: network not measured: %+v", r.ID, r)
+						}
+					}
 				}
 				for _, p := range procs {
 					if p.Log == "" {

@@ -3,6 +3,7 @@ package suites
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -17,13 +18,16 @@ import (
 	"github.com/phantomdb/phantom/suites/metrics"
 )
 
-// Resources of the node processes, sampled on the runner's tick: what each
-// node's process uses, so that a hot node can be named. Processes mode's
-// CPU, memory and disk are read by pid through procstat (with their CPU
-// quota's throttling under --node-cpus); join mode's nodes run elsewhere
-// and report their own over the admin API. Network is always the node's
-// own report (its Raft links' and API's bytes, which it counts), asked
-// over the admin API in both modes: the OS keeps no per-process figures.
+// Resources of the nodes, sampled on the runner's tick: what each node
+// uses, so that a hot node can be named. Processes mode's CPU, memory and
+// disk are read by pid through procstat (with their CPU quota's
+// throttling under --node-cpus); join mode's nodes run elsewhere and
+// report their own over the admin API. Network is always the node's own
+// count (its Raft links' and API's bytes), asked over the admin API in
+// both modes: the OS keeps no per-process figures. The embedded cluster's
+// nodes share phantom's process, so they have no CPU, memory or disk of
+// their own — only their Raft bytes, which the cluster's simulated
+// network counts per node (embeddedTraffic).
 
 // nodeUse is one node process's use at a tick.
 type nodeUse struct {
@@ -106,12 +110,14 @@ type nodeAgg struct {
 // nodeSeries gathers one node's samples into points of step ticks, for
 // the report's per-node resource series (resources.nodes).
 type nodeSeries struct {
-	n    int
-	sum  [6]float64 // cpu, rss, disk read, disk write, network received, sent
-	cnt  [6]int
-	rep  metrics.NodeResourcesReport
-	disk bool // whether any disk figure was measured
-	net  bool // whether any network figure was
+	n   int
+	sum [6]float64 // cpu, rss, disk read, disk write, network received, sent
+	cnt [6]int
+	rep metrics.NodeResourcesReport
+	// Whether any figure of each kind was measured: a column never
+	// measured (an embedded node's CPU, memory and disk) is left out of
+	// the report rather than shown as gaps.
+	cpu, rss, disk, net bool
 }
 
 func (s *nodeSeries) add(at time.Duration, step int, u nodeUse) {
@@ -133,6 +139,8 @@ func (s *nodeSeries) add(at time.Duration, step int, u nodeUse) {
 			v[k] = metrics.Num(s.sum[k] / float64(s.cnt[k]))
 		}
 	}
+	s.cpu = s.cpu || s.cnt[0] > 0
+	s.rss = s.rss || s.cnt[1] > 0
 	s.disk = s.disk || s.cnt[2] > 0 || s.cnt[3] > 0
 	s.net = s.net || s.cnt[4] > 0 || s.cnt[5] > 0
 	r := &s.rep
@@ -238,8 +246,8 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if len(procs) == 0 && len(joined) == 0 && len(n.tracked) == 0 {
-		return nil // embedded, or nothing running: nothing to sample or untrack
+	if len(procs) == 0 && len(joined) == 0 && len(n.tracked) == 0 && len(n.emb.srcs) == 0 {
+		return nil // nothing running: nothing to sample or untrack
 	}
 	if n.agg == nil {
 		n.stat = procstat.New()
@@ -248,7 +256,7 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 		n.agg = map[string]*nodeAgg{}
 		n.series = map[string]*nodeSeries{}
 	}
-	out := make(map[string]nodeUse, len(procs)+len(joined))
+	out := make(map[string]nodeUse, len(procs)+len(joined)+len(n.emb.prev))
 	record := func(id string, u nodeUse) {
 		out[id] = u
 		if !load {
@@ -281,7 +289,11 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 		}
 	}
 	seen := make(map[string]bool, len(joined)+len(reported))
-	for _, r := range n.stat.Sample() {
+	var stats []procstat.NodeResources
+	if len(n.tracked) > 0 {
+		stats = n.stat.Sample()
+	}
+	for _, r := range stats {
 		if r.Err == procstat.ErrExited.Error() {
 			continue
 		}
@@ -330,10 +342,98 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 			delete(n.prev, key)
 		}
 	}
+
+	// Embedded mode: each node's Raft bytes.
+	n.emb.sample(record)
 	if len(out) == 0 {
 		return nil
 	}
 	return out
+}
+
+// embeddedTraffic samples the nodes of the run's embedded clusters: their
+// Raft bytes, which each cluster's simulated network counts per node
+// (core.Cluster.AppendTraffic, two atomic loads a node). They share
+// phantom's process, so their CPU, memory and disk stay not measured
+// (nodeUse's -1 and NaN), never 0. Only the runner's tick calls sample,
+// under nodeProcs.mu.
+type embeddedTraffic struct {
+	srcs []trafficSource
+	// opens counts the databases the run opened, in any mode: the next
+	// one's index, which names its nodes as a launcher's index names a
+	// launcher's (launcherName).
+	opens int
+	prev  map[string]trafficMark // by node name
+	gen   uint64                 // the sample's number, marking the nodes it saw in prev
+	buf   []core.NodeTraffic     // reused by every sample
+}
+
+// trafficSource is a cluster counting its nodes' traffic and the order
+// the run opened it in.
+type trafficSource struct {
+	db TrafficCounter
+	k  int
+}
+
+// trafficMark is a node's counters at a reading, for the next one's rates.
+type trafficMark struct {
+	at         time.Time
+	sent, recv uint64
+	gen        uint64
+}
+
+// opened tells of a database the run opened: an embedded cluster's nodes
+// are sampled from the next tick on, until it is closed.
+func (n *nodeProcs) opened(db DB) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	k := n.emb.opens
+	n.emb.opens++
+	if tc, ok := db.(TrafficCounter); ok {
+		n.emb.srcs = append(n.emb.srcs, trafficSource{tc, k})
+	}
+}
+
+// sample reads every embedded cluster's nodes and records each node that
+// is up, with its rates over the wall time since the previous reading: a
+// crashed node, like a process that died, has no figures, and its first
+// reading after a restart only sets where its rates start. A counter that
+// went back (nothing in core does so; a source that restarted its counts
+// would) likewise starts over rather than give a rate. A cluster that
+// counts nothing any more (closed) is let go of.
+func (e *embeddedTraffic) sample(record func(string, nodeUse)) {
+	e.gen++
+	kept := e.srcs[:0]
+	for _, src := range e.srcs {
+		var ok bool
+		e.buf, ok = src.db.AppendTraffic(e.buf[:0])
+		if !ok {
+			continue
+		}
+		at := time.Now()
+		kept = append(kept, src)
+		for _, t := range e.buf {
+			if !t.Up {
+				continue
+			}
+			name := launcherName(src.k, t.ID)
+			u := nodeUse{cpu: -1, diskRead: math.NaN(), diskWrite: math.NaN(), throttled: -1,
+				netRecv: math.NaN(), netSent: math.NaN(), hasNet: true, netRecvB: t.Recv, netSentB: t.Sent}
+			if p, ok := e.prev[name]; ok {
+				if sec := at.Sub(p.at).Seconds(); sec > 0 && t.Sent >= p.sent && t.Recv >= p.recv {
+					u.netRecv, u.netSent = float64(t.Recv-p.recv)/sec, float64(t.Sent-p.sent)/sec
+				}
+			}
+			if e.prev == nil {
+				e.prev = map[string]trafficMark{}
+			}
+			e.prev[name] = trafficMark{at: at, sent: t.Sent, recv: t.Recv, gen: e.gen}
+			record(name, u)
+		}
+	}
+	clear(e.srcs[len(kept):]) // let the closed clusters go
+	e.srcs = kept
+	maps.DeleteFunc(e.prev, func(_ string, m trafficMark) bool { return m.gen != e.gen })
 }
 
 // useFetch asks the nodes for their own reports off the runner's tick: a
@@ -458,8 +558,13 @@ func (n *nodeProcs) nodeSeriesReport() []metrics.NodeResourcesReport {
 		}
 		r := s.rep
 		r.AtS = slices.Clone(r.AtS)
-		r.CPUPercent = slices.Clone(r.CPUPercent)
-		r.RSSBytes = slices.Clone(r.RSSBytes)
+		r.CPUPercent, r.RSSBytes = nil, nil
+		if s.cpu {
+			r.CPUPercent = slices.Clone(s.rep.CPUPercent)
+		}
+		if s.rss {
+			r.RSSBytes = slices.Clone(s.rep.RSSBytes)
+		}
 		if s.disk {
 			r.DiskReadBytesPerSec = slices.Clone(r.DiskReadBytesPerSec)
 			r.DiskWriteBytesPerSec = slices.Clone(r.DiskWriteBytesPerSec)

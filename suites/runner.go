@@ -286,6 +286,9 @@ func (x *run) openFresh(ctx context.Context, nodes, shards int, budget int64) (D
 	c.SnapshotThreshold, c.TrailingLogs, c.MaxAppendEntries = sz.snapshotThreshold, sz.trailingLogs, sz.maxAppendEntries
 	c.SnapshotInterval = cmp.Or(sz.snapshotInterval, c.SnapshotInterval)
 	db, err := x.open(ctx, c)
+	if err == nil {
+		x.procs.opened(db)
+	}
 	return db, sz.keys, err
 }
 
@@ -410,6 +413,7 @@ func (x *run) openDB(ctx context.Context, sz sizing) error {
 		return fmt.Errorf("the cluster did not start: %w", err)
 	}
 	x.db = db
+	x.procs.opened(db)
 	x.epochs.timeouts = x.raftTimeouts()
 	x.event(metrics.EventInfo, fmt.Sprintf("cluster ready: %s, %s of %s", plural(x.cfg.Nodes, "node"), plural(db.Shards(), "shard"), plural(x.cfg.Replicas(), "replica")))
 	if d := x.cfg.NetDelay; d > 0 {

@@ -123,11 +123,13 @@ func (c clusterPanel) nodes() string {
 		default:
 			ns = append(ns, n.ID)
 		}
-		if n.PID > 0 && n.Up && n.CPUPercent >= 0 {
+		proc := n.PID > 0 && n.Up && n.CPUPercent >= 0
+		var use string
+		if proc {
 			// A node in a process of its own: its CPU (of one core) and
 			// resident memory; under --node-cpus, its quota (of one core)
 			// and the share of periods it was throttled in.
-			use := " " + strconv.Itoa(int(n.CPUPercent+0.5)) + "%"
+			use = " " + strconv.Itoa(int(n.CPUPercent+0.5)) + "%"
 			if n.QuotaCPUs > 0 {
 				use += "/" + strconv.Itoa(int(n.QuotaCPUs*100+0.5)) + "%"
 				if n.ThrottledPercent >= 0 {
@@ -135,14 +137,18 @@ func (c clusterPanel) nodes() string {
 				}
 			}
 			use += " " + metrics.FormatBytes(float64(n.RSSBytes))
-			// Its network (Raft links and API, in plus out) and disk (read
-			// plus written), per second since the last tick.
-			if n.HasNet && n.NetRecvBps >= 0 && n.NetSentBps >= 0 {
-				use += " net " + metrics.FormatBytes(n.NetRecvBps+n.NetSentBps) + "/s"
-			}
-			if n.HasDisk && n.DiskReadBps >= 0 && n.DiskWriteBps >= 0 && n.DiskReadBps+n.DiskWriteBps > 0 {
-				use += " disk " + metrics.FormatBytes(n.DiskReadBps+n.DiskWriteBps) + "/s"
-			}
+		}
+		// Its network (Raft links and API, in plus out), per second since
+		// the last tick: an embedded node's too (PID 0), whose CPU and
+		// memory are phantom's, not its own.
+		if (proc || n.PID == 0 && n.Up) && n.HasNet && n.NetRecvBps >= 0 && n.NetSentBps >= 0 {
+			use += " net " + metrics.FormatBytes(n.NetRecvBps+n.NetSentBps) + "/s"
+		}
+		// And its disk (read plus written), a process's.
+		if proc && n.HasDisk && n.DiskReadBps >= 0 && n.DiskWriteBps >= 0 && n.DiskReadBps+n.DiskWriteBps > 0 {
+			use += " disk " + metrics.FormatBytes(n.DiskReadBps+n.DiskWriteBps) + "/s"
+		}
+		if use != "" {
 			ns[len(ns)-1] += st.Dim.Render(use)
 		}
 	}

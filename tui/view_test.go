@@ -251,3 +251,23 @@ func TestClusterPanelShowsNodeProcesses(t *testing.T) {
 		t.Errorf("no network and disk beside n1:\n%s", v)
 	}
 }
+
+// An embedded node's network, the one figure of its own it has, shows
+// beside it — without a CPU or memory figure, which would be phantom's —
+// once a rate is measured, and not while it is down.
+func TestClusterPanelShowsEmbeddedNetwork(t *testing.T) {
+	sh := &shared{styles: newStyles(lipgloss.DefaultRenderer()), width: 120, height: 24}
+	c := newClusterPanel(sh).SetSize(120, 3)
+	c.c = metrics.Cluster{Nodes: []metrics.Node{
+		{ID: "n1", Up: true, State: "up", CPUPercent: -1, HasNet: true, NetRecvBps: -1, NetSentBps: -1},
+		{ID: "n2", Up: true, State: "up", CPUPercent: -1, HasNet: true, NetRecvBps: 100 << 10, NetSentBps: 412 << 10},
+		{ID: "n3", Up: false, State: "up", CPUPercent: -1, HasNet: true, NetRecvBps: 1 << 10, NetSentBps: 1 << 10},
+	}}
+	v := c.View()
+	if !strings.Contains(v, "n2 net 512KiB/s") {
+		t.Errorf("no network beside embedded n2:\n%s", v)
+	}
+	if strings.Count(v, "net") != 1 || strings.Contains(v, "%") || strings.Contains(v, "0B") {
+		t.Errorf("figures beside n1 (no rate yet), n3 (down) or a CPU or memory figure:\n%s", v)
+	}
+}

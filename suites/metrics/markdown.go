@@ -97,10 +97,12 @@ func mdResources(p printf, r *Report) {
 }
 
 // mdNodes lists the node processes, with what each used and its log,
-// when the nodes ran as processes (or were joined).
+// when the nodes ran as processes (or were joined); the embedded
+// cluster's nodes with their network, the one figure of their own.
 func mdNodes(p printf, r *Report) {
 	c := r.Cluster
 	if len(c.NodeLogs) == 0 {
+		mdEmbeddedNodes(p, c)
 		return
 	}
 	use := map[string]NodeResourceReport{}
@@ -400,4 +402,22 @@ func sweepTitle(kind string) string {
 		return "Vertical: clients"
 	}
 	return kind
+}
+
+// mdEmbeddedNodes lists the network of each node that ran inside
+// phantom's process: its Raft bytes, which the embedded cluster counts per
+// node. Their CPU and memory are phantom's, shared, so the table has none.
+func mdEmbeddedNodes(p printf, c ClusterReport) {
+	head := false
+	for _, n := range c.NodeResources {
+		if n.NetSamples == 0 || n.PID != 0 {
+			continue
+		}
+		if !head {
+			p("\nThe nodes ran inside phantom's process (cluster %s): each node's Raft traffic, as the cluster's network counts it; their CPU and memory are phantom's.\n\n| node | net in avg | net in max | net out avg | net out max |\n|---|--:|--:|--:|--:|\n", mdEscape(c.Mode))
+			head = true
+		}
+		p("| %s | %s/s | %s/s | %s/s | %s/s |\n", n.ID, FormatBytes(n.NetRecvAvgBytesPerSec), FormatBytes(n.NetRecvMaxBytesPerSec),
+			FormatBytes(n.NetSentAvgBytesPerSec), FormatBytes(n.NetSentMaxBytesPerSec))
+	}
 }

@@ -257,8 +257,10 @@ type ClusterReport struct {
 	// log file (a node restarted shows once per process), or the nodes
 	// join mode drove (without logs, which live where they run).
 	NodeLogs []NodeProcessReport `json:"node_logs,omitempty"`
-	// NodeResources is each node process's CPU (percent of one core) and
-	// resident memory over the run's load, in processes mode.
+	// NodeResources is each node process's CPU (percent of one core),
+	// resident memory, network and disk over the run's load, in processes
+	// and join modes; in embedded mode each node's network alone (pid 0,
+	// cpu_samples 0, no rss or disk figures: they are phantom's, shared).
 	NodeResources []NodeResourceReport `json:"node_resources,omitempty"`
 	// NodeExits are the node processes that exited on their own — not a
 	// fault the run made (those are its events and fault counts) — in
@@ -277,13 +279,17 @@ type ClusterReport struct {
 type NodeResourceReport struct {
 	ID            string  `json:"id"`
 	PID           int     `json:"pid"`
-	CPUAvgPercent float64 `json:"cpu_avg_percent"`
-	CPUMaxPercent float64 `json:"cpu_max_percent"`
+	CPUAvgPercent float64 `json:"cpu_avg_percent,omitempty"`
+	CPUMaxPercent float64 `json:"cpu_max_percent,omitempty"`
 	// CPUSamples counts the ticks the CPU figures come from: 0 for a node
-	// seen at one tick only (added at the end), whose CPU is unknown.
-	CPUSamples  int    `json:"cpu_samples"`
-	RSSAvgBytes uint64 `json:"rss_avg_bytes"`
-	RSSMaxBytes uint64 `json:"rss_max_bytes"`
+	// seen at one tick only (added at the end), whose CPU is unknown, and
+	// for an embedded node, which has no CPU of its own; the figures are
+	// left out then (and read 0).
+	CPUSamples int `json:"cpu_samples"`
+	// RSS*Bytes are left out for a node with no process of its own (an
+	// embedded one): a process's resident memory is never 0.
+	RSSAvgBytes uint64 `json:"rss_avg_bytes,omitempty"`
+	RSSMaxBytes uint64 `json:"rss_max_bytes,omitempty"`
 	// QuotaCPUs is the CPU quota the process ran under (--node-cpus), 0
 	// for none. Throttled*Percent are, of the scheduling periods in which
 	// it wanted CPU, the share in which it ran out of quota and waited,
@@ -295,16 +301,19 @@ type NodeResourceReport struct {
 	// Net*BytesPerSec are the process's network, received and sent (its
 	// Raft links and its API, as the node counts them), over NetSamples
 	// ticks; Disk*BytesPerSec its disk reads and writes (/proc/PID/io) over
-	// DiskSamples ticks. A figure over no samples (0) was not measured.
+	// DiskSamples ticks. A figure over no samples (0) was not measured;
+	// the disk figures are left out then. An embedded node's network is
+	// its Raft links' bytes, as the cluster's simulated network counts
+	// them; it has no disk figures (phantom's process writes for all).
 	NetRecvAvgBytesPerSec   float64 `json:"net_recv_avg_bytes_per_sec"`
 	NetRecvMaxBytesPerSec   float64 `json:"net_recv_max_bytes_per_sec"`
 	NetSentAvgBytesPerSec   float64 `json:"net_sent_avg_bytes_per_sec"`
 	NetSentMaxBytesPerSec   float64 `json:"net_sent_max_bytes_per_sec"`
 	NetSamples              int     `json:"net_samples,omitempty"`
-	DiskReadAvgBytesPerSec  float64 `json:"disk_read_avg_bytes_per_sec"`
-	DiskReadMaxBytesPerSec  float64 `json:"disk_read_max_bytes_per_sec"`
-	DiskWriteAvgBytesPerSec float64 `json:"disk_write_avg_bytes_per_sec"`
-	DiskWriteMaxBytesPerSec float64 `json:"disk_write_max_bytes_per_sec"`
+	DiskReadAvgBytesPerSec  float64 `json:"disk_read_avg_bytes_per_sec,omitempty"`
+	DiskReadMaxBytesPerSec  float64 `json:"disk_read_max_bytes_per_sec,omitempty"`
+	DiskWriteAvgBytesPerSec float64 `json:"disk_write_avg_bytes_per_sec,omitempty"`
+	DiskWriteMaxBytesPerSec float64 `json:"disk_write_max_bytes_per_sec,omitempty"`
 	DiskSamples             int     `json:"disk_samples,omitempty"`
 }
 

@@ -161,7 +161,8 @@ type Node struct {
 	Partitioned bool
 	// PID, CPUPercent (of one core, since the last tick; -1 before the
 	// first rate) and RSSBytes are the node's own process in processes
-	// mode; all zero when the node runs inside phantom.
+	// mode; PID and RSSBytes are zero when the node runs inside phantom
+	// (CPUPercent -1 once its network is sampled, 0 before).
 	PID        int
 	CPUPercent float64
 	RSSBytes   uint64
@@ -173,8 +174,10 @@ type Node struct {
 	ThrottledPercent float64
 	// The node's network, when HasNet: the bytes its Raft links and its
 	// API have sent and received since its process started (counted by
-	// the node: the OS keeps no per-process figures), and their rates
-	// since the last tick (-1 before the first). Its disk likewise, when
+	// the node: the OS keeps no per-process figures) — an embedded
+	// node's Raft bytes since it joined, restarts included, counted by
+	// the cluster's network — and their rates since the last tick (-1
+	// before the first). Its disk likewise, when
 	// HasDisk: bytes read and written by the process (/proc/PID/io).
 	HasNet                    bool
 	NetSentBytes              uint64

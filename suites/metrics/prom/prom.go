@@ -45,8 +45,8 @@ var (
 	descNodeRSS     = prometheus.NewDesc(ns+"_node_resident_memory_bytes", "The node process's resident memory (nodes as processes only).", []string{"node"}, nil)
 	descNodeQuota   = prometheus.NewDesc(ns+"_node_cpu_quota_cpus", "The CPU quota the node process runs under (--node-cpus).", []string{"node"}, nil)
 	descNodeThrot   = prometheus.NewDesc(ns+"_node_cpu_throttled_percent", "Share of the quota periods in which the node process was throttled.", []string{"node"}, nil)
-	descNodeNetRecv = prometheus.NewDesc(ns+"_node_network_receive_bytes_total", "Bytes the node process received over its Raft links and API, as it counts them (reset when the process restarts).", []string{"node"}, nil)
-	descNodeNetSent = prometheus.NewDesc(ns+"_node_network_transmit_bytes_total", "Bytes the node process sent over its Raft links and API, as it counts them (reset when the process restarts).", []string{"node"}, nil)
+	descNodeNetRecv = prometheus.NewDesc(ns+"_node_network_receive_bytes_total", "Bytes the node received over its Raft links and API, as it counts them (a node process's reset when it restarts; an embedded node's Raft bytes, kept across restarts).", []string{"node"}, nil)
+	descNodeNetSent = prometheus.NewDesc(ns+"_node_network_transmit_bytes_total", "Bytes the node sent over its Raft links and API, as it counts them (a node process's reset when it restarts; an embedded node's Raft bytes, kept across restarts).", []string{"node"}, nil)
 	descNodeDiskRd  = prometheus.NewDesc(ns+"_node_disk_read_bytes_total", "Bytes the node process made the storage layer read (/proc/PID/io read_bytes).", []string{"node"}, nil)
 	descNodeDiskWr  = prometheus.NewDesc(ns+"_node_disk_written_bytes_total", "Bytes the node process dirtied for writing to storage (/proc/PID/io write_bytes).", []string{"node"}, nil)
 	descShards      = prometheus.NewDesc(ns+"_shards", "Raft groups in the cluster.", nil, nil)
@@ -139,8 +139,13 @@ func collect(s *metrics.Snapshot, ch chan<- prometheus.Metric) {
 	for _, n := range c.Nodes {
 		gauge(descNodeUp, b2f(n.Up), n.ID)
 		gauge(descLeaderships, float64(n.Leaderships), n.ID)
-		// A node inside phantom's process has no figures of its own, and
+		// A node inside phantom's process has no CPU, memory or disk of its
+		// own — only its network, which the embedded cluster counts — and
 		// a rate not yet measured (-1) is absent rather than 0.
+		if n.HasNet {
+			counter(descNodeNetRecv, float64(n.NetRecvBytes), n.ID)
+			counter(descNodeNetSent, float64(n.NetSentBytes), n.ID)
+		}
 		if n.PID == 0 && n.RSSBytes == 0 {
 			continue
 		}
@@ -148,10 +153,6 @@ func collect(s *metrics.Snapshot, ch chan<- prometheus.Metric) {
 			gauge(descNodeCPU, n.CPUPercent, n.ID)
 		}
 		gauge(descNodeRSS, float64(n.RSSBytes), n.ID)
-		if n.HasNet {
-			counter(descNodeNetRecv, float64(n.NetRecvBytes), n.ID)
-			counter(descNodeNetSent, float64(n.NetSentBytes), n.ID)
-		}
 		if n.HasDisk {
 			counter(descNodeDiskRd, float64(n.DiskReadBytes), n.ID)
 			counter(descNodeDiskWr, float64(n.DiskWriteBytes), n.ID)

@@ -109,7 +109,8 @@ phantom_node_cpu_throttled_percent{node="n1"} 80
 }
 
 // A node's network and disk counters are served as totals, per node, only
-// for a node that measured them.
+// for a node that measured them: an embedded node's network too, without
+// the CPU and memory it has none of its own of.
 func TestExporterServesNodeTraffic(t *testing.T) {
 	e := &Exporter{}
 	reg := prometheus.NewPedanticRegistry()
@@ -118,15 +119,25 @@ func TestExporterServesNodeTraffic(t *testing.T) {
 		{ID: "n1", Up: true, PID: 101, CPUPercent: 10, RSSBytes: 1 << 20, HasNet: true, NetRecvBytes: 5000, NetSentBytes: 7000,
 			NetRecvBps: -1, NetSentBps: -1, HasDisk: true, DiskReadBytes: 4096, DiskWriteBytes: 8192},
 		{ID: "n2", Up: true, PID: 102, CPUPercent: -1, RSSBytes: 1 << 20, NetRecvBps: -1, NetSentBps: -1}, // nothing measured
-		{ID: "n3", Up: true}, // embedded
+		{ID: "n3", Up: true}, // embedded, not sampled
+		{ID: "n4", Up: true, CPUPercent: -1, HasNet: true, NetRecvBytes: 300, NetSentBytes: 400, NetRecvBps: 30, NetSentBps: 40}, // embedded
 	}}})
 	want := `
-# HELP phantom_node_network_receive_bytes_total Bytes the node process received over its Raft links and API, as it counts them (reset when the process restarts).
+# HELP phantom_node_network_receive_bytes_total Bytes the node received over its Raft links and API, as it counts them (a node process's reset when it restarts; an embedded node's Raft bytes, kept across restarts).
 # TYPE phantom_node_network_receive_bytes_total counter
 phantom_node_network_receive_bytes_total{node="n1"} 5000
-# HELP phantom_node_network_transmit_bytes_total Bytes the node process sent over its Raft links and API, as it counts them (reset when the process restarts).
+phantom_node_network_receive_bytes_total{node="n4"} 300
+# HELP phantom_node_network_transmit_bytes_total Bytes the node sent over its Raft links and API, as it counts them (a node process's reset when it restarts; an embedded node's Raft bytes, kept across restarts).
 # TYPE phantom_node_network_transmit_bytes_total counter
 phantom_node_network_transmit_bytes_total{node="n1"} 7000
+phantom_node_network_transmit_bytes_total{node="n4"} 400
+# HELP phantom_node_cpu_percent The node process's CPU, percent of one core (nodes as processes only).
+# TYPE phantom_node_cpu_percent gauge
+phantom_node_cpu_percent{node="n1"} 10
+# HELP phantom_node_resident_memory_bytes The node process's resident memory (nodes as processes only).
+# TYPE phantom_node_resident_memory_bytes gauge
+phantom_node_resident_memory_bytes{node="n1"} 1.048576e+06
+phantom_node_resident_memory_bytes{node="n2"} 1.048576e+06
 # HELP phantom_node_disk_read_bytes_total Bytes the node process made the storage layer read (/proc/PID/io read_bytes).
 # TYPE phantom_node_disk_read_bytes_total counter
 phantom_node_disk_read_bytes_total{node="n1"} 4096
@@ -135,7 +146,8 @@ phantom_node_disk_read_bytes_total{node="n1"} 4096
 phantom_node_disk_written_bytes_total{node="n1"} 8192
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "phantom_node_network_receive_bytes_total",
-		"phantom_node_network_transmit_bytes_total", "phantom_node_disk_read_bytes_total", "phantom_node_disk_written_bytes_total"); err != nil {
+		"phantom_node_network_transmit_bytes_total", "phantom_node_disk_read_bytes_total", "phantom_node_disk_written_bytes_total",
+		"phantom_node_cpu_percent", "phantom_node_resident_memory_bytes"); err != nil {
 		t.Error(err)
 	}
 }
