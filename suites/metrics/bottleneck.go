@@ -31,10 +31,10 @@ type Signals struct {
 	// HotNodeCPU that in percent of one core: processes mode only, "" else.
 	HotNode    string
 	HotNodeCPU float64
-	// NetNode is the node whose own process moved the most bytes over the
-	// network at the tick (received or sent, whichever is more), NetNodeBps
-	// that rate: when nodes count their traffic (processes and join mode),
-	// "" else.
+	// NetNode is the node that moved the most bytes over the network at
+	// the tick (received or sent, whichever is more), NetNodeBps that
+	// rate: its process's Raft and API bytes in processes and join mode,
+	// its Raft links' in the embedded cluster; "" before a rate.
 	NetNode    string
 	NetNodeBps float64
 	// Loopback says the cluster's traffic never leaves the machine (the
