@@ -157,12 +157,12 @@ type SuiteReport struct {
 // OpReport is one op's figures over the whole run. Count is successful
 // completions, Errors failed attempts; ops_per_sec is count over elapsed_s.
 type OpReport struct {
-	Count          uint64            `json:"count"`
-	Errors         uint64            `json:"errors"`
-	ErrorsByKind   map[string]uint64 `json:"errors_by_kind,omitempty"`
+	Count        uint64            `json:"count"`
+	Errors       uint64            `json:"errors"`
+	ErrorsByKind map[string]uint64 `json:"errors_by_kind,omitempty"`
 	// ErrorSamples are, by error kind, the text of one of the op's errors:
 	// what failed, in the database's words.
-	ErrorSamples map[string]string `json:"error_samples,omitempty"`
+	ErrorSamples   map[string]string `json:"error_samples,omitempty"`
 	OpsPerSec      float64           `json:"ops_per_sec"`
 	ElapsedSeconds float64           `json:"elapsed_s"`
 	LatencyMs      LatencyMs         `json:"latency_ms"`
