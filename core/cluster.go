@@ -57,6 +57,7 @@ type Cluster struct {
 	// network's shaping, so that a shrink scheduled for an older one
 	// (retimeTimer) does nothing.
 	timeouts    atomic.Pointer[raftTimeouts]
+	entryBytes  atomic.Int64 // see SetEntryBytes
 	retimeGen   uint64
 	retimeTimer *time.Timer
 	done        chan struct{} // closed by Close, so that calls waiting out a backoff return at once
@@ -118,7 +119,8 @@ func NewCluster(ctx context.Context, cfg Config) (*Cluster, error) {
 			}
 		}
 	}
-	t := cfg.timeoutsFor(c.nw.MaxRoundTrip())
+	c.entryBytes.Store(int64(max(cfg.EntryBytes, 0)))
+	t := cfg.timeoutsFor(c.nw.MaxRoundTrip(), c.entryBytes.Load())
 	c.timeouts.Store(&t)
 	err = c.start(ctx)
 	if err != nil {

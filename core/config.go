@@ -63,6 +63,12 @@ type Config struct {
 	// never negative.
 	NetDelay time.Duration
 
+	// EntryBytes is the largest value the cluster is expected to write,
+	// as SetEntryBytes would set it once the cluster runs: raft's timeouts
+	// grow by the time a replica needs to take in an entry that large
+	// (timeouts.go). 0, the default, is small values.
+	EntryBytes int
+
 	// OpTimeout is the deadline of a client call whose context has none; a
 	// call retries leader changes until then. Must be positive.
 	OpTimeout time.Duration

@@ -80,7 +80,7 @@ func TestLoadScale(t *testing.T) {
 		t.Errorf("seed: scale %v on 2 cores, %v on 8; want it above 1 and shrinking with cores", s2, s8)
 	}
 	seed.timeScale = s2
-	if got := seed.timeoutsFor(0).lease; got <= seed.LeaderLeaseTimeout {
+	if got := seed.timeoutsFor(0, 0).lease; got <= seed.LeaderLeaseTimeout {
 		t.Errorf("seed's lease %v did not grow from %v", got, seed.LeaderLeaseTimeout)
 	}
 	if got := seed.commitTimeout(); got <= seed.CommitTimeout {

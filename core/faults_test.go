@@ -314,7 +314,7 @@ func TestTimeoutsReachEveryReplica(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, "the timeouts to settle", func() bool {
-			return c.Status().HeartbeatTimeout == c.cfg.timeoutsFor(2*d).heartbeat
+			return c.Status().HeartbeatTimeout == c.cfg.timeoutsFor(2*d, 0).heartbeat
 		})
 		st := c.Status()
 		for _, sh := range c.groups() {
@@ -341,4 +341,37 @@ func leaseOf(r *raft.Raft) (time.Duration, error) {
 		return 0, err
 	}
 	return conf.Load().(raft.Config).LeaderLeaseTimeout, nil
+}
+
+// TestTimeoutsFollowEntrySize: a cluster told to expect large values runs
+// with timeouts grown by the time to move one (entryBulk), at start and
+// when told again while it runs: at once when they grow, in steps when
+// they shrink, every replica with what Status reports.
+func TestTimeoutsFollowEntrySize(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) { cfg.EntryBytes = 16 << 20 })
+	small := c.cfg.timeoutsFor(0, 0)
+	bulk := entryBulk(16 << 20)
+	if bulk < 150*time.Millisecond {
+		t.Fatalf("entryBulk(16 MiB) = %v, want the time to move it at %d MiB/s", bulk, bulkRate>>20)
+	}
+	if st := c.Status(); st.HeartbeatTimeout != small.heartbeat+bulk || st.ElectionTimeout != small.election+bulk || st.LeaderLeaseTimeout != small.lease+bulk {
+		t.Fatalf("at 16 MiB: %v/%v/%v, want %v more than %v/%v/%v", st.HeartbeatTimeout, st.ElectionTimeout, st.LeaderLeaseTimeout,
+			bulk, small.heartbeat, small.election, small.lease)
+	}
+	c.SetEntryBytes(1 << 10)
+	waitFor(t, "the timeouts to shrink for 1 KiB values", func() bool {
+		return c.Status().HeartbeatTimeout == c.cfg.timeoutsFor(0, 1<<10).heartbeat
+	})
+	c.SetEntryBytes(32 << 20)
+	if got, want := c.Status().HeartbeatTimeout, c.cfg.timeoutsFor(0, 32<<20).heartbeat; got != want {
+		t.Errorf("after SetEntryBytes(32 MiB) the heartbeat timeout is %v, want %v at once", got, want)
+	}
+	st := c.Status()
+	for _, sh := range c.groups() {
+		for _, seat := range sh.seats() {
+			if rc := seat.replica().raft.ReloadableConfig(); rc.HeartbeatTimeout != st.HeartbeatTimeout {
+				t.Errorf("shard %d on %s runs with a heartbeat timeout of %v, Status says %v", sh.id, seat.node.id, rc.HeartbeatTimeout, st.HeartbeatTimeout)
+			}
+		}
+	}
 }

@@ -129,6 +129,9 @@ func (x *run) applyDataSize(sr *suiteRun, a *knob.Action) (string, error) {
 			knob.Size(a.Size), x.keys, metrics.FormatBytes(float64(x.cfg.DataSize)*float64(sz.keys)/float64(x.keys)))
 	}
 	x.load.dataSize = a.Size
+	if es, ok := x.db.(EntrySizer); ok {
+		es.SetEntryBytes(a.Size) // before the values grow: raft's timeouts first
+	}
 	rs.SetDataSize(a.Size)
 	return "", nil
 }

@@ -127,7 +127,17 @@ type TrafficCounter interface {
 	AppendTraffic(dst []core.NodeTraffic) (out []core.NodeTraffic, ok bool)
 }
 
-var _ TrafficCounter = (*core.Cluster)(nil)
+// EntrySizer is a database whose timeouts follow the size of the values
+// it is to write (core.Cluster's SetEntryBytes): the runner tells it of a
+// live data-size change before the suites write the new size.
+type EntrySizer interface {
+	SetEntryBytes(n int)
+}
+
+var (
+	_ TrafficCounter = (*core.Cluster)(nil)
+	_ EntrySizer     = (*core.Cluster)(nil)
+)
 
 // openEmbedded starts an embedded cluster in this process: the runner's
 // default way to open its database.

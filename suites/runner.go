@@ -403,6 +403,7 @@ func (x *run) openDB(ctx context.Context, sz sizing) error {
 	ccfg.LogOutput = x.cfg.LogOutput
 	ccfg.OpTimeout = x.cfg.OpTimeout // the one deadline: core gives up a call at it
 	ccfg.NetDelay = x.cfg.NetDelay   // shaped from the start, raft's timeouts grown for it
+	ccfg.EntryBytes = x.cfg.DataSize // raft's timeouts grown for the values' copies
 	x.ccfg = ccfg
 	x.publish(metrics.PhaseStarting)
 	db, err := x.open(ctx, ccfg)
