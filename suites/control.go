@@ -126,7 +126,7 @@ func (x *run) applyDataSize(sr *suiteRun, a *knob.Action) (string, error) {
 	}
 	if sz.keys < x.keys {
 		return "", fmt.Errorf("data size %s would not fit the memory budget with the run's %d keys; the most that fits is about %s",
-			knob.Size(a.Size), x.keys, metrics.FormatBytes(float64(x.cfg.DataSize)*float64(sz.keys)/float64(x.keys)))
+			knob.Size(a.Size), x.keys, metrics.FormatBytes(float64(a.Size)*float64(sz.keys)/float64(x.keys)))
 	}
 	x.load.dataSize = a.Size
 	if es, ok := x.db.(EntrySizer); ok {

@@ -140,6 +140,27 @@ func TestScriptedActionsFireOnTimeAndReachTheCore(t *testing.T) {
 	}
 }
 
+// A live data-size change grows raft's timeouts before the larger values
+// come (core's SetEntryBytes): the epoch it opens runs with a heartbeat
+// timeout longer by the time to move one value. (The keyspace, sized for
+// the first data size, leaves room to grow values only while they are
+// small: 20 KiB here, 0.2 ms more.)
+func TestDataSizeGrowsTheTimeouts(t *testing.T) {
+	report := runReal(t, func(c *Config) {
+		c.Clients = 2
+		c.Duration = 1500 * time.Millisecond
+		c.DataSize = 1 << 10
+		c.At = []knob.TimedAction{{At: 500 * time.Millisecond, Action: knob.Action{Verb: knob.VerbDataSize, Size: 20 << 10}}}
+	})
+	if len(report.Epochs) != 2 || report.Epochs[0].Timeouts == nil || report.Epochs[1].Timeouts == nil {
+		t.Fatalf("%d epochs, want two with their timeouts; events %+v", len(report.Epochs), report.Events)
+	}
+	before, after := report.Epochs[0].Timeouts.HeartbeatMs, report.Epochs[1].Timeouts.HeartbeatMs
+	if grown := after - before; grown < 0.15 || grown > 0.25 {
+		t.Errorf("heartbeat timeout %.3fms before data-size=20KiB, %.3fms after; want it grown by 0.195ms", before, after)
+	}
+}
+
 func TestScriptedActionsAreValidated(t *testing.T) {
 	for _, c := range []struct {
 		a    knob.TimedAction
