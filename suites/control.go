@@ -130,15 +130,17 @@ func (x *run) applyDataSize(sr *suiteRun, a *knob.Action) (string, error) {
 	}
 	x.load.dataSize = a.Size
 	if es, ok := x.db.(EntrySizer); ok {
-		es.SetEntryBytes(a.Size) // before the values grow: raft's timeouts first
+		// Before the values grow: raft's timeouts first.
+		_ = x.blocking(sr, func() error { es.SetEntryBytes(a.Size); return nil })
 	}
 	rs.SetDataSize(a.Size)
 	return "", nil
 }
 
-func (x *run) applyNetDelay(_ *suiteRun, a *knob.Action) (string, error) {
+func (x *run) applyNetDelay(sr *suiteRun, a *knob.Action) (string, error) {
 	x.causes.mark("delay", nil) // raft's timeouts follow the delay
-	if err := x.db.SetAllLinks(core.Link{Delay: a.Delay}); err != nil {
+	db := x.db
+	if err := x.blocking(sr, func() error { return db.SetAllLinks(core.Link{Delay: a.Delay}) }); err != nil {
 		return "", err
 	}
 	x.netDelay = a.Delay
@@ -178,14 +180,15 @@ func (x *run) applyKillLeader(*suiteRun, *knob.Action) (string, error) {
 	return "", nil
 }
 
-func (x *run) applyCrash(_ *suiteRun, a *knob.Action) (string, error) {
+func (x *run) applyCrash(sr *suiteRun, a *knob.Action) (string, error) {
 	node, why, err := crashTarget(x.db.Status(), a.Node)
 	if err != nil {
 		return "", err
 	}
 	a.Node = node
 	x.causes.mark("crash", shardsOn(x.db.Status(), node))
-	if err := x.db.CrashNode(node); err != nil {
+	db := x.db
+	if err := x.blocking(sr, func() error { return db.CrashNode(node) }); err != nil {
 		return "", err
 	}
 	return "crashed " + node + why, nil
@@ -219,22 +222,24 @@ func (x *run) applyRestart(_ *suiteRun, a *knob.Action) (string, error) {
 	return "restarting " + strings.Join(ids, ", "), nil
 }
 
-func (x *run) applyPartition(_ *suiteRun, a *knob.Action) (string, error) {
+func (x *run) applyPartition(sr *suiteRun, a *knob.Action) (string, error) {
 	node, why, err := partitionTarget(x.db.Status(), a.Node)
 	if err != nil {
 		return "", err
 	}
 	a.Node = node
 	x.causes.mark("partition", shardsOn(x.db.Status(), node))
-	if err := x.db.Partition(node); err != nil {
+	db := x.db
+	if err := x.blocking(sr, func() error { return db.Partition(node) }); err != nil {
 		return "", err
 	}
 	return "partitioned " + node + " off the network" + why, nil
 }
 
-func (x *run) applyHeal(*suiteRun, *knob.Action) (string, error) {
+func (x *run) applyHeal(sr *suiteRun, _ *knob.Action) (string, error) {
 	x.causes.mark("heal", nil) // a healed node's higher term may unseat a leader anywhere
-	x.db.Heal()
+	db := x.db
+	_ = x.blocking(sr, func() error { db.Heal(); return nil })
 	return "healed every partition", nil
 }
 

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/phantomdb/phantom/core"
 	"github.com/phantomdb/phantom/profiles/knob"
 	"github.com/phantomdb/phantom/suites/metrics"
 )
@@ -274,5 +276,97 @@ func TestBackgroundAndRefusedActionsOnARealCluster(t *testing.T) {
 	}
 	if report.Cluster.Nodes != 4 {
 		t.Errorf("the report shows %d nodes after nodes=4", report.Cluster.Nodes)
+	}
+}
+
+// slowCrashDB is a database whose CrashNode waits, as the core's does for
+// a restart or a node joining in the background to let go of the cluster.
+type slowCrashDB struct {
+	DB
+	wait time.Duration
+}
+
+func (d slowCrashDB) CrashNode(id string) error {
+	time.Sleep(d.wait)
+	return d.DB.CrashNode(id)
+}
+
+// A live change that waits for the cluster does not stop the runner's
+// ticks: snapshots go on coming while a crash waits 1.5 s for its turn,
+// and the crash still opens its epoch once it is done.
+func TestSlowChangeKeepsTicking(t *testing.T) {
+	f := &fakeSuite{name: "fake", pattern: []time.Duration{time.Millisecond}, pace: time.Millisecond}
+	cfg := fakeConfig()
+	cfg.Nodes = 3
+	cfg.Duration = 3 * time.Second
+	const wait = 1500 * time.Millisecond
+	cfg.At = []knob.TimedAction{{At: 500 * time.Millisecond, Action: knob.Action{Verb: knob.VerbCrash}}}
+	var mu sync.Mutex
+	var at []time.Duration // elapsed of each snapshot of load
+	cfg.OnSnapshot = func(s *metrics.Snapshot) {
+		if s.Phase == metrics.PhaseRunning {
+			mu.Lock()
+			at = append(at, s.Elapsed)
+			mu.Unlock()
+		}
+	}
+	r := newRunner(cfg, []Suite{f})
+	r.open = func(ctx context.Context, ccfg core.Config) (DB, error) {
+		db, err := openEmbedded(ctx, ccfg)
+		if err != nil {
+			return nil, err
+		}
+		return slowCrashDB{DB: db, wait: wait}, nil
+	}
+	report, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var gap time.Duration
+	for i := 1; i < len(at); i++ {
+		gap = max(gap, at[i]-at[i-1])
+	}
+	// Ticks are 50 ms; a loaded machine may hold one back a few times
+	// that, never the crash's 1.5 s.
+	if gap >= wait/2 {
+		t.Errorf("the longest gap between snapshots was %v: the runner waited with the crash", gap)
+	}
+	var changes []string
+	for _, e := range report.Epochs {
+		changes = append(changes, e.Change)
+	}
+	if len(changes) != 2 || !strings.HasPrefix(changes[1], "crash=") {
+		t.Errorf("epochs %v, want the start's and the crash's", changes)
+	}
+	// A change still waiting when the suite's time is up does not keep
+	// the load going: the suite ends on time, the change after it.
+	if el := report.Suites["fake"].Ops["fake.op"].ElapsedSeconds; el > cfg.Duration.Seconds()+0.4 {
+		t.Errorf("the suite measured %.2fs of load, want its %v", el, cfg.Duration)
+	}
+}
+
+// The load ends on time even while a change waits for the cluster past it.
+func TestSlowChangeAtTheEnd(t *testing.T) {
+	f := &fakeSuite{name: "fake", pattern: []time.Duration{time.Millisecond}, pace: time.Millisecond}
+	cfg := fakeConfig()
+	cfg.Nodes = 3
+	cfg.Duration = time.Second
+	cfg.At = []knob.TimedAction{{At: 600 * time.Millisecond, Action: knob.Action{Verb: knob.VerbCrash}}}
+	r := newRunner(cfg, []Suite{f})
+	r.open = func(ctx context.Context, ccfg core.Config) (DB, error) {
+		db, err := openEmbedded(ctx, ccfg)
+		if err != nil {
+			return nil, err
+		}
+		return slowCrashDB{DB: db, wait: 1500 * time.Millisecond}, nil
+	}
+	report, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := report.Suites["fake"].Ops["fake.op"].ElapsedSeconds; el > 1.4 {
+		t.Errorf("the suite measured %.2fs of load, want its 1s: the crash waiting past the end kept it going", el)
 	}
 }

@@ -250,6 +250,9 @@ type run struct {
 	targetNodes int
 	resizing    atomic.Int32
 
+	// ticks are the load's ticks while its loop runs, for blocking.
+	ticks <-chan time.Time
+
 	// restarting holds the nodes whose restart runs in the background, so
 	// that a second restart at the same moment does not take them again.
 	restarting inFlight
@@ -528,6 +531,8 @@ func (x *run) startSuite(ctx context.Context, s Suite, env Env, first, n int) (*
 func (x *run) loop(sr *suiteRun) {
 	ticker := time.NewTicker(x.cfg.Tick)
 	defer ticker.Stop()
+	x.ticks = ticker.C
+	defer func() { x.ticks = nil }()
 	sr.end = time.NewTimer(sr.duration)
 	script := time.NewTimer(x.script.wait(x.loadStart))
 	defer script.Stop()
@@ -547,12 +552,7 @@ func (x *run) loop(sr *suiteRun) {
 			}
 			sr.finish()
 		case now := <-ticker.C:
-			if sr.lctx.Err() == nil && sr.pausedAt.IsZero() {
-				x.running[x.suite] = sr.loadTime(now)
-			} else {
-				delete(x.running, x.suite) // draining or paused: fewer ops is no violation
-			}
-			x.tick(now, metrics.PhaseRunning)
+			x.loadTick(sr, now)
 		case req := <-x.controls:
 			req.done <- x.apply(sr, req.action)
 			continue
@@ -570,6 +570,49 @@ func (x *run) loop(sr *suiteRun) {
 		}
 		if sr.lctx.Err() != nil {
 			return
+		}
+	}
+}
+
+// loadTick is a tick of sr's load.
+func (x *run) loadTick(sr *suiteRun, now time.Time) {
+	if sr.lctx.Err() == nil && sr.pausedAt.IsZero() {
+		x.running[x.suite] = sr.loadTime(now)
+	} else {
+		delete(x.running, x.suite) // draining or paused: fewer ops is no violation
+	}
+	x.tick(now, metrics.PhaseRunning)
+}
+
+// blocking runs call, a call into the database that may wait for the
+// cluster, on a goroutine of its own, and goes on ticking sr's load while
+// it waits. The cluster's changes take turns: a crash or a new network
+// delay waits for a node's restart or a node joining in the background to
+// finish, which in processes mode took 3.3 s, and the runner's goroutine
+// waiting with it froze the progress line, the TUI and the baselines that
+// long. The suite's load ends on time meanwhile; the change still takes
+// effect, after it. call must touch nothing but the database: the runner's
+// state is the ticks' meanwhile.
+func (x *run) blocking(sr *suiteRun, call func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- call() }()
+	var end <-chan time.Time
+	if x.ticks != nil && sr.end != nil {
+		end = sr.end.C
+	}
+	for {
+		select {
+		case err := <-done:
+			return err
+		case now := <-x.ticks: // nil outside the load's loop: no ticks
+			x.loadTick(sr, now)
+		case <-end:
+			// The load's measured time ends here, as endSuite would end
+			// it: ticks until the change is done count no more of it.
+			sr.finish()
+			x.loadTick(sr, time.Now())
+			x.collector.Deactivate(sr.first, sr.n)
+			end = nil
 		}
 	}
 }
