@@ -499,9 +499,9 @@ func (f *fsm) commitLocked(r *rbuf) any {
 	}
 	for i, k := range keys {
 		if writes[i].del {
-			delete(f.data, k)
+			f.del(k)
 		} else {
-			f.data[k] = writes[i].value
+			f.set(k, writes[i].value)
 		}
 	}
 	f.tx.putDecision(id, decision{commit: true, done: len(parts) == 0, start: m.start, at: f.tx.clock,
@@ -520,9 +520,9 @@ func (f *fsm) finishLocked(id uint64, commit bool) {
 		}
 		if commit {
 			if l.del {
-				delete(f.data, k)
+				f.del(k)
 			} else {
-				f.data[k] = l.value
+				f.set(k, l.value)
 			}
 		}
 		delete(f.tx.locks, k)
@@ -631,16 +631,16 @@ func (f *fsm) sagaStepLocked(r *rbuf) any {
 	rec := &sagaRecord{key: ks, state: stepApplied, kind: kind, delta: delta, prev: prev, hadPrev: had, until: until}
 	switch kind {
 	case opSet:
-		f.data[ks] = value
+		f.set(ks, value)
 	case opDelete:
-		delete(f.data, ks)
+		f.del(ks)
 	case opAdd:
 		cur, ok := parseInt(prev, had)
 		if !ok || cur+delta < 0 {
 			f.recordSaga(k, &sagaRecord{state: stepFailed, until: until})
 			return voteResp{vote: voteCondition}
 		}
-		f.data[ks] = formatInt(cur + delta)
+		f.set(ks, formatInt(cur+delta))
 		rec.prev, rec.hadPrev = nil, false
 	}
 	f.recordSaga(k, rec)
@@ -680,12 +680,12 @@ func (f *fsm) sagaUndoLocked(r *rbuf) any {
 		// Adding back what the step added keeps every write made since.
 		v, had := f.data[rec.key]
 		cur, _ := parseInt(v, had)
-		f.data[rec.key] = formatInt(cur - rec.delta)
+		f.set(rec.key, formatInt(cur-rec.delta))
 	default:
 		if rec.hadPrev {
-			f.data[rec.key] = rec.prev
+			f.set(rec.key, rec.prev)
 		} else {
-			delete(f.data, rec.key)
+			f.del(rec.key)
 		}
 	}
 	f.recordSaga(k, &sagaRecord{state: stepUndone, undoBy: token, until: until})
