@@ -240,6 +240,9 @@ func (c *Cluster) KillLeader(ctx context.Context, shard int) (string, error) {
 	if err != nil {
 		return rep.node.id, err
 	}
+	if f := hooks.onKill; f != nil {
+		f(shard, rep.node.id)
+	}
 
 	var waitErr error
 	if !single {

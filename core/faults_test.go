@@ -131,36 +131,40 @@ func TestKillLeaderRefusedWithoutQuorum(t *testing.T) {
 // TestCrashDuringKillDoesNotWedge crashes a follower while a kill of its
 // shard waits for the successor: the shard is left without a quorum until
 // the killed replica comes back, so the kill restarts it at once and says
-// why, and the shard elects a leader from the two running replicas.
-// Timeouts of 1 s leave the crash time to land before the election.
+// why, and the shard elects a leader from the two running replicas. The
+// crash lands from the kill's hook, right after the leader stopped: fast
+// failover elects a successor within a millisecond or two of it, which a
+// test polling for the stop from outside once missed, waiting 30 s.
 func TestCrashDuringKillDoesNotWedge(t *testing.T) {
 	const timeout = time.Second
-	c := newTestCluster(t, 3, oneShard, func(cfg *Config) {
+	var c *Cluster
+	var start time.Time
+	crashed := make(chan error, 1)
+	setHooks(t, testHooks{onKill: func(shard int, killed string) {
+		for _, id := range replicaNodes(c) {
+			if id != killed {
+				start = time.Now()
+				crashed <- c.CrashNode(id)
+				return
+			}
+		}
+	}})
+	c = newTestCluster(t, 3, oneShard, func(cfg *Config) {
 		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = timeout, timeout, timeout
 	})
 	ctx := testContext(t)
-	leader, err := c.ShardLeader(ctx, 0)
-	if err != nil {
+	if _, err := c.ShardLeader(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	var follower string
-	for _, id := range replicaNodes(c) {
-		if id != leader {
-			follower = id
-			break
+	_, err := c.KillLeader(ctx, 0)
+	select { // the hook ran inside KillLeader, if it stopped a leader at all
+	case cerr := <-crashed:
+		if cerr != nil {
+			t.Fatal(cerr)
 		}
+	default:
+		t.Fatalf("KillLeader stopped no leader: %v", err)
 	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.KillLeader(ctx, 0)
-		done <- err
-	}()
-	waitFor(t, "the leader to be killed", func() bool { return c.byID[leader].seatOf(0).replica().stopped.Load() })
-	start := time.Now()
-	if err := c.CrashNode(follower); err != nil {
-		t.Fatal(err)
-	}
-	err = <-done
 	if !errors.Is(err, ErrWouldLoseQuorum) {
 		t.Fatalf("KillLeader when a crash took the quorum: err = %v, want ErrWouldLoseQuorum", err)
 	}
@@ -260,8 +264,26 @@ func TestNetDelayKeepsStableLeaders(t *testing.T) {
 // TestLiveDelayChangeCausesNoElection changes every link's delay from 0 to
 // 50 ms and back under load: the timeouts grow before the delay applies and
 // shrink back after it is gone, and no shard holds an election from the
-// change until they are back.
+// change until they are back. Timeouts that did not follow the delay cost
+// elections every time (16 in 3 s); a machine busy with other work, the
+// race detector's say, can cost one now and then on its own, so a try that
+// saw one is made again, twice at most.
 func TestLiveDelayChangeCausesNoElection(t *testing.T) {
+	for try := 1; ; try++ {
+		evs := liveDelayChange(t)
+		if len(evs) == 0 {
+			return
+		}
+		if try == 3 {
+			t.Fatalf("0 → 50 ms → 0 one-way delay under load: elections in every try, the last %v", evs)
+		}
+		t.Logf("try %d: elections %v; trying again", try, evs)
+	}
+}
+
+// liveDelayChange is one try of TestLiveDelayChangeCausesNoElection on a
+// cluster of its own: the elections it saw, as text.
+func liveDelayChange(t *testing.T) []string {
 	c := newTestCluster(t, 3)
 	base := c.cfg.HeartbeatTimeout
 	_, since := c.Elections(0)
@@ -289,7 +311,7 @@ func TestLiveDelayChangeCausesNoElection(t *testing.T) {
 	// Counted until the timeouts are back: from then on the cluster runs
 	// as it did before the change, and what it does under a load on a
 	// busy machine with 50 ms timeouts is not this test's business.
-	noElections(t, c, since, "0 → 50 ms → 0 one-way delay under load")
+	evs, _ := c.Elections(since)
 	cancel()
 	wg.Wait()
 	if st := c.Status(); st.HeartbeatTimeout != base || st.LeaderLeaseTimeout != c.cfg.LeaderLeaseTimeout || st.ElectionTimeout != c.cfg.ElectionTimeout {
@@ -300,6 +322,11 @@ func TestLiveDelayChangeCausesNoElection(t *testing.T) {
 			t.Errorf("shard %d: %v", s, err)
 		}
 	}
+	var out []string
+	for _, e := range evs {
+		out = append(out, fmt.Sprintf("shard %d %s→%s term %d", e.Shard, e.From, e.To, e.Term))
+	}
+	return out
 }
 
 // TestTimeoutsReachEveryReplica checks that a live delay reaches raft

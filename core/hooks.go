@@ -36,6 +36,11 @@ type testHooks struct {
 	// being pipelined to a peer: the transport's Hooks.PipelineStarted and
 	// PipelineEnded.
 	onPipeline func(r *replica, delta int)
+
+	// onKill is called when KillLeader has stopped shard's leader on node
+	// and before it waits for a successor: a test acts at that moment,
+	// which fast failover makes a millisecond or two long.
+	onKill func(shard int, node string)
 }
 
 // hooks are the package's test hooks; see testHooks.
