@@ -253,6 +253,9 @@ type run struct {
 	// ticks are the load's ticks while its loop runs, for blocking.
 	ticks <-chan time.Time
 
+	// lastUse is the nodes' use at the last tick with the database open.
+	lastUse map[string]nodeUse
+
 	// restarting holds the nodes whose restart runs in the background, so
 	// that a second restart at the same moment does not take them again.
 	restarting inFlight
@@ -724,7 +727,17 @@ func (x *run) event(kind metrics.EventKind, msg string) {
 func (x *run) publish(phase metrics.Phase) *metrics.Snapshot {
 	x.seq++
 	cluster, changes := x.watch.poll(x.db)
-	if use := x.procs.sample(time.Now(), phase == metrics.PhaseRunning); use != nil {
+	use := x.procs.sample(time.Now(), phase == metrics.PhaseRunning)
+	switch {
+	case x.db != nil:
+		x.lastUse = use
+	case use == nil:
+		// Shut down: the nodes' last figures stand, as the watch's view of
+		// the cluster does, so that the final snapshot's counters (the
+		// report's, Prometheus' last scrape) do not vanish.
+		use = x.lastUse
+	}
+	if use != nil {
 		cluster.Nodes = slices.Clone(cluster.Nodes) // the watch keeps its view for after shutdown
 		for i, n := range cluster.Nodes {
 			if u, ok := use[n.ID]; ok {
