@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -255,6 +256,10 @@ type run struct {
 
 	// lastUse is the nodes' use at the last tick with the database open.
 	lastUse map[string]nodeUse
+
+	// errorsTold are the ops' error kinds announceErrors has told of, by
+	// "op kind".
+	errorsTold map[string]bool
 
 	// restarting holds the nodes whose restart runs in the background, so
 	// that a second restart at the same moment does not take them again.
@@ -712,10 +717,37 @@ func (x *run) tick(now time.Time, phase metrics.Phase) {
 	x.ops = x.collector.Tick(now)
 	x.elapsed = now.Sub(x.loadStart)
 	x.events.flush(x.elapsed)
+	x.announceErrors()
 	verdicts, events := x.evaluator.Window(x.ops, x.running, x.elapsed)
 	x.verdicts = verdicts
 	x.events.add(events...)
 	x.publish(phase)
+}
+
+// announceErrors tells, in an event, of each op's first error of each kind
+// as the collector kept its text (OpStats.ErrorSamples): the TUI's event
+// log then says why an op's errors column moved, at the moment it does.
+// Conflicts and failed conditions are the workload's own outcomes (a
+// transfer refused, a lock lost), told as information.
+func (x *run) announceErrors() {
+	for _, o := range x.ops {
+		for _, kind := range slices.Sorted(maps.Keys(o.ErrorSamples)) {
+			text := o.ErrorSamples[kind]
+			key := o.Name + " " + kind
+			if x.errorsTold[key] {
+				continue
+			}
+			if x.errorsTold == nil {
+				x.errorsTold = map[string]bool{}
+			}
+			x.errorsTold[key] = true
+			ev := metrics.EventError
+			if kind == metrics.ErrConflict.String() || kind == metrics.ErrCondition.String() {
+				ev = metrics.EventInfo
+			}
+			x.event(ev, fmt.Sprintf("%s: first %s error: %s", o.Name, kind, metrics.FirstLine(text, 200)))
+		}
+	}
 }
 
 // event records an event that happens now, on the runner's goroutine.

@@ -58,6 +58,8 @@ type fakeSuite struct {
 	panicAt  uint64
 }
 
+var errFakeTimeout = errors.New("fake: timed out")
+
 func (f *fakeSuite) Name() string        { return f.name }
 func (f *fakeSuite) Description() string { return "fake" }
 func (f *fakeSuite) Ops() []metrics.OpSpec {
@@ -78,7 +80,7 @@ func (c *fakeClient) Do(ctx context.Context, rec *metrics.Recorder) {
 		panic("fake client broke")
 	}
 	if c.f.failEach > 0 && n%uint64(c.f.failEach) == 0 {
-		rec.Fail(0, metrics.ErrTimeout)
+		rec.FailErr(0, metrics.ErrTimeout, errFakeTimeout)
 		return
 	}
 	k := c.i % len(c.f.pattern)
@@ -119,6 +121,19 @@ func TestRunnerFiguresMatchWhatClientsRecorded(t *testing.T) {
 	}
 	if op.Errors != done/50 || op.ErrorsByKind["timeout"] != op.Errors {
 		t.Errorf("errors %d (%v), want %d timeouts", op.Errors, op.ErrorsByKind, done/50)
+	}
+	// What the errors said, in the op's figures and once in the events.
+	if got := op.ErrorSamples["timeout"]; got != errFakeTimeout.Error() {
+		t.Errorf("error samples %v, want the clients' timeout", op.ErrorSamples)
+	}
+	told := 0
+	for _, e := range report.Events {
+		if e.Kind == string(metrics.EventError) && e.Message == "fake.op: first timeout error: fake: timed out" {
+			told++
+		}
+	}
+	if told != 1 {
+		t.Errorf("%d events tell of the first timeout, want 1", told)
 	}
 	if op.Count < 1000 {
 		t.Fatalf("only %d ops in a second with 4 clients", op.Count)

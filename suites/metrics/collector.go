@@ -371,7 +371,7 @@ func (c *Collector) keepSample(op int, kind ErrorKind, text string) {
 	if m == nil {
 		m = make(map[string]string, 1)
 	}
-	m[kind.String()] = firstLine(text, 500)
+	m[kind.String()] = FirstLine(text, 500)
 	c.samples[op] = m
 }
 

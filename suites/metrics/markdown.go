@@ -59,7 +59,7 @@ func mdOps(p printf, r *Report) {
 				p("\nErrors, one of each kind:\n\n")
 				head = true
 			}
-			p("- %s, %s (%s): `%s`\n", o.Name, k, FormatCount(float64(o.ErrorsByKind[k])), strings.ReplaceAll(firstLine(o.ErrorSamples[k], 300), "`", "'"))
+			p("- %s, %s (%s): `%s`\n", o.Name, k, FormatCount(float64(o.ErrorsByKind[k])), strings.ReplaceAll(FirstLine(o.ErrorSamples[k], 300), "`", "'"))
 		}
 	}
 }

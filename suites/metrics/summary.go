@@ -185,13 +185,13 @@ func writeErrorSamples(w io.Writer, r *Report) {
 				fmt.Fprintln(w, "\nerrors, one of each kind:")
 				head = true
 			}
-			fmt.Fprintf(w, "  %s %s (%s): %s\n", o.Name, k, FormatCount(float64(o.ErrorsByKind[k])), firstLine(o.ErrorSamples[k], 160))
+			fmt.Fprintf(w, "  %s %s (%s): %s\n", o.Name, k, FormatCount(float64(o.ErrorsByKind[k])), FirstLine(o.ErrorSamples[k], 160))
 		}
 	}
 }
 
-// firstLine is s's first line, cut to at most n runes with an ellipsis.
-func firstLine(s string, n int) string {
+// FirstLine is s's first line, cut to at most n runes with an ellipsis.
+func FirstLine(s string, n int) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
