@@ -727,8 +727,9 @@ func (x *run) tick(now time.Time, phase metrics.Phase) {
 // announceErrors tells, in an event, of each op's first error of each kind
 // as the collector kept its text (OpStats.ErrorSamples): the TUI's event
 // log then says why an op's errors column moved, at the moment it does.
-// Conflicts and failed conditions are the workload's own outcomes (a
-// transfer refused, a lock lost), told as information.
+// Conflicts, failed conditions and injected failures are the workload's
+// own outcomes (a lock lost, a transfer refused, a saga step failed on
+// purpose), told as information.
 func (x *run) announceErrors() {
 	for _, o := range x.ops {
 		for _, kind := range slices.Sorted(maps.Keys(o.ErrorSamples)) {
@@ -742,7 +743,7 @@ func (x *run) announceErrors() {
 			}
 			x.errorsTold[key] = true
 			ev := metrics.EventError
-			if kind == metrics.ErrConflict.String() || kind == metrics.ErrCondition.String() {
+			if kind == metrics.ErrConflict.String() || kind == metrics.ErrCondition.String() || kind == metrics.ErrInjected.String() {
 				ev = metrics.EventInfo
 			}
 			x.event(ev, fmt.Sprintf("%s: first %s error: %s", o.Name, kind, metrics.FirstLine(text, 200)))

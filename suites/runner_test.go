@@ -403,6 +403,10 @@ func TestTxnSuiteConservesTheBank(t *testing.T) {
 	if ops["txn.compensate"].Count == 0 {
 		t.Error("no saga was compensated, though 5% of second steps fail")
 	}
+	// Those failures are the suite's own, counted apart from the cluster's.
+	if saga.ErrorsByKind["injected"] == 0 || saga.ErrorsByKind["other"] != 0 {
+		t.Errorf("saga errors by kind %v, want the injected failures as injected", saga.ErrorsByKind)
+	}
 	if len(report.Checks) != 1 || report.Checks[0].Name != "ledger" || report.Checks[0].Verdict != metrics.CheckOK {
 		t.Errorf("checks %+v, want the ledger ok", report.Checks)
 	}

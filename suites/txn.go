@@ -122,7 +122,15 @@ func (c *txnClient) Do(ctx context.Context, rec *metrics.Recorder) {
 	if c.n%2 == 0 {
 		res, err := c.w.db.Saga(ctx, []core.SagaStep{{Op: debit}, {Op: credit, FailProbability: sagaFailProbability}})
 		c.w.ledger.saga(res, err, legs[:]...)
-		if !observe(ctx, rec, opTxnSaga, start, err) && res.Compensated > 0 {
+		var ok bool
+		if err != nil && res.Injected && ctx.Err() == nil {
+			// The suite's own failure, there to be compensated: counted
+			// apart from the cluster's.
+			rec.FailErr(opTxnSaga, metrics.ErrInjected, err)
+		} else {
+			ok = observe(ctx, rec, opTxnSaga, start, err)
+		}
+		if !ok && res.Compensated > 0 {
 			rec.Record(opTxnCompensate, res.Compensation)
 		}
 		return

@@ -31,10 +31,11 @@ const (
 	ErrUnavailable                  // no leader, node down, cluster closed
 	ErrConflict                     // lost a conflict and gave up
 	ErrCondition                    // a condition did not hold (an overdraft refused, say)
+	ErrInjected                     // the workload failed it on purpose (a saga step, to exercise compensation)
 	numErrorKinds
 )
 
-var errorKindNames = [numErrorKinds]string{"other", "timeout", "unavailable", "conflict", "condition"}
+var errorKindNames = [numErrorKinds]string{"other", "timeout", "unavailable", "conflict", "condition", "injected"}
 
 func (k ErrorKind) String() string {
 	if k < numErrorKinds {
