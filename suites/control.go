@@ -376,14 +376,14 @@ func (x *run) runScripted(sr *suiteRun) {
 	}
 }
 
-// inFlight is a set of nodes an action in the background works on.
-type inFlight struct {
+// nodeSet is a set of nodes an action in the background works on.
+type nodeSet struct {
 	mu  sync.Mutex
 	ids map[string]bool
 }
 
 // take adds the ids not in the set yet and returns them, and the others.
-func (f *inFlight) take(ids []string) (taken, busy []string) {
+func (f *nodeSet) take(ids []string) (taken, busy []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.ids == nil {
@@ -401,7 +401,7 @@ func (f *inFlight) take(ids []string) (taken, busy []string) {
 }
 
 // done takes id out of the set.
-func (f *inFlight) done(id string) {
+func (f *nodeSet) done(id string) {
 	f.mu.Lock()
 	delete(f.ids, id)
 	f.mu.Unlock()

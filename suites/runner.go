@@ -257,13 +257,12 @@ type run struct {
 	// lastUse is the nodes' use at the last tick with the database open.
 	lastUse map[string]nodeUse
 
-	// errorsTold are the ops' error kinds announceErrors has told of, by
-	// "op kind".
-	errorsTold map[string]bool
+	// errorsTold are the error kinds announceErrors has told of, by op.
+	errorsTold map[string]map[string]bool
 
 	// restarting holds the nodes whose restart runs in the background, so
 	// that a second restart at the same moment does not take them again.
-	restarting inFlight
+	restarting nodeSet
 
 	// causes is what the run did to the cluster, and elections the
 	// elections counted against it: caused or spontaneous.
@@ -600,7 +599,10 @@ func (x *run) loadTick(sr *suiteRun, now time.Time) {
 // waiting with it froze the progress line, the TUI and the baselines that
 // long. The suite's load ends on time meanwhile; the change still takes
 // effect, after it. call must touch nothing but the database: the runner's
-// state is the ticks' meanwhile.
+// state is the ticks' meanwhile. The wait is call's own: the core's lock
+// is held by changes that give up with the run's context or at their op
+// timeout; while it lasts the ticks go on, and the change's epoch and
+// event come when it returns.
 func (x *run) blocking(sr *suiteRun, call func() error) error {
 	done := make(chan error, 1)
 	go func() { done <- call() }()
@@ -730,18 +732,28 @@ func (x *run) tick(now time.Time, phase metrics.Phase) {
 // Conflicts, failed conditions and injected failures are the workload's
 // own outcomes (a lock lost, a transfer refused, a saga step failed on
 // purpose), told as information.
+//
+// An op's samples only ever gain kinds, so a tick with as many as were
+// told costs a map lookup an op, and nothing else.
 func (x *run) announceErrors() {
 	for _, o := range x.ops {
+		told := x.errorsTold[o.Name]
+		if len(o.ErrorSamples) == len(told) {
+			continue
+		}
+		if told == nil {
+			told = map[string]bool{}
+			if x.errorsTold == nil {
+				x.errorsTold = map[string]map[string]bool{}
+			}
+			x.errorsTold[o.Name] = told
+		}
 		for _, kind := range slices.Sorted(maps.Keys(o.ErrorSamples)) {
-			text := o.ErrorSamples[kind]
-			key := o.Name + " " + kind
-			if x.errorsTold[key] {
+			if told[kind] {
 				continue
 			}
-			if x.errorsTold == nil {
-				x.errorsTold = map[string]bool{}
-			}
-			x.errorsTold[key] = true
+			told[kind] = true
+			text := o.ErrorSamples[kind]
 			ev := metrics.EventError
 			if kind == metrics.ErrConflict.String() || kind == metrics.ErrCondition.String() || kind == metrics.ErrInjected.String() {
 				ev = metrics.EventInfo
