@@ -76,7 +76,9 @@ type Phases struct {
 	Line time.Duration
 	// Wire is the rest of the round trip: gRPC's encoding and decoding on
 	// both sides, the network both ways, the node's gRPC server until the
-	// node's own timing starts, and waking the caller with the answer.
+	// node's own timing starts, and waking the caller with the answer. A
+	// command batched with others waits for the batch's slowest on the
+	// node, which counts as the node's time (in no phase), not the wire's.
 	Wire time.Duration
 }
 

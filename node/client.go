@@ -139,8 +139,8 @@ func (c *Conn) Apply(ctx context.Context, shard int, cmd []byte, timeout time.Du
 // Each waits for all its commands' commits, on the shards the node leads.
 // One makes the biggest batches (about 11 commands a call with 64 writers
 // on 3 nodes). The wait in the line it causes is the largest part of the
-// hop (BenchmarkPut64Phases: of a 4.9 ms put, line 1.9 ms, wire 1.8 ms, the
-// node 1.1 ms), but it is not what limits a put: on 2 cores the controller
+// hop (BenchmarkPut64Phases: of a 4.0 ms put, line 1.6 ms, wire 1.4 ms, the
+// node 0.9 ms), but it is not what limits a put: on 2 cores the controller
 // and the three nodes use the CPUs up (about 42% of a core each), and more
 // calls in flight only move the wait from the line to the wire and the
 // node. Two senders cut the line by 18% and four by 20%, for 12% and 22%

@@ -246,7 +246,9 @@ func (p *Processes) Start(ctx context.Context, id string, _ int) (core.NodeConn,
 	select {
 	case <-c.exited:
 		// It died between saying it serves and now, before its exit
-		// could be told as one on its own.
+		// could be told as one on its own: this error tells it, and
+		// waitExit, which waited for the lock, is to keep quiet.
+		c.stopping.Store(true)
 		_ = conn.Close()
 		return nil, fmt.Errorf("node: %s exited as it started: %s (see %s)", id, c.cmd.ProcessState, c.log)
 	default:

@@ -33,7 +33,8 @@ type Server struct {
 	started time.Time // the uptime's origin, on the monotonic clock
 
 	// api counts the bytes of the API's connections (countingListener);
-	// nil when the server serves no listener of its own (tests).
+	// it stays at zero when the server serves no listener of its own
+	// (tests serving it on a plain one).
 	api *apiTraffic
 
 	// renewed is when the parent lease was last renewed, in Unix
@@ -266,14 +267,35 @@ func (s *Server) ApplyBatch(ctx context.Context, r *phantompb.ApplyBatchRequest)
 	out := &phantompb.ApplyBatchResponse{Responses: make([]*phantompb.ApplyResponse, len(r.Requests))}
 	// Each waits for its entry's commit; in parallel, raft puts them in
 	// one append.
+	var ends []time.Time // a timed command's answer, for its wait below
+	for _, req := range r.Requests {
+		if req.Timed {
+			ends = make([]time.Time, len(r.Requests))
+			break
+		}
+	}
 	var wg sync.WaitGroup
 	for i, req := range r.Requests {
 		wg.Go(func() {
-			// Each command's times are its own: the node's time for it
-			// runs from this goroutine taking it to its answer.
 			out.Responses[i] = applyResponse(s.host.Apply(ctx, int(req.Shard), req.Command, time.Duration(req.TimeoutNs), req.Timed))
+			if req.Timed {
+				ends[i] = time.Now()
+			}
 		})
 	}
 	wg.Wait()
+	// A command's answer leaves with its batch's slowest: the node's time
+	// for it (took_ns) runs until then, or the controller, which counts
+	// the rest of the round trip as the wire, would put the wait for the
+	// other commands there. Its phases leave the wait out: it shows as
+	// time in no phase.
+	if ends != nil {
+		now := time.Now()
+		for i, end := range ends {
+			if !end.IsZero() {
+				out.Responses[i].TookNs += int64(now.Sub(end))
+			}
+		}
+	}
 	return out, nil
 }

@@ -424,8 +424,9 @@ type ApplyResponse struct {
 	ReplicateNs int64 `protobuf:"varint,6,opt,name=replicate_ns,json=replicateNs,proto3" json:"replicate_ns,omitempty"`
 	ApplyNs     int64 `protobuf:"varint,7,opt,name=apply_ns,json=applyNs,proto3" json:"apply_ns,omitempty"`
 	// took_ns is the node's own time for the command, from taking it to
-	// answering it: the controller counts the rest of the round trip as the
-	// hop between them.
+	// answering it (in ApplyBatch, to the batch's answer, which waits for
+	// its slowest command): the controller counts the rest of the round
+	// trip as the hop between them.
 	TookNs        int64 `protobuf:"varint,8,opt,name=took_ns,json=tookNs,proto3" json:"took_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
