@@ -75,9 +75,9 @@ type ResourceSeriesReport struct {
 	DiskWriteBytesPerSec []Num     `json:"disk_write_bytes_per_sec"`
 }
 
-// NodeResourcesReport is one cluster node's resources over time, for
-// clusters whose nodes are processes or machines of their own; the
-// charts draw one line per node for every column present. Columns are
+// NodeResourcesReport is one cluster node's resources over time: a
+// process's or machine's of its own, or an embedded node's network only;
+// the charts draw one line per node for every column present. Columns are
 // as in ResourceSeriesReport; a column may be absent.
 type NodeResourcesReport struct {
 	Name                 string    `json:"name"`
