@@ -54,22 +54,22 @@ type joinSample struct {
 // nodeRates are the rates between two of a node process's reports, over
 // the time between them on the node's own clock (Uptime), so that the time
 // the reports took to arrive does not skew them. ok is false when there is
-// no earlier report of the same process or no time passed; a counter that
-// went back (a new process behind the pid) gives 0.
+// no earlier report of the same process, no time passed, or a counter went
+// back (a new process behind the pid): then there is no rate to give, as
+// the embedded nodes' sampling has none, rather than a 0 that the
+// averages would count as a measured idle tick.
 func nodeRates(prev, cur node.ProcessUse) (cpu, netRecv, netSent, diskRead, diskWrite float64, ok bool) {
 	sec := (cur.Uptime - prev.Uptime).Seconds()
-	if prev.PID != cur.PID || sec <= 0 {
+	disk := cur.HasDisk && prev.HasDisk
+	if prev.PID != cur.PID || sec <= 0 || cur.CPUSeconds < prev.CPUSeconds ||
+		cur.NetRecv() < prev.NetRecv() || cur.NetSent() < prev.NetSent() ||
+		disk && (cur.DiskRead < prev.DiskRead || cur.DiskWrite < prev.DiskWrite) {
 		return 0, 0, 0, 0, 0, false
 	}
-	r := func(now, last uint64) float64 {
-		if now < last {
-			return 0
-		}
-		return float64(now-last) / sec
-	}
-	cpu = max(100*(cur.CPUSeconds-prev.CPUSeconds)/sec, 0)
+	r := func(now, last uint64) float64 { return float64(now-last) / sec }
+	cpu = 100 * (cur.CPUSeconds - prev.CPUSeconds) / sec
 	diskRead, diskWrite = math.NaN(), math.NaN()
-	if cur.HasDisk && prev.HasDisk {
+	if disk {
 		diskRead, diskWrite = r(cur.DiskRead, prev.DiskRead), r(cur.DiskWrite, prev.DiskWrite)
 	}
 	return cpu, r(cur.NetRecv(), prev.NetRecv()), r(cur.NetSent(), prev.NetSent()), diskRead, diskWrite, true
