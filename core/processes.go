@@ -251,10 +251,20 @@ func (c *Cluster) syncNetwork() {
 
 // crashRemote kills n's process. c.mu must be held.
 func (c *Cluster) crashRemote(n *node) error {
+	return c.takeDown(n, func() error { return c.cfg.Launcher.Kill(n.id) })
+}
+
+// takeDown marks n down, has kill (if any) end its process, and lets go
+// of its line and replicas: a crash, or its process's exit on its own.
+// c.mu must be held.
+func (c *Cluster) takeDown(n *node, kill func() error) error {
 	c.markLeadersLost(n)
 	// Down first, so that stopping its replicas asks nothing of it.
 	n.up.Store(false)
-	err := c.cfg.Launcher.Kill(n.id)
+	var err error
+	if kill != nil {
+		err = kill()
+	}
 	_ = c.detach(n)
 	return errors.Join(err, n.stop())
 }
@@ -279,10 +289,7 @@ func (c *Cluster) nodeExited(e NodeExit, conn NodeConn) {
 		return
 	}
 	c.logger.Warn("node process exited on its own", "node", n.id, "pid", e.PID, "reason", e.Reason, "log", e.Log)
-	c.markLeadersLost(n)
-	n.up.Store(false)
-	_ = c.detach(n)
-	_ = n.stop()
+	_ = c.takeDown(n, nil)
 }
 
 // restartRemote starts n's process again and its replicas on it. c.mu must
