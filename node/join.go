@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,13 +70,12 @@ func Discover(ctx context.Context, seeds []string) ([]Info, error) {
 type Join struct {
 	nodes []Info
 
-	mu     sync.Mutex
-	next   int
-	inUse  map[string]*Conn // controller's node id -> the launcher's line to it
-	names  map[string]string
-	mons   map[string]*monitor // controller's node id -> its exit monitor
-	exits  []core.NodeExit
-	onExit func(core.NodeExit, core.NodeConn)
+	mu      sync.Mutex
+	next    int
+	inUse   map[string]*Conn // controller's node id -> the launcher's line to it
+	names   map[string]string
+	mons    map[string]*monitor // controller's node id -> its exit monitor
+	exitLog                     // of the nodes in use whose processes exit without the launcher asking (see monitor)
 }
 
 var (
@@ -167,29 +165,8 @@ func (j *Join) exited(id string, n Info, reason string, conn core.NodeConn, m *m
 		j.mu.Unlock()
 		return
 	}
-	e := core.NodeExit{ID: id, PID: int(n.PID), Reason: reason, At: time.Now()}
-	j.exits = append(j.exits, e)
-	f := j.onExit
 	j.mu.Unlock()
-	if f != nil {
-		f(e, conn)
-	}
-}
-
-// OnExit has f told of every node in use whose process exits without the
-// launcher asking (see monitor). f must not block.
-func (j *Join) OnExit(f func(core.NodeExit, core.NodeConn)) {
-	j.mu.Lock()
-	j.onExit = f
-	j.mu.Unlock()
-}
-
-// Exits lists the nodes in use whose processes exited on their own, in
-// order.
-func (j *Join) Exits() []core.NodeExit {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return slices.Clone(j.exits)
+	j.tell(core.NodeExit{ID: id, PID: int(n.PID), Reason: reason, At: time.Now()}, conn)
 }
 
 // stopMonitor ends node id's monitor, if any, and waits for it.

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,9 +79,8 @@ type Processes struct {
 	mu       sync.Mutex
 	groups   map[string]*cgroup.Group // by node id, with Quotas
 	children map[string]*child
-	started  []NodeProcess   // every process started, in order
-	exits    []core.NodeExit // processes that exited on their own, in order
-	onExit   func(core.NodeExit, core.NodeConn)
+	started  []NodeProcess // every process started, in order
+	exitLog                // of processes the launcher did not signal, while each is its node's current one and the launcher is open
 	closed   bool
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -256,24 +254,6 @@ func (p *Processes) Start(ctx context.Context, id string, _ int) (core.NodeConn,
 	return conn, nil
 }
 
-// OnExit has f told of every node process that exits on its own: one the
-// launcher did not signal, while it is the node's current process and
-// the launcher is open. f runs on the process's wait goroutine and must
-// not block.
-func (p *Processes) OnExit(f func(core.NodeExit, core.NodeConn)) {
-	p.mu.Lock()
-	p.onExit = f
-	p.mu.Unlock()
-}
-
-// Exits lists the node processes that exited on their own so far, in
-// order.
-func (p *Processes) Exits() []core.NodeExit {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.exits)
-}
-
 // waitExit reaps c once it exits, and tells of an exit on its own.
 func (p *Processes) waitExit(c *child) {
 	err := c.cmd.Wait()
@@ -292,13 +272,9 @@ func (p *Processes) waitExit(c *child) {
 		p.mu.Unlock()
 		return
 	}
-	e := core.NodeExit{ID: c.id, PID: c.pid, Reason: reason, Log: c.log, At: time.Now()}
-	p.exits = append(p.exits, e)
-	f, conn := p.onExit, c.conn
+	conn := c.conn
 	p.mu.Unlock()
-	if f != nil {
-		f(e, conn)
-	}
+	p.tell(core.NodeExit{ID: c.id, PID: c.pid, Reason: reason, Log: c.log, At: time.Now()}, conn)
 }
 
 func (p *Processes) spawn(ctx context.Context, id string) (*child, error) {
