@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/phantomdb/phantom/api/phantompb"
@@ -89,9 +88,8 @@ var (
 // process goes, and a probe then tells a dead node (it does not answer,
 // or answers as another process) from a broken line.
 type monitor struct {
-	cancel   context.CancelFunc
-	done     chan struct{}
-	stopping atomic.Bool // set before the launcher makes the node exit or lets go of it
+	cancel context.CancelFunc // stopMonitor's, after taking it out of Join.mons
+	done   chan struct{}
 }
 
 // Probing a node whose watch broke: this many calls, each bounded, this
@@ -111,11 +109,11 @@ func (j *Join) monitorNode(id string, n Info, admin *Conn, conn core.NodeConn) *
 		defer close(m.done)
 		for {
 			err := admin.Watch(ctx, func(int, string, uint64) {})
-			if ctx.Err() != nil || m.stopping.Load() {
+			if ctx.Err() != nil {
 				return
 			}
 			reason, gone := probe(ctx, admin, n.PID, err)
-			if ctx.Err() != nil || m.stopping.Load() {
+			if ctx.Err() != nil {
 				return
 			}
 			if gone {
@@ -161,7 +159,7 @@ func probe(ctx context.Context, admin *Conn, pid int64, err error) (string, bool
 // exited records node id's exit on its own and tells the cluster.
 func (j *Join) exited(id string, n Info, reason string, conn core.NodeConn, m *monitor) {
 	j.mu.Lock()
-	if j.mons[id] != m || m.stopping.Load() {
+	if j.mons[id] != m { // stopMonitor took it out: the launcher's doing
 		j.mu.Unlock()
 		return
 	}
@@ -178,7 +176,6 @@ func (j *Join) stopMonitor(id string) {
 	if m == nil {
 		return
 	}
-	m.stopping.Store(true)
 	m.cancel()
 	<-m.done
 }

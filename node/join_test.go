@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/phantomdb/phantom/core"
+	"google.golang.org/grpc"
 )
 
 // startNodes starts n node processes the way a supervisor would (no
@@ -194,5 +195,32 @@ func TestJoinNodeExitsOnItsOwn(t *testing.T) {
 	time.Sleep(2 * probeTries * probeGap)
 	if ex := j.Exits(); len(ex) != 1 {
 		t.Errorf("exits %+v, want only the one from outside", ex)
+	}
+}
+
+// probe tells a node that answers as the process it was (a broken line,
+// not an exit) from one whose pid changed (restarted by what started it,
+// without its replicas) and from one that no longer answers.
+func TestProbeTellsAnExitFromABrokenLine(t *testing.T) {
+	l := &inProcess{servers: map[string]*grpc.Server{}, hosts: map[string]*core.NodeHost{}}
+	defer l.Close()
+	conn, err := l.Start(context.Background(), "n1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := conn.(*Conn)
+	defer admin.Close()
+	ctx := context.Background()
+	broken := errors.New("watch broke")
+	pid := int64(os.Getpid())
+	if reason, gone := probe(ctx, admin, pid, broken); gone {
+		t.Errorf("the same process answering counts as gone: %q", reason)
+	}
+	if reason, gone := probe(ctx, admin, pid+1, broken); !gone || !strings.Contains(reason, "restarted without its replicas") {
+		t.Errorf("another pid answering: gone %v, %q; want gone, restarted", gone, reason)
+	}
+	_ = l.Release("n1")
+	if reason, gone := probe(ctx, admin, pid, broken); !gone || !strings.Contains(reason, "stopped answering") {
+		t.Errorf("nobody answering: gone %v, %q; want gone, stopped answering", gone, reason)
 	}
 }
