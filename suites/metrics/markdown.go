@@ -52,15 +52,11 @@ func mdOps(p printf, r *Report) {
 		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", o.Suite, o.Name, FormatCount(float64(o.Count)), FormatCount(float64(o.Errors)),
 			FormatCount(o.OpsPerSec), msText(l.Avg), msText(l.P50), msText(l.P90), msText(l.P99), msText(l.P999), msText(l.Max))
 	}
-	head := false
-	for _, o := range sortedOps(r) {
-		for _, k := range slices.Sorted(maps.Keys(o.ErrorSamples)) {
-			if !head {
-				p("\nErrors, one of each kind:\n\n")
-				head = true
-			}
-			p("- %s, %s (%s): `%s`\n", o.Name, k, FormatCount(float64(o.ErrorsByKind[k])), strings.ReplaceAll(FirstLine(o.ErrorSamples[k], 300), "`", "'"))
+	for i, e := range errorSamples(r) {
+		if i == 0 {
+			p("\nErrors, one of each kind:\n\n")
 		}
+		p("- %s, %s (%s): `%s`\n", e.op, e.kind, FormatCount(float64(e.count)), strings.ReplaceAll(e.text, "`", "'"))
 	}
 }
 

@@ -3,6 +3,8 @@ package metrics
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -173,21 +175,34 @@ func (r *Report) Outcome(sep string) string {
 // each kind said: a count of errors alone does not tell a user whether the
 // cluster lost a leader or refused the request.
 func writeErrorSamples(w io.Writer, r *Report) {
-	head := false
-	for _, o := range sortedOps(r) {
-		kinds := make([]string, 0, len(o.ErrorSamples))
-		for k := range o.ErrorSamples {
-			kinds = append(kinds, k)
+	for i, e := range errorSamples(r) {
+		if i == 0 {
+			fmt.Fprintln(w, "\nerrors, one of each kind:")
 		}
-		sort.Strings(kinds)
-		for _, k := range kinds {
-			if !head {
-				fmt.Fprintln(w, "\nerrors, one of each kind:")
-				head = true
-			}
-			fmt.Fprintf(w, "  %s %s (%s): %s\n", o.Name, k, FormatCount(float64(o.ErrorsByKind[k])), FirstLine(o.ErrorSamples[k], 160))
+		fmt.Fprintf(w, "  %s %s (%s): %s\n", e.op, e.kind, FormatCount(float64(e.count)), e.text)
+	}
+}
+
+// errorSample is one kind of an op's errors as the reports write it: its
+// count and its text's first line, cut to sampleRunes.
+type errorSample struct {
+	op, kind, text string
+	count          uint64
+}
+
+// sampleRunes is how much of an error's text the summary and the
+// Markdown report give; the JSON report keeps what the collector kept.
+const sampleRunes = 200
+
+// errorSamples are every op's error samples, by suite, op and kind.
+func errorSamples(r *Report) []errorSample {
+	var out []errorSample
+	for _, o := range sortedOps(r) {
+		for _, k := range slices.Sorted(maps.Keys(o.ErrorSamples)) {
+			out = append(out, errorSample{op: o.Name, kind: k, count: o.ErrorsByKind[k], text: FirstLine(o.ErrorSamples[k], sampleRunes)})
 		}
 	}
+	return out
 }
 
 // FirstLine is s's first line, cut to at most n runes with an ellipsis.
