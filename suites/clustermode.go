@@ -97,11 +97,11 @@ type nodeProcs struct {
 	quotaText string // the quota in words, for the report
 
 	// Sampling (nodestats.go), by node name.
-	stat      *procstat.Sampler      // processes mode's processes
-	tracked   map[string]int         // the pid stat tracks for each name
-	prev      map[string]*joinSample // join mode's, by node and pid, for CPU rates
-	agg       map[string]*nodeAgg    // over the load
-	series    map[string]*nodeSeries // over the load, for resources.nodes
+	stat      *procstat.Sampler          // processes mode's processes
+	tracked   map[string]int             // the pid stat tracks for each name
+	prev      map[string]node.ProcessUse // each node's last own report, by node and pid, for the rates (nodeRates)
+	agg       map[string]*nodeAgg        // over the load
+	series    map[string]*nodeSeries     // over the load, for resources.nodes
 	loadStart time.Time
 	step      int
 

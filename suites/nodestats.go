@@ -45,12 +45,6 @@ type nodeUse struct {
 	diskReadB, diskWriteB uint64
 }
 
-// joinSample remembers a node's own report between samples: the counters
-// rates are taken over.
-type joinSample struct {
-	use node.ProcessUse
-}
-
 // nodeRates are the rates between two of a node process's reports, over
 // the time between them on the node's own clock (Uptime), so that the time
 // the reports took to arrive does not skew them. ok is false when there is
@@ -216,9 +210,10 @@ func launcherName(i int, id string) string {
 	return fmt.Sprintf("c%d.%s", i+1, id)
 }
 
-// sample measures every running node process, by name (see running):
-// those of processes mode by pid, those of join mode as each reports
-// itself over its admin API.
+// sample measures every running node, by name (see running): those of
+// processes mode by pid, with the network each reports itself; those of
+// join mode as each reports itself over its admin API; an embedded
+// cluster's by the traffic its simulated network counts (embeddedTraffic).
 func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 	procs := n.running()
 	n.mu.Lock()
@@ -252,7 +247,7 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 	if n.agg == nil {
 		n.stat = procstat.New()
 		n.tracked = map[string]int{}
-		n.prev = map[string]*joinSample{}
+		n.prev = map[string]node.ProcessUse{}
 		n.agg = map[string]*nodeAgg{}
 		n.series = map[string]*nodeSeries{}
 	}
@@ -303,12 +298,12 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 			key := r.Node + " " + strconv.Itoa(ru.PID)
 			seen[key] = true
 			u.hasNet, u.netRecvB, u.netSentB = true, ru.NetRecv(), ru.NetSent()
-			if ps := n.prev[key]; ps != nil {
-				if _, recv, sent, _, _, ok := nodeRates(ps.use, ru); ok {
+			if ps, ok := n.prev[key]; ok {
+				if _, recv, sent, _, _, ok := nodeRates(ps, ru); ok {
 					u.netRecv, u.netSent = recv, sent
 				}
 			}
-			n.prev[key] = &joinSample{use: ru}
+			n.prev[key] = ru
 		}
 		if r.Interval > 0 {
 			u.cpu = r.CPUPercent
@@ -329,12 +324,12 @@ func (n *nodeProcs) sample(now time.Time, load bool) map[string]nodeUse {
 		u := nodeUse{pid: ju.PID, cpu: -1, rss: ju.RSSBytes, diskRead: math.NaN(), diskWrite: math.NaN(), throttled: -1,
 			netRecv: math.NaN(), netSent: math.NaN(), hasNet: true, netRecvB: ju.NetRecv(), netSentB: ju.NetSent(),
 			hasDisk: ju.HasDisk, diskReadB: ju.DiskRead, diskWriteB: ju.DiskWrite}
-		if ps := n.prev[key]; ps != nil {
-			if cpu, recv, sent, rd, wr, ok := nodeRates(ps.use, ju); ok {
+		if ps, ok := n.prev[key]; ok {
+			if cpu, recv, sent, rd, wr, ok := nodeRates(ps, ju); ok {
 				u.cpu, u.netRecv, u.netSent, u.diskRead, u.diskWrite = cpu, recv, sent, rd, wr
 			}
 		}
-		n.prev[key] = &joinSample{use: ju}
+		n.prev[key] = ju
 		record(id, u)
 	}
 	for key := range n.prev {
