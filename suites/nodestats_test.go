@@ -2,6 +2,7 @@ package suites
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -281,4 +282,42 @@ func TestNodeSweepUnderQuota(t *testing.T) {
 			t.Log(sum.String()[i:])
 		}
 	}
+}
+
+// The nodes' own reports are fetched off the tick: latest hands back the
+// previous fetch's answers at once while a slow node keeps the next one
+// out (one fetch at a time), and a fetch ends at joinUseTimeout however
+// long the node would take.
+func TestUseFetchNeverHoldsTheTick(t *testing.T) {
+	var f useFetch
+	calls := make(chan struct{}, 10)
+	slow := func(ctx context.Context) (map[string]node.ProcessUse, map[string]node.ProcessUse) {
+		calls <- struct{}{}
+		<-ctx.Done() // a node that never answers
+		return map[string]node.ProcessUse{"n1": {PID: 1}}, nil
+	}
+	for range 3 {
+		if j, _ := f.latest(slow); j != nil {
+			t.Fatalf("answers %v before any fetch came back", j)
+		}
+	}
+	select {
+	case <-calls:
+	case <-time.After(10 * joinUseTimeout):
+		t.Fatal("no fetch started")
+	}
+	if n := len(calls); n != 0 {
+		t.Errorf("%d fetches out at once, want 1", n+1)
+	}
+	done := make(chan struct{})
+	go func() { f.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * joinUseTimeout):
+		t.Fatal("a fetch from a node that never answers did not end at its timeout")
+	}
+	if j, _ := f.latest(slow); j["n1"].PID != 1 {
+		t.Errorf("after the fetch ended, latest gives %v, want its answers", j)
+	}
+	f.wg.Wait()
 }
