@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/phantomdb/phantom/core/internal/netsim"
 )
 
 func TestPutIsAppliedOnEveryReplica(t *testing.T) {
@@ -283,7 +285,13 @@ func TestSnapshotsBoundTheLog(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
-	c := newTestCluster(t, 5, oneShard)
+	eachLinks(t, testStatus)
+}
+
+func testStatus(t *testing.T, links func(*Config)) {
+	var cfg Config
+	links(&cfg)
+	c := newTestCluster(t, 5, oneShard, links)
 	ctx := testContext(t)
 	leader, err := c.WaitLeader(ctx)
 	if err != nil {
@@ -320,9 +328,8 @@ func TestStatus(t *testing.T) {
 			}
 			continue
 		}
-		ap, err := netip.ParseAddrPort(n.Addr)
-		if err != nil || ap.Addr() != netip.MustParseAddr("127.0.0.1") || ap.Port() == 0 || addrs[n.Addr] {
-			t.Errorf("%s addr = %q, want a distinct 127.0.0.1:port", n.ID, n.Addr)
+		if !validLinkAddr(n.Addr, cfg.Links) || addrs[n.Addr] {
+			t.Errorf("%s addr = %q, want a distinct one of %s links", n.ID, n.Addr, cfg.Links)
 		}
 		addrs[n.Addr] = true
 		if n.Replicas != 1 {
@@ -446,4 +453,15 @@ func BenchmarkPut(b *testing.B) {
 			}
 		}
 	})
+}
+
+// validLinkAddr reports whether addr is one that links (Config.Links) give
+// a replica: a name in the abstract Unix-socket namespace, or a port on
+// 127.0.0.1.
+func validLinkAddr(addr, links string) bool {
+	if links == LinksUnix || (links == "" && netsim.UnixLinks) {
+		return strings.HasPrefix(addr, "@phantom.")
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	return err == nil && ap.Addr() == netip.MustParseAddr("127.0.0.1") && ap.Port() != 0
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/phantomdb/phantom/core/internal/netsim"
 )
 
 // MaxNodes is the largest cluster NewCluster builds. Past it an in-process
@@ -127,6 +129,15 @@ type Config struct {
 	// one directory per replica, reopened by RestartNode). See storage.go.
 	Storage string
 
+	// Links is what carries Raft's traffic between the replicas of nodes
+	// in this process: LinksUnix ("unix", the default where the system has
+	// them; "" means the default), Unix-domain stream sockets, or LinksTCP
+	// ("tcp"), TCP on 127.0.0.1. Both are real kernel byte streams, shaped,
+	// cut and counted alike by the network simulation; TCP adds loopback's
+	// IP stack to every message (see netsim.FreshUnix). Nodes in processes
+	// of their own always use TCP, since their peers may be on other hosts.
+	Links string
+
 	// DataDir is where disk storage puts its files. Empty means a temporary
 	// directory that NewCluster makes and Close removes; a given directory
 	// must be empty or missing, and Close leaves it. Ignored in memory mode.
@@ -239,7 +250,31 @@ func (c Config) Validate() error {
 	if err := c.validateStorage(); err != nil {
 		errs = append(errs, err)
 	}
+	switch c.Links {
+	case "", LinksTCP:
+	case LinksUnix:
+		if !netsim.UnixLinks {
+			bad("links %q need abstract Unix sockets, which only Linux has; use %q", LinksUnix, LinksTCP)
+		}
+	default:
+		bad("links must be %q or %q, got %q", LinksUnix, LinksTCP, c.Links)
+	}
 	return errors.Join(errs...)
+}
+
+// The kinds of Config.Links.
+const (
+	LinksUnix = "unix"
+	LinksTCP  = "tcp"
+)
+
+// freshAddr is the address a new replica in this process listens on, as
+// Config.Links says.
+func (c Config) freshAddr() string {
+	if c.Links == LinksTCP || (c.Links == "" && !netsim.UnixLinks) {
+		return netsim.FreshTCP
+	}
+	return netsim.FreshUnix
 }
 
 // maxNodes is MaxNodes with 0 resolved to the package constant.

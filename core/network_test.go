@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/phantomdb/phantom/core/internal/netsim"
 )
 
 // putLatencies times n sequential Puts on one shard.
@@ -24,8 +26,26 @@ func putLatencies(t *testing.T, c *Cluster, n int) []time.Duration {
 	return lat
 }
 
+// eachLinks runs f as a subtest for each kind of links an embedded
+// cluster can have (Config.Links), handing it the option that sets them.
+func eachLinks(t *testing.T, f func(t *testing.T, links func(*Config))) {
+	for _, l := range []string{LinksUnix, LinksTCP} {
+		if l == LinksUnix && !netsim.UnixLinks {
+			continue
+		}
+		t.Run(l, func(t *testing.T) { f(t, func(cfg *Config) { cfg.Links = l }) })
+	}
+}
+
+// The delay shapes both ways of each link whatever carries it: a response
+// is delayed only if the node that accepted the connection can tell which
+// node dialled it.
 func TestDelayCostsOneRoundTripPerPut(t *testing.T) {
-	c := newTestCluster(t, 3, oneShard)
+	eachLinks(t, testDelayCostsOneRoundTripPerPut)
+}
+
+func testDelayCostsOneRoundTripPerPut(t *testing.T, links func(*Config)) {
+	c := newTestCluster(t, 3, oneShard, links)
 	const oneWay = 5 * time.Millisecond
 	putLatencies(t, c, 5) // warm up connections
 	fast := putLatencies(t, c, 30)
@@ -50,7 +70,11 @@ func TestDelayCostsOneRoundTripPerPut(t *testing.T) {
 }
 
 func TestPartitionedFollowerStallsAndCatchesUp(t *testing.T) {
-	c := newTestCluster(t, 3, oneShard)
+	eachLinks(t, testPartitionedFollowerStallsAndCatchesUp)
+}
+
+func testPartitionedFollowerStallsAndCatchesUp(t *testing.T, links func(*Config)) {
+	c := newTestCluster(t, 3, oneShard, links)
 	ctx := testContext(t)
 	if err := c.Put(ctx, "warm", []byte("v")); err != nil {
 		t.Fatal(err)

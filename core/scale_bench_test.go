@@ -12,8 +12,9 @@ import (
 )
 
 // BenchmarkPutScale is Put from 20 clients on one shard of 3 nodes and on
-// the seed's 20 nodes and 20 shards, at 1 MiB and 1 KiB, side by side in one
-// run so that their ratio holds on a busy machine. Sized as the runner sizes
+// the seed's 20 nodes and 20 shards, at 1 MiB and 1 KiB (and at 1 KiB over
+// TCP links, against the default Unix sockets), side by side in one run so
+// that their ratio holds on a busy machine. Sized as the runner sizes
 // a 4 GiB budget. Besides ops/s it reports the mean latency, the process's
 // CPU time per op (user and system, the cluster's background included),
 // which a machine shared with other work changes far less than ops/s, the
@@ -24,15 +25,18 @@ func BenchmarkPutScale(b *testing.B) {
 		name          string
 		nodes, shards int
 		value         int
+		links         string
 	}{
-		{"1shard-1MiB", 3, 1, 1 << 20},
-		{"20shards-1MiB", 20, 20, 1 << 20},
-		{"20shards-1KiB", 20, 20, 1 << 10},
+		{"1shard-1MiB", 3, 1, 1 << 20, ""},
+		{"20shards-1MiB", 20, 20, 1 << 20, ""},
+		{"20shards-1KiB", 20, 20, 1 << 10, ""},
+		{"20shards-1KiB-tcp", 20, 20, 1 << 10, LinksTCP},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
 			c := newTestCluster(b, tc.nodes, func(cfg *Config) {
 				cfg.Shards = tc.shards
+				cfg.Links = tc.links
 				cfg.LogOutput = nil
 				if f := os.Getenv("PHANTOM_BENCH_RAFTLOG"); f != "" {
 					w, err := os.Create(f + "." + tc.name)

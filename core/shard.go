@@ -96,7 +96,7 @@ func placeReplicas(shards int, nodes []*node) [][]*node {
 }
 
 // newShard makes a shard's seats, each with its stores and a listener on a
-// fresh loopback port, and starts their replicas. On error it returns what
+// fresh address (Config.Links), and starts their replicas. On error it returns what
 // it made, for the caller to stop.
 func newShard(id int, nodes []*node, nw *netsim.Network, el *electionLog, cfg Config, logger hclog.Logger) (*shard, error) {
 	s := &shard{id: id, elections: el, lostAt: time.Now(), fault: make(chan struct{}, 1)}
@@ -112,14 +112,14 @@ func newShard(id int, nodes []*node, nw *netsim.Network, el *electionLog, cfg Co
 }
 
 // newSeat makes a seat of shard s on node n, with empty stores and a
-// listener on a fresh loopback port, and starts its replica. The caller adds
+// listener on a fresh address (Config.Links), and starts its replica. The caller adds
 // the seat to the shard and the node. A replica that joins a running group
 // starts empty and learns the group's configuration from its leader.
 func newSeat(s *shard, n *node, nw *netsim.Network, cfg Config, logger hclog.Logger) (*seat, error) {
 	if n.remote {
 		return newRemoteSeat(s, n, cfg)
 	}
-	stream, err := netsim.Listen("127.0.0.1:0", nw, n.index)
+	stream, err := netsim.Listen(cfg.freshAddr(), nw, n.index)
 	if err != nil {
 		return nil, err
 	}

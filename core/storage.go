@@ -56,8 +56,8 @@ type dataDir struct {
 // openDataDir prepares cfg's data directory in disk mode and sets
 // cfg.DataDir to it: a new temporary directory when cfg.DataDir is empty,
 // otherwise the given one, created if missing. A given directory must be
-// empty: a cluster always starts from empty storage, on fresh loopback
-// ports that old Raft configurations would not know, and the core never
+// empty: a cluster always starts from empty storage, on fresh addresses
+// that old Raft configurations would not know, and the core never
 // deletes files it did not make. In memory mode it does nothing and returns
 // nil; DataDir is ignored.
 func openDataDir(cfg *Config) (*dataDir, error) {

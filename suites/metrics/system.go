@@ -31,12 +31,16 @@ func gauge(v float64, ok bool) Gauge {
 
 // System is one sample of the machine and the phantom process.
 type System struct {
-	CPU          Gauge // machine CPU busy, percent of all cores
-	ProcessCPU   Gauge // phantom's CPU, percent of all cores
-	RSS          Gauge // phantom's resident memory, bytes
-	MemUsed      Gauge // machine memory in use, bytes
-	MemTotal     Gauge // machine memory, bytes
-	NetRx, NetTx Gauge // bytes per second received / sent, all interfaces (loopback included: the cluster's traffic is there)
+	CPU        Gauge // machine CPU busy, percent of all cores
+	ProcessCPU Gauge // phantom's CPU, percent of all cores
+	RSS        Gauge // phantom's resident memory, bytes
+	MemUsed    Gauge // machine memory in use, bytes
+	MemTotal   Gauge // machine memory, bytes
+	// NetRx and NetTx are bytes per second received and sent on all
+	// interfaces, loopback included: node processes' traffic is there; an
+	// embedded cluster's Unix-socket links are not (each node's own bytes
+	// are counted per node instead).
+	NetRx, NetTx Gauge
 	DiskRead     Gauge // bytes per second read from block devices
 	DiskWrite    Gauge // bytes per second written to block devices
 	// DiskBusy is the share of the time the busiest block device had I/O

@@ -17,18 +17,20 @@ func (nw *Network) addresses() int {
 // do, dialling between them, and checks that the network remembers the
 // addresses of the open layers only: its maps are bounded by what can be
 // asked for, not by the history.
-func TestAddressMapStaysBounded(t *testing.T) {
+func TestAddressMapStaysBounded(t *testing.T) { eachKind(t, testAddressMapStaysBounded) }
+
+func testAddressMapStaysBounded(t *testing.T, fresh string) {
 	nw := New(3)
 	nw.SetLink(0, 1, Link{Delay: time.Microsecond}) // shaping on, so dials resolve their far end
-	peer, err := Listen("127.0.0.1:0", nw, 0)
+	peer, err := Listen(fresh, nw, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer peer.Close()
 	const rounds = 50
 	for i := range rounds {
-		// A replica added on a fresh port, then restarted on the same one.
-		s, err := Listen("127.0.0.1:0", nw, 1+i%2)
+		// A replica added on a fresh address, then restarted on the same one.
+		s, err := Listen(fresh, nw, 1+i%2)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,24 +19,38 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// linkedPair is two stream layers on nodes 0 and 1 of one network and a
-// connection dialled from the first to the second.
-func linkedPair(t *testing.T) (nw *Network, out, in io.ReadWriteCloser) {
+// eachKind runs f as a subtest for each kind of socket a layer listens
+// on, handing it the fresh address that makes one.
+func eachKind(t *testing.T, f func(t *testing.T, fresh string)) {
+	kinds := []string{FreshTCP}
+	if UnixLinks {
+		kinds = append(kinds, FreshUnix)
+	}
+	for _, k := range kinds {
+		name := map[string]string{FreshTCP: "tcp", FreshUnix: "unix"}[k]
+		t.Run(name, func(t *testing.T) { f(t, k) })
+	}
+}
+
+// linkedPair is two stream layers on nodes 0 and 1 of one network, each
+// listening on a fresh address of the kind fresh, and a connection dialled
+// from the first to the second.
+func linkedPair(t *testing.T, fresh string) (nw *Network, out, in io.ReadWriteCloser) {
 	t.Helper()
-	nw, _, _, o, i := layerPair(t)
+	nw, _, _, o, i := layerPair(t, fresh)
 	return nw, o, i
 }
 
 // layerPair is linkedPair with the layers: a on node 0 dialled, b on node 1
 // accepted. All is closed when the test ends.
-func layerPair(t *testing.T) (nw *Network, a, b *Layer, out, in net.Conn) {
+func layerPair(t *testing.T, fresh string) (nw *Network, a, b *Layer, out, in net.Conn) {
 	t.Helper()
 	nw = New(2)
-	a, err := Listen("127.0.0.1:0", nw, 0)
+	a, err := Listen(fresh, nw, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err = Listen("127.0.0.1:0", nw, 1)
+	b, err = Listen(fresh, nw, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,8 +69,10 @@ func layerPair(t *testing.T) (nw *Network, a, b *Layer, out, in net.Conn) {
 	return nw, a, b, out, in
 }
 
-func TestShapedLinkDelaysInOrder(t *testing.T) {
-	nw, out, in := linkedPair(t)
+func TestShapedLinkDelaysInOrder(t *testing.T) { eachKind(t, testShapedLinkDelaysInOrder) }
+
+func testShapedLinkDelaysInOrder(t *testing.T, fresh string) {
+	nw, out, in := linkedPair(t, fresh)
 	const delay = 30 * time.Millisecond
 	nw.SetLink(0, 1, Link{Delay: delay, Jitter: 5 * time.Millisecond})
 
@@ -85,6 +101,12 @@ func TestShapedLinkDelaysInOrder(t *testing.T) {
 		t.Errorf("got %q, want %q: bytes reordered or the caller's buffer reused", got, want)
 	}
 
+	// The accepting end knows which node dialled it, so the answers
+	// are shaped by the link back.
+	if got := nw.remote(in.(*trackedConn)); got != 0 {
+		t.Errorf("the accepted connection comes from node %d, want 0", got)
+	}
+
 	// The other direction stays unshaped, and loss shows up as a
 	// retransmission delay.
 	nw.SetLink(0, 1, Link{Loss: 1})
@@ -101,7 +123,11 @@ func TestShapedLinkDelaysInOrder(t *testing.T) {
 }
 
 func TestPartitionRefusesDialsAndCutsConnections(t *testing.T) {
-	nw, out, in := linkedPair(t)
+	eachKind(t, testPartitionRefusesDialsAndCutsConnections)
+}
+
+func testPartitionRefusesDialsAndCutsConnections(t *testing.T, fresh string) {
+	nw, out, in := linkedPair(t, fresh)
 	nw.Isolate(1)
 	if _, err := in.Read(make([]byte, 1)); err == nil {
 		t.Error("read on a connection across a partition succeeded")

@@ -83,18 +83,20 @@ func TestStreamLayerTellsWhenAPeerCloses(t *testing.T) {
 	}
 	// Each case runs a few times: which end of a partitioned connection is
 	// cut first varies.
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			for range 8 {
-				peerCloseRound(t, tc.act, tc.want)
-			}
-		})
-	}
+	eachKind(t, func(t *testing.T, fresh string) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				for range 8 {
+					peerCloseRound(t, fresh, tc.act, tc.want)
+				}
+			})
+		}
+	})
 }
 
-func peerCloseRound(t *testing.T, act func(nw *Network, dialer *Layer, out, in net.Conn), want int64) {
+func peerCloseRound(t *testing.T, fresh string, act func(nw *Network, dialer *Layer, out, in net.Conn), want int64) {
 	t.Helper()
-	nw, a, b, out, in := layerPair(t)
+	nw, a, b, out, in := layerPair(t, fresh)
 	var told atomic.Int64
 	hook := func() { told.Add(1) }
 	b.OnPeerGone(hook)
