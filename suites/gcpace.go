@@ -1,12 +1,11 @@
 package suites
 
 import (
-	"context"
 	"os"
+	"runtime"
 	"runtime/debug"
 	rtmetrics "runtime/metrics"
 	"sync"
-	"time"
 )
 
 // The Go collector's pacing while a run lasts.
@@ -17,20 +16,21 @@ import (
 // bookkeeping, so at small values the collector took 10–15% of the CPU
 // that the cluster needs. The run has a memory budget, and the runtime is
 // told it as its memory limit (run.do); below that limit the spare room
-// is spent on collecting less often: GOGC is set each tick so that the
-// heap may grow to gcHeapShare of the budget, from 100 (never more
-// often than the default) to gcMaxPercent. As the live data nears
-// gcHeapShare/2 of the budget, GOGC comes back to 100, and the memory
-// limit takes over from there as before. The heap thus stays under the
-// memory bottleneck rule's 85%, and RSS under the budget.
+// is spent on collecting less often: after each collection GOGC is set so
+// that the heap may grow to gcHeapShare of the budget before the next,
+// from 100 (never more often than the default) to gcMaxPercent. As the
+// live data nears gcHeapShare/2 of the budget, GOGC comes back to 100,
+// and the memory limit takes over from there as before. The heap thus
+// stays under the memory bottleneck rule's 85%, and RSS under the budget.
+//
+// The pace is set after every collection, not every tick: at 1 MiB values
+// the live heap can double between two ticks, and a GOGC set for the live
+// heap of a second ago would let the heap run to the memory limit.
 //
 // A GOGC set in the environment is the user's choice and is left alone.
 const (
 	gcHeapShare  = 0.6
 	gcMaxPercent = 400
-	// gcRepace is the smallest relative change of the percent worth
-	// telling the runtime.
-	gcRepace = 0.1
 )
 
 // gcPercentFor is the GOGC that lets a heap of live bytes grow to
@@ -46,46 +46,87 @@ func gcPercentFor(live, budget int64) int {
 	return int(min(max(p, 100), gcMaxPercent))
 }
 
-// startGCPacer sets GOGC from the live heap every tick until stop is
-// called, which puts the previous GOGC back.
-func startGCPacer(budget int64, tick time.Duration) (stop func()) {
-	if _, set := os.LookupEnv("GOGC"); set || budget <= 0 {
-		return func() {}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	sample := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	pace := func() int {
-		rtmetrics.Read(sample)
-		if sample[0].Value.Kind() != rtmetrics.KindUint64 {
-			return 100
-		}
-		return gcPercentFor(int64(sample[0].Value.Uint64()), budget)
-	}
-	cur := pace()
-	prev := debug.SetGCPercent(cur)
-	var done sync.WaitGroup
-	done.Add(1)
-	go func() {
-		defer done.Done()
-		t := time.NewTicker(tick)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			if p := pace(); float64(abs(p-cur)) >= gcRepace*float64(cur) {
-				debug.SetGCPercent(p)
-				cur = p
-			}
-		}
-	}()
-	return func() {
-		cancel()
-		done.Wait()
-		debug.SetGCPercent(prev)
-	}
+// gcPacer sets GOGC after each collection, from a finalizer on an object
+// it keeps unreachable (gcSentinel): the runtime runs it once the
+// collection that found it unreachable is over, and it arms the next.
+type gcPacer struct {
+	budget int64
+	prev   int // GOGC before the pacer, restored by stop
+
+	mu      sync.Mutex
+	stopped bool
+	cur     int
+	sample  []rtmetrics.Sample
 }
 
-func abs(n int) int { return max(n, -n) }
+// gcSentinel carries a pointer, so it is never one of the tiny objects
+// the runtime packs together, whose finalizers may never run.
+type gcSentinel struct{ p *gcPacer }
+
+// startGCPacer paces the collector within budget until stop is called,
+// which puts the previous GOGC back.
+func startGCPacer(budget int64) (stop func()) {
+	if p := newGCPacer(budget); p != nil {
+		return p.stop
+	}
+	return func() {}
+}
+
+// newGCPacer starts pacing the collector within budget; nil when GOGC is
+// set in the environment or there is no budget.
+func newGCPacer(budget int64) *gcPacer {
+	if _, set := os.LookupEnv("GOGC"); set || budget <= 0 {
+		return nil
+	}
+	p := &gcPacer{budget: budget, sample: []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	p.mu.Lock()
+	p.cur = p.liveGCPercent()
+	p.prev = debug.SetGCPercent(p.cur)
+	p.mu.Unlock()
+	p.arm()
+	return p
+}
+
+func (p *gcPacer) arm() {
+	runtime.SetFinalizer(&gcSentinel{p}, (*gcSentinel).collected)
+}
+
+func (s *gcSentinel) collected() {
+	p := s.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
+	if pct := p.liveGCPercent(); pct != p.cur {
+		debug.SetGCPercent(pct)
+		p.cur = pct
+	}
+	p.arm()
+}
+
+// liveGCPercent is gcPercentFor the live heap of the last collection.
+// p.mu must be held.
+func (p *gcPacer) liveGCPercent() int {
+	rtmetrics.Read(p.sample)
+	if p.sample[0].Value.Kind() != rtmetrics.KindUint64 {
+		return 100
+	}
+	return gcPercentFor(int64(p.sample[0].Value.Uint64()), p.budget)
+}
+
+// percent is the GOGC the pacer set last.
+func (p *gcPacer) percent() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cur
+}
+
+func (p *gcPacer) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.stopped {
+		p.stopped = true
+		debug.SetGCPercent(p.prev)
+	}
+}

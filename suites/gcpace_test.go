@@ -2,6 +2,7 @@ package suites
 
 import (
 	"os"
+	"runtime"
 	"runtime/debug"
 	"testing"
 	"time"
@@ -47,33 +48,59 @@ func TestGCPercentKeepsTheHeapInItsShare(t *testing.T) {
 	}
 }
 
-// TestGCPacerSetsAndRestores checks that a run's pacer changes GOGC while
-// it lasts and puts the previous value back, and that a GOGC the user set
-// in the environment is left alone.
-func TestGCPacerSetsAndRestores(t *testing.T) {
+// TestGCPacerFollowsEachCollection checks that the pace follows the live
+// heap after every collection, both ways, and that stopping puts the
+// previous GOGC back. A GOGC the user set in the environment is left
+// alone.
+func TestGCPacerFollowsEachCollection(t *testing.T) {
 	if _, set := os.LookupEnv("GOGC"); set {
 		t.Skip("GOGC is set in the environment: the pacer leaves it alone")
 	}
 	before := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(before)
 
-	stop := startGCPacer(64<<30, 10*time.Millisecond) // a budget far above this test's heap
-	if got := debug.SetGCPercent(-1); got != gcMaxPercent {
-		t.Errorf("GOGC during a run with room to spare = %d, want %d", got, gcMaxPercent)
+	const budget = 512 << 20
+	p := newGCPacer(budget)
+	defer p.stop()
+	if got := p.percent(); got != gcMaxPercent {
+		t.Errorf("GOGC at the start with a small live heap = %d, want %d", got, gcMaxPercent)
 	}
-	debug.SetGCPercent(gcMaxPercent)
-	stop()
+	// Each phase holds live bytes and collects until the pace is what
+	// that heap calls for: 128 MiB of a 512 MiB budget allows the heap
+	// to grow 1.4x (GOGC 140); 8 MiB, as much as the pacer ever allows.
+	for _, phase := range []struct {
+		hold int
+		want func(int) bool
+		what string
+	}{
+		{128 << 20, func(p int) bool { return p >= 110 && p <= 140 }, "between 110 and 140"},
+		{8 << 20, func(p int) bool { return p == gcMaxPercent }, "the most"},
+	} {
+		held := make([]byte, phase.hold)
+		held[len(held)-1] = 1
+		deadline := time.Now().Add(5 * time.Second)
+		for !phase.want(p.percent()) && time.Now().Before(deadline) {
+			runtime.GC()
+			time.Sleep(5 * time.Millisecond) // the finalizer runs after the collection
+		}
+		if got := p.percent(); !phase.want(got) {
+			t.Errorf("holding %d MiB of a %d MiB budget, GOGC = %d after a collection, want %s", phase.hold>>20, budget>>20, got, phase.what)
+		}
+		runtime.KeepAlive(held)
+	}
+	set := p.percent()
+	p.stop()
 	if got := debug.SetGCPercent(100); got != 100 {
-		t.Errorf("GOGC after the run = %d, want the 100 it was before", got)
+		t.Errorf("GOGC after the run = %d, want the 100 it was before (the pacer had set %d)", got, set)
+	}
+	runtime.GC() // a finalizer left armed must not pace after the stop
+	time.Sleep(5 * time.Millisecond)
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC after a collection past the stop = %d, want 100", got)
 	}
 
 	t.Setenv("GOGC", "150")
-	debug.SetGCPercent(150)
-	stop = startGCPacer(64<<30, 10*time.Millisecond)
-	time.Sleep(30 * time.Millisecond)
-	got := debug.SetGCPercent(150)
-	stop()
-	if got != 150 {
-		t.Errorf("GOGC=150 from the environment became %d during the run", got)
+	if newGCPacer(budget) != nil {
+		t.Error("the pacer started although GOGC is set in the environment")
 	}
 }

@@ -328,7 +328,7 @@ func (x *run) do(ctx context.Context) error {
 	// The runtime collects as the heap nears the budget, not only at twice
 	// the live data; the previous limit comes back when the run ends.
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(x.budget))
-	defer startGCPacer(x.budget, x.cfg.Tick)()
+	defer startGCPacer(x.budget)()
 	x.diag = metrics.NewDiagnoser(x.budget, x.cfg.Storage == core.StorageDisk)
 	if m, err := ParseClusterMode(x.cfg.Cluster); err == nil {
 		x.diag.OnLoopback(m.Local())
