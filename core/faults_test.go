@@ -343,12 +343,16 @@ func TestTimeoutsReachEveryReplica(t *testing.T) {
 		waitFor(t, "the timeouts to settle", func() bool {
 			return c.Status().HeartbeatTimeout == c.cfg.timeoutsFor(2*d, 0).heartbeat
 		})
+		// Status shows the timeouts being given as soon as the giving
+		// starts; c.mu is held until every replica has them.
+		c.mu.Lock()
 		st := c.Status()
 		for _, sh := range c.groups() {
 			for _, seat := range sh.seats() {
 				r := seat.replica().raft
 				lease, err := leaseOf(r)
 				if err != nil {
+					c.mu.Unlock()
 					t.Fatal(err)
 				}
 				rc := r.ReloadableConfig()
@@ -358,6 +362,7 @@ func TestTimeoutsReachEveryReplica(t *testing.T) {
 				}
 			}
 		}
+		c.mu.Unlock()
 	}
 }
 
