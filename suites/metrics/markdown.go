@@ -373,7 +373,11 @@ func sweepTable(sw SweepReport) (head []string, rows [][]string) {
 func sweepLoad(sw SweepReport) string {
 	var parts []string
 	if sw.ClientsPerNode > 0 {
-		parts = append(parts, fmt.Sprintf("%d clients per node at every step", sw.ClientsPerNode))
+		noun := "clients"
+		if sw.ClientsPerNode == 1 {
+			noun = "client"
+		}
+		parts = append(parts, fmt.Sprintf("%d %s per node at every step", sw.ClientsPerNode, noun))
 	}
 	if sw.NodeCPUs > 0 {
 		parts = append(parts, fmt.Sprintf("each node process under a CPU quota of %v CPUs", sw.NodeCPUs))

@@ -131,6 +131,13 @@ func FitUSL(points []ScalePoint) (USL, error) {
 	if ssTot > 0 {
 		f.R2 = 1 - ssRes/ssTot
 	}
+	if f.R2 < 0 {
+		// Worse than a flat line through the steps' mean: whatever its
+		// σ and κ say, they describe no machine. A step disturbed by
+		// something else (a collection at the memory limit, say) does
+		// this, and a fit shown as one would be read as a finding.
+		return USL{}, fmt.Errorf("the steps do not follow the USL (R² %.2f: the fit is further from them than their mean)", f.R2)
+	}
 	f.PeakN = math.Inf(1)
 	if f.Kappa > 0 && f.Sigma < 1 {
 		f.PeakN = math.Sqrt((1 - f.Sigma) / f.Kappa)

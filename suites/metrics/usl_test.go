@@ -40,6 +40,18 @@ func TestFitUSLRecoversItsParameters(t *testing.T) {
 	}
 }
 
+// The full seed run's clients sweep at 1 MB values, a run where the
+// first step met a cluster still busy after the suite before: its least
+// squares fit had R² −23 and σ 3.65, and was shown as a fit.
+func TestFitUSLRefusesAFitWorseThanTheMean(t *testing.T) {
+	pts := []ScalePoint{{N: 1, OpsPerSec: 735}, {N: 2, OpsPerSec: 920}, {N: 4, OpsPerSec: 925},
+		{N: 8, OpsPerSec: 761}, {N: 16, OpsPerSec: 570}, {N: 20, OpsPerSec: 639}}
+	f, err := FitUSL(pts)
+	if err == nil || !strings.Contains(err.Error(), "do not follow the USL") {
+		t.Errorf("fit %+v, err %v; want it refused", f, err)
+	}
+}
+
 func TestFitUSLRefusesTooFewPoints(t *testing.T) {
 	_, err := FitUSL([]ScalePoint{{N: 1, OpsPerSec: 1}, {N: 2, OpsPerSec: 2}, {N: 4, OpsPerSec: 3}})
 	if !errors.Is(err, ErrTooFewPoints) {
