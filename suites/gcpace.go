@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	rtmetrics "runtime/metrics"
 	"sync"
+	"sync/atomic"
 )
 
 // The Go collector's pacing while a run lasts.
@@ -72,10 +73,15 @@ func startGCPacer(budget int64) (stop func()) {
 	return func() {}
 }
 
+// pacing is set while a pacer runs. GOGC is the process's: of two runs
+// at once in one process (tests do that), the first paces and the second
+// leaves it alone, so that neither puts back a value the other set.
+var pacing atomic.Bool
+
 // newGCPacer starts pacing the collector within budget; nil when GOGC is
-// set in the environment or there is no budget.
+// set in the environment, there is no budget or another pacer runs.
 func newGCPacer(budget int64) *gcPacer {
-	if _, set := os.LookupEnv("GOGC"); set || budget <= 0 {
+	if _, set := os.LookupEnv("GOGC"); set || budget <= 0 || !pacing.CompareAndSwap(false, true) {
 		return nil
 	}
 	p := &gcPacer{budget: budget, sample: []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}}
@@ -128,5 +134,6 @@ func (p *gcPacer) stop() {
 	if !p.stopped {
 		p.stopped = true
 		debug.SetGCPercent(p.prev)
+		pacing.Store(false)
 	}
 }

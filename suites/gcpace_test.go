@@ -62,6 +62,9 @@ func TestGCPacerFollowsEachCollection(t *testing.T) {
 	const budget = 512 << 20
 	p := newGCPacer(budget)
 	defer p.stop()
+	if newGCPacer(budget) != nil {
+		t.Fatal("a second pacer started while the first ran")
+	}
 	if got := p.percent(); got != gcMaxPercent {
 		t.Errorf("GOGC at the start with a small live heap = %d, want %d", got, gcMaxPercent)
 	}
@@ -98,6 +101,12 @@ func TestGCPacerFollowsEachCollection(t *testing.T) {
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GOGC after a collection past the stop = %d, want 100", got)
 	}
+
+	second := newGCPacer(budget)
+	if second == nil {
+		t.Fatal("no pacer started after the first stopped")
+	}
+	second.stop()
 
 	t.Setenv("GOGC", "150")
 	if newGCPacer(budget) != nil {
