@@ -636,3 +636,27 @@ func TestScalabilitySuiteSweepsNodes(t *testing.T) {
 		t.Errorf("the clients sweep is not the legacy points: %+v", sc)
 	}
 }
+
+// At small values the logs are bounded by their entries over all the
+// run's replicas, not only by bytes: the seed's 60 replicas keep about
+// 2,048 each, a 3-node cluster the most a replica ever keeps.
+func TestSizingBoundsTheLogsEntries(t *testing.T) {
+	for _, tc := range []struct {
+		nodes int
+		want  uint64
+	}{{3, maxThreshold}, {20, maxLogEntries / 60}, {100, maxLogEntries / 300}} {
+		cfg := DefaultConfig()
+		cfg.Nodes = tc.nodes
+		cfg.DataSize = 1 << 10
+		s, err := cfg.size(4 << 30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.snapshotThreshold != tc.want {
+			t.Errorf("%d nodes at 1 KiB: a snapshot every %d entries, want %d", tc.nodes, s.snapshotThreshold, tc.want)
+		}
+		if s.trailingLogs != s.snapshotThreshold/4 {
+			t.Errorf("%d nodes: %d trailing entries, want a quarter of %d", tc.nodes, s.trailingLogs, s.snapshotThreshold)
+		}
+	}
+}
