@@ -212,6 +212,7 @@ func (c *Cluster) addReplica(ctx context.Context, sh *shard, n *node) (*seat, er
 	}
 	st, err := newSeat(sh, n, c.nw, c.raftConfig(), c.logger)
 	if err == nil {
+		st.nonvoter.Store(true) // from the start: others see the seat at once
 		sh.addSeat(st)
 		n.addSeat(st)
 	}
@@ -240,6 +241,7 @@ func (c *Cluster) addReplica(ctx context.Context, sh *shard, n *node) (*seat, er
 // promotes it to voter: a member that counts in quorums only once it holds
 // what they committed. addOp and promoteOp name the two changes in errors.
 func (c *Cluster) addAsVoter(ctx context.Context, sh *shard, st *seat, id, addOp, promoteOp string) error {
+	st.nonvoter.Store(true)
 	var target uint64
 	err := c.onLeader(ctx, sh, addOp, func(rep *replica, timeout time.Duration) error {
 		if err := rep.changeConfig("add-nonvoter", id, st.addr, timeout); err != nil {
@@ -255,6 +257,9 @@ func (c *Cluster) addAsVoter(ctx context.Context, sh *shard, st *seat, id, addOp
 		err = c.onLeader(ctx, sh, promoteOp, func(rep *replica, timeout time.Duration) error {
 			return rep.changeConfig("add-voter", id, st.addr, timeout)
 		})
+	}
+	if err == nil {
+		st.nonvoter.Store(false)
 	}
 	return err
 }
@@ -283,6 +288,8 @@ func (c *Cluster) waitCaughtUp(ctx context.Context, st *seat, target uint64) err
 func (c *Cluster) removeReplica(ctx context.Context, st *seat) error {
 	sh := st.shard
 	if len(sh.seats()) > 1 {
+		rt := c.newRetry(ctx, "remove replica")
+		defer rt.stop()
 		for {
 			rep, err := c.waitLeader(ctx, sh, "remove replica")
 			if err != nil {
@@ -291,19 +298,24 @@ func (c *Cluster) removeReplica(ctx context.Context, st *seat) error {
 			if rep.seat != st {
 				break
 			}
-			var to *seat
-			for _, o := range sh.seats() {
-				if o != st && o.node.up.Load() && !o.replica().stopped.Load() {
-					to = o // the last added is the most likely to be idle
-				}
-			}
+			to := transferTarget(sh, st)
 			if to == nil {
 				return fmt.Errorf("core: remove replica of shard %d on %s: %w", sh.id, st.node.id, ErrNoLeader)
 			}
 			sh.markLost(time.Now())
 			if err := rep.transferTo(to.node.id, to.addr); err != nil {
+				// The leader stays: try again, maybe towards another, rather
+				// than wait out the call for a successor that is not coming.
 				sh.clearLost(rep)
 				c.logger.Info("leadership transfer failed", "shard", sh.id, "to", to.node.id, "error", err)
+				rt.last = fmt.Errorf("leadership transfer to %s: %w", to.node.id, err)
+				if err := rt.pause(); err != nil {
+					return err
+				}
+				if _, err := rt.begin(); err != nil {
+					return err // names the last transfer's error
+				}
+				continue
 			}
 			if _, err := c.waitLeaderOtherThan(ctx, sh, rep, "remove replica"); err != nil {
 				return err
@@ -317,6 +329,26 @@ func (c *Cluster) removeReplica(ctx context.Context, st *seat) error {
 		}
 	}
 	return c.dropSeat(st)
+}
+
+// transferTarget is where the leadership of st's shard goes before st's
+// replica leaves: the voter, other than st, on a node that is up, whose
+// replica has applied the most, so that raft's transfer need not wait for
+// it to catch up. A nonvoter still catching up (an AddNode under way)
+// cannot take it: raft sends it the handover and nobody is elected. Nil
+// when there is none.
+func transferTarget(sh *shard, st *seat) *seat {
+	var to *seat
+	var best uint64
+	for _, o := range sh.seats() {
+		if o == st || o.nonvoter.Load() || !o.node.up.Load() || o.replica().stopped.Load() {
+			continue
+		}
+		if a := o.replica().appliedIndex(); to == nil || a > best {
+			to, best = o, a
+		}
+	}
+	return to
 }
 
 // dropSeat stops st's replica and forgets the seat.

@@ -283,3 +283,62 @@ func TestCloseDuringMembershipChanges(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A leader's replica leaving its group hands the leadership to a voter
+// that is caught up, never to a nonvoter still catching up (an AddNode
+// under way), which raft would send the handover and nobody would be
+// elected: the removal then waited out its deadline. Here the nonvoter is
+// the last seat added and cannot catch up at all (its node is cut off).
+func TestRemoveLeaderSkipsANonvoterCatchingUp(t *testing.T) {
+	c := newTestCluster(t, 4, oneShard)
+	ctx := testContext(t)
+	if err := c.Put(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	sh := c.shards[0]
+	var spare *node
+	for _, n := range c.nodes {
+		if n.seatOf(sh.id) == nil {
+			spare = n
+		}
+	}
+	if spare == nil {
+		t.Fatal("every node hosts the shard")
+	}
+	if err := c.Partition(spare.id); err != nil {
+		t.Fatal(err)
+	}
+	added := make(chan error, 1)
+	go func() {
+		actx, cancel := context.WithTimeout(ctx, 4*time.Second)
+		defer cancel()
+		_, err := c.addReplica(actx, sh, spare)
+		added <- err
+	}()
+	waitFor(t, "the nonvoter's seat", func() bool {
+		st := spare.seatOf(sh.id)
+		return st != nil && st.nonvoter.Load()
+	})
+	leader, err := c.waitLeader(ctx, sh, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := c.removeReplica(rctx, leader.seat); err != nil {
+		t.Fatalf("removing the leader's replica while a nonvoter catches up: %v", err)
+	}
+	next, err := c.waitLeader(ctx, sh, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("leadership moved from %s to %s; the replica left in %v", leader.node.id, next.node.id, time.Since(start))
+	if next.node == spare || next.node == leader.node {
+		t.Errorf("the shard is led from %s", next.node.id)
+	}
+	c.Heal()
+	if err := <-added; err != nil {
+		t.Logf("the add under way: %v", err)
+	}
+}

@@ -62,6 +62,11 @@ type seat struct {
 	dir    string // the seat's data directory in disk mode, "" in memory mode
 
 	cur atomic.Pointer[replica] // never nil once the cluster has started
+
+	// nonvoter is set while the seat's replica is in its group as a
+	// nonvoter, catching up before its promotion (addAsVoter): it counts
+	// in no quorum and cannot take a leadership handed to it.
+	nonvoter atomic.Bool
 }
 
 func (st *seat) replica() *replica { return st.cur.Load() }
