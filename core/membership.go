@@ -241,7 +241,7 @@ func (c *Cluster) addReplica(ctx context.Context, sh *shard, n *node) (*seat, er
 // promotes it to voter: a member that counts in quorums only once it holds
 // what they committed. addOp and promoteOp name the two changes in errors.
 func (c *Cluster) addAsVoter(ctx context.Context, sh *shard, st *seat, id, addOp, promoteOp string) error {
-	st.nonvoter.Store(true)
+	st.nonvoter.Store(true) // its callers may have set it already
 	var target uint64
 	err := c.onLeader(ctx, sh, addOp, func(rep *replica, timeout time.Duration) error {
 		if err := rep.changeConfig("add-nonvoter", id, st.addr, timeout); err != nil {

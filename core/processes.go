@@ -326,6 +326,9 @@ func (c *Cluster) restartRemote(ctx context.Context, n *node) error {
 // quorum; without one the replica comes back as it is, as in one process.
 func (c *Cluster) rejoinSeat(ctx context.Context, st *seat) error {
 	sh, id := st.shard, st.node.id
+	// Out of the group, then a nonvoter until promoted: no leadership is
+	// handed to it meanwhile (transferTarget).
+	st.nonvoter.Store(true)
 	err := c.onLeader(ctx, sh, "rejoin: remove", func(rep *replica, timeout time.Duration) error {
 		return rep.changeConfig("remove", id, "", timeout)
 	})
